@@ -1,0 +1,105 @@
+import { t, type Static } from "elysia";
+
+/** Version of the HTTP API; every route lives under `/v1`. */
+export const API_VERSION = 1;
+
+/** Largest request body the server accepts, in bytes (a commit of ~200k paths). */
+export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+const Path = t.String({ minLength: 1, maxLength: 4096 });
+const Md5 = t.String({ pattern: "^[0-9a-f]{32}$" });
+/** Nanoseconds since the epoch as a decimal string (too big for a JSON number). */
+const Nanos = t.String({ pattern: "^[0-9]{1,20}$" });
+const Rev = t.Integer({ minimum: 0 });
+
+export const RootRuleSchema = t.Object({
+  path: Path,
+  kind: t.Union([t.Literal("file"), t.Literal("dir"), t.Literal("exclude")]),
+});
+export type RootRuleBody = Static<typeof RootRuleSchema>;
+
+export const Health = t.Object({ ok: t.Boolean() });
+export type Health = Static<typeof Health>;
+
+export const Info = t.Object({
+  server: t.String({ description: "soc version of the server" }),
+  api: t.Integer(),
+  revision: Rev,
+  transports: t.Array(t.String()),
+  /** Absolute path of the store on the server's filesystem (for the local transport). */
+  store: t.String(),
+});
+export type Info = Static<typeof Info>;
+
+export const ChangesQuery = t.Object({ since: t.Numeric({ minimum: 0 }) });
+export type ChangesQuery = Static<typeof ChangesQuery>;
+
+export const FileRow = t.Object({
+  path: Path,
+  size: t.Integer({ minimum: 0 }),
+  md5: t.String(),
+  mode: t.Integer({ minimum: 0 }),
+  mtimeNs: Nanos,
+  rev: Rev,
+  deleted: t.Boolean(),
+});
+export type FileRow = Static<typeof FileRow>;
+
+export const Changes = t.Object({
+  revision: Rev,
+  files: t.Array(FileRow),
+  /** The whole shared set of tracked-root rules as of `revision`. */
+  roots: t.Array(RootRuleSchema),
+});
+export type Changes = Static<typeof Changes>;
+
+export const PushBeginRequest = t.Object({ client: t.String({ maxLength: 256 }) });
+export type PushBeginRequest = Static<typeof PushBeginRequest>;
+
+export const PushBegin = t.Object({
+  stage: t.String({ pattern: "^[0-9a-f]{32}$" }),
+  /** Absolute path of the staging directory on the server's filesystem (local transport). */
+  stagePath: t.String(),
+});
+export type PushBegin = Static<typeof PushBegin>;
+
+export const Upsert = t.Object({
+  path: Path,
+  size: t.Integer({ minimum: 0 }),
+  md5: Md5,
+  mode: t.Integer({ minimum: 0, maximum: 0o7777 }),
+  mtimeNs: Nanos,
+  /** Server revision the client's change was built on; 0 for a path new to the client. */
+  baseRev: Rev,
+});
+export type Upsert = Static<typeof Upsert>;
+
+export const Delete = t.Object({ path: Path, baseRev: Rev });
+export type Delete = Static<typeof Delete>;
+
+export const PushCommitRequest = t.Object({
+  stage: t.String({ pattern: "^[0-9a-f]{32}$" }),
+  client: t.String({ maxLength: 256 }),
+  upserts: t.Array(Upsert),
+  deletes: t.Array(Delete),
+  /** Root rules this client added or changed, and paths whose rule it removed. */
+  roots: t.Object({ set: t.Array(RootRuleSchema), remove: t.Array(Path) }),
+});
+export type PushCommitRequest = Static<typeof PushCommitRequest>;
+
+export const PushCommit = t.Object({
+  revision: Rev,
+  /** Paths whose new content was stored, and paths deleted, by this revision. */
+  stored: t.Array(t.String()),
+  deleted: t.Array(t.String()),
+});
+export type PushCommit = Static<typeof PushCommit>;
+
+export const ErrorBody = t.Object({
+  error: t.Object({
+    code: t.String(),
+    message: t.String(),
+    paths: t.Optional(t.Array(t.String())),
+  }),
+});
+export type ErrorBody = Static<typeof ErrorBody>;

@@ -1,0 +1,114 @@
+import type { Database } from "bun:sqlite";
+import { openDb, type Migration } from "./db.ts";
+import type { RootRule } from "./roots.ts";
+
+/** What the working tree and the server last agreed on for one path (DESIGN.md "base"). */
+export interface BaseEntry {
+  path: string;
+  size: number;
+  /** Modification time in nanoseconds since the epoch, exact. */
+  mtimeNs: bigint;
+  /** Inode change time in nanoseconds since the epoch, exact. */
+  ctimeNs: bigint;
+  md5: string;
+  /** Permission bits (st_mode & 0o7777). */
+  mode: number;
+  /** Server revision that produced this content. */
+  rev: number;
+  /** Wall-clock time (ns) of the scan that took this stat; decides racy-clean. */
+  checkedNs: bigint;
+}
+
+const MIGRATIONS: Migration[] = [
+  `CREATE TABLE roots (
+     path TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'exclude'))
+   ) WITHOUT ROWID;
+   CREATE TABLE roots_base (
+     path TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'exclude'))
+   ) WITHOUT ROWID;
+   CREATE TABLE base (
+     path TEXT PRIMARY KEY,
+     size INTEGER NOT NULL,
+     mtime_ns INTEGER NOT NULL,
+     ctime_ns INTEGER NOT NULL,
+     md5 TEXT NOT NULL,
+     mode INTEGER NOT NULL,
+     rev INTEGER NOT NULL,
+     checked_ns INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+];
+
+/** Opens the working tree's state database at `file`, creating and migrating it as needed. */
+export function openState(file: string): Database {
+  return openDb(file, MIGRATIONS);
+}
+
+/** The tracked-root rules (`table` "roots_base": as last agreed with the server). */
+export function readRoots(db: Database, table: "roots" | "roots_base" = "roots"): RootRule[] {
+  return db.query(`SELECT path, kind FROM ${table} ORDER BY path`).all() as RootRule[];
+}
+
+/** Replaces the whole rule set in `table`. */
+export function writeRoots(db: Database, rules: readonly RootRule[], table: "roots" | "roots_base" = "roots"): void {
+  db.transaction(() => {
+    db.exec(`DELETE FROM ${table}`);
+    const insert = db.query(`INSERT INTO ${table} (path, kind) VALUES ($path, $kind)`);
+    for (const r of rules) insert.run({ path: r.path, kind: r.kind });
+  })();
+}
+
+/** Every base entry, keyed by path. */
+export function readBase(db: Database): Map<string, BaseEntry> {
+  const rows = db
+    .query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base")
+    .safeIntegers(true)
+    .values() as [string, bigint, bigint, bigint, string, bigint, bigint, bigint][];
+  const out = new Map<string, BaseEntry>();
+  for (const [path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs] of rows) {
+    out.set(path, { path, size: Number(size), mtimeNs, ctimeNs, md5, mode: Number(mode), rev: Number(rev), checkedNs });
+  }
+  return out;
+}
+
+/** Inserts or replaces base entries and removes `deleted` paths, in one transaction. */
+export function updateBase(db: Database, upserts: Iterable<BaseEntry>, deleted: Iterable<string> = []): void {
+  db.transaction(() => {
+    const put = db.query(
+      `INSERT OR REPLACE INTO base (path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns)
+       VALUES ($path, $size, $mtimeNs, $ctimeNs, $md5, $mode, $rev, $checkedNs)`,
+    );
+    for (const e of upserts) put.run({ ...e });
+    const del = db.query("DELETE FROM base WHERE path = $path");
+    for (const path of deleted) del.run({ path });
+  })();
+}
+
+/** A value from the meta table, or undefined. */
+export function getMeta(db: Database, key: string): string | undefined {
+  const row = db.query("SELECT value FROM meta WHERE key = $key").get({ key }) as { value: string } | null;
+  return row?.value;
+}
+
+/** Sets a value in the meta table. */
+export function setMeta(db: Database, key: string, value: string): void {
+  db.query("INSERT OR REPLACE INTO meta (key, value) VALUES ($key, $value)").run({ key, value });
+}
+
+/**
+ * Writes back new stat fields for entries a scan found unchanged. Conditional on md5 and rev,
+ * so a refresh computed before a concurrent push or pull never undoes what that run recorded.
+ */
+export function refreshBase(db: Database, entries: Iterable<BaseEntry>): void {
+  db.transaction(() => {
+    const update = db.query(
+      `UPDATE base SET size = $size, mtime_ns = $mtimeNs, ctime_ns = $ctimeNs, checked_ns = $checkedNs
+       WHERE path = $path AND md5 = $md5 AND rev = $rev`,
+    );
+    for (const e of entries) {
+      update.run({ path: e.path, size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs, checkedNs: e.checkedNs, md5: e.md5, rev: e.rev });
+    }
+  })();
+}
