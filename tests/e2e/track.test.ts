@@ -14,13 +14,15 @@ async function status(cwd: string): Promise<{ added: string[]; modified: string[
 }
 
 describe("outside a working tree", () => {
-  test.each([["status"], ["add", "x"], ["rm", "x"], ["status", "--json"]])("soc %s exits 2 naming soc init", async (...args) => {
+  for (const args of [["status"], ["add", "x"], ["rm", "x"], ["status", "--json"], ["push"], ["pull"]]) {
+  test(`soc ${args.join(" ")} exits 2 naming soc init`, async () => {
     using dir = tempDir();
     const res = await runCli(dir.path, args);
     expect(res.stdout).toBe("");
     expect(res.stderr).toBe(`error: not a soc working tree (no .soc/ here or in any parent of ${dir.path}); run \`soc init\` first\n`);
     expect(res.code).toBe(2);
   });
+  }
 });
 
 describe("init, add, rm, status", () => {

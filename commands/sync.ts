@@ -1,0 +1,120 @@
+import { defineCommand } from "citty";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { createClient } from "../lib/client.ts";
+import { clientTokenFromEnv } from "../lib/config.ts";
+import { EXIT, UsageError } from "../lib/errors.ts";
+import { createLogger, type Logger } from "../lib/log.ts";
+import { quotePath } from "../lib/paths.ts";
+import { pull, type PullResult } from "../lib/pull.ts";
+import { push, type PushResult } from "../lib/push.ts";
+import { createRepoDir, readRepoConfig, writeRepoConfig, type RepoLayout } from "../lib/repo.ts";
+import { openState } from "../lib/state.ts";
+import type { TransportName } from "../lib/transport.ts";
+import { files, flags, printJson, withSession } from "./shared.ts";
+
+export const init = defineCommand({
+  meta: { name: "init", description: "Start a working tree here (create .soc/), optionally syncing with the server at URL (example: soc init http://droplet:8417 --token T)" },
+  args: { url: { type: "positional", required: false, description: "The soc server, e.g. http://127.0.0.1:8417" }, ...flags.remote, ...flags.quiet },
+  run: async ({ args }) => {
+    const log = createLogger({ quiet: args.quiet });
+    if (args.url) await _checkRemote(args.url, args.token);
+    const { layout, created } = createRepoDir(process.cwd());
+    openState(layout.dbFile).close();
+    if (args.url) _recordRemote(layout, args.url, args.transport as TransportName, args.token);
+    log.info(`${created ? "Initialized" : "Reinitialized"} soc working tree in ${layout.dir}${args.url ? ` syncing with ${args.url}` : ""}`);
+  },
+});
+
+export const clone = defineCommand({
+  meta: { name: "clone", description: "Make a new working tree in DIR from the server at URL: init + pull (example: soc clone http://droplet:8417 ~/sync)" },
+  args: {
+    url: { type: "positional", required: true, description: "The soc server, e.g. http://127.0.0.1:8417" },
+    dir: { type: "positional", required: true, description: "Where to create the working tree (must be missing or empty)" },
+    ...flags.remote,
+    ...flags.json,
+    ...flags.quiet,
+  },
+  run: async ({ args }) => {
+    const dir = resolve(args.dir);
+    if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`${args.dir}: already exists and is not empty`);
+    await _checkRemote(args.url, args.token);
+    mkdirSync(dir, { recursive: true });
+    const { layout } = createRepoDir(dir);
+    openState(layout.dbFile).close();
+    _recordRemote(layout, args.url, args.transport as TransportName, args.token);
+    process.chdir(dir);
+    const result = await withSession({ quiet: args.quiet }, (s) => pull(s));
+    _reportPull(result, { json: args.json, log: createLogger({ quiet: args.quiet }), verb: `cloned into ${dir}` });
+  },
+});
+
+export const pushCommand = defineCommand({
+  meta: { name: "push", description: "Send your changes to the server; refused (exit 3) for paths changed there since your last pull (example: soc push)" },
+  args: {
+    force: { type: "boolean", alias: "f", description: "Re-send every tracked file, letting rsync skip equal content (a repair; never overrides a conflict)" },
+    ...flags.dryRun,
+    ...flags.json,
+    ...flags.wait,
+    ...flags.quiet,
+  },
+  run: async ({ args }) => {
+    const log = createLogger({ quiet: args.quiet });
+    const result = await withSession(args, (s) => push(s, { force: args.force, dryRun: args["dry-run"] }));
+    _reportPush(result, { json: args.json, log, dryRun: args["dry-run"] === true });
+  },
+});
+
+export const pullCommand = defineCommand({
+  meta: { name: "pull", description: "Bring in everyone else's changes; never overwrites a local edit (exit 3 lists them) (example: soc pull --quiet)" },
+  args: {
+    "keep-both": { type: "boolean", description: "On a conflict take the server's version and keep yours beside it as NAME.conflict-HOST-TIME.EXT" },
+    ...flags.dryRun,
+    ...flags.json,
+    ...flags.wait,
+    ...flags.quiet,
+  },
+  run: async ({ args }) => {
+    const log = createLogger({ quiet: args.quiet });
+    const result = await withSession(args, (s) => pull(s, { keepBoth: args["keep-both"], dryRun: args["dry-run"] }));
+    _reportPull(result, { json: args.json, log, verb: args["dry-run"] ? "would pull" : "pulled" });
+  },
+});
+
+// ---------------------------------------------------------------------------
+
+async function _checkRemote(url: string, token: string | undefined): Promise<void> {
+  if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${url}: not an http:// or https:// URL`);
+  await createClient(url, clientTokenFromEnv(process.env) ?? token).info();
+}
+
+function _recordRemote(layout: RepoLayout, url: string, transport: TransportName, token: string | undefined): void {
+  writeRepoConfig(layout, { ...readRepoConfig(layout), remote: { url, transport, ...(token ? { token } : {}) } });
+}
+
+function _reportPush(r: PushResult, o: { json?: boolean; log: Logger; dryRun: boolean }): void {
+  if (r.conflicts.length) process.exitCode = EXIT.conflict;
+  if (o.json) return printJson({ revision: r.revision, transferred: r.transferred, deleted: r.deleted, conflicts: r.conflicts });
+  if (r.conflicts.length) {
+    o.log.error(
+      `push refused: ${files(r.conflicts.length)} changed on the server since your last pull, nothing was changed:\n` +
+        r.conflicts.map((p) => `  ${quotePath(p)}\n`).join("") +
+        "run `soc pull` (or `soc pull --keep-both`), resolve, then push again",
+    );
+  } else if (r.upToDate) o.log.info("up to date: nothing to push");
+  else if (o.dryRun) o.log.info(`would push ${files(r.transferred.length)} and delete ${r.deleted.length}:\n${_list(r.transferred, r.deleted)}`);
+  else o.log.info(`pushed ${files(r.transferred.length)}, deleted ${r.deleted.length}: now at revision ${r.revision}`);
+}
+
+function _reportPull(r: PullResult, o: { json?: boolean; log: Logger; verb: string }): void {
+  if (r.conflicts.length) process.exitCode = EXIT.conflict;
+  if (o.json) return printJson({ revision: r.revision, transferred: r.transferred, deleted: r.deleted, conflicts: r.conflicts, keptBoth: r.keptBoth });
+  for (const p of r.conflicts) o.log.error(`conflict: ${quotePath(p)} changed here and on the server; yours was left alone (\`soc pull --keep-both\` keeps both)`);
+  for (const p of r.keptBoth) o.log.warn(`kept your version as ${quotePath(p)}`);
+  if (r.transferred.length + r.deleted.length === 0 && !r.conflicts.length) o.log.info(`up to date at revision ${r.revision}`);
+  else o.log.info(`${o.verb} revision ${r.revision}: ${files(r.transferred.length)} updated, ${r.deleted.length} deleted${r.conflicts.length ? `, ${r.conflicts.length} in conflict` : ""}`);
+}
+
+function _list(up: string[], del: string[]): string {
+  return [...up.map((p) => `  + ${quotePath(p)}`), ...del.map((p) => `  - ${quotePath(p)}`)].join("\n");
+}

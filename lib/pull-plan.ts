@@ -1,0 +1,86 @@
+import { lstatSync } from "node:fs";
+import { extname, join } from "node:path";
+import { md5File } from "./hash.ts";
+import type { FileRow } from "./protocol.ts";
+import type { DirtySet } from "./scan.ts";
+import type { BaseEntry } from "./state.ts";
+
+/** What a pull will do with each changed row from the server. */
+export interface PullPlan {
+  /** Rows whose content is downloaded and put in place. */
+  take: FileRow[];
+  /** Server deletions applied to clean local files. */
+  remove: FileRow[];
+  /** Rows whose content the tree already has (record them in the base, move nothing). */
+  adopt: FileRow[];
+  /** Rows already gone on both sides (drop the base entry). */
+  forget: FileRow[];
+  /** Rows that would overwrite or delete a local change; left alone. */
+  conflicts: FileRow[];
+  /** Paths whose local copy is renamed aside first (`--keep-both`). */
+  keepBoth: string[];
+}
+
+/**
+ * Classifies server rows against the tree (pure apart from reading files that have no base).
+ * A row meets one of: clean local file or nothing here → take/remove; same content → adopt;
+ * a local edit, a local new file or a directory in the way → conflict (with `keepBoth`, a
+ * conflicting regular file is renamed aside and the server's version is taken).
+ */
+export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMap<string, BaseEntry>, dirty: DirtySet, keepBoth: boolean): PullPlan {
+  const plan: PullPlan = { take: [], remove: [], adopt: [], forget: [], conflicts: [], keepBoth: [] };
+  const modified = new Map(dirty.modified.map((f) => [f.path, f.md5]));
+  const deletedHere = new Set(dirty.deleted.map((e) => e.path));
+  for (const row of rows) {
+    const b = base.get(row.path);
+    if (b && b.rev >= row.rev) continue;
+    const local = _localState(top, row.path, b, modified, deletedHere);
+    if (local.kind === "absent") {
+      (row.deleted ? plan.forget : plan.take).push(row);
+    } else if (!row.deleted && local.md5 === row.md5) {
+      plan.adopt.push(row);
+    } else if (local.kind === "clean") {
+      (row.deleted ? plan.remove : plan.take).push(row);
+    } else if (row.deleted && local.kind === "untracked") {
+      continue;
+    } else if (keepBoth && local.kind !== "blocked") {
+      plan.keepBoth.push(row.path);
+      (row.deleted ? plan.forget : plan.take).push(row);
+    } else {
+      plan.conflicts.push(row);
+    }
+  }
+  return plan;
+}
+
+/** `dir/name.conflict-HOST-YYYYMMDD-HHMMSS.ext`: where `--keep-both` keeps the local copy. */
+export function conflictName(path: string, host: string, at: Date): string {
+  const ext = extname(path);
+  const stem = ext ? path.slice(0, -ext.length) : path;
+  const p = (n: number) => String(n).padStart(2, "0");
+  const stamp = `${at.getFullYear()}${p(at.getMonth() + 1)}${p(at.getDate())}-${p(at.getHours())}${p(at.getMinutes())}${p(at.getSeconds())}`;
+  return `${stem}.conflict-${host.replace(/[^A-Za-z0-9_-]/g, "_")}-${stamp}${ext}`;
+}
+
+// ---------------------------------------------------------------------------
+
+type LocalState =
+  | { kind: "absent"; md5?: undefined }
+  | { kind: "clean"; md5: string }
+  | { kind: "modified" | "untracked"; md5: string | undefined }
+  | { kind: "blocked"; md5?: undefined };
+
+function _localState(top: string, path: string, b: BaseEntry | undefined, modified: Map<string, string | undefined>, deletedHere: Set<string>): LocalState {
+  if (modified.has(path)) return { kind: "modified", md5: modified.get(path) };
+  if (b && !deletedHere.has(path)) return { kind: "clean", md5: b.md5 };
+  let isFile: boolean;
+  try {
+    isFile = lstatSync(join(top, path)).isFile();
+  } catch {
+    return { kind: "absent" };
+  }
+  if (!isFile) return { kind: "blocked" };
+  const md5 = md5File(join(top, path));
+  if (b && md5 === b.md5) return { kind: "clean", md5 };
+  return { kind: b ? "modified" : "untracked", md5 };
+}

@@ -1,0 +1,130 @@
+import { lstatSync, mkdirSync, renameSync, rmSync, type BigIntStats } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { SocError } from "./errors.ts";
+import { md5File } from "./hash.ts";
+import { checkRepoPath, comparePaths } from "./paths.ts";
+import type { Changes, FileRow } from "./protocol.ts";
+import { applyRootChanges, diffRoots } from "./push.ts";
+import { normalizeRules } from "./roots.ts";
+import type { SyncSession } from "./session.ts";
+import { getMeta, readBase, readRoots, setMeta, updateBase, writeRoots, type BaseEntry } from "./state.ts";
+import { scanRepo } from "./status.ts";
+import { conflictName, planPull, type PullPlan } from "./pull-plan.ts";
+import { pruneEmptyParents } from "./tree.ts";
+
+/** What a pull did (or, with dryRun, would do); printed by `soc pull --json`. */
+export interface PullResult {
+  revision: number;
+  transferred: string[];
+  deleted: string[];
+  conflicts: string[];
+  /** Local copies kept beside the server's version by `--keep-both`. */
+  keptBoth: string[];
+}
+
+/** How many times a pull refetches when a push lands while it downloads. */
+const ATTEMPTS = 3;
+
+/**
+ * Brings in the server's changes since the local revision. Locally modified files are never
+ * overwritten or deleted: they are reported as conflicts, or with `keepBoth` renamed beside the
+ * server's version. Downloads land in `.soc/tmp` and count only after their md5 matches the table.
+ */
+export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: boolean } = {}): Promise<PullResult> {
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    const since = Number(getMeta(s.db, "revision") ?? "0");
+    const changes = await s.remote.changes(since);
+    for (const row of changes.files) checkRepoPath(row.path);
+    const dirty = await scanRepo(s.layout, s.db, s.log);
+    const plan = planPull(s.layout.top, changes.files, readBase(s.db), dirty, opts.keepBoth === true);
+    if (opts.dryRun) return _result(changes.revision, plan, []);
+    const staged = join(s.layout.tmpDir, `pull-${process.pid}`);
+    rmSync(staged, { recursive: true, force: true });
+    mkdirSync(staged, { recursive: true });
+    try {
+      const takePaths = plan.take.map((r) => r.path);
+      await s.transport.download(takePaths, staged, s.layout.top);
+      if (!_verify(staged, plan.take)) continue;
+      const kept = _apply(s, staged, plan);
+      _mergeRoots(s, changes);
+      const floor = plan.conflicts.length ? Math.min(...plan.conflicts.map((c) => c.rev)) - 1 : changes.revision;
+      setMeta(s.db, "revision", String(Math.max(since, floor)));
+      return _result(changes.revision, plan, kept);
+    } finally {
+      rmSync(staged, { recursive: true, force: true });
+    }
+  }
+  throw new SocError("pull_unstable", `the server's files kept changing during ${ATTEMPTS} download attempts; run \`soc pull\` again`);
+}
+
+// ---------------------------------------------------------------------------
+
+function _result(revision: number, plan: PullPlan, keptBoth: string[]): PullResult {
+  return {
+    revision,
+    transferred: plan.take.map((r) => r.path).sort(comparePaths),
+    deleted: plan.remove.map((r) => r.path).sort(comparePaths),
+    conflicts: plan.conflicts.map((r) => r.path).sort(comparePaths),
+    keptBoth: keptBoth.sort(comparePaths),
+  };
+}
+
+/** True when every downloaded file is byte-for-byte what the table says (md5 and size). */
+function _verify(staged: string, rows: readonly FileRow[]): boolean {
+  return rows.every((r) => {
+    try {
+      return lstatSync(join(staged, r.path)).size === r.size && md5File(join(staged, r.path)) === r.md5;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Applies the plan to the tree and the base: deletions, kept-both renames, then new content. */
+function _apply(s: SyncSession, staged: string, plan: PullPlan): string[] {
+  const top = s.layout.top;
+  const stamp = new Date();
+  const kept: string[] = [];
+  const forget: string[] = plan.forget.map((r) => r.path);
+  const put: BaseEntry[] = [];
+  for (const r of plan.remove) {
+    rmSync(join(top, r.path), { force: true });
+    pruneEmptyParents(top, r.path);
+    forget.push(r.path);
+  }
+  for (const path of plan.keepBoth) {
+    const copy = conflictName(path, hostname(), stamp);
+    renameSync(join(top, path), join(top, copy));
+    kept.push(copy);
+  }
+  for (const r of plan.take) {
+    const target = join(top, r.path);
+    mkdirSync(join(target, ".."), { recursive: true });
+    renameSync(join(staged, r.path), target);
+    put.push(_entryFor(r, lstatSync(target, { bigint: true })));
+  }
+  for (const r of plan.adopt) put.push(_entryFor(r, lstatSync(join(top, r.path), { bigint: true })));
+  updateBase(s.db, put, forget);
+  return kept;
+}
+
+function _entryFor(r: FileRow, st: BigIntStats): BaseEntry {
+  return {
+    path: r.path,
+    size: Number(st.size),
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    md5: r.md5,
+    mode: Number(st.mode) & 0o7777,
+    rev: r.rev,
+    checkedNs: BigInt(Date.now()) * 1_000_000n,
+  };
+}
+
+/** Three-way merge of root rules: the server's set plus what this tree changed and has not pushed. */
+function _mergeRoots(s: SyncSession, changes: Changes): void {
+  const pending = diffRoots(readRoots(s.db), readRoots(s.db, "roots_base"));
+  writeRoots(s.db, normalizeRules(applyRootChanges(changes.roots, pending)));
+  writeRoots(s.db, changes.roots, "roots_base");
+}

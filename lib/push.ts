@@ -1,0 +1,83 @@
+import { ConflictError } from "./errors.ts";
+import type { Delete, PushCommitRequest, Upsert } from "./protocol.ts";
+import { comparePaths } from "./paths.ts";
+import type { RootRule } from "./roots.ts";
+import type { ScannedFile } from "./scan.ts";
+import type { SyncSession } from "./session.ts";
+import { readBase, readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
+import { scanRepo } from "./status.ts";
+
+/** What a push did (or, with dryRun, would do); printed by `soc push --json`. */
+export interface PushResult {
+  revision: number;
+  transferred: string[];
+  deleted: string[];
+  conflicts: string[];
+  upToDate: boolean;
+}
+
+/**
+ * Sends the dirty set: one rsync run into a staging area, then an atomic commit carrying each
+ * path's base revision. A refused commit (paths changed on the server) throws ConflictError and
+ * changes nothing on either side. `force` re-sends every tracked file (rsync skips equal content).
+ */
+export async function push(s: SyncSession, opts: { force?: boolean; dryRun?: boolean } = {}): Promise<PushResult> {
+  const scanNs = BigInt(Date.now()) * 1_000_000n;
+  const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true });
+  const base = readBase(s.db);
+  const rootChanges = diffRoots(readRoots(s.db), readRoots(s.db, "roots_base"));
+  const send = (opts.force ? dirty.files : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);
+  const hasChanges = dirty.added.length + dirty.modified.length + dirty.deleted.length + rootChanges.set.length + rootChanges.remove.length > 0;
+  const transferred = send.map((f) => f.path).sort(comparePaths);
+  const deleted = dirty.deleted.map((e) => e.path).sort(comparePaths);
+  if (!hasChanges && !opts.force) return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: [], upToDate: true };
+  if (opts.dryRun) return { revision: s.serverRevision, transferred, deleted, conflicts: [], upToDate: false };
+
+  const stage = await s.remote.beginPush(s.client);
+  await s.transport.upload(s.layout.top, transferred, stage, opts.force ? "checksum" : "always");
+  const request: PushCommitRequest = {
+    stage: stage.stage,
+    client: s.client,
+    upserts: send.map((f) => _upsert(f, base.get(f.path))),
+    deletes: dirty.deleted.map((e): Delete => ({ path: e.path, baseRev: e.rev })),
+    roots: rootChanges,
+  };
+  try {
+    const commit = await s.remote.commitPush(request);
+    updateBase(s.db, send.map((f) => _baseEntry(f, commit.revision, scanNs, base.get(f.path))), deleted);
+    writeRoots(s.db, applyRootChanges(readRoots(s.db, "roots_base"), rootChanges), "roots_base");
+    return { revision: commit.revision, transferred: commit.stored.sort(comparePaths), deleted, conflicts: [], upToDate: false };
+  } catch (err) {
+    if (err instanceof ConflictError) return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: err.paths.sort(comparePaths), upToDate: false };
+    throw err;
+  }
+}
+
+/** Rules to send: those set or changed locally since the last agreement, and paths whose rule went. */
+export function diffRoots(local: readonly RootRule[], agreed: readonly RootRule[]): PushCommitRequest["roots"] {
+  const was = new Map(agreed.map((r) => [r.path, r.kind]));
+  const now = new Set(local.map((r) => r.path));
+  return {
+    set: local.filter((r) => was.get(r.path) !== r.kind),
+    remove: agreed.filter((r) => !now.has(r.path)).map((r) => r.path),
+  };
+}
+
+/** `rules` with `changes` applied (what the server does on commit). */
+export function applyRootChanges(rules: readonly RootRule[], changes: PushCommitRequest["roots"]): RootRule[] {
+  const out = new Map(rules.map((r) => [r.path, r]));
+  for (const path of changes.remove) out.delete(path);
+  for (const r of changes.set) out.set(r.path, r);
+  return [...out.values()].sort((a, b) => comparePaths(a.path, b.path));
+}
+
+// ---------------------------------------------------------------------------
+
+function _upsert(f: ScannedFile, base: BaseEntry | undefined): Upsert {
+  return { path: f.path, size: f.size, md5: f.md5 as string, mode: f.mode, mtimeNs: f.mtimeNs.toString(), baseRev: base?.rev ?? 0 };
+}
+
+function _baseEntry(f: ScannedFile, revision: number, scanNs: bigint, old: BaseEntry | undefined): BaseEntry {
+  const unchanged = old && old.md5 === f.md5 && old.mode === f.mode;
+  return { ...f, md5: f.md5 as string, rev: unchanged ? old.rev : revision, checkedNs: scanNs };
+}

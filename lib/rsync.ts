@@ -1,0 +1,57 @@
+import { SocError } from "./errors.ts";
+
+/** One rsync run copying a list of repository paths from one directory to another. */
+export interface RsyncJob {
+  /** Source directory (absolute; a trailing `/` is added). */
+  src: string;
+  /** Destination directory (absolute; a trailing `/` is added). */
+  dest: string;
+  /** Repository paths, relative to `src`. */
+  files: readonly string[];
+  /** Directory whose identical files rsync copies locally and whose blocks it reuses (`--copy-dest`). */
+  basis?: string;
+  /** How rsync decides a file needs sending: always (`-I`), or by checksum (`-c`). */
+  compare: "always" | "checksum";
+}
+
+/**
+ * The argv for a job (without the program name). Pure, so it is tested without rsync.
+ * Names go through `--files-from=- --from0` on stdin: a name like `-e sh` or one with a
+ * newline is data, never an option, and no shell ever parses it.
+ */
+export function rsyncArgs(job: RsyncJob): string[] {
+  return [
+    // -t: soc's change detection and the server's rows rely on the original mtime.
+    // -p: the executable bit travels. No -r: --files-from lists every file itself.
+    "-tp",
+    // -I: soc already knows these files changed, and rsync's size+mtime quick check would
+    // skip an edit made within the same second. -c (for --force): skip only equal content.
+    job.compare === "always" ? "--ignore-times" : "--checksum",
+    "--from0",
+    "--files-from=-",
+    ...(job.basis ? [`--copy-dest=${job.basis}`] : []),
+    `${job.src.replace(/\/*$/, "")}/`,
+    `${job.dest.replace(/\/*$/, "")}/`,
+  ];
+}
+
+/**
+ * Runs rsync for `job` (`rsync` is the program, e.g. from config). Resolves when rsync exits 0;
+ * throws SocError naming the exit status and rsync's last words otherwise, or how to install
+ * rsync when it is missing.
+ */
+export async function runRsync(job: RsyncJob, rsync = "rsync"): Promise<void> {
+  if (job.files.length === 0) return;
+  if (!Bun.which(rsync)) {
+    throw new SocError("rsync_missing", `${rsync} not found on PATH; install it (Debian/Ubuntu: apt-get install rsync, or \`make tools\`)`);
+  }
+  const proc = Bun.spawn([rsync, ...rsyncArgs(job)], { stdin: "pipe", stdout: "ignore", stderr: "pipe" });
+  proc.stdin.write(`${job.files.join("\0")}\0`);
+  await proc.stdin.end();
+  const stderr = await new Response(proc.stderr).text();
+  const code = await proc.exited;
+  if (code !== 0) {
+    const last = stderr.trim().split("\n").slice(-3).join("; ");
+    throw new SocError("rsync_failed", `rsync exited with status ${code}${last ? `: ${last}` : ""}`);
+  }
+}
