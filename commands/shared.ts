@@ -46,7 +46,7 @@ export function waitSeconds(value: string | undefined): number {
 export async function withSession<T>(opts: { quiet?: boolean; wait?: string }, body: (s: SyncSession) => Promise<T>): Promise<T> {
   const log: Logger = createLogger({ quiet: opts.quiet });
   const layout = findRepo(process.cwd());
-  using _lock = await acquireLock(layout.lockFile, waitSeconds(opts.wait));
+  using _lock = await acquireLock(layout.lockFile, waitSeconds(opts.wait), (m) => log.warn(m));
   using db: Database = openState(layout.dbFile);
   const session = await openSession(layout, db, log, clientTokenFromEnv(process.env));
   return await body(session);

@@ -15,9 +15,9 @@ const POLL_MS = 100;
 /**
  * Takes the exclusive lock at `file` for this process; release it by disposing the result.
  * A lock left by a dead process on this host is taken over. When held, waits up to
- * `waitSeconds` (default 0) and then throws LockedError naming the holder.
+ * `waitSeconds` (default 0), telling `onWait` once, then throws LockedError naming the holder.
  */
-export async function acquireLock(file: string, waitSeconds = 0): Promise<Disposable> {
+export async function acquireLock(file: string, waitSeconds = 0, onWait?: (message: string) => void): Promise<Disposable> {
   const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   const deadline = Date.now() + waitSeconds * 1000;
   for (;;) {
@@ -28,10 +28,12 @@ export async function acquireLock(file: string, waitSeconds = 0): Promise<Dispos
       continue;
     }
     if (holder === undefined) continue;
+    const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : "an unknown process";
     if (Date.now() >= deadline) {
-      const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : "an unknown process";
       throw new LockedError(`another soc run holds the lock: ${who} (${file}); try again later or pass --wait SECONDS`);
     }
+    onWait?.(`waiting up to ${waitSeconds}s for the lock held by ${who}`);
+    onWait = undefined;
     await Bun.sleep(POLL_MS);
   }
 }

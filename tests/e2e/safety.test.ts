@@ -1,0 +1,124 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, writeFileSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { md5File } from "../../lib/hash.ts";
+import { cli, ROOT, runCli, snapshot, startServer, tempDir } from "../helpers.ts";
+
+async function changes(url: string, token?: string): Promise<unknown> {
+  const res = await fetch(`${url}/v1/changes?since=0`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return res.json();
+}
+
+async function until(what: string, check: () => boolean, limitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+/** A tree with d/small pushed to a fresh server. */
+async function pushedTree(server: { url: string }, dir: string, args: string[] = []): Promise<string> {
+  const a = join(dir, "a");
+  mkdirSync(join(a, "d"), { recursive: true });
+  writeFileSync(join(a, "d/small"), "s");
+  await cli(a, ["init", server.url, ...args]);
+  await cli(a, ["add", "-r", "d"]);
+  await cli(a, ["push"]);
+  return a;
+}
+
+describe("an interrupted push", () => {
+  test("SIGKILL during its rsync leaves the server's table and store exactly as before; the next push completes", async () => {
+    await using server = await startServer();
+    using dir = tempDir();
+    const a = await pushedTree(server, dir.path);
+    const tableBefore = await changes(server.url);
+    const storeBefore = snapshot(server.store);
+    const block = crypto.getRandomValues(new Uint8Array(1 << 20));
+    const fd = openSync(join(a, "d/big"), "w");
+    for (let i = 0; i < 400; i++) writeSync(fd, block);
+    closeSync(fd);
+    writeFileSync(join(a, "d/small"), "edited");
+
+    // setsid: the push and its rsync form one process group, killed together.
+    const proc = Bun.spawn(["setsid", "bun", join(ROOT, "cli.ts"), "push"], { cwd: a, stdout: "ignore", stderr: "ignore" });
+    const stages = join(server.stateDir, "stage");
+    const staged = () => existsSync(stages) && readdirSync(stages, { recursive: true }).some((p) => String(p).includes("big"));
+    await until("rsync to start writing into the stage", staged);
+    process.kill(-proc.pid, "SIGKILL");
+    await proc.exited;
+
+    expect(await changes(server.url)).toEqual(tableBefore);
+    expect(snapshot(server.store)).toEqual(storeBefore);
+    await cli(a, ["push"]);
+    expect(md5File(join(server.store, "d/big"))).toBe(md5File(join(a, "d/big")));
+    expect(await Bun.file(join(server.store, "d/small")).text()).toBe("edited");
+  }, 60_000);
+});
+
+describe("auth through the CLI", () => {
+  test("no token, a wrong token: exit 4 naming the problem, nothing recorded; the right one works", async () => {
+    await using server = await startServer({ token: "s3cret" });
+    using dir = tempDir();
+    for (const args of [[], ["--token", "wrong"]]) {
+      const res = await runCli(dir.path, ["init", server.url, ...args]);
+      expect(res.stderr).toStartWith(`error: unauthorized: the soc server at ${server.url} refused the token`);
+      expect(res.code).toBe(4);
+      expect(existsSync(join(dir.path, ".soc"))).toBe(false);
+    }
+    const a = await pushedTree(server, dir.path, ["--token", "s3cret"]);
+    expect(Object.keys(snapshot(server.store))).toEqual(["d/small"]);
+    const overridden = await runCli(a, ["pull"], { SOC_TOKEN: "wrong" });
+    expect([overridden.stderr.startsWith("error: unauthorized"), overridden.code]).toEqual([true, 4]);
+    expect(server.log()).not.toContain("s3cret");
+  });
+
+  test("an unreachable server: exit 4 naming the URL", async () => {
+    using dir = tempDir();
+    const res = await runCli(dir.path, ["init", "http://127.0.0.1:9"]);
+    expect(res.stderr).toStartWith("error: cannot reach the soc server at http://127.0.0.1:9:");
+    expect(res.code).toBe(4);
+  });
+});
+
+describe("the lock", () => {
+  function holdLock(a: string, pid: number): string {
+    const since = new Date().toISOString();
+    writeFileSync(join(a, ".soc/lock"), JSON.stringify({ pid, host: hostname(), since }));
+    return since;
+  }
+
+  test("a second run exits 5 at once naming the holder; --wait waits for the holder to finish", async () => {
+    await using server = await startServer();
+    using dir = tempDir();
+    const a = await pushedTree(server, dir.path);
+    const since = holdLock(a, process.pid);
+    for (const args of [["push"], ["pull"], ["push", "--wait", "0.2"]]) {
+      const res = await runCli(a, args);
+      expect(res.stderr).toEndWith(`error: another soc run holds the lock: pid ${process.pid} on ${hostname()} since ${since} (${a}/.soc/lock); try again later or pass --wait SECONDS\n`);
+      expect(res.code).toBe(5);
+    }
+    const waiting = Bun.spawn(["bun", join(ROOT, "cli.ts"), "pull", "--wait", "30"], { cwd: a, stdout: "pipe", stderr: "pipe" });
+    const reader = waiting.stderr.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toBe(`warning: waiting up to 30s for the lock held by pid ${process.pid} on ${hostname()} since ${since}\n`);
+    unlinkSync(join(a, ".soc/lock"));
+    expect(await waiting.exited).toBe(0);
+    const bad = await runCli(a, ["push", "--wait", "soon"]);
+    expect([bad.stderr, bad.code]).toEqual(['error: --wait takes a number of seconds, got "soon"\n', 2]);
+  });
+
+  test("a lock left by a dead process is taken over", async () => {
+    await using server = await startServer();
+    using dir = tempDir();
+    const a = await pushedTree(server, dir.path);
+    const dead = Bun.spawn(["true"]);
+    await dead.exited;
+    holdLock(a, dead.pid);
+    writeFileSync(join(a, "d/small"), "after a crash");
+    await cli(a, ["push"]);
+    expect(existsSync(join(a, ".soc/lock"))).toBe(false);
+  });
+});
