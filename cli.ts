@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const rest = argv.slice(1);
     const wantsHelp = (cmd ? _beforeDashes(rest) : argv).some((a) => a === "--help" || a === "-h");
-    if (!cmd || wantsHelp) return _print(`${await renderUsage(cmd ?? soc, cmd ? soc : undefined)}\n`, cmd || wantsHelp ? 0 : EXIT.usage);
+    if (!cmd || wantsHelp) return _print(_plainUsage(await renderUsage(cmd ?? soc, cmd ? soc : undefined)), cmd || wantsHelp ? 0 : EXIT.usage);
     const unknown = unknownFlags(rest, (cmd.args ?? {}) as ArgsDef);
     if (unknown) throw new UsageError(`unknown option ${unknown.flag} for \`soc ${first}\`${unknown.hint}; see \`soc ${first} --help\``);
     await runCommand(cmd, { rawArgs: rest });
@@ -61,6 +61,12 @@ export async function main(argv: string[]): Promise<number> {
 function _print(text: string, code: number = EXIT.ok): number {
   process.stdout.write(text);
   return code;
+}
+
+/** citty's usage text, without colour off a terminal or under NO_COLOR, long aliases shown as `--id`. */
+function _plainUsage(text: string): string {
+  const plain = process.stdout.isTTY && !process.env.NO_COLOR ? text : Bun.stripANSI(text);
+  return `${plain.replace(/(^|[\s,])-([a-z][a-z-]+)(?=[,\s=])/g, "$1--$2")}\n`;
 }
 
 function _beforeDashes(args: string[]): string[] {
