@@ -7,13 +7,15 @@ export const API_VERSION = 1;
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 const Path = t.String({ minLength: 1, maxLength: 4096 });
+/** A tracked-root rule's path: a repository path, or "" for the top of the tree. */
+const RootPath = t.String({ maxLength: 4096 });
 const Md5 = t.String({ pattern: "^[0-9a-f]{32}$" });
 /** Nanoseconds since the epoch as a decimal string (too big for a JSON number). */
 const Nanos = t.String({ pattern: "^[0-9]{1,20}$" });
 const Rev = t.Integer({ minimum: 0 });
 
 export const RootRuleSchema = t.Object({
-  path: Path,
+  path: RootPath,
   kind: t.Union([t.Literal("file"), t.Literal("dir"), t.Literal("exclude")]),
 });
 export type RootRuleBody = Static<typeof RootRuleSchema>;
@@ -83,7 +85,7 @@ export const PushCommitRequest = t.Object({
   upserts: t.Array(Upsert),
   deletes: t.Array(Delete),
   /** Root rules this client added or changed, and paths whose rule it removed. */
-  roots: t.Object({ set: t.Array(RootRuleSchema), remove: t.Array(Path) }),
+  roots: t.Object({ set: t.Array(RootRuleSchema), remove: t.Array(RootPath) }),
 });
 export type PushCommitRequest = Static<typeof PushCommitRequest>;
 

@@ -24,6 +24,9 @@ export function rsyncArgs(job: RsyncJob): string[] {
     // -t: soc's change detection and the server's rows rely on the original mtime.
     // -p: the executable bit travels. No -r: --files-from lists every file itself.
     "-tp",
+    // Directories rsync creates in a stage or download area stay writable, so their files can
+    // be moved out even when the source directory is read-only.
+    "--chmod=Du+rwx",
     // -I: soc already knows these files changed, and rsync's size+mtime quick check would
     // skip an edit made within the same second. -c (for --force): skip only equal content.
     job.compare === "always" ? "--ignore-times" : "--checksum",

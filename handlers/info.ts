@@ -1,0 +1,18 @@
+import { Elysia } from "elysia";
+import { API_VERSION, type Info } from "../lib/protocol.ts";
+import type { Store } from "../lib/store.ts";
+import { currentRevision, type Table } from "../lib/table.ts";
+
+/** GET /v1/info: server version, API version, revision, transports and store path. */
+export function infoRoutes(deps: { table: Table; store: Store; version: string }) {
+  return new Elysia({ prefix: "/v1" }).get(
+    "/info",
+    (): Info => ({
+      server: deps.version,
+      api: API_VERSION,
+      revision: currentRevision(deps.table),
+      transports: ["local"],
+      store: deps.store.root,
+    }),
+  );
+}

@@ -1,0 +1,118 @@
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { UsageError } from "./errors.ts";
+
+/** Everything `server.ts` needs to start; absolute paths. */
+export interface ServerConfig {
+  help: false;
+  store: string;
+  db: string;
+  /** Server state beside the store: the database by default, and push stages. */
+  stateDir: string;
+  port: number;
+  host: string;
+  /** Bearer token every route but /v1/health requires; undefined = no auth. */
+  token: string | undefined;
+  insecure: boolean;
+}
+
+/** Default TCP port of the soc server. */
+export const DEFAULT_PORT = 8417;
+
+/** `soc-server --help` text. */
+export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
+
+  --store DIR         directory holding the synced files (required; created if missing)
+  --db FILE           SQLite database (default: <store parent>/.soc-server/soc.db)
+  --port N            TCP port, 0 for any free one (default: ${DEFAULT_PORT})
+  --host H            address to listen on (default: 127.0.0.1)
+  --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
+  --insecure          allow a non-loopback --host without a token
+  --help              show this help`;
+
+/**
+ * Reads the server's flags (`argv` without the runtime and script) and environment.
+ * Returns `{ help: true }` for --help; throws UsageError for anything malformed or unsafe.
+ */
+export function readServerConfig(argv: string[], env: Record<string, string | undefined>): ServerConfig | { help: true } {
+  const { values } = _parse(argv);
+  if (values.help) return { help: true };
+  if (!values.store) throw new UsageError("--store DIR is required");
+  const store = resolve(values.store);
+  const stateDir = join(dirname(store), ".soc-server");
+  const port = _port(values.port ?? String(DEFAULT_PORT));
+  const host = (values.host ?? "127.0.0.1").replace(/^\[(.*)\]$/, "$1");
+  if (host === "") throw new UsageError("--host must not be empty");
+  const token = _token(values["token-file"], env);
+  const insecure = values.insecure ?? false;
+  if (token === undefined && !insecure && !_isLoopback(host)) {
+    throw new UsageError(
+      `refusing to listen on ${host} without a token: set SOC_TOKEN or --token-file, or pass --insecure`,
+    );
+  }
+  return { help: false, store, db: resolve(values.db ?? join(stateDir, "soc.db")), stateDir, port, host, token, insecure };
+}
+
+/** The bearer token a soc client sends: $SOC_TOKEN when set and non-empty. */
+export function clientTokenFromEnv(env: Record<string, string | undefined>): string | undefined {
+  const token = env.SOC_TOKEN?.trim();
+  return token ? token : undefined;
+}
+
+// ---------------------------------------------------------------------------
+
+function _parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        store: { type: "string" },
+        db: { type: "string" },
+        port: { type: "string" },
+        host: { type: "string" },
+        "token-file": { type: "string" },
+        insecure: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${SERVER_USAGE}`);
+  }
+}
+
+function _port(value: string): number {
+  const port = /^[0-9]{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port must be a number from 0 to 65535, got ${JSON.stringify(value)}`);
+  return port;
+}
+
+function _token(file: string | undefined, env: Record<string, string | undefined>): string | undefined {
+  const token = _rawToken(file, env);
+  if (token !== undefined && /\s/.test(token)) throw new UsageError("the token must not contain whitespace");
+  return token;
+}
+
+function _rawToken(file: string | undefined, env: Record<string, string | undefined>): string | undefined {
+  if (file === undefined) {
+    if (env.SOC_TOKEN === undefined) return undefined;
+    const token = env.SOC_TOKEN.trim();
+    if (token === "") throw new UsageError("SOC_TOKEN is set but empty; unset it or give it a token");
+    return token;
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read --token-file ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  const token = text.trim();
+  if (token === "") throw new UsageError(`--token-file ${file} is empty`);
+  return token;
+}
+
+function _isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127(\.[0-9]{1,3}){3}$/.test(host);
+}

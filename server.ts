@@ -1,0 +1,55 @@
+import { SocError, EXIT } from "./lib/errors.ts";
+import { readServerConfig, SERVER_USAGE } from "./lib/config.ts";
+import { MAX_BODY_BYTES } from "./lib/protocol.ts";
+import { openStore } from "./lib/store.ts";
+import { openTable } from "./lib/table.ts";
+import { createApp } from "./handlers/app.ts";
+import pkg from "./package.json" with { type: "json" };
+
+/** Starts the soc server: reads config, opens state, listens until SIGINT/SIGTERM. */
+async function main(): Promise<void> {
+  const config = readServerConfig(Bun.argv.slice(2), process.env);
+  if (config.help) {
+    console.log(SERVER_USAGE);
+    return;
+  }
+  const table = openTable(config.db);
+  const store = openStore(config.store, { stateDir: config.stateDir });
+  const app = createApp({
+    table,
+    store,
+    token: config.token,
+    version: pkg.version,
+    onInternalError: (error) => console.error("soc server: internal error:", error),
+  });
+  const server = Bun.serve({
+    hostname: config.host,
+    port: config.port,
+    maxRequestBodySize: MAX_BODY_BYTES,
+    async fetch(request) {
+      const started = performance.now();
+      const response = await app.handle(request);
+      // Method, path (no query) and status only: headers carry the token.
+      const ms = (performance.now() - started).toFixed(1);
+      process.stderr.write(`${request.method} ${new URL(request.url).pathname} ${response.status} ${ms}ms\n`);
+      return response;
+    },
+  });
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  console.log(`soc server listening on http://${host}:${server.port}`);
+  const stop = async () => {
+    await server.stop();
+    table.close();
+    process.exit(EXIT.ok);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+try {
+  await main();
+} catch (error) {
+  const usage = error instanceof SocError && error.exitCode === EXIT.usage;
+  console.error(`soc server: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(usage ? EXIT.usage : EXIT.error);
+}

@@ -1,0 +1,41 @@
+import { describe, expect, test } from "bun:test";
+import type { Changes } from "../../lib/protocol.ts";
+import { makeHarness } from "./helpers.ts";
+
+describe("GET /v1/changes", () => {
+  test("returns rows after `since`, tombstones included, and every root rule", async () => {
+    await using h = await makeHarness();
+    const first = await h.stage({ "a.txt": "A", "b/c.txt": "C" });
+    const roots = { set: [{ path: "", kind: "dir" as const }], remove: [] };
+    expect((await h.commit({ ...first, roots })).status).toBe(200);
+    const second = await h.stage({});
+    expect((await h.commit({ ...second, deletes: [{ path: "a.txt", baseRev: 1 }] })).status).toBe(200);
+
+    const all = (await (await h.call("GET", "/v1/changes?since=0")).json()) as Changes;
+    expect(all).toEqual({
+      revision: 2,
+      files: [
+        { path: "a.txt", size: 0, md5: "", mode: 0o644, mtimeNs: "0", rev: 2, deleted: true },
+        { path: "b/c.txt", size: 1, md5: "0d61f8370cad1d412f80b84d143e1257", mode: 0o644, mtimeNs: "1700000000123456789", rev: 1, deleted: false },
+      ],
+      roots: [{ path: "", kind: "dir" }],
+    });
+    const since1 = await (await h.call("GET", "/v1/changes?since=1")).json();
+    expect(since1).toEqual({ revision: 2, files: [all.files[0]], roots: [{ path: "", kind: "dir" }] });
+  });
+
+  test("a missing, negative, fractional or non-numeric `since` is a 400", async () => {
+    await using h = await makeHarness();
+    const cases: [string, string][] = [
+      ["", "invalid query.since: Expected required property"],
+      ["?since=abc", "invalid query.since: wrong type or format"],
+      ["?since=-1", "invalid request: Expected number to be greater or equal to 0"],
+      ["?since=1.5", "since must be a whole revision number"],
+    ];
+    for (const [query, message] of cases) {
+      const res = await h.call("GET", `/v1/changes${query}`);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ error: { code: "bad_request", message } });
+    }
+  });
+});

@@ -1,0 +1,102 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { changesSince } from "../../lib/table.ts";
+import { makeHarness } from "./helpers.ts";
+
+describe("POST /v1/push/begin", () => {
+  test("returns a fresh stage and its absolute path", async () => {
+    await using h = await makeHarness();
+    const res = await h.call("POST", "/v1/push/begin", { client: "laptop" });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { stage: string; stagePath: string };
+    expect(body.stage).toMatch(/^[0-9a-f]{32}$/);
+    expect(body.stagePath).toBe(join(h.store.stateDir, "stage", body.stage));
+    expect(readdirSync(body.stagePath)).toEqual([]);
+  });
+});
+
+describe("POST /v1/push/commit", () => {
+  test("moves staged files into the store, records them, and removes the stage", async () => {
+    await using h = await makeHarness();
+    const { stage, upserts } = await h.stage({ "docs/a.txt": "hello", "b.bin": "bytes" });
+    const res = await h.commit({ stage, upserts: upserts.map((u) => (u.path === "b.bin" ? { ...u, mode: 0o755 } : u)) });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ revision: 1, stored: ["docs/a.txt", "b.bin"], deleted: [] });
+    expect(readFileSync(join(h.store.root, "docs/a.txt"), "utf8")).toBe("hello");
+    expect(statSync(join(h.store.root, "b.bin")).mode & 0o777).toBe(0o755);
+    expect(existsSync(join(h.store.stateDir, "stage", stage))).toBe(false);
+  });
+
+  test("a change built on an old base is a 409 listing every conflicting path; nothing changes", async () => {
+    await using h = await makeHarness();
+    const first = await h.stage({ a: "1", b: "1", c: "1" });
+    await h.commit(first);
+    const second = await h.stage({ a: "2", b: "2" }, 1);
+    await h.commit(second);
+    const before = changesSince(h.table, 0);
+
+    const stale = await h.stage({ a: "3", b: "3", c: "3" }, 1);
+    const res = await h.commit(stale);
+    expect(res.status).toBe(409);
+    expect(await res.json()).toEqual({
+      error: { code: "conflict", message: 'changed on the server since your base: "a", "b"; pull first', paths: ["a", "b"] },
+    });
+    expect(changesSince(h.table, 0)).toEqual(before);
+    expect(readFileSync(join(h.store.root, "c"), "utf8")).toBe("1");
+  });
+
+  test("of two concurrent commits on the same base, one wins and the other conflicts", async () => {
+    await using h = await makeHarness();
+    await h.commit(await h.stage({ shared: "v1" }));
+    const one = await h.stage({ shared: "from one" }, 1);
+    const two = await h.stage({ shared: "from two" }, 1);
+    const results = await Promise.all([h.commit(one), h.commit(two)]);
+    expect(results.map((r) => r.status).sort()).toEqual([200, 409]);
+    const winner = results[0]?.status === 200 ? "from one" : "from two";
+    expect(readFileSync(join(h.store.root, "shared"), "utf8")).toBe(winner);
+  });
+
+  test("a commit that changes nothing keeps the revision", async () => {
+    await using h = await makeHarness();
+    const first = await h.stage({ a: "same" });
+    await h.commit(first);
+    const again = await h.stage({ a: "same" }, 1);
+    const res = await h.commit(again);
+    expect(await res.json()).toEqual({ revision: 1, stored: [], deleted: [] });
+    expect(existsSync(join(h.store.stateDir, "stage", again.stage))).toBe(false);
+  });
+
+  test("staged files must match the changeset: 400 stage_mismatch naming the path", async () => {
+    await using h = await makeHarness();
+    const { stage, upserts } = await h.stage({ a: "abc" });
+    const res = await h.commit({ stage, upserts: [...upserts, { ...upserts[0]!, path: "not-staged" }] });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: { code: "stage_mismatch", message: 'staged files do not match the changeset: "not-staged" is missing', paths: ["not-staged"] },
+    });
+    expect(changesSince(h.table, 0).revision).toBe(0);
+    expect(readdirSync(h.store.root)).toEqual([]);
+  });
+
+  test("an unknown or already committed stage is a 400", async () => {
+    await using h = await makeHarness();
+    const first = await h.stage({ a: "x" });
+    expect((await h.commit(first)).status).toBe(200);
+    const res = await h.commit(first);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({
+      error: { code: "no_stage", message: `unknown stage "${first.stage}" (expired or already committed); start the push again` },
+    });
+  });
+
+  test("an interrupted push (staged, never committed) leaves table and store as they were", async () => {
+    await using h = await makeHarness();
+    await h.commit(await h.stage({ a: "kept" }));
+    const before = changesSince(h.table, 0);
+    await h.stage({ a: "half-sent", b: "new" }, 1);
+    expect(changesSince(h.table, 0)).toEqual(before);
+    expect(readdirSync(h.store.root)).toEqual(["a"]);
+    expect(readFileSync(join(h.store.root, "a"), "utf8")).toBe("kept");
+  });
+});
