@@ -1,9 +1,8 @@
-import { lstatSync } from "node:fs";
+import { lstatSync, type BigIntStats } from "node:fs";
 import { extname, join } from "node:path";
 import { md5File } from "./hash.ts";
 import type { FileRow } from "./protocol.ts";
-import type { DirtySet } from "./scan.ts";
-import type { BaseEntry } from "./state.ts";
+import { statIsTrusted, type BaseEntry } from "./state.ts";
 
 /** What a pull will do with each changed row from the server. */
 export interface PullPlan {
@@ -22,19 +21,17 @@ export interface PullPlan {
 }
 
 /**
- * Classifies server rows against the tree (pure apart from reading files that have no base).
- * A row meets one of: clean local file or nothing here → take/remove; same content → adopt;
- * a local edit, a local new file or a directory in the way → conflict (with `keepBoth`, a
- * conflicting regular file is renamed aside and the server's version is taken).
+ * Classifies server rows against the tree, looking only at the paths that changed (stat first,
+ * md5 when the stat moved). A row meets one of: clean local file or nothing here → take/remove;
+ * same content → adopt; a local edit, a local new file or a directory in the way → conflict
+ * (with `keepBoth`, a conflicting regular file is renamed aside and the server's version taken).
  */
-export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMap<string, BaseEntry>, dirty: DirtySet, keepBoth: boolean): PullPlan {
+export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMap<string, BaseEntry>, keepBoth: boolean): PullPlan {
   const plan: PullPlan = { take: [], remove: [], adopt: [], forget: [], conflicts: [], keepBoth: [] };
-  const modified = new Map(dirty.modified.map((f) => [f.path, f.md5]));
-  const deletedHere = new Set(dirty.deleted.map((e) => e.path));
   for (const row of rows) {
     const b = base.get(row.path);
     if (b && b.rev >= row.rev) continue;
-    const local = _localState(top, row.path, b, modified, deletedHere);
+    const local = _localState(top, row.path, b);
     if (local.kind === "absent") {
       (row.deleted ? plan.forget : plan.take).push(row);
     } else if (!row.deleted && local.md5 === row.md5) {
@@ -70,16 +67,15 @@ type LocalState =
   | { kind: "modified" | "untracked"; md5: string | undefined }
   | { kind: "blocked"; md5?: undefined };
 
-function _localState(top: string, path: string, b: BaseEntry | undefined, modified: Map<string, string | undefined>, deletedHere: Set<string>): LocalState {
-  if (modified.has(path)) return { kind: "modified", md5: modified.get(path) };
-  if (b && !deletedHere.has(path)) return { kind: "clean", md5: b.md5 };
-  let isFile: boolean;
+function _localState(top: string, path: string, b: BaseEntry | undefined): LocalState {
+  let st: BigIntStats;
   try {
-    isFile = lstatSync(join(top, path)).isFile();
+    st = lstatSync(join(top, path), { bigint: true });
   } catch {
     return { kind: "absent" };
   }
-  if (!isFile) return { kind: "blocked" };
+  if (!st.isFile()) return { kind: "blocked" };
+  if (b && statIsTrusted(b, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })) return { kind: "clean", md5: b.md5 };
   const md5 = md5File(join(top, path));
   if (b && md5 === b.md5) return { kind: "clean", md5 };
   return { kind: b ? "modified" : "untracked", md5 };

@@ -8,8 +8,7 @@ import type { Changes, FileRow } from "./protocol.ts";
 import { applyRootChanges, diffRoots } from "./push.ts";
 import { normalizeRules } from "./roots.ts";
 import type { SyncSession } from "./session.ts";
-import { getMeta, readBase, readRoots, setMeta, updateBase, writeRoots, type BaseEntry } from "./state.ts";
-import { scanRepo } from "./status.ts";
+import { getMeta, readBaseFor, readRoots, setMeta, updateBase, writeRoots, type BaseEntry } from "./state.ts";
 import { conflictName, planPull, type PullPlan } from "./pull-plan.ts";
 import { pruneEmptyParents } from "./tree.ts";
 
@@ -36,8 +35,7 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
     const since = Number(getMeta(s.db, "revision") ?? "0");
     const changes = await s.remote.changes(since);
     for (const row of changes.files) checkRepoPath(row.path);
-    const dirty = await scanRepo(s.layout, s.db, s.log);
-    const plan = planPull(s.layout.top, changes.files, readBase(s.db), dirty, opts.keepBoth === true);
+    const plan = planPull(s.layout.top, changes.files, readBaseFor(s.db, changes.files.map((r) => r.path)), opts.keepBoth === true);
     if (opts.dryRun) return _result(changes.revision, plan, []);
     const staged = join(s.layout.tmpDir, `pull-${process.pid}`);
     rmSync(staged, { recursive: true, force: true });

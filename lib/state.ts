@@ -66,9 +66,16 @@ export function readBase(db: Database): Map<string, BaseEntry> {
     .query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base")
     .safeIntegers(true)
     .values() as [string, bigint, bigint, bigint, string, bigint, bigint, bigint][];
+  return new Map(rows.map((row) => [row[0], _toEntry(row)]));
+}
+
+/** The base entries of `paths` only (a pull looks at just the paths that changed). */
+export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, BaseEntry> {
+  const query = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path = $path").safeIntegers(true);
   const out = new Map<string, BaseEntry>();
-  for (const [path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs] of rows) {
-    out.set(path, { path, size: Number(size), mtimeNs, ctimeNs, md5, mode: Number(mode), rev: Number(rev), checkedNs });
+  for (const path of paths) {
+    const row = query.values({ path })[0] as [string, bigint, bigint, bigint, string, bigint, bigint, bigint] | undefined;
+    if (row) out.set(path, _toEntry(row));
   }
   return out;
 }
@@ -111,4 +118,25 @@ export function refreshBase(db: Database, entries: Iterable<BaseEntry>): void {
       update.run({ path: e.path, size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs, checkedNs: e.checkedNs, md5: e.md5, rev: e.rev });
     }
   })();
+}
+
+/**
+ * A file whose mtime is this close to (or after) the scan that recorded it may have been
+ * rewritten in the same timestamp tick without its stat changing ("racy clean", as in git).
+ * Two seconds covers coarse kernel clocks and 1-2 s filesystem timestamp granularity.
+ */
+export const RACY_WINDOW_NS = 2_000_000_000n;
+
+/**
+ * True when `st` lets us trust that the file still holds the base's content without reading it:
+ * size, mtime and ctime all equal, and the entry was recorded safely after that mtime.
+ */
+export function statIsTrusted(b: BaseEntry, st: { size: number; mtimeNs: bigint; ctimeNs: bigint }): boolean {
+  return b.size === st.size && b.mtimeNs === st.mtimeNs && b.ctimeNs === st.ctimeNs && b.mtimeNs + RACY_WINDOW_NS <= b.checkedNs;
+}
+
+// ---------------------------------------------------------------------------
+
+function _toEntry([path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs]: [string, bigint, bigint, bigint, string, bigint, bigint, bigint]): BaseEntry {
+  return { path, size: Number(size), mtimeNs, ctimeNs, md5, mode: Number(mode), rev: Number(rev), checkedNs };
 }
