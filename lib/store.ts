@@ -14,7 +14,7 @@ import {
 } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError, SocError } from "./errors.ts";
-import { md5File } from "./hash.ts";
+import { md5Files } from "./hash.ts";
 import { checkRepoPath } from "./paths.ts";
 
 /** The server's file store (plain files by path) and where push stages live. */
@@ -82,8 +82,9 @@ export function removeStage(store: Store, id: string): void {
 /**
  * The absolute path of repository path `path` under `root` (the store or a stage). Throws
  * BadInputError when the path is invalid, escapes `root`, or has a symlink as a parent.
+ * `checked` remembers parent directories already found safe, so a batch lstats each once.
  */
-export function resolveIn(root: string, path: string): string {
+export function resolveIn(root: string, path: string, checked: Set<string> = new Set()): string {
   checkRepoPath(path);
   const abs = resolve(root, ...path.split("/"));
   if (!abs.startsWith(root + sep)) throw new BadInputError(`bad path ${JSON.stringify(path)}: outside ${root}`, "bad_path");
@@ -91,11 +92,13 @@ export function resolveIn(root: string, path: string): string {
   let cur = root;
   for (const segment of path.split("/").slice(0, -1)) {
     cur = join(cur, segment);
+    if (checked.has(cur)) continue;
     const st = lstatSync(cur, { throwIfNoEntry: false });
     if (st?.isSymbolicLink()) {
       throw new BadInputError(`refusing ${JSON.stringify(path)}: ${cur} is a symlink`, "unsafe_path");
     }
     if (!st?.isDirectory()) break; // nothing can exist below a missing entry or a file
+    checked.add(cur);
   }
   return abs;
 }
@@ -110,16 +113,17 @@ export async function verifyStage(
   upserts: readonly { path: string; size: number; md5: string }[],
 ): Promise<void> {
   const dir = stageDir(store, id);
-  const bad: string[] = [];
-  const why: string[] = [];
-  for (const u of upserts) {
-    const problem = _stagedProblem(resolveIn(dir, u.path), u);
-    if (problem) {
-      bad.push(u.path);
-      why.push(`${JSON.stringify(u.path)} ${problem}`);
-    }
-  }
+  const checked = new Set<string>();
+  const files = upserts.map((u) => resolveIn(dir, u.path, checked));
+  const problems = upserts.map((u, i) => _stagedProblem(files[i] as string, u));
+  const toHash = upserts.flatMap((u, i) => (problems[i] === undefined ? [i] : []));
+  const sums = await md5Files(toHash.map((i) => files[i] as string));
+  toHash.forEach((i, k) => {
+    if (sums[k] !== (upserts[i] as { md5: string }).md5) problems[i] = "has a different md5";
+  });
+  const bad = upserts.flatMap((u, i) => (problems[i] === undefined ? [] : [u.path]));
   if (bad.length > 0) {
+    const why = upserts.flatMap((u, i) => (problems[i] === undefined ? [] : [`${JSON.stringify(u.path)} ${problems[i]}`]));
     throw new SocError("stage_mismatch", `staged files do not match the changeset: ${why.join("; ")}`, {
       status: 400,
       details: { paths: bad },
@@ -137,12 +141,15 @@ export function applyToStore(
   plan: { deletes: readonly string[]; stores: readonly { path: string; mode: number }[] },
 ): void {
   const dir = stageDir(store, id);
-  const deletes = plan.deletes.map((path) => resolveIn(store.root, path));
-  const moves = plan.stores.map((u) => ({ from: resolveIn(dir, u.path), to: resolveIn(store.root, u.path), mode: u.mode }));
+  const [inStage, inStore] = [new Set<string>(), new Set<string>()];
+  const deletes = plan.deletes.map((path) => resolveIn(store.root, path, inStore));
+  const moves = plan.stores.map((u) => ({ from: resolveIn(dir, u.path, inStage), to: resolveIn(store.root, u.path, inStore), mode: u.mode }));
   for (const abs of deletes) rmSync(abs, { force: true });
   for (const abs of deletes) _pruneEmpty(store.root, dirname(abs));
+  const made = new Set<string>();
   for (const { from, to, mode } of moves) {
-    mkdirSync(dirname(to), { recursive: true });
+    if (!made.has(dirname(to))) mkdirSync(dirname(to), { recursive: true });
+    made.add(dirname(to));
     _move(from, to);
     // Permission bits only: a client must not be able to plant setuid files on the server.
     chmodSync(to, mode & 0o777);
@@ -151,12 +158,12 @@ export function applyToStore(
 
 // ---------------------------------------------------------------------------
 
-function _stagedProblem(abs: string, want: { size: number; md5: string }): string | undefined {
+/** What is wrong with a staged file short of its content, or undefined (then its md5 decides). */
+function _stagedProblem(abs: string, want: { size: number }): string | undefined {
   const st = lstatSync(abs, { throwIfNoEntry: false });
   if (!st) return "is missing";
   if (!st.isFile()) return "is not a regular file";
   if (st.size !== want.size) return `has ${st.size} bytes, expected ${want.size}`;
-  if (md5File(abs) !== want.md5) return "has a different md5";
   return undefined;
 }
 

@@ -1,0 +1,100 @@
+// Push and pull against plain rsync on a 100k-file tree with 1% of files changed (issue: "the
+// server, push and pull"). Run by scripts/bench.ts; also runnable alone: `bun scripts/bench-sync.ts`.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { median, report, runCommand, type BenchRow } from "./bench-lib.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const SOC = ["bun", join(ROOT, "cli.ts")];
+const DIRS = 100;
+const PER_DIR = 1000;
+const CHANGED = (DIRS * PER_DIR) / 100;
+
+/** Measures push, pull and no-op push against rsync; `runs` rounds of 1% changes each. */
+export async function benchSync(runs = 5, log: (m: string) => void = () => {}): Promise<BenchRow[]> {
+  const dir = mkdtempSync(join(tmpdir(), "soc-bench-sync-"));
+  const server = Bun.spawn(["bun", join(ROOT, "server.ts"), "--store", join(dir, "store"), "--port", "0"], { stdout: "pipe", stderr: "ignore" });
+  try {
+    const url = await _listening(server.stdout);
+    const a = join(dir, "a");
+    const paths = _writeTree(join(a, "tree"));
+    log(`built ${paths.length} files; first push and clone (untimed)`);
+    runCommand([...SOC, "init", url], a);
+    runCommand([...SOC, "add", "-r", "tree"], a);
+    runCommand([...SOC, "push"], a);
+    runCommand([...SOC, "clone", url, join(dir, "b")], dir);
+    runCommand(["rsync", "-a", `${join(a, "tree")}/`, `${join(dir, "mirror")}/`], dir);
+    mkdirSync(join(dir, "picked"));
+
+    const t = { push: [] as number[], rsyncAll: [] as number[], pull: [] as number[], rsyncList: [] as number[], noopPush: [] as number[], noopStatus: [] as number[] };
+    for (let round = 1; round <= runs; round++) {
+      const changed = _change(a, paths, round);
+      t.push.push(_time(() => runCommand([...SOC, "push"], a)));
+      t.rsyncAll.push(_time(() => runCommand(["rsync", "-a", `${join(a, "tree")}/`, `${join(dir, "mirror")}/`], dir)));
+      t.pull.push(_time(() => runCommand([...SOC, "pull"], join(dir, "b"))));
+      const list = new TextEncoder().encode(`${changed.join("\0")}\0`);
+      t.rsyncList.push(_time(() => runCommand(["rsync", "-a", "--from0", "--files-from=-", `${join(dir, "store")}/`, `${join(dir, "picked")}/`], dir, { stdin: list })));
+      t.noopPush.push(_time(() => runCommand([...SOC, "push"], a)));
+      t.noopStatus.push(_time(() => runCommand([...SOC, "status"], a)));
+      log(`round ${round}: push ${t.push.at(-1)?.toFixed(0)} ms, pull ${t.pull.at(-1)?.toFixed(0)} ms`);
+    }
+    const row = (what: string, soc: number[], ref: number[], value: number): BenchRow => {
+      const [s, r] = [median(soc), median(ref)];
+      return { what, soc: s, ref: r, unit: "ms", ratio: s / r, goal: { op: "<=", value } };
+    };
+    return [
+      row(`soc push, 1% of ${paths.length} changed vs rsync -a of the tree`, t.push, t.rsyncAll, 0.8),
+      row(`soc pull of those ${CHANGED} vs rsync --files-from`, t.pull, t.rsyncList, 1.2),
+      row("soc push with nothing changed vs soc status", t.noopPush, t.noopStatus, 1.2),
+    ];
+  } finally {
+    server.kill("SIGTERM");
+    await server.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+function _writeTree(tree: string): string[] {
+  const paths: string[] = [];
+  for (let d = 0; d < DIRS; d++) {
+    mkdirSync(join(tree, `d${d}`), { recursive: true });
+    for (let f = 0; f < PER_DIR; f++) {
+      const rel = `d${d}/f${f}.txt`;
+      writeFileSync(join(tree, rel), `file ${rel}\n${"x".repeat(200)}\n`);
+      paths.push(rel);
+    }
+  }
+  return paths;
+}
+
+/** Rewrites 1% of the files, spread over the tree; returns their paths relative to the store. */
+function _change(a: string, paths: readonly string[], round: number): string[] {
+  const changed: string[] = [];
+  for (let i = round; i < paths.length; i += 100) {
+    const rel = paths[i] as string;
+    writeFileSync(join(a, "tree", rel), `round ${round} ${rel}\n`);
+    changed.push(`tree/${rel}`);
+  }
+  return changed;
+}
+
+function _time(fn: () => unknown): number {
+  const t0 = performance.now();
+  fn();
+  return performance.now() - t0;
+}
+
+async function _listening(stdout: ReadableStream<Uint8Array>): Promise<string> {
+  let text = "";
+  for await (const chunk of stdout) {
+    text += new TextDecoder().decode(chunk);
+    const url = /listening on (\S+)/.exec(text)?.[1];
+    if (url) return url;
+  }
+  throw new Error("the server exited before listening");
+}
+
+if (import.meta.main) console.log(report(await benchSync(Number(process.argv[2] ?? 5), (m) => console.error(m))));
