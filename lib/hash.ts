@@ -1,21 +1,14 @@
 import { closeSync, openSync, readSync } from "node:fs";
 
 const CHUNK = 1024 * 1024;
+/** Hashing time after which md5Files starts helper workers: a worker costs ~3 ms to start. */
+const HELP_AFTER_MS = 5;
+/** At most this many helper workers, whatever the core count (each holds a copy of the path list). */
+const _MAX_HELPERS = 3;
 
 /** Hex md5 of a file's bytes, streamed in 1 MiB reads. Throws the fs error if it cannot be read. */
 export function md5File(path: string, buf: Uint8Array = new Uint8Array(CHUNK)): string {
-  const hasher = new Bun.CryptoHasher("md5");
-  const fd = openSync(path, "r");
-  try {
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      hasher.update(n === buf.length ? buf : buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hasher.digest("hex");
+  return _md5File(path, buf);
 }
 
 /** Hex md5 of in-memory bytes. */
@@ -26,14 +19,103 @@ export function md5Bytes(data: Uint8Array | string): string {
 /**
  * Hashes many files; results in input order. A file that cannot be read yields `null`
  * (it vanished or became unreadable mid-scan) instead of failing the whole batch.
+ * Batches that take more than `helpAfterMs` (default 5 ms) are shared with helper workers (one
+ * per spare core), which claim files from the same shared counter as this thread.
  */
-export async function md5Files(paths: readonly string[]): Promise<(string | null)[]> {
+export async function md5Files(paths: readonly string[], opts: { helpAfterMs?: number } = {}): Promise<(string | null)[]> {
+  const helpAfterMs = opts.helpAfterMs ?? HELP_AFTER_MS;
+  const out = new Array<string | null | undefined>(paths.length);
+  const next = new Int32Array(new SharedArrayBuffer(4));
   const buf = new Uint8Array(CHUNK);
-  return paths.map((p) => {
-    try {
-      return md5File(p, buf);
-    } catch {
-      return null;
+  const started = performance.now();
+  const workers: Worker[] = [];
+  const done: Promise<void>[] = [];
+  let asked = false;
+  const maybeHelp = (): void => {
+    if (asked || performance.now() - started < helpAfterMs || Atomics.load(next, 0) >= paths.length - 1) return;
+    asked = true;
+    const job: HashJob = { paths: paths.join("\0"), next: next.buffer as SharedArrayBuffer };
+    for (let i = Math.min(navigator.hardwareConcurrency - 1, _MAX_HELPERS); i > 0; i--) {
+      const worker = new Worker(new URL("./hash-worker.ts", import.meta.url).href);
+      workers.push(worker);
+      done.push(_collect(worker, out));
+      worker.postMessage(job);
     }
+  };
+  try {
+    for (let i = Atomics.add(next, 0, 1); i < paths.length; i = Atomics.add(next, 0, 1)) {
+      out[i] = _md5OrNull(paths[i] as string, buf, maybeHelp);
+      maybeHelp();
+    }
+    await Promise.all(done);
+  } finally {
+    for (const w of workers) w.terminate();
+  }
+  // A worker that died mid-way never reported the files it had claimed: hash those here.
+  for (let i = 0; i < out.length; i++) if (out[i] === undefined) out[i] = _md5OrNull(paths[i] as string, buf);
+  return out as (string | null)[];
+}
+
+/** What md5Files sends a helper worker: NUL-joined paths and the shared next-index counter. */
+export interface HashJob {
+  paths: string;
+  next: SharedArrayBuffer;
+}
+
+/** What a helper worker sends back: the indexes it claimed and their digests, same order. */
+export interface HashResult {
+  indexes: number[];
+  sums: (string | null)[];
+}
+
+/** Hashes files claimed from `job.next` until none are left (the loop a helper worker runs). */
+export function hashClaimed(job: HashJob): HashResult {
+  const paths = job.paths.split("\0");
+  const next = new Int32Array(job.next);
+  const buf = new Uint8Array(CHUNK);
+  const result: HashResult = { indexes: [], sums: [] };
+  for (let i = Atomics.add(next, 0, 1); i < paths.length; i = Atomics.add(next, 0, 1)) {
+    result.indexes.push(i);
+    result.sums.push(_md5OrNull(paths[i] as string, buf));
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+
+function _md5OrNull(path: string, buf: Uint8Array, onChunk?: () => void): string | null {
+  try {
+    return _md5File(path, buf, onChunk);
+  } catch {
+    return null;
+  }
+}
+
+function _md5File(path: string, buf: Uint8Array, onChunk?: () => void): string {
+  const hasher = new Bun.CryptoHasher("md5");
+  const fd = openSync(path, "r");
+  try {
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      hasher.update(n === buf.length ? buf : buf.subarray(0, n));
+      onChunk?.();
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hasher.digest("hex");
+}
+
+/** Resolves once `worker` has reported (its digests copied into `out`), failed, or exited. */
+function _collect(worker: Worker, out: (string | null | undefined)[]): Promise<void> {
+  return new Promise((resolve) => {
+    worker.onmessage = (e: MessageEvent<HashResult>) => {
+      const { indexes, sums } = e.data;
+      for (let k = 0; k < indexes.length; k++) out[indexes[k] as number] = sums[k] ?? null;
+      resolve();
+    };
+    worker.onerror = () => resolve();
+    worker.addEventListener("close", () => resolve());
   });
 }
