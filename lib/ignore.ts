@@ -16,11 +16,19 @@ const BUILTIN = [".soc/", "*.conflict-*-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]
  * built-in exclusions. Patterns follow gitignore, via the `ignore` package.
  */
 export function loadIgnore(top: string): IgnoreMatcher {
-  const ig = ignore().add(BUILTIN);
+  let patterns: string;
   try {
-    ig.add(readFileSync(join(top, IGNORE_FILE), "utf8"));
+    patterns = readFileSync(join(top, IGNORE_FILE), "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    // No patterns of the user's: the built-ins as one regex, far cheaper per path than `ignore`.
+    return (repoPath) => _BUILTIN_RE.test(repoPath);
   }
-  return (repoPath) => repoPath !== "" && ig.ignores(repoPath);
+  const ig = ignore().add(BUILTIN).add(patterns);
+  return (repoPath) => repoPath !== "" && repoPath !== "/" && ig.ignores(repoPath);
 }
+
+// ---------------------------------------------------------------------------
+
+/** BUILTIN as a regex over a whole repository path (directories end in `/`). */
+const _BUILTIN_RE = /(^|\/)\.soc\/|(^|\/)[^/]*\.conflict-[^/]*-\d{8}-\d{6}[^/]*\/?$/;

@@ -4,7 +4,7 @@ import { comparePaths } from "./paths.ts";
 import type { RootRule } from "./roots.ts";
 import type { ScannedFile } from "./scan.ts";
 import type { SyncSession } from "./session.ts";
-import { readBase, readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
+import { readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
 import { scanRepo } from "./status.ts";
 
 /** What a push did (or, with dryRun, would do); printed by `soc push --json`. */
@@ -22,9 +22,8 @@ export interface PushResult {
  * changes nothing on either side. `force` re-sends every tracked file (rsync skips equal content).
  */
 export async function push(s: SyncSession, opts: { force?: boolean; dryRun?: boolean } = {}): Promise<PushResult> {
-  const scanNs = BigInt(Date.now()) * 1_000_000n;
   const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true });
-  const base = readBase(s.db);
+  const { base, scannedNs: scanNs } = dirty;
   const rootChanges = diffRoots(readRoots(s.db), readRoots(s.db, "roots_base"));
   const send = (opts.force ? dirty.files : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);
   const hasChanges = dirty.added.length + dirty.modified.length + dirty.deleted.length + rootChanges.set.length + rootChanges.remove.length > 0;

@@ -4,7 +4,7 @@ import { md5Files } from "./hash.ts";
 import type { IgnoreMatcher } from "./ignore.ts";
 import { batchBytes, BY_MAIN, BY_WORKER, claimBatch, statBatch, type StatBatch } from "./scan-worker.ts";
 import { isTracked, walkStarts, type RootRule } from "./roots.ts";
-import type { BaseEntry } from "./state.ts";
+import { statIsTrusted, type BaseEntry } from "./state.ts";
 
 /** What lstat says about one tracked regular file. */
 export interface FileStat {
@@ -32,13 +32,6 @@ export interface DirtySet {
   /** How many files were read and hashed. */
   hashed: number;
 }
-
-/**
- * A file whose mtime is this close to (or after) the scan that recorded it may have been
- * rewritten in the same timestamp tick without its stat changing ("racy clean", as in git).
- * Two seconds covers coarse kernel clocks and 1-2 s filesystem timestamp granularity.
- */
-export const RACY_WINDOW_NS = 2_000_000_000n;
 
 /**
  * Walks the tracked roots under `top` and lstats every tracked regular file. Ignored paths and
@@ -79,43 +72,48 @@ export async function diffAgainstBase(
   opts: { rules: readonly RootRule[]; hashAdded?: boolean; nowNs?: bigint },
 ): Promise<DirtySet> {
   const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
-  const files: ScannedFile[] = [...walked];
-  const seen = new Set(walked.map((f) => f.path));
-  const deleted: BaseEntry[] = [];
-  for (const entry of base.values()) {
-    if (seen.has(entry.path)) continue;
-    const st = isTracked(opts.rules, entry.path) ? _lstat(join(top, entry.path)) : undefined;
-    if (st?.isFile()) files.push(_toFileStat(entry.path, st));
-    else deleted.push(entry);
-  }
-  const toHash = files.filter((f) => {
-    const b = base.get(f.path);
-    return b ? !_statMatches(b, f) || b.mtimeNs + RACY_WINDOW_NS > b.checkedNs : opts.hashAdded === true;
-  });
-  const hashedSet = new Set(toHash);
-  const sums = await md5Files(toHash.map((f) => join(top, f.path)));
-  toHash.forEach((f, i) => {
-    f.md5 = sums[i] ?? undefined;
-  });
+  const files: ScannedFile[] = walked;
+  const unseen = new Map(base);
   const added: ScannedFile[] = [];
-  const modified: ScannedFile[] = [];
-  const refreshed: BaseEntry[] = [];
+  const toHash: ScannedFile[] = [];
   for (const f of files) {
     const b = base.get(f.path);
-    if (!b) added.push(f);
-    else if (f.md5 === undefined && hashedSet.has(f)) deleted.push(b);
-    else if (f.md5 === undefined) f.md5 = b.md5;
+    if (b === undefined) {
+      added.push(f);
+      if (opts.hashAdded) toHash.push(f);
+      continue;
+    }
+    unseen.delete(f.path);
+    if (statIsTrusted(b, f)) f.md5 = b.md5;
+    else toHash.push(f);
+  }
+  const deleted: BaseEntry[] = [];
+  for (const entry of unseen.values()) {
+    const st = isTracked(opts.rules, entry.path) ? _lstat(join(top, entry.path)) : undefined;
+    if (!st?.isFile()) {
+      deleted.push(entry);
+      continue;
+    }
+    const f: ScannedFile = _toFileStat(entry.path, st);
+    files.push(f);
+    if (statIsTrusted(entry, f)) f.md5 = entry.md5;
+    else toHash.push(f);
+  }
+  const sums = await md5Files(toHash.map((f) => join(top, f.path)));
+  const modified: ScannedFile[] = [];
+  const refreshed: BaseEntry[] = [];
+  toHash.forEach((f, i) => {
+    const b = base.get(f.path);
+    f.md5 = sums[i] ?? undefined;
+    if (b === undefined) return;
+    if (f.md5 === undefined) deleted.push(b);
     else if (f.md5 !== b.md5 || f.mode !== b.mode) modified.push(f);
     else refreshed.push({ ...b, size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, checkedNs: nowNs });
-  }
-  return { added, modified, deleted, refreshed, files, hashed: toHash.length };
+  });
+  return { added, modified, deleted, refreshed, files: files.filter((f) => f.md5 !== undefined || !base.has(f.path)), hashed: toHash.length };
 }
 
 // ---------------------------------------------------------------------------
-
-function _statMatches(b: BaseEntry, f: FileStat): boolean {
-  return b.size === f.size && b.mtimeNs === f.mtimeNs && b.ctimeNs === f.ctimeNs;
-}
 
 function _toFileStat(path: string, st: BigIntStats): FileStat {
   return { path, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, mode: Number(st.mode) & 0o7777 };

@@ -4,7 +4,7 @@ import type { Logger } from "./log.ts";
 import { comparePaths } from "./paths.ts";
 import type { RepoLayout } from "./repo.ts";
 import { diffAgainstBase, walkTracked, type DirtySet } from "./scan.ts";
-import { readBase, readRoots, refreshBase } from "./state.ts";
+import { readBase, readRoots, refreshBase, type BaseEntry } from "./state.ts";
 
 /** What `soc status --json` prints: repository paths, sorted by code point. */
 export interface StatusReport {
@@ -13,17 +13,24 @@ export interface StatusReport {
   deleted: string[];
 }
 
+/** A dirty set with the base it was computed against and when the scan started. */
+export interface RepoScan extends DirtySet {
+  base: ReadonlyMap<string, BaseEntry>;
+  scannedNs: bigint;
+}
+
 /**
  * Computes the dirty set of a working tree against its base and writes back refreshed stat
  * fields, so the next scan need not hash files whose content turned out unchanged.
  */
-export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, opts: { hashAdded?: boolean } = {}): Promise<DirtySet> {
+export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, opts: { hashAdded?: boolean } = {}): Promise<RepoScan> {
   const rules = readRoots(db);
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   const walked = walkTracked(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m));
-  const dirty = await diffAgainstBase(layout.top, walked, readBase(db), { rules, hashAdded: opts.hashAdded, nowNs });
+  const base = readBase(db);
+  const dirty = await diffAgainstBase(layout.top, walked, base, { rules, hashAdded: opts.hashAdded, nowNs });
   if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
-  return dirty;
+  return { ...dirty, base, scannedNs: nowNs };
 }
 
 /** The paths of a dirty set, each list sorted by code point. */

@@ -55,6 +55,16 @@ describe("init, add, rm, status", () => {
     expect(await status(dir.path)).toEqual({ added: [], modified: [], deleted: [] });
   });
 
+  test("add -r . tracks the whole tree, .socignore included, minus its patterns", async () => {
+    using dir = tempDir();
+    await cli(dir.path, ["init"]);
+    write(dir.path, ".socignore", "*.log\n");
+    write(dir.path, "x/a");
+    write(dir.path, "noise.log");
+    expect((await cli(dir.path, ["add", "-r", "."])).stdout).toBe("tracking 2 files (2 newly tracked)\n");
+    expect(await status(dir.path)).toEqual({ added: [".socignore", "x/a"], modified: [], deleted: [] });
+  });
+
   test("--id is the original tool's name for -r; new files in a tracked directory are picked up", async () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { md5Bytes } from "../../lib/hash.ts";
 import { loadIgnore } from "../../lib/ignore.ts";
 import type { RootRule } from "../../lib/roots.ts";
-import { diffAgainstBase, RACY_WINDOW_NS, walkTracked, type FileStat } from "../../lib/scan.ts";
+import { diffAgainstBase, walkTracked, type FileStat } from "../../lib/scan.ts";
+import { RACY_WINDOW_NS } from "../../lib/state.ts";
 import type { BaseEntry } from "../../lib/state.ts";
 import { tempDir } from "../helpers.ts";
 
