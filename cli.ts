@@ -2,6 +2,7 @@
 import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
 import { add, rm, status } from "./commands/track.ts";
 import { clone, init, pullCommand, pushCommand } from "./commands/sync.ts";
+import { colorWanted } from "./lib/config.ts";
 import { EXIT, SocError, UsageError } from "./lib/errors.ts";
 import { createLogger } from "./lib/log.ts";
 import { suggest, unknownFlags } from "./lib/usage.ts";
@@ -65,7 +66,7 @@ function _print(text: string, code: number = EXIT.ok): number {
 
 /** citty's usage text, without colour off a terminal or under NO_COLOR, long aliases shown as `--id`. */
 function _plainUsage(text: string): string {
-  const plain = process.stdout.isTTY && !process.env.NO_COLOR ? text : Bun.stripANSI(text);
+  const plain = colorWanted(process.env, process.stdout.isTTY) ? text : Bun.stripANSI(text);
   return `${plain.replace(/(^|[\s,])-([a-z][a-z-]+)(?=[,\s=])/g, "$1--$2")}\n`;
 }
 

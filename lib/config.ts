@@ -116,3 +116,8 @@ function _rawToken(file: string | undefined, env: Record<string, string | undefi
 function _isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127(\.[0-9]{1,3}){3}$/.test(host);
 }
+
+/** Whether the CLI may print colour: only to a terminal, and never under NO_COLOR. */
+export function colorWanted(env: Record<string, string | undefined>, isTTY: boolean | undefined): boolean {
+  return isTTY === true && !env.NO_COLOR;
+}
