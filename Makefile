@@ -24,7 +24,7 @@ tools: ## Install bun (from npm), rsync and openssh (apt-get) when missing
 deps: tools ## Install the dependencies pinned in bun.lock
 	@$(BUN) install --frozen-lockfile --silent
 
-test: deps ## Run every test (unit, http, end-to-end with a real server and rsync)
+test: deps typecheck ## Type-check, then run every test (unit, http, end-to-end with a real server and rsync)
 	$(BUN) test
 
 typecheck: deps ## Type-check the whole project (strict)
