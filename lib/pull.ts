@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, renameSync, rmSync, type BigIntStats } from "node
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { SocError } from "./errors.ts";
-import { md5File } from "./hash.ts";
+import { md5Files } from "./hash.ts";
 import { checkRepoPath, comparePaths } from "./paths.ts";
 import type { Changes, FileRow } from "./protocol.ts";
 import { applyRootChanges, diffRoots } from "./push.ts";
@@ -43,7 +43,7 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
     try {
       const takePaths = plan.take.map((r) => r.path);
       await s.transport.download(takePaths, staged, s.layout.top);
-      if (!_verify(staged, plan.take)) continue;
+      if (!(await _verify(staged, plan.take))) continue;
       const kept = _apply(s, staged, plan);
       _mergeRoots(s, changes);
       const floor = plan.conflicts.length ? Math.min(...plan.conflicts.map((c) => c.rev)) - 1 : changes.revision;
@@ -69,14 +69,9 @@ function _result(revision: number, plan: PullPlan, keptBoth: string[]): PullResu
 }
 
 /** True when every downloaded file is byte-for-byte what the table says (md5 and size). */
-function _verify(staged: string, rows: readonly FileRow[]): boolean {
-  return rows.every((r) => {
-    try {
-      return lstatSync(join(staged, r.path)).size === r.size && md5File(join(staged, r.path)) === r.md5;
-    } catch {
-      return false;
-    }
-  });
+async function _verify(staged: string, rows: readonly FileRow[]): Promise<boolean> {
+  const sums = await md5Files(rows.map((r) => join(staged, r.path)));
+  return rows.every((r, i) => sums[i] === r.md5 && lstatSync(join(staged, r.path)).size === r.size);
 }
 
 /** Applies the plan to the tree and the base: deletions, kept-both renames, then new content. */

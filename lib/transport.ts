@@ -10,7 +10,7 @@ export type TransportName = (typeof TRANSPORTS)[number];
 export interface Transport {
   /** Copies `files` from the tree at `top` into the push's staging area, in one run. */
   upload(top: string, files: readonly string[], stage: PushBegin, compare: "always" | "checksum"): Promise<void>;
-  /** Copies `files` from the store into `dest`, reusing identical content found under `basis`. */
+  /** Copies `files` from the store into `dest`; remote transports may reuse blocks found under `basis`. */
   download(files: readonly string[], dest: string, basis: string): Promise<void>;
 }
 
@@ -22,6 +22,7 @@ export function createTransport(name: TransportName, info: Info): Transport {
   if (name !== "local") throw new SocError("bad_transport", `unknown transport ${JSON.stringify(name)}; choose one of: ${TRANSPORTS.join(", ")}`);
   return {
     upload: (top, files, stage, compare) => runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }),
-    download: (files, dest, basis) => runRsync({ src: info.store, dest, files, basis, compare: "always" }),
+    // No --copy-dest from the tree: on one filesystem rsync copies whole files anyway.
+    download: (files, dest) => runRsync({ src: info.store, dest, files, compare: "always" }),
   };
 }
