@@ -57,7 +57,8 @@ try {
 
 async function _soc(cwd: string, ...args: string[]): Promise<void> {
   const where = cwd === work ? "" : `${cwd === laptop ? "laptop" : "desktop"}`;
-  process.stdout.write(`\n\x1b[1m${where}$ soc ${args.map((a) => (/^[\w./:-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}\x1b[0m\n`);
+  const [bold, plain] = process.stdout.isTTY ? ["\x1b[1m", "\x1b[0m"] : ["", ""];
+  process.stdout.write(`\n${bold}${where}$ soc ${args.map((a) => (/^[\w./:-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}${plain}\n`);
   const proc = Bun.spawn(["bun", join(ROOT, "cli.ts"), ...args], { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1" } });
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
