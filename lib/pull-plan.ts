@@ -18,6 +18,14 @@ export interface PullPlan {
   conflicts: FileRow[];
   /** Paths whose local copy is renamed aside first (`--keep-both`). */
   keepBoth: string[];
+  /** What each path's lstat said when planned (see statSignature): checked again just before acting. */
+  seen: Map<string, string>;
+}
+
+/** A path's lstat as a comparable string ("absent" when there is nothing there). */
+export function statSignature(top: string, path: string): string {
+  const st = lstatSync(join(top, path), { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.mode}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : "absent";
 }
 
 /**
@@ -27,10 +35,11 @@ export interface PullPlan {
  * (with `keepBoth`, a conflicting regular file is renamed aside and the server's version taken).
  */
 export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMap<string, BaseEntry>, keepBoth: boolean): PullPlan {
-  const plan: PullPlan = { take: [], remove: [], adopt: [], forget: [], conflicts: [], keepBoth: [] };
+  const plan: PullPlan = { take: [], remove: [], adopt: [], forget: [], conflicts: [], keepBoth: [], seen: new Map() };
   for (const row of rows) {
     const b = base.get(row.path);
     if (b && b.rev >= row.rev) continue;
+    plan.seen.set(row.path, statSignature(top, row.path));
     const local = _localState(top, row.path, b);
     if (local.kind === "absent") {
       (row.deleted ? plan.forget : plan.take).push(row);

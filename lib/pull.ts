@@ -9,7 +9,7 @@ import { applyRootChanges, diffRoots } from "./push.ts";
 import { normalizeRules } from "./roots.ts";
 import type { SyncSession } from "./session.ts";
 import { getMeta, readBaseFor, readRoots, setMeta, updateBase, writeRoots, type BaseEntry } from "./state.ts";
-import { conflictName, planPull, type PullPlan } from "./pull-plan.ts";
+import { conflictName, planPull, statSignature, type PullPlan } from "./pull-plan.ts";
 import { pruneEmptyParents } from "./tree.ts";
 
 /** What a pull did (or, with dryRun, would do); printed by `soc pull --json`. */
@@ -74,13 +74,24 @@ async function _verify(staged: string, rows: readonly FileRow[]): Promise<boolea
   return rows.every((r, i) => sums[i] === r.md5 && lstatSync(join(staged, r.path)).size === r.size);
 }
 
-/** Applies the plan to the tree and the base: deletions, kept-both renames, then new content. */
+/**
+ * Applies the plan to the tree and the base: deletions, kept-both renames, then new content.
+ * A file that changed since it was planned (an editor saving right now) is left alone and
+ * becomes a conflict, so a pull never replaces what it did not look at.
+ */
 function _apply(s: SyncSession, staged: string, plan: PullPlan): string[] {
   const top = s.layout.top;
   const stamp = new Date();
   const kept: string[] = [];
   const forget: string[] = plan.forget.map((r) => r.path);
   const put: BaseEntry[] = [];
+  const changedMeanwhile = (r: FileRow) => {
+    const moved = statSignature(top, r.path) !== plan.seen.get(r.path) && !plan.keepBoth.includes(r.path);
+    if (moved) plan.conflicts.push(r);
+    return moved;
+  };
+  plan.remove = plan.remove.filter((r) => !changedMeanwhile(r));
+  plan.take = plan.take.filter((r) => !changedMeanwhile(r));
   for (const r of plan.remove) {
     rmSync(join(top, r.path), { force: true });
     pruneEmptyParents(top, r.path);
