@@ -1,7 +1,7 @@
 #!/usr/bin/env bun
 import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
 import { add, rm, status } from "./commands/track.ts";
-import { clone, init, pullCommand, pushCommand } from "./commands/sync.ts";
+import { clone, init, pullCommand, pushCommand, remote } from "./commands/sync.ts";
 import { colorWanted } from "./lib/config.ts";
 import { EXIT, SocError, UsageError } from "./lib/errors.ts";
 import { createLogger } from "./lib/log.ts";
@@ -17,6 +17,7 @@ export const commands: Record<string, CommandDef<ArgsDef>> = {
   status,
   push: pushCommand,
   pull: pullCommand,
+  remote,
 } as Record<string, CommandDef<ArgsDef>>;
 
 const EXIT_HELP = `Exit codes: 0 done, 1 error, 2 usage, 3 conflicts left unresolved, 4 server unreachable or unauthorized, 5 locked by another soc run.`;

@@ -22,7 +22,12 @@ export const flags = {
   paths: { paths: { type: "positional", required: true, description: "Files or directories, relative to the current directory" } } satisfies ArgsDef,
   remote: {
     token: { type: "string", description: "Bearer token for the server (SOC_TOKEN overrides it; stored in .soc/config.json, mode 600)" },
-    transport: { type: "enum", options: ["local"], default: "local", description: "How bytes reach the store: local (the store is on this filesystem)" },
+    transport: {
+      type: "enum",
+      options: ["tunnel", "ssh", "local"],
+      description: "How bytes reach the store: local (same filesystem; the default), tunnel (rsync through the server, one token), ssh (rsync over ssh, your keys)",
+    },
+    ssh: { type: "string", valueHint: "user@host[:/store]", description: "Use rsync over ssh to this host (implies --transport ssh; RSYNC_RSH and ~/.ssh/config apply)" },
   } satisfies ArgsDef,
 };
 

@@ -8,9 +8,9 @@ import { createLogger, type Logger } from "../lib/log.ts";
 import { quotePath } from "../lib/paths.ts";
 import { pull, type PullResult } from "../lib/pull.ts";
 import { push, type PushResult } from "../lib/push.ts";
-import { createRepoDir, readRepoConfig, writeRepoConfig, type RepoLayout } from "../lib/repo.ts";
+import { createRepoDir, findRepo, readRepoConfig, writeRepoConfig, type RepoLayout } from "../lib/repo.ts";
 import { openState } from "../lib/state.ts";
-import type { TransportName } from "../lib/transport.ts";
+import { parseSshTarget, type RemoteSettings, type TransportName } from "../lib/transport.ts";
 import { files, flags, printJson, withSession } from "./shared.ts";
 
 export const init = defineCommand({
@@ -18,10 +18,10 @@ export const init = defineCommand({
   args: { url: { type: "positional", required: false, description: "The soc server, e.g. http://127.0.0.1:8417" }, ...flags.remote, ...flags.quiet },
   run: async ({ args }) => {
     const log = createLogger({ quiet: args.quiet });
-    if (args.url) await _checkRemote(args.url, args.token);
+    const remote = args.url ? await _checkRemote(args.url, args) : undefined;
     const { layout, created } = createRepoDir(process.cwd());
     openState(layout.dbFile).close();
-    if (args.url) _recordRemote(layout, args.url, args.transport as TransportName, args.token);
+    if (remote) _recordRemote(layout, remote, args.token);
     log.info(`${created ? "Initialized" : "Reinitialized"} soc working tree in ${layout.dir}${args.url ? ` syncing with ${args.url}` : ""}`);
   },
 });
@@ -38,14 +38,28 @@ export const clone = defineCommand({
   run: async ({ args }) => {
     const dir = resolve(args.dir);
     if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`${args.dir}: already exists and is not empty`);
-    await _checkRemote(args.url, args.token);
+    const remote = await _checkRemote(args.url, args);
     mkdirSync(dir, { recursive: true });
     const { layout } = createRepoDir(dir);
     openState(layout.dbFile).close();
-    _recordRemote(layout, args.url, args.transport as TransportName, args.token);
+    _recordRemote(layout, remote, args.token);
     process.chdir(dir);
     const result = await withSession({ quiet: args.quiet }, (s) => pull(s));
     _reportPull(result, { json: args.json, log: createLogger({ quiet: args.quiet }), verb: `cloned into ${dir}` });
+  },
+});
+
+export const remote = defineCommand({
+  meta: { name: "remote", description: "Show the server this tree syncs with and how bytes reach it (example: soc remote --json)" },
+  args: { ...flags.json },
+  run: ({ args }) => {
+    const layout = findRepo(process.cwd());
+    const r = readRepoConfig(layout).remote;
+    if (!r) throw new UsageError("no remote recorded for this working tree; run `soc init URL` first");
+    const token = clientTokenFromEnv(process.env) ? "from SOC_TOKEN" : r.token ? "stored in .soc/config.json" : "none";
+    const shown = { url: r.url, transport: r.transport, ...(r.ssh ? { ssh: r.ssh } : {}), token };
+    if (args.json) return printJson(shown);
+    process.stdout.write(Object.entries(shown).map(([k, v]) => `${`${k}:`.padEnd(11)}${v}\n`).join(""));
   },
 });
 
@@ -83,13 +97,22 @@ export const pullCommand = defineCommand({
 
 // ---------------------------------------------------------------------------
 
-async function _checkRemote(url: string, token: string | undefined): Promise<void> {
+/** Checks the URL, the flags and the server (reachable, token accepted, transport offered). */
+async function _checkRemote(url: string, args: { token?: string; transport?: string; ssh?: string }): Promise<RemoteSettings> {
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${url}: not an http:// or https:// URL`);
-  await createClient(url, clientTokenFromEnv(process.env) ?? token).info();
+  const transport = (args.ssh ? "ssh" : args.transport ?? "local") as TransportName;
+  if (transport === "ssh" && !args.ssh) throw new UsageError("--transport ssh needs --ssh [user@]host[:/path/to/store]");
+  if (args.ssh && args.transport && args.transport !== "ssh") throw new UsageError(`--ssh and --transport ${args.transport} contradict each other`);
+  if (args.ssh) parseSshTarget(args.ssh);
+  const info = await createClient(url, clientTokenFromEnv(process.env) ?? args.token).info();
+  if (!info.transports.includes(transport)) {
+    throw new UsageError(`the server at ${url} does not offer the ${transport} transport (it offers: ${info.transports.join(", ")})`);
+  }
+  return { url, transport, ...(args.ssh ? { ssh: args.ssh } : {}) };
 }
 
-function _recordRemote(layout: RepoLayout, url: string, transport: TransportName, token: string | undefined): void {
-  writeRepoConfig(layout, { ...readRepoConfig(layout), remote: { url, transport, ...(token ? { token } : {}) } });
+function _recordRemote(layout: RepoLayout, remote: RemoteSettings, token: string | undefined): void {
+  writeRepoConfig(layout, { ...readRepoConfig(layout), remote: { ...remote, ...(token ? { token } : {}) } });
 }
 
 function _reportPush(r: PushResult, o: { json?: boolean; log: Logger; dryRun: boolean }): void {

@@ -11,7 +11,7 @@ export function infoRoutes(deps: { table: Table; store: Store; version: string }
       server: deps.version,
       api: API_VERSION,
       revision: currentRevision(deps.table),
-      transports: ["local"],
+      transports: ["local", "tunnel", "ssh"],
       store: deps.store.root,
     }),
   );

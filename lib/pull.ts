@@ -42,7 +42,7 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
     mkdirSync(staged, { recursive: true });
     try {
       const takePaths = plan.take.map((r) => r.path);
-      await s.transport.download(takePaths, staged, s.layout.top);
+      await s.transport.download(takePaths, staged);
       if (!(await _verify(staged, plan.take))) continue;
       const kept = _apply(s, staged, plan);
       _mergeRoots(s, changes);

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { SocError, UsageError } from "./errors.ts";
+import type { RemoteSettings } from "./transport.ts";
 
 /** Name of the state directory at the top of every working tree. */
 export const SOC_DIR = ".soc";
@@ -71,7 +72,7 @@ function _isDir(path: string): boolean {
 
 /** What `.soc/config.json` holds: the remote this tree syncs with, if any. */
 export interface RepoConfig {
-  remote?: { url: string; transport: "local"; token?: string };
+  remote?: RemoteSettings & { token?: string };
 }
 
 /** Reads `.soc/config.json` (missing = empty config); throws SocError on malformed JSON. */

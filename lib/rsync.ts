@@ -1,4 +1,4 @@
-import { SocError } from "./errors.ts";
+import { RemoteError, SocError } from "./errors.ts";
 
 /** One rsync run copying a list of repository paths from one directory to another. */
 export interface RsyncJob {
@@ -12,6 +12,8 @@ export interface RsyncJob {
   basis?: string;
   /** How rsync decides a file needs sending: always (`-I`), or by checksum (`-c`). */
   compare: "always" | "checksum";
+  /** The remote-shell program as an argv (`-e`); absent: rsync's default (RSYNC_RSH or ssh). */
+  rsh?: readonly string[];
 }
 
 /**
@@ -33,6 +35,7 @@ export function rsyncArgs(job: RsyncJob): string[] {
     "--from0",
     "--files-from=-",
     ...(job.basis ? [`--copy-dest=${job.basis}`] : []),
+    ...(job.rsh ? [`--rsh=${rshString(job.rsh)}`] : []),
     `${job.src.replace(/\/*$/, "")}/`,
     `${job.dest.replace(/\/*$/, "")}/`,
   ];
@@ -43,18 +46,38 @@ export function rsyncArgs(job: RsyncJob): string[] {
  * throws SocError naming the exit status and rsync's last words otherwise, or how to install
  * rsync when it is missing.
  */
-export async function runRsync(job: RsyncJob, rsync = "rsync"): Promise<void> {
+export async function runRsync(job: RsyncJob, opts: { rsync?: string; env?: Record<string, string | undefined> } = {}): Promise<void> {
+  const rsync = opts.rsync ?? "rsync";
   if (job.files.length === 0) return;
   if (!Bun.which(rsync)) {
     throw new SocError("rsync_missing", `${rsync} not found on PATH; install it (Debian/Ubuntu: apt-get install rsync, or \`make tools\`)`);
   }
-  const proc = Bun.spawn([rsync, ...rsyncArgs(job)], { stdin: "pipe", stdout: "ignore", stderr: "pipe" });
+  const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+  const proc = Bun.spawn([rsync, ...rsyncArgs(job)], { stdin: "pipe", stdout: "ignore", stderr: "pipe", env });
   proc.stdin.write(`${job.files.join("\0")}\0`);
   await proc.stdin.end();
   const stderr = await new Response(proc.stderr).text();
   const code = await proc.exited;
   if (code !== 0) {
+    // The tunnel's own line is the reliable reason (rsync's status then is 255 or 12 by race).
+    const tunnel = stderr.split("\n").find((line) => line.startsWith("soc tunnel: "));
+    if (tunnel) throw new RemoteError(tunnel.slice("soc tunnel: ".length), /unauthorized/.test(tunnel) ? "unauthorized" : "unreachable");
     const last = stderr.trim().split("\n").slice(-3).join("; ");
     throw new SocError("rsync_failed", `rsync exited with status ${code}${last ? `: ${last}` : ""}`);
   }
+}
+
+/**
+ * An argv as one `-e` string the way rsync splits it: on spaces, with single or double quotes
+ * keeping an argument whole (rsync honours no backslashes). Throws on an argument holding both.
+ */
+export function rshString(argv: readonly string[]): string {
+  return argv
+    .map((arg) => {
+      if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+      if (!arg.includes("'")) return `'${arg}'`;
+      if (!arg.includes('"')) return `"${arg}"`;
+      throw new SocError("bad_rsh", `cannot pass ${JSON.stringify(arg)} to rsync -e: it holds both kinds of quote`);
+    })
+    .join(" ");
 }

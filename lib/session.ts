@@ -26,8 +26,9 @@ export interface SyncSession {
 export async function openSession(layout: RepoLayout, db: Database, log: Logger, token: string | undefined): Promise<SyncSession> {
   const { remote } = readRepoConfig(layout);
   if (!remote) throw new UsageError("no remote recorded for this working tree; run `soc init URL` first");
-  const client = createClient(remote.url, token ?? remote.token);
+  const bearer = token ?? remote.token;
+  const client = createClient(remote.url, bearer);
   const info = await client.info();
-  const transport = createTransport(remote.transport, info);
+  const transport = createTransport(remote, info, bearer);
   return { layout, db, log, remote: client, transport, client: `${hostname()}:${layout.top}`, serverRevision: info.revision };
 }

@@ -1,28 +1,62 @@
-import { SocError } from "./errors.ts";
+import { UsageError } from "./errors.ts";
 import type { Info, PushBegin } from "./protocol.ts";
 import { runRsync } from "./rsync.ts";
+import { tunnelCommand, tunnelUrl } from "./tunnel.ts";
 
-/** The names soc knows for ways of moving bytes; only `local` exists so far. */
-export const TRANSPORTS = ["local"] as const;
+/** The ways soc moves bytes; the first is the default for an http(s) remote. */
+export const TRANSPORTS = ["tunnel", "ssh", "local"] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
+
+/** Where a working tree's remote is and how bytes reach it (`.soc/config.json`). */
+export interface RemoteSettings {
+  url: string;
+  transport: TransportName;
+  /** For ssh: `[user@]host[:/path/to/store]` (the path defaults to the store the server reports). */
+  ssh?: string;
+}
 
 /** How file content moves between a working tree and the server's store. */
 export interface Transport {
-  /** Copies `files` from the tree at `top` into the push's staging area, in one run. */
+  /** Copies `files` from the tree at `top` into the push's staging area, in one rsync run. */
   upload(top: string, files: readonly string[], stage: PushBegin, compare: "always" | "checksum"): Promise<void>;
-  /** Copies `files` from the store into `dest`; remote transports may reuse blocks found under `basis`. */
-  download(files: readonly string[], dest: string, basis: string): Promise<void>;
+  /** Copies `files` from the store into `dest` (a local directory), in one rsync run. */
+  download(files: readonly string[], dest: string): Promise<void>;
 }
 
 /**
- * The transport named `name` for a server that described itself with `info`.
- * local: the store is on this machine's filesystem, rsync copies directly.
+ * The transport `remote` names, for a server that described itself with `info`.
+ * local: the store is on this filesystem, rsync copies directly (the server's paths).
+ * ssh: rsync over ssh with the user's own keys, ~/.ssh/config and RSYNC_RSH honoured.
+ * tunnel: rsync over the server's authenticated WebSocket; the token travels in the environment.
  */
-export function createTransport(name: TransportName, info: Info): Transport {
-  if (name !== "local") throw new SocError("bad_transport", `unknown transport ${JSON.stringify(name)}; choose one of: ${TRANSPORTS.join(", ")}`);
+export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined): Transport {
+  if (remote.transport === "local") {
+    return {
+      upload: (top, files, stage, compare) => runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }),
+      // No --copy-dest from the tree: on one filesystem rsync copies whole files anyway.
+      download: (files, dest) => runRsync({ src: info.store, dest, files, compare: "always" }),
+    };
+  }
+  if (remote.transport === "ssh") {
+    const { host, path } = parseSshTarget(remote.ssh ?? "");
+    const store = path ?? info.store;
+    return {
+      upload: (top, files, stage, compare) => runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files, basis: store, compare }),
+      download: (files, dest) => runRsync({ src: `${host}:${store}`, dest, files, compare: "always" }),
+    };
+  }
+  const env = { SOC_TUNNEL_URL: tunnelUrl(remote.url), SOC_TOKEN: token };
+  const rsh = tunnelCommand();
   return {
-    upload: (top, files, stage, compare) => runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }),
-    // No --copy-dest from the tree: on one filesystem rsync copies whole files anyway.
-    download: (files, dest) => runRsync({ src: info.store, dest, files, compare: "always" }),
+    // The server confines this rsync to the stage and adds --copy-dest at the store itself.
+    upload: (top, files, stage, compare) => runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files, compare, rsh }, { env }),
+    download: (files, dest) => runRsync({ src: "soc:store", dest, files, compare: "always", rsh }, { env }),
   };
+}
+
+/** Splits `[user@]host[:/abs/path]`; throws UsageError naming the expected form. */
+export function parseSshTarget(target: string): { host: string; path?: string } {
+  const m = /^([^\s:/]+)(?::(\/.*))?$/.exec(target);
+  if (!m) throw new UsageError(`--ssh ${JSON.stringify(target)}: expected [user@]host or [user@]host:/absolute/path/to/store`);
+  return m[2] ? { host: m[1] as string, path: m[2] } : { host: m[1] as string };
 }

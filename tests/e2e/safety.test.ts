@@ -1,9 +1,10 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { md5File } from "../../lib/hash.ts";
 import { cli, ROOT, runCli, snapshot, startServer, tempDir } from "../helpers.ts";
+import { overEveryTransport } from "../transports.ts";
 
 async function changes(url: string, token?: string): Promise<unknown> {
   const res = await fetch(`${url}/v1/changes?since=0`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -29,11 +30,14 @@ async function pushedTree(server: { url: string }, dir: string, args: string[] =
   return a;
 }
 
-describe("an interrupted push", () => {
+overEveryTransport((transport) =>
+describe(`an interrupted push over ${transport.name}`, () => {
+  beforeAll(() => transport.start());
+  afterAll(() => transport.stop());
   test("SIGKILL during its rsync leaves the server's table and store exactly as before; the next push completes", async () => {
     await using server = await startServer();
     using dir = tempDir();
-    const a = await pushedTree(server, dir.path);
+    const a = await pushedTree(server, dir.path, transport.initArgs());
     const tableBefore = await changes(server.url);
     const storeBefore = snapshot(server.store);
     const block = crypto.getRandomValues(new Uint8Array(1 << 20));
@@ -43,7 +47,7 @@ describe("an interrupted push", () => {
     writeFileSync(join(a, "d/small"), "edited");
 
     // setsid: the push and its rsync form one process group, killed together.
-    const proc = Bun.spawn(["setsid", "bun", join(ROOT, "cli.ts"), "push"], { cwd: a, stdout: "ignore", stderr: "ignore" });
+    const proc = Bun.spawn(["setsid", "bun", join(ROOT, "cli.ts"), "push"], { cwd: a, env: process.env, stdout: "ignore", stderr: "ignore" });
     const stages = join(server.stateDir, "stage");
     const staged = () => existsSync(stages) && readdirSync(stages, { recursive: true }).some((p) => String(p).includes("big"));
     await until("rsync to start writing into the stage", staged);
@@ -56,7 +60,7 @@ describe("an interrupted push", () => {
     expect(md5File(join(server.store, "d/big"))).toBe(md5File(join(a, "d/big")));
     expect(await Bun.file(join(server.store, "d/small")).text()).toBe("edited");
   }, 60_000);
-});
+}));
 
 describe("auth through the CLI", () => {
   test("no token, a wrong token: exit 4 naming the problem, nothing recorded; the right one works", async () => {
@@ -100,7 +104,7 @@ describe("the lock", () => {
       expect(res.stderr).toEndWith(`error: another soc run holds the lock: pid ${process.pid} on ${hostname()} since ${since} (${a}/.soc/lock); try again later or pass --wait SECONDS\n`);
       expect(res.code).toBe(5);
     }
-    const waiting = Bun.spawn(["bun", join(ROOT, "cli.ts"), "pull", "--wait", "30"], { cwd: a, stdout: "pipe", stderr: "pipe" });
+    const waiting = Bun.spawn(["bun", join(ROOT, "cli.ts"), "pull", "--wait", "30"], { cwd: a, env: process.env, stdout: "pipe", stderr: "pipe" });
     const reader = waiting.stderr.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     expect(first).toBe(`warning: waiting up to 30s for the lock held by pid ${process.pid} on ${hostname()} since ${since}\n`);

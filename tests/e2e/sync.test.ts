@@ -1,7 +1,8 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, utimesSync, writeFileSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { cli, runCli, snapshot, startServer, tempDir } from "../helpers.ts";
+import { overEveryTransport } from "../transports.ts";
 
 function write(top: string, rel: string, content: string): void {
   mkdirSync(join(top, rel, ".."), { recursive: true });
@@ -15,17 +16,17 @@ async function json(cwd: string, args: string[], code = 0): Promise<Json> {
 }
 
 /** A server plus tree A (with `files` tracked under d/ and pushed) and tree B cloned from it. */
-async function pair(files: Record<string, string>) {
+async function pairOver(files: Record<string, string>, remoteArgs: string[]) {
   const server = await startServer();
   const dir = tempDir();
   const a = join(dir.path, "a");
   const b = join(dir.path, "b");
   mkdirSync(a);
   for (const [p, c] of Object.entries(files)) write(a, `d/${p}`, c);
-  await cli(a, ["init", server.url]);
+  await cli(a, ["init", server.url, ...remoteArgs]);
   await cli(a, ["add", "-r", "d"]);
   await cli(a, ["push"]);
-  await cli(dir.path, ["clone", server.url, b]);
+  await cli(dir.path, ["clone", server.url, b, ...remoteArgs]);
   return {
     server,
     a,
@@ -37,7 +38,12 @@ async function pair(files: Record<string, string>) {
   };
 }
 
-describe("push and pull between two working trees", () => {
+overEveryTransport((transport) => {
+describe(`push and pull between two working trees over ${transport.name}`, () => {
+  beforeAll(() => transport.start());
+  afterAll(() => transport.stop());
+  const pair = (files: Record<string, string>) => pairOver(files, transport.initArgs());
+
   test("a pushed tree cloned elsewhere is identical to the byte", async () => {
     await using p = await pair({ "one.txt": "1", "sub/two.bin": "\u0000\u00ff binary", "empty": "" });
     expect(snapshot(p.b)).toEqual(snapshot(p.a));
@@ -146,4 +152,5 @@ describe("push and pull between two working trees", () => {
     const second = await cli(p.a, ["status", "-v", "--json"]);
     expect(second.stderr).toBe("scanned 1 file, hashed 0\n");
   });
+});
 });

@@ -6,7 +6,7 @@ describe("GET /v1/info", () => {
     await using h = await makeHarness();
     const res = await h.call("GET", "/v1/info");
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ server: "9.9.9", api: 1, revision: 0, transports: ["local"], store: h.store.root });
+    expect(await res.json()).toEqual({ server: "9.9.9", api: 1, revision: 0, transports: ["local", "tunnel", "ssh"], store: h.store.root });
 
     const { stage, upserts } = await h.stage({ "a.txt": "hello" });
     expect((await h.commit({ stage, upserts })).status).toBe(200);

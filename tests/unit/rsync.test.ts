@@ -39,6 +39,6 @@ test("a failing rsync names its exit status; a missing rsync says how to install
   mkdirSync(join(dir.path, "dest"));
   const bad = runRsync({ src: dir.path, dest: join(dir.path, "dest"), files: ["vanished"], compare: "always" });
   await expect(bad).rejects.toThrow(/^rsync exited with status 23: .*vanished/);
-  const missing = runRsync({ src: dir.path, dest: dir.path, files: ["x"], compare: "always" }, "no-such-rsync");
+  const missing = runRsync({ src: dir.path, dest: dir.path, files: ["x"], compare: "always" }, { rsync: "no-such-rsync" });
   await expect(missing).rejects.toThrow("no-such-rsync not found on PATH; install it (Debian/Ubuntu: apt-get install rsync, or `make tools`)");
 });

@@ -1,0 +1,31 @@
+import { startSshd, type TestSshd } from "./sshd.ts";
+
+/** One transport under test: how `soc init`/`clone` select it, and what it needs running. */
+export interface TransportUnderTest {
+  name: "local" | "tunnel" | "ssh";
+  /** Flags for `soc init URL` and `soc clone URL DIR`. */
+  initArgs(): string[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Defines the suite in `body` once per transport. ssh gets a throwaway sshd on 127.0.0.1 and
+ * RSYNC_RSH pointing at it (set in this process's environment, which the CLI runs inherit).
+ */
+export function overEveryTransport(body: (t: TransportUnderTest) => void): void {
+  body({ name: "local", initArgs: () => ["--transport", "local"], start: async () => {}, stop: async () => {} });
+  let sshd: TestSshd | undefined;
+  body({
+    name: "ssh",
+    initArgs: () => ["--ssh", sshd?.host ?? "sshd-not-started"],
+    start: async () => {
+      sshd = await startSshd();
+      process.env.RSYNC_RSH = sshd.rsyncRsh;
+    },
+    stop: async () => {
+      delete process.env.RSYNC_RSH;
+      await sshd?.[Symbol.asyncDispose]();
+    },
+  });
+}
