@@ -48,10 +48,15 @@ export interface RunResult {
  * Runs `argv` in `cwd` and throws with its stderr when it exits non-zero. With `timeRss` and
  * GNU time present, the child runs under `/usr/bin/time -f %M` so the figure is the child's own.
  */
-export function runCommand(argv: readonly string[], cwd: string, opts: { stdin?: Uint8Array; timeRss?: boolean } = {}): RunResult {
+export function runCommand(
+  argv: readonly string[],
+  cwd: string,
+  opts: { stdin?: Uint8Array; timeRss?: boolean; env?: Record<string, string | undefined> } = {},
+): RunResult {
   const gnuTime = opts.timeRss === true && _hasGnuTime();
   const full = gnuTime ? ["/usr/bin/time", "-f", "%M", ...argv] : [...argv];
-  const proc = Bun.spawnSync(full, { cwd, stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
+  const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+  const proc = Bun.spawnSync(full, { cwd, env, stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
   const stderr = proc.stderr.toString();
   if (proc.exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${proc.exitCode}: ${stderr}`);
   const rss = gnuTime ? Number(stderr.trim().split("\n").at(-1)) : Number(proc.resourceUsage?.maxRSS ?? 0) / 1024;
@@ -100,4 +105,25 @@ function _hasGnuTime(): boolean {
     }
   }
   return _gnuTime;
+}
+
+/** A soc server started as a child process on a free port over `store`; `await using` stops it. */
+export async function startServerProcess(store: string, env: Record<string, string | undefined> = {}): Promise<{ url: string } & AsyncDisposable> {
+  const root = new URL("..", import.meta.url).pathname;
+  const proc = Bun.spawn(["bun", `${root}server.ts`, "--store", store, "--port", "0"], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "ignore" });
+  let text = "";
+  for await (const chunk of proc.stdout) {
+    text += new TextDecoder().decode(chunk);
+    const url = /listening on (\S+)/.exec(text)?.[1];
+    if (url) {
+      return {
+        url,
+        [Symbol.asyncDispose]: async () => {
+          proc.kill("SIGTERM");
+          await proc.exited;
+        },
+      };
+    }
+  }
+  throw new Error("the server exited before listening");
 }

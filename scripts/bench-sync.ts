@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { median, report, runCommand, type BenchRow } from "./bench-lib.ts";
+import { median, report, runCommand, startServerProcess, type BenchRow } from "./bench-lib.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const SOC = ["bun", join(ROOT, "cli.ts")];
@@ -14,9 +14,9 @@ const CHANGED = (DIRS * PER_DIR) / 100;
 /** Measures push, pull and no-op push against rsync; `runs` rounds of 1% changes each. */
 export async function benchSync(runs = 5, log: (m: string) => void = () => {}): Promise<BenchRow[]> {
   const dir = mkdtempSync(join(tmpdir(), "soc-bench-sync-"));
-  const server = Bun.spawn(["bun", join(ROOT, "server.ts"), "--store", join(dir, "store"), "--port", "0"], { stdout: "pipe", stderr: "ignore" });
   try {
-    const url = await _listening(server.stdout);
+    await using server = await startServerProcess(join(dir, "store"));
+    const url = server.url;
     const a = join(dir, "a");
     const paths = _writeTree(join(a, "tree"));
     log(`built ${paths.length} files; first push and clone (untimed)`);
@@ -49,8 +49,6 @@ export async function benchSync(runs = 5, log: (m: string) => void = () => {}): 
       row("soc push with nothing changed vs soc status", t.noopPush, t.noopStatus, 1.2),
     ];
   } finally {
-    server.kill("SIGTERM");
-    await server.exited;
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -85,16 +83,6 @@ function _time(fn: () => unknown): number {
   const t0 = performance.now();
   fn();
   return performance.now() - t0;
-}
-
-async function _listening(stdout: ReadableStream<Uint8Array>): Promise<string> {
-  let text = "";
-  for await (const chunk of stdout) {
-    text += new TextDecoder().decode(chunk);
-    const url = /listening on (\S+)/.exec(text)?.[1];
-    if (url) return url;
-  }
-  throw new Error("the server exited before listening");
 }
 
 if (import.meta.main) console.log(report(await benchSync(Number(process.argv[2] ?? 5), (m) => console.error(m))));
