@@ -86,6 +86,8 @@ export const PushCommitRequest = t.Object({
   deletes: t.Array(Delete),
   /** Root rules this client added or changed, and paths whose rule it removed. */
   roots: t.Object({ set: t.Array(RootRuleSchema), remove: t.Array(RootPath) }),
+  /** Lets through a push that deletes more than half of the live files (or all of them). */
+  allowMassDelete: t.Optional(t.Boolean()),
 });
 export type PushCommitRequest = Static<typeof PushCommitRequest>;
 
@@ -105,3 +107,64 @@ export const ErrorBody = t.Object({
   }),
 });
 export type ErrorBody = Static<typeof ErrorBody>;
+
+export const LogQuery = t.Object({
+  path: t.Optional(Path),
+  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 10000 })),
+});
+export type LogQuery = Static<typeof LogQuery>;
+
+export const RevisionEntry = t.Object({
+  rev: Rev,
+  /** When the server made the revision, ISO 8601. */
+  at: t.String(),
+  client: t.String(),
+  added: t.Integer({ minimum: 0 }),
+  modified: t.Integer({ minimum: 0 }),
+  deleted: t.Integer({ minimum: 0 }),
+});
+export type RevisionEntry = Static<typeof RevisionEntry>;
+
+export const PathChange = t.Object({
+  rev: Rev,
+  at: t.String(),
+  client: t.String(),
+  action: t.Union([t.Literal("added"), t.Literal("modified"), t.Literal("deleted")]),
+  size: t.Integer({ minimum: 0 }),
+  md5: t.String(),
+  /** Whether the content written by this revision can still be restored (current, or a kept version). */
+  available: t.Boolean(),
+});
+export type PathChange = Static<typeof PathChange>;
+
+/** GET /v1/log: the revisions newest first, or with `path` that path's changes newest first. */
+export const Log = t.Object({
+  revisions: t.Array(RevisionEntry),
+  path: t.Optional(t.String()),
+  history: t.Optional(t.Array(PathChange)),
+});
+export type Log = Static<typeof Log>;
+
+/** GET /v1/content?path=&rev=: the bytes of `path` as of revision `rev` (default: current). */
+export const ContentQuery = t.Object({ path: Path, rev: t.Optional(t.Numeric({ minimum: 1 })) });
+export type ContentQuery = Static<typeof ContentQuery>;
+
+export const RestoreRequest = t.Object({
+  client: t.String({ maxLength: 256 }),
+  /** Each path with the revision whose content to bring back; no rev: the last content before the current one. */
+  paths: t.Array(t.Object({ path: Path, rev: t.Optional(t.Integer({ minimum: 1 })) }), { minItems: 1 }),
+});
+export type RestoreRequest = Static<typeof RestoreRequest>;
+
+export const Restore = t.Object({
+  revision: Rev,
+  restored: t.Array(t.Object({ path: t.String(), fromRev: Rev })),
+});
+export type Restore = Static<typeof Restore>;
+
+/** POST /v1/verify: the server re-hashes its store against its table. */
+export const Verify = t.Object({
+  checked: t.Integer({ minimum: 0 }),
+  mismatches: t.Array(t.Object({ path: t.String(), expected: t.String(), actual: t.Union([t.String(), t.Null()]) })),
+});
+export type Verify = Static<typeof Verify>;
