@@ -1,6 +1,8 @@
 #!/usr/bin/env bun
 import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
+import { log as logCommand, restore, verify } from "./commands/history.ts";
 import { add, rm, status } from "./commands/track.ts";
+import { tunnel } from "./commands/tunnel.ts";
 import { clone, init, pullCommand, pushCommand, remote } from "./commands/sync.ts";
 import { colorWanted } from "./lib/config.ts";
 import { EXIT, SocError, UsageError } from "./lib/errors.ts";
@@ -18,6 +20,7 @@ export const commands: Record<string, CommandDef<ArgsDef>> = {
   push: pushCommand,
   pull: pullCommand,
   remote,
+  tunnel,
 } as Record<string, CommandDef<ArgsDef>>;
 
 const EXIT_HELP = `Exit codes: 0 done, 1 error, 2 usage, 3 conflicts left unresolved, 4 server unreachable or unauthorized, 5 locked by another soc run.`;

@@ -67,6 +67,7 @@ export const pushCommand = defineCommand({
   meta: { name: "push", description: "Send your changes to the server; refused (exit 3) for paths changed there since your last pull (example: soc push)" },
   args: {
     force: { type: "boolean", alias: "f", description: "Re-send every tracked file, letting rsync skip equal content (a repair; never overrides a conflict)" },
+    "allow-mass-delete": { type: "boolean", description: "Push even when a tracked directory vanished or over half of the files would be deleted" },
     ...flags.dryRun,
     ...flags.json,
     ...flags.wait,
@@ -74,7 +75,7 @@ export const pushCommand = defineCommand({
   },
   run: async ({ args }) => {
     const log = createLogger({ quiet: args.quiet });
-    const result = await withSession(args, (s) => push(s, { force: args.force, dryRun: args["dry-run"] }));
+    const result = await withSession(args, (s) => push(s, { force: args.force, dryRun: args["dry-run"], allowMassDelete: args["allow-mass-delete"] }));
     _reportPush(result, { json: args.json, log, dryRun: args["dry-run"] === true });
   },
 });

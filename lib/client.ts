@@ -1,5 +1,5 @@
 import { ConflictError, RemoteError, SocError } from "./errors.ts";
-import type { Changes, ErrorBody, Info, PushBegin, PushCommit, PushCommitRequest } from "./protocol.ts";
+import type { Changes, ErrorBody, Info, Log, PushBegin, PushCommit, PushCommitRequest, Restore, RestoreRequest, Verify } from "./protocol.ts";
 
 /** Typed calls to a soc server's `/v1` API. */
 export interface RemoteClient {
@@ -8,6 +8,11 @@ export interface RemoteClient {
   changes(since: number): Promise<Changes>;
   beginPush(client: string): Promise<PushBegin>;
   commitPush(request: PushCommitRequest): Promise<PushCommit>;
+  log(query: { path?: string; limit?: number }): Promise<Log>;
+  /** The bytes of `path` as of revision `rev` (default: current), as a stream. */
+  content(path: string, rev?: number): Promise<ReadableStream<Uint8Array>>;
+  restore(request: RestoreRequest): Promise<Restore>;
+  verify(): Promise<Verify>;
 }
 
 /** How long one API call may take before the server counts as unreachable. */
@@ -20,7 +25,7 @@ const TIMEOUT_MS = 120_000;
  */
 export function createClient(url: string, token: string | undefined): RemoteClient {
   const base = url.replace(/\/+$/, "");
-  const call = async <T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> => {
+  const send = async (method: "GET" | "POST", path: string, body?: unknown): Promise<Response> => {
     const headers: Record<string, string> = { accept: "application/json" };
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -35,16 +40,22 @@ export function createClient(url: string, token: string | undefined): RemoteClie
     } catch (err) {
       throw new RemoteError(`cannot reach the soc server at ${base}: ${(err as Error).message}`);
     }
-    const text = await res.text();
-    if (res.ok) return JSON.parse(text) as T;
-    throw _errorFrom(res.status, text, base);
+    if (!res.ok) throw _errorFrom(res.status, await res.text(), base);
+    return res;
   };
+  const call = async <T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> => (await (await send(method, path, body)).json()) as T;
+  const query = (params: Record<string, string | number | undefined>) =>
+    new URLSearchParams(Object.entries(params).flatMap(([k, v]): [string, string][] => (v === undefined ? [] : [[k, String(v)]]))).toString();
   return {
     url: base,
     info: () => call<Info>("GET", "/v1/info"),
     changes: (since) => call<Changes>("GET", `/v1/changes?since=${since}`),
     beginPush: (client) => call<PushBegin>("POST", "/v1/push/begin", { client }),
     commitPush: (request) => call<PushCommit>("POST", "/v1/push/commit", request),
+    log: (q) => call<Log>("GET", `/v1/log?${query(q)}`),
+    content: async (path, rev) => (await send("GET", `/v1/content?${query({ path, rev })}`)).body ?? new ReadableStream(),
+    restore: (request) => call<Restore>("POST", "/v1/restore", request),
+    verify: () => call<Verify>("POST", "/v1/verify"),
   };
 }
 

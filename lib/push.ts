@@ -1,11 +1,11 @@
-import { ConflictError } from "./errors.ts";
+import { ConflictError, SocError } from "./errors.ts";
 import type { Delete, PushCommitRequest, Upsert } from "./protocol.ts";
-import { comparePaths } from "./paths.ts";
+import { comparePaths, isWithin } from "./paths.ts";
 import type { RootRule } from "./roots.ts";
 import type { ScannedFile } from "./scan.ts";
 import type { SyncSession } from "./session.ts";
 import { readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
-import { scanRepo } from "./status.ts";
+import { scanRepo, type RepoScan } from "./status.ts";
 
 /** What a push did (or, with dryRun, would do); printed by `soc push --json`. */
 export interface PushResult {
@@ -21,10 +21,12 @@ export interface PushResult {
  * path's base revision. A refused commit (paths changed on the server) throws ConflictError and
  * changes nothing on either side. `force` re-sends every tracked file (rsync skips equal content).
  */
-export async function push(s: SyncSession, opts: { force?: boolean; dryRun?: boolean } = {}): Promise<PushResult> {
+export async function push(s: SyncSession, opts: { force?: boolean; dryRun?: boolean; allowMassDelete?: boolean } = {}): Promise<PushResult> {
   const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true });
   const { base, scannedNs: scanNs } = dirty;
-  const rootChanges = diffRoots(readRoots(s.db), readRoots(s.db, "roots_base"));
+  const rules = readRoots(s.db);
+  if (!opts.allowMassDelete) _refuseVanishedRoots(rules, dirty);
+  const rootChanges = diffRoots(rules, readRoots(s.db, "roots_base"));
   const send = (opts.force ? dirty.files : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);
   const hasChanges = dirty.added.length + dirty.modified.length + dirty.deleted.length + rootChanges.set.length + rootChanges.remove.length > 0;
   const transferred = send.map((f) => f.path).sort(comparePaths);
@@ -40,6 +42,7 @@ export async function push(s: SyncSession, opts: { force?: boolean; dryRun?: boo
     upserts: send.map((f) => _upsert(f, base.get(f.path))),
     deletes: dirty.deleted.map((e): Delete => ({ path: e.path, baseRev: e.rev })),
     roots: rootChanges,
+    ...(opts.allowMassDelete ? { allowMassDelete: true } : {}),
   };
   try {
     const commit = await s.remote.commitPush(request);
@@ -71,6 +74,23 @@ export function applyRootChanges(rules: readonly RootRule[], changes: PushCommit
 }
 
 // ---------------------------------------------------------------------------
+
+/**
+ * Throws when a tracked directory that held files in the base now holds none: an unmounted
+ * disk or a failed mount looks exactly like that, and pushing would delete them everywhere.
+ */
+function _refuseVanishedRoots(rules: readonly RootRule[], dirty: RepoScan): void {
+  for (const root of rules) {
+    if (root.kind !== "dir") continue;
+    const had = dirty.deleted.filter((e) => isWithin(e.path, root.path)).length;
+    if (had === 0 || dirty.files.some((f) => isWithin(f.path, root.path))) continue;
+    const name = root.path === "" ? "the whole tree" : `tracked directory ${JSON.stringify(root.path)}`;
+    throw new SocError(
+      "root_vanished",
+      `refusing to push: ${name} is empty or gone, so its ${had} files would be deleted everywhere (an unmounted disk looks like this); pass --allow-mass-delete if you mean it`,
+    );
+  }
+}
 
 function _upsert(f: ScannedFile, base: BaseEntry | undefined): Upsert {
   return { path: f.path, size: f.size, md5: f.md5 as string, mode: f.mode, mtimeNs: f.mtimeNs.toString(), baseRev: base?.rev ?? 0 };

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { UsageError } from "./errors.ts";
 import { IGNORE_FILE, loadIgnore } from "./ignore.ts";
 import type { Logger } from "./log.ts";
-import { isWithin, toRepoPath } from "./paths.ts";
+import { comparePaths, isWithin, toRepoPath } from "./paths.ts";
+import { portabilityProblems } from "./portability.ts";
 import { isTracked, rulesWithin, setRule, type RootRule } from "./roots.ts";
 import { findRepo, type RepoLayout } from "./repo.ts";
 import { walkTracked } from "./scan.ts";
@@ -22,7 +23,7 @@ export interface TrackSummary {
  * `recursive`, a symlink, an ignored path or one outside the tree throws UsageError.
  */
 export function addPaths(opts: { cwd: string; args: readonly string[]; recursive: boolean; log: Logger }): TrackSummary {
-  return _edit(opts, (layout, rules) => {
+  return _edit({ ...opts, checkNames: true }, (layout, rules) => {
     const ignored = loadIgnore(layout.top);
     for (const arg of opts.args) {
       const path = toRepoPath(layout.top, opts.cwd, arg);
@@ -62,7 +63,7 @@ export function removePaths(opts: { cwd: string; args: readonly string[]; recurs
 // ---------------------------------------------------------------------------
 
 function _edit(
-  opts: { cwd: string; log: Logger },
+  opts: { cwd: string; log: Logger; checkNames?: boolean },
   change: (layout: RepoLayout, rules: RootRule[], basePaths: string[]) => RootRule[],
 ): TrackSummary {
   const layout = findRepo(opts.cwd);
@@ -75,10 +76,16 @@ function _edit(
   const old = count(before);
   const now = new Set(walkTracked(layout.top, after, ignored, (m) => opts.log.warn(m)).map((f) => f.path));
   writeRoots(db, after);
-  let changed = 0;
-  for (const p of now) if (!old.has(p)) changed++;
-  for (const p of old) if (!now.has(p)) changed++;
-  return { tracked: now.size, changed };
+  const added = [...now].filter((p) => !old.has(p)).sort(comparePaths);
+  if (opts.checkNames) _warnUnportable(added, [...now], opts.log);
+  return { tracked: now.size, changed: added.length + [...old].filter((p) => !now.has(p)).length };
+}
+
+function _warnUnportable(added: string[], tracked: string[], log: Logger): void {
+  const problems = portabilityProblems(added, tracked);
+  if (problems.length === 0) return;
+  const heading = `${problems.length} name${problems.length === 1 ? "" : "s"} will not sync to Windows or macOS as they are (tracked anyway):`;
+  log.warn([heading, ...problems.map((p) => `  ${p}`)].join("\n"));
 }
 
 function _lstat(abs: string): Stats | undefined {

@@ -97,13 +97,13 @@ describe(`push and pull between two working trees over ${transport.name}`, () =>
   });
 
   test("a pushed deletion removes the file from the store and from clean trees, never from a modified one", async () => {
-    await using p = await pair({ w: "w", v: "v", "gone/only": "o" });
+    await using p = await pair({ w: "w", v: "v", "gone/only": "o", keep: "k" });
     rmSync(join(p.a, "d/w"));
     rmSync(join(p.a, "d/gone"), { recursive: true });
     expect((await json(p.a, ["push"])).deleted).toEqual(["d/gone/only", "d/w"]);
-    expect(readdirSync(join(p.server.store, "d")).sort()).toEqual(["v"]);
+    expect(readdirSync(join(p.server.store, "d")).sort()).toEqual(["keep", "v"]);
     expect((await json(p.b, ["pull"])).deleted).toEqual(["d/gone/only", "d/w"]);
-    expect(readdirSync(join(p.b, "d")).sort()).toEqual(["v"]);
+    expect(readdirSync(join(p.b, "d")).sort()).toEqual(["keep", "v"]);
 
     rmSync(join(p.a, "d/v"));
     await cli(p.a, ["push"]);
