@@ -20,6 +20,9 @@ export const commands: Record<string, CommandDef<ArgsDef>> = {
   push: pushCommand,
   pull: pullCommand,
   remote,
+  log: logCommand,
+  restore,
+  verify,
   tunnel,
 } as Record<string, CommandDef<ArgsDef>>;
 
