@@ -3,6 +3,8 @@ import { readServerConfig, SERVER_USAGE } from "./lib/config.ts";
 import { MAX_BODY_BYTES } from "./lib/protocol.ts";
 import { openStore } from "./lib/store.ts";
 import { openTable } from "./lib/table.ts";
+import { sweepVersions, SWEEP_EVERY_MS } from "./lib/versions.ts";
+import { websocket } from "elysia/ws";
 import { createApp } from "./handlers/app.ts";
 import pkg from "./package.json" with { type: "json" };
 
@@ -20,12 +22,16 @@ async function main(): Promise<void> {
     store,
     token: config.token,
     version: pkg.version,
+    keepDays: config.keepDays,
     onInternalError: (error) => console.error("soc server: internal error:", error),
   });
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
     maxRequestBodySize: MAX_BODY_BYTES,
+    // Elysia's dispatcher: each upgraded socket carries its route's handlers (the rsync tunnel).
+    // Its types predate Bun's current ServerWebSocket; the runtime shape is the same.
+    websocket: websocket as unknown as Bun.WebSocketHandler<unknown>,
     async fetch(request) {
       const started = performance.now();
       const response = await app.handle(request);
@@ -35,9 +41,20 @@ async function main(): Promise<void> {
       return response;
     },
   });
+  // Elysia upgrades WebSocket routes through the server it is given.
+  app.server = server;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   console.log(`soc server listening on http://${host}:${server.port}`);
+  // Expired versions go hourly even when no push comes to trigger the sweep; unref: never keeps us alive.
+  const sweeper = setInterval(() => {
+    try {
+      sweepVersions(table, store, { nowMs: Date.now(), keepDays: config.keepDays });
+    } catch (error) {
+      console.error("soc server: sweeping old versions failed:", error);
+    }
+  }, SWEEP_EVERY_MS).unref();
   const stop = async () => {
+    clearInterval(sweeper);
     await server.stop();
     table.close();
     process.exit(EXIT.ok);

@@ -6,8 +6,10 @@ import type { Store } from "../lib/store.ts";
 import type { Table } from "../lib/table.ts";
 import { changesRoutes } from "./changes.ts";
 import { healthRoutes } from "./health.ts";
+import { historyRoutes } from "./history.ts";
 import { infoRoutes } from "./info.ts";
 import { pushRoutes } from "./push.ts";
+import { rsyncRoutes } from "./rsync.ts";
 
 /** What the HTTP app needs; nothing here reads the environment. */
 export interface AppDeps {
@@ -19,6 +21,8 @@ export interface AppDeps {
   version: string;
   /** Clock in ms since the epoch (tests pass a fixed one). */
   now?: () => number;
+  /** Days replaced and deleted files are kept as versions (default 30); 0 keeps none. */
+  keepDays?: number;
   /** Called with every unexpected error (the client only sees a generic 500). */
   onInternalError?: (error: unknown) => void;
 }
@@ -42,7 +46,9 @@ export function createApp(deps: AppDeps) {
     })
     .use(infoRoutes(deps))
     .use(changesRoutes(deps))
-    .use(pushRoutes({ ...deps, now }));
+    .use(pushRoutes({ ...deps, now }))
+    .use(historyRoutes({ ...deps, now }))
+    .use(rsyncRoutes(deps));
 }
 
 // ---------------------------------------------------------------------------

@@ -1,10 +1,21 @@
 import { Elysia } from "elysia";
+import { DEFAULT_KEEP_DAYS } from "../lib/config.ts";
 import { PushBeginRequest, PushCommitRequest, type PushBegin, type PushCommit } from "../lib/protocol.ts";
 import { applyToStore, createStage, removeStage, verifyStage, type Store } from "../lib/store.ts";
-import { checkChangeset, commitChangeset, type Table } from "../lib/table.ts";
+import { checkChangeset, commitChangeset, type CommitPlan, type Table } from "../lib/table.ts";
+import { createSweeper, keepVersions } from "../lib/versions.ts";
 
 /** POST /v1/push/begin (a fresh stage) and /v1/push/commit (check, then apply atomically). */
-export function pushRoutes(deps: { table: Table; store: Store; now: () => number }) {
+export function pushRoutes(deps: {
+  table: Table;
+  store: Store;
+  now: () => number;
+  /** Days replaced files are kept as versions; 0 keeps none. */
+  keepDays?: number;
+  onInternalError?: (error: unknown) => void;
+}) {
+  const keepDays = deps.keepDays ?? DEFAULT_KEEP_DAYS;
+  const sweep = createSweeper(deps.table, deps.store, { keepDays, now: deps.now });
   return new Elysia({ prefix: "/v1/push" })
     .post(
       "/begin",
@@ -21,9 +32,17 @@ export function pushRoutes(deps: { table: Table; store: Store; now: () => number
         await verifyStage(deps.store, body.stage, body.upserts);
         // No await from here on: the conflict check and the apply run as one synchronous
         // step, so concurrent commits serialize.
-        const apply = (plan: Parameters<typeof applyToStore>[2]) => applyToStore(deps.store, body.stage, plan);
-        const result = commitChangeset(deps.table, body, { nowMs: deps.now(), apply });
+        const apply = (plan: CommitPlan) => {
+          if (keepDays > 0) keepVersions(deps.store, plan.replaced);
+          applyToStore(deps.store, body.stage, plan);
+        };
+        const result = commitChangeset(deps.table, body, { nowMs: deps.now(), apply, keepVersions: keepDays > 0 });
         removeStage(deps.store, body.stage);
+        try {
+          sweep();
+        } catch (error) {
+          deps.onInternalError?.(error); // the commit stands; the timer sweeps again
+        }
         return result;
       },
       { body: PushCommitRequest },

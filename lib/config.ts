@@ -15,10 +15,15 @@ export interface ServerConfig {
   /** Bearer token every route but /v1/health requires; undefined = no auth. */
   token: string | undefined;
   insecure: boolean;
+  /** Days replaced and deleted files are kept as versions; 0 keeps none. */
+  keepDays: number;
 }
 
 /** Default TCP port of the soc server. */
 export const DEFAULT_PORT = 8417;
+
+/** Days a replaced or deleted file's old content is kept when --keep-days is not given. */
+export const DEFAULT_KEEP_DAYS = 30;
 
 /** `soc-server --help` text. */
 export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
@@ -29,6 +34,7 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
   --host H            address to listen on (default: 127.0.0.1)
   --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
   --insecure          allow a non-loopback --host without a token
+  --keep-days N       keep replaced and deleted files' old content N days (default: ${DEFAULT_KEEP_DAYS}; 0 keeps none)
   --help              show this help`;
 
 /**
@@ -51,7 +57,8 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
       `refusing to listen on ${host} without a token: set SOC_TOKEN or --token-file, or pass --insecure`,
     );
   }
-  return { help: false, store, db: resolve(values.db ?? join(stateDir, "soc.db")), stateDir, port, host, token, insecure };
+  const keepDays = _keepDays(values["keep-days"] ?? String(DEFAULT_KEEP_DAYS));
+  return { help: false, store, db: resolve(values.db ?? join(stateDir, "soc.db")), stateDir, port, host, token, insecure, keepDays };
 }
 
 /** The bearer token a soc client sends: $SOC_TOKEN when set and non-empty. */
@@ -75,6 +82,7 @@ function _parse(argv: string[]) {
         host: { type: "string" },
         "token-file": { type: "string" },
         insecure: { type: "boolean" },
+        "keep-days": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -87,6 +95,11 @@ function _port(value: string): number {
   const port = /^[0-9]{1,5}$/.test(value) ? Number(value) : Number.NaN;
   if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port must be a number from 0 to 65535, got ${JSON.stringify(value)}`);
   return port;
+}
+
+function _keepDays(value: string): number {
+  if (!/^[0-9]{1,5}$/.test(value)) throw new UsageError(`--keep-days must be a whole number of days (0 keeps none), got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 function _token(file: string | undefined, env: Record<string, string | undefined>): string | undefined {
@@ -120,4 +133,12 @@ function _isLoopback(host: string): boolean {
 /** Whether the CLI may print colour: only to a terminal, and never under NO_COLOR. */
 export function colorWanted(env: Record<string, string | undefined>, isTTY: boolean | undefined): boolean {
   return isTTY === true && !env.NO_COLOR;
+}
+
+/** What `soc tunnel` (run by rsync, never by hand) reads: $SOC_TUNNEL_URL and $SOC_TOKEN. */
+export function tunnelEnv(env: Record<string, string | undefined>): { url: string; token: string | undefined } {
+  const url = env.SOC_TUNNEL_URL?.trim();
+  if (!url) throw new UsageError("SOC_TUNNEL_URL is not set; `soc tunnel` is run by rsync for the tunnel transport, not by hand");
+  if (!/^wss?:\/\//.test(url)) throw new UsageError(`SOC_TUNNEL_URL must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
+  return { url, token: clientTokenFromEnv(env) };
 }

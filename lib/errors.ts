@@ -68,3 +68,10 @@ export class LockedError extends SocError {
     super("locked", message, { status: 423, exitCode: EXIT.locked });
   }
 }
+
+/** What a request names does not exist, or no longer does (HTTP 404, exit 1). */
+export class NotFoundError extends SocError {
+  constructor(message: string) {
+    super("not_found", message, { status: 404, exitCode: EXIT.error });
+  }
+}

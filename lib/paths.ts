@@ -78,6 +78,12 @@ export function quotePath(path: string): string {
   return `"${body}"`;
 }
 
+/** The directories above a repository path, outermost first: "a/b/c" → ["a", "a/b"]. */
+export function ancestorPaths(path: string): string[] {
+  const parts = path.split("/");
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join("/"));
+}
+
 // ---------------------------------------------------------------------------
 
 function _rank(unit: number): number {

@@ -1,10 +1,13 @@
 import type { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { openDb, type Migration } from "./db.ts";
-import { BadInputError, ConflictError } from "./errors.ts";
-import { checkRepoPath, comparePaths } from "./paths.ts";
-import type { Changes, Delete, FileRow, PushCommit, RootRuleBody, Upsert } from "./protocol.ts";
+import { openDb } from "./db.ts";
+import { checkChangeset, type Changeset } from "./changeset.ts";
+import { BadInputError, ConflictError, SocError } from "./errors.ts";
+import { ancestorPaths, comparePaths } from "./paths.ts";
+import type { Changes, FileRow, PushCommit, RootRuleBody, Upsert } from "./protocol.ts";
+import { writeRevision } from "./revision.ts";
+import { SERVER_MIGRATIONS } from "./schema.ts";
 
 /** The server's authoritative state: file rows (with tombstones), revisions and root rules. */
 export interface Table extends Disposable {
@@ -12,13 +15,8 @@ export interface Table extends Disposable {
   close(): void;
 }
 
-/** What a push asks the table to change (PushCommitRequest without the stage). */
-export interface Changeset {
-  client: string;
-  upserts: readonly Upsert[];
-  deletes: readonly Delete[];
-  roots: { set: readonly RootRuleBody[]; remove: readonly string[] };
-}
+// Re-exported: callers of the table check and commit changesets through this module.
+export { checkChangeset, type Changeset };
 
 /** The file-system half of a commit, handed to `apply` inside the transaction. */
 export interface CommitPlan {
@@ -27,18 +25,9 @@ export interface CommitPlan {
   deletes: string[];
   /** Upserts whose staged file must be moved into the store. */
   stores: Upsert[];
+  /** Live rows (before this commit) of the paths it deletes or writes over: the versions to keep. */
+  replaced: FileRow[];
 }
-
-const INT64_MAX = 2n ** 63n - 1n;
-
-const MIGRATIONS: Migration[] = [
-  `CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, md5 TEXT NOT NULL,
-     mode INTEGER NOT NULL, rev INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
-   CREATE INDEX files_rev ON files (rev);
-   CREATE TABLE revisions (rev INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, client TEXT NOT NULL,
-     added INTEGER NOT NULL, modified INTEGER NOT NULL, deleted INTEGER NOT NULL);
-   CREATE TABLE roots (path TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'exclude'))) WITHOUT ROWID;`,
-];
 
 // mtime_ns is read back as TEXT so the 64-bit value survives exactly (a JS number would round it).
 const ROW_COLUMNS = `path, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs, rev, deleted`;
@@ -46,7 +35,7 @@ const ROW_COLUMNS = `path, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs, r
 /** Opens (creating it, its directory, and migrating) the server database at `file`; close or `using` it. */
 export function openTable(file: string): Table {
   if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-  const db = openDb(file, MIGRATIONS);
+  const db = openDb(file, SERVER_MIGRATIONS);
   return { db, close: () => db.close(), [Symbol.dispose]: () => db.close() };
 }
 
@@ -72,40 +61,17 @@ export function readRow(table: Table, path: string): FileRow | undefined {
 }
 
 /**
- * Checks a changeset without touching state: every path valid (BadInputError naming it),
- * no path twice, no upsert inside another upserted path, mtimes that fit 64 bits.
- */
-export function checkChangeset(change: Changeset): void {
-  const seen = new Set<string>();
-  for (const { path } of [...change.upserts, ...change.deletes]) {
-    checkRepoPath(path);
-    if (seen.has(path)) throw new BadInputError(`path ${JSON.stringify(path)} appears twice in the changeset`);
-    seen.add(path);
-  }
-  const upserted = new Set(change.upserts.map((u) => u.path));
-  for (const u of change.upserts) {
-    if (BigInt(u.mtimeNs) > INT64_MAX) throw new BadInputError(`mtimeNs of ${JSON.stringify(u.path)} is out of range`);
-    const above = _ancestors(u.path).find((a) => upserted.has(a));
-    if (above !== undefined) throw new BadInputError(`${JSON.stringify(u.path)} is inside upserted file ${JSON.stringify(above)}`);
-  }
-  const rootPaths = new Set<string>();
-  for (const path of [...change.roots.set.map((r) => r.path), ...change.roots.remove]) {
-    if (path !== "") checkRepoPath(path);
-    if (rootPaths.has(path)) throw new BadInputError(`root ${JSON.stringify(path)} appears twice in the changeset`);
-    rootPaths.add(path);
-  }
-}
-
-/**
  * Commits a changeset atomically (see DESIGN.md "Push"): throws ConflictError listing every
  * path changed on the server after its baseRev (identical content is no conflict), else writes
  * revision+1 and calls `apply(plan)` inside the transaction (a throw rolls the rows back).
- * A changeset that changes nothing returns the current revision and makes none.
+ * Throws SocError "mass_delete" (409) for a commit deleting more than half of 10+ live files,
+ * or all of 2+, unless `change.allowMassDelete`. Replaced files are recorded as versions unless
+ * `keepVersions` is false. A changeset that changes nothing returns the current revision.
  */
 export function commitChangeset(
   table: Table,
   change: Changeset,
-  opts: { nowMs: number; apply?: (plan: CommitPlan) => void },
+  opts: { nowMs: number; apply?: (plan: CommitPlan) => void; keepVersions?: boolean },
 ): PushCommit {
   checkChangeset(change);
   const { db } = table;
@@ -122,40 +88,51 @@ export function commitChangeset(
       const list = plan.conflicts.map((p) => JSON.stringify(p)).join(", ");
       throw new ConflictError(`changed on the server since your base: ${list}; pull first`, plan.conflicts);
     }
+    if (!change.allowMassDelete) _checkMassDelete(table, plan.deletes.length);
     const rootChanges = _rootChanges(table, change);
     if (plan.stores.length === 0 && plan.deletes.length === 0 && rootChanges === 0) {
       return { revision: current, stored: [], deleted: [] };
     }
     const rev = current + 1;
-    const tombstone = db.query(`UPDATE files SET deleted = 1, size = 0, md5 = '', mtime_ns = 0, rev = $rev WHERE path = $path`);
-    for (const path of plan.deletes) tombstone.run({ rev, path });
-    const upsert = db.query(`INSERT INTO files (path, size, mtime_ns, md5, mode, rev, deleted)
-       VALUES ($path, $size, $mtime, $md5, $mode, $rev, 0) ON CONFLICT (path)
-       DO UPDATE SET size = $size, mtime_ns = $mtime, md5 = $md5, mode = $mode, rev = $rev, deleted = 0`);
-    for (const u of plan.stores) {
-      upsert.run({ path: u.path, size: u.size, mtime: BigInt(u.mtimeNs), md5: u.md5, mode: u.mode, rev });
-    }
+    const { stores, deletes, replaced } = plan;
+    const keepVersions = opts.keepVersions ?? true;
+    writeRevision(db, { rev, nowMs: opts.nowMs, client: change.client, writes: stores, deletes, replaced, keepVersions });
     const setRoot = db.query("INSERT INTO roots (path, kind) VALUES ($path, $kind) ON CONFLICT (path) DO UPDATE SET kind = $kind");
     for (const r of change.roots.set) setRoot.run({ path: r.path, kind: r.kind });
     for (const path of change.roots.remove) db.query("DELETE FROM roots WHERE path = $path").run({ path });
-    const counts = { added: plan.added, modified: plan.modified, deleted: plan.deletes.length };
-    db.query(`INSERT INTO revisions (rev, at_ms, client, added, modified, deleted)
-       VALUES ($rev, $at, $client, $added, $modified, $deleted)`)
-      .run({ rev, at: opts.nowMs, client: change.client, ...counts });
-    opts.apply?.({ rev, deletes: plan.deletes, stores: plan.stores });
+    opts.apply?.({ rev, deletes, stores, replaced });
     return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
   }).immediate();
 }
 
+/** Of `paths` to be written, those that would sit under a live file, or over live files, not in `deleting`. */
+export function shapeClashes(table: Table, paths: readonly string[], deleting: ReadonlySet<string> = new Set()): string[] {
+  const liveFile = table.db.query("SELECT 1 FROM files WHERE path = $path AND deleted = 0");
+  const liveBelow = table.db.query("SELECT path FROM files WHERE path > $lo AND path < $hi AND deleted = 0");
+  const clashes: string[] = [];
+  for (const path of paths) {
+    const fileAbove = ancestorPaths(path).some((a) => !deleting.has(a) && liveFile.get({ path: a }) !== null);
+    const below = liveBelow.all({ lo: `${path}/`, hi: `${path}0` }) as { path: string }[];
+    if (fileAbove || below.some((r) => !deleting.has(r.path))) clashes.push(path);
+  }
+  return clashes;
+}
+
 // ---------------------------------------------------------------------------
 
-type _Plan = Omit<CommitPlan, "rev"> & { conflicts: string[]; added: number; modified: number };
+type _Plan = Omit<CommitPlan, "rev"> & { conflicts: string[] };
 
 function _plan(table: Table, change: Changeset): _Plan {
-  const plan: _Plan = { conflicts: [], deletes: [], stores: [], added: 0, modified: 0 };
+  const plan: _Plan = { conflicts: [], deletes: [], stores: [], replaced: [] };
   for (const d of change.deletes) {
     const row = readRow(table, d.path);
-    if (row && !row.deleted) (row.rev > d.baseRev ? plan.conflicts : plan.deletes).push(d.path); // gone already: no-op
+    if (!row || row.deleted) continue; // gone already: no-op
+    if (row.rev > d.baseRev) {
+      plan.conflicts.push(d.path);
+    } else {
+      plan.deletes.push(d.path);
+      plan.replaced.push(row);
+    }
   }
   for (const u of change.upserts) {
     const row = readRow(table, u.path);
@@ -167,26 +144,22 @@ function _plan(table: Table, change: Changeset): _Plan {
     else if (same && row.size === u.size && row.mode === u.mode && row.mtimeNs === u.mtimeNs) continue;
     else {
       plan.stores.push(u);
-      if (live) plan.modified++;
-      else plan.added++;
+      if (live) plan.replaced.push(row);
     }
   }
-  plan.conflicts.push(..._shapeClashes(table, plan));
+  plan.conflicts.push(...shapeClashes(table, plan.stores.map((u) => u.path), new Set(plan.deletes)));
   return plan;
 }
 
-/** Stored paths that would sit under a live file, or over live files, this commit keeps. */
-function _shapeClashes(table: Table, plan: _Plan): string[] {
-  const deleting = new Set(plan.deletes);
-  const liveFile = table.db.query("SELECT 1 FROM files WHERE path = $path AND deleted = 0");
-  const liveBelow = table.db.query("SELECT path FROM files WHERE path > $lo AND path < $hi AND deleted = 0");
-  const clashes: string[] = [];
-  for (const u of plan.stores) {
-    const fileAbove = _ancestors(u.path).some((a) => !deleting.has(a) && liveFile.get({ path: a }) !== null);
-    const below = liveBelow.all({ lo: `${u.path}/`, hi: `${u.path}0` }) as { path: string }[];
-    if (fileAbove || below.some((r) => !deleting.has(r.path))) clashes.push(u.path);
-  }
-  return clashes;
+/** Refuses a commit that would empty most of the server: what a wiped or unmounted working tree pushes. */
+function _checkMassDelete(table: Table, deleting: number): void {
+  const { live } = table.db.query("SELECT COUNT(*) AS live FROM files WHERE deleted = 0").get() as { live: number };
+  const all = live >= 2 && deleting === live;
+  if (!all && !(live >= 10 && deleting * 2 > live)) return;
+  const what = all ? `all ${live} files on the server` : `${deleting} of the ${live} files on the server (more than half)`;
+  throw new SocError("mass_delete", `this push would delete ${what}; pass --allow-mass-delete if that is intended`, {
+    status: 409,
+  });
 }
 
 function _rootChanges(table: Table, change: Changeset): number {
@@ -194,11 +167,6 @@ function _rootChanges(table: Table, change: Changeset): number {
   const set = change.roots.set.filter((r) => (kindOf.get({ path: r.path }) as { kind: string } | null)?.kind !== r.kind);
   const removed = change.roots.remove.filter((path) => kindOf.get({ path }) !== null);
   return set.length + removed.length;
-}
-
-function _ancestors(path: string): string[] {
-  const parts = path.split("/");
-  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join("/"));
 }
 
 function _toFileRow(raw: unknown): FileRow {

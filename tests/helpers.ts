@@ -1,6 +1,8 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { rshString } from "../lib/rsync.ts";
+import { tunnelCommand, tunnelUrl } from "../lib/tunnel.ts";
 
 /** Absolute path of the project (where cli.ts lives). */
 export const ROOT = resolve(import.meta.dir, "..");
@@ -101,4 +103,75 @@ export function snapshot(dir: string): Record<string, string> {
   };
   walk("");
   return out;
+}
+
+/** Polls `check` every 20 ms until it holds; throws naming `what` after `ms`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+/** The pid of a startServer() server, found by its --store argument in /proc. */
+export function serverPid(server: TestServer): number {
+  const pid = _pids().find((p) => _read(`/proc/${p}/cmdline`).includes(`\0--store\0${server.store}\0`));
+  if (pid === undefined) throw new Error(`no server process for ${server.store}`);
+  return pid;
+}
+
+/** Pids of the live direct children of `pid`, only those whose command name is `comm` if given. */
+export function childPids(pid: number, comm?: string): number[] {
+  return _pids().filter((p) => {
+    const stat = _read(`/proc/${p}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[0] !== "Z" && fields[1] === String(pid) && (comm === undefined || stat.includes(`(${comm})`));
+  });
+}
+
+/** Resident memory of a process in KiB (VmRSS), or 0 once it is gone. */
+export function rssKiB(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(_read(`/proc/${pid}/status`))?.[1] ?? 0);
+}
+
+/** Starts `rsync ARGS` through the tunnel to `server` in a new session (so its group can be killed); `names` go to --files-from=- NUL-separated. */
+export function rsyncViaTunnel(server: TestServer, token: string | undefined, args: string[], names: string[]) {
+  const rsh = rshString(tunnelCommand());
+  const proc = Bun.spawn(["setsid", "rsync", "-tp", "--chmod=Du+rwx", "--ignore-times", "--from0", "--files-from=-", `--rsh=${rsh}`, ...args], {
+    env: { ...process.env, SOC_TUNNEL_URL: tunnelUrl(server.url), SOC_TOKEN: token },
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  proc.stdin.write(names.map((n) => `${n}\0`).join(""));
+  void proc.stdin.end();
+  const result = (async () => {
+    const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+    return { stdout, stderr, code: await proc.exited };
+  })();
+  return { pid: proc.pid, result };
+}
+
+/** POST /v1/push/begin; returns the new stage id. */
+export async function beginPush(server: TestServer, token?: string): Promise<string> {
+  const res = await fetch(`${server.url}/v1/push/begin`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ client: "test" }),
+  });
+  if (!res.ok) throw new Error(`push/begin: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { stage: string }).stage;
+}
+
+function _pids(): number[] {
+  return readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+function _read(path: string): string {
+  try {
+    return readFileSync(path, "latin1");
+  } catch {
+    return "";
+  }
 }

@@ -5,6 +5,8 @@ const ROUTES: [string, string, unknown][] = [
   ["GET", "/v1/info", undefined],
   ["GET", "/v1/changes?since=0", undefined],
   ["POST", "/v1/push/begin", { client: "c" }],
+  ["GET", "/v1/log", undefined],
+  ["POST", "/v1/verify", undefined],
 ];
 
 const UNAUTHORIZED = { error: { code: "unauthorized", message: "missing or wrong bearer token (set SOC_TOKEN)" } };

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { createApp } from "../../handlers/app.ts";
+import { createApp, type AppDeps } from "../../handlers/app.ts";
 import { md5Bytes } from "../../lib/hash.ts";
 import type { PushCommitRequest, Upsert } from "../../lib/protocol.ts";
 import { openStore, type Store } from "../../lib/store.ts";
@@ -22,12 +22,12 @@ export interface Harness extends AsyncDisposable {
   commit(over: Partial<PushCommitRequest> & { stage: string }): Promise<Response>;
 }
 
-/** Builds a Harness; pass `token` to require bearer auth. */
-export async function makeHarness(token?: string): Promise<Harness> {
+/** Builds a Harness; pass `token` to require bearer auth, `deps` to override app deps (clock, keepDays). */
+export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), "soc-http-"));
   const table = openTable(join(dir, "state", "soc.db"));
   const store = openStore(join(dir, "store"), { stateDir: join(dir, "state") });
-  const app = createApp({ table, store, token, version: "9.9.9", now: () => 1_700_000_000_000 });
+  const app = createApp({ table, store, token, version: "9.9.9", now: () => 1_700_000_000_000, ...deps });
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = auth) =>
     app.handle(

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { UsageError } from "../../lib/errors.ts";
-import { clientTokenFromEnv, DEFAULT_PORT, readServerConfig } from "../../lib/config.ts";
+import { clientTokenFromEnv, DEFAULT_KEEP_DAYS, DEFAULT_PORT, readServerConfig } from "../../lib/config.ts";
 
 async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   const path = await mkdtemp(join(tmpdir(), "soc-config-"));
@@ -22,12 +22,13 @@ describe("readServerConfig", () => {
       host: "127.0.0.1",
       token: undefined,
       insecure: false,
+      keepDays: DEFAULT_KEEP_DAYS,
     });
   });
 
   test("flags override the defaults; relative paths become absolute", () => {
-    const config = readServerConfig(["--store=files", "--db", "x.db", "--port", "0", "--host", "[::1]"], {});
-    expect(config).toMatchObject({ store: resolve("files"), db: resolve("x.db"), port: 0, host: "::1" });
+    const config = readServerConfig(["--store=files", "--db", "x.db", "--port", "0", "--host", "[::1]", "--keep-days", "0"], {});
+    expect(config).toMatchObject({ store: resolve("files"), db: resolve("x.db"), port: 0, host: "::1", keepDays: 0 });
   });
 
   test("--help wins over everything else", () => {
@@ -40,6 +41,8 @@ describe("readServerConfig", () => {
       [["--store", "s", "--port", "http"], '--port must be a number from 0 to 65535, got "http"'],
       [["--store", "s", "--port", "70000"], '--port must be a number from 0 to 65535, got "70000"'],
       [["--store", "s", "--host", ""], "--host must not be empty"],
+      [["--store", "s", "--keep-days=-1"], '--keep-days must be a whole number of days (0 keeps none), got "-1"'],
+      [["--store", "s", "--keep-days", "1.5"], '--keep-days must be a whole number of days (0 keeps none), got "1.5"'],
     ];
     for (const [argv, message] of cases) expect(() => readServerConfig(argv, {})).toThrow(new UsageError(message));
     expect(() => readServerConfig(["--store", "s", "--verbose"], {})).toThrow(/Unknown option '--verbose'/);

@@ -38,7 +38,8 @@ async function push(f: Fixture, files: Record<string, string>, deletes: string[]
     writeFileSync(join(stage.path, path), content);
     return { path, size: Buffer.byteLength(content), md5: md5Bytes(content), mode: 0o640, mtimeNs: "1", baseRev };
   });
-  const change: Changeset = { client: "t", upserts, deletes: deletes.map((path) => ({ path, baseRev })), roots: { set: [], remove: [] } };
+  // allowMassDelete: these tests swap files for directories wholesale; the guard has its own tests.
+  const change: Changeset = { client: "t", upserts, deletes: deletes.map((path) => ({ path, baseRev })), roots: { set: [], remove: [] }, allowMassDelete: true };
   await verifyStage(f.store, stage.id, upserts);
   const result = commitChangeset(f.table, change, { nowMs: 0, apply: (plan) => applyToStore(f.store, stage.id, plan) });
   removeStage(f.store, stage.id);

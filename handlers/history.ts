@@ -1,0 +1,42 @@
+import { Elysia } from "elysia";
+import { DEFAULT_KEEP_DAYS } from "../lib/config.ts";
+import { BadInputError } from "../lib/errors.ts";
+import { findContent, readLog } from "../lib/history.ts";
+import { ContentQuery, LogQuery, RestoreRequest, type Log, type Restore, type Verify } from "../lib/protocol.ts";
+import { restorePaths } from "../lib/restore.ts";
+import type { Store } from "../lib/store.ts";
+import type { Table } from "../lib/table.ts";
+import { verifyStore } from "../lib/store-verify.ts";
+
+/** GET /v1/log and /v1/content, POST /v1/restore and /v1/verify: the server's history and its checks. */
+export function historyRoutes(deps: { table: Table; store: Store; now: () => number; keepDays?: number }) {
+  const keepVersions = (deps.keepDays ?? DEFAULT_KEEP_DAYS) > 0;
+  return new Elysia({ prefix: "/v1" })
+    .get("/log", ({ query }): Log => readLog(deps.table, { path: query.path, limit: _whole("limit", query.limit) }), { query: LogQuery })
+    .get(
+      "/content",
+      ({ query }) => {
+        const content = findContent(deps.table, deps.store, query.path, _whole("rev", query.rev));
+        const file = Bun.file(content.file);
+        const headers = {
+          "content-type": "application/octet-stream",
+          "content-length": String(file.size),
+          "x-soc-rev": String(content.rev),
+          "x-soc-md5": content.md5,
+        };
+        return new Response(file, { headers });
+      },
+      { query: ContentQuery },
+    )
+    .post("/restore", ({ body }): Restore => restorePaths(deps.table, deps.store, body, { nowMs: deps.now(), keepVersions }), {
+      body: RestoreRequest,
+    })
+    .post("/verify", (): Promise<Verify> => verifyStore(deps.table, deps.store));
+}
+
+// ---------------------------------------------------------------------------
+
+function _whole(name: string, value: number | undefined): number | undefined {
+  if (value !== undefined && !Number.isSafeInteger(value)) throw new BadInputError(`${name} must be a whole number`);
+  return value;
+}

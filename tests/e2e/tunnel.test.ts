@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { md5Bytes } from "../../lib/hash.ts";
+import { tunnelUrl } from "../../lib/tunnel.ts";
+import { beginPush, rsyncViaTunnel, snapshot, startServer, tempDir, waitFor, type TestServer } from "../helpers.ts";
+
+const TOKEN = "tunnel-e2e-token";
+const NAMES = ["new\nline", "-e sh", "--rsync-path=x", "with spaces", "ünïcødé ✓", "sub/dir/deep.txt", "quote'\"$x\\y*?[a]"];
+
+// The server runs a logging wrapper as "rsync", so the tests see exactly what it spawns (or that it spawned nothing).
+let server: TestServer;
+const dir = tempDir();
+const spawnLog = join(dir.path, "spawned.log");
+
+beforeAll(async () => {
+  mkdirSync(join(dir.path, "bin"));
+  writeFileSync(join(dir.path, "bin/rsync"), `#!/bin/sh\nprintf 'rsync %s\\n' "$*" >> '${spawnLog}'\nexec ${Bun.which("rsync")} "$@"\n`);
+  chmodSync(join(dir.path, "bin/rsync"), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = `${join(dir.path, "bin")}:${path}`;
+  try {
+    server = await startServer({ token: TOKEN });
+  } finally {
+    process.env.PATH = path;
+  }
+});
+afterAll(async () => {
+  await server[Symbol.asyncDispose]();
+  dir[Symbol.dispose]();
+});
+
+function spawned(): string[] {
+  return (Bun.file(spawnLog).size ? readFileSync(spawnLog, "utf8") : "").split("\n").filter(Boolean);
+}
+
+function writeTree(top: string, files: Record<string, string>): void {
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(join(top, name, ".."), { recursive: true });
+    writeFileSync(join(top, name), content);
+  }
+}
+
+async function commit(stage: string, files: Record<string, string>): Promise<void> {
+  const upserts = Object.entries(files).map(([path, content]) => ({
+    path, size: Buffer.byteLength(content), md5: md5Bytes(content), mode: 0o644, mtimeNs: "1700000000000000000", baseRev: 0,
+  }));
+  const body = { stage, client: "test", upserts, deletes: [], roots: { set: [], remove: [] } };
+  const res = await fetch(`${server.url}/v1/push/commit`, {
+    method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(200);
+}
+
+describe("rsync through the tunnel", () => {
+  test("uploads odd names into a stage, and downloads them from the store after a commit", async () => {
+    using work = tempDir();
+    const files = Object.fromEntries(NAMES.map((n) => [n, `content of ${n}\n`]));
+    writeTree(join(work.path, "src"), files);
+    const stage = await beginPush(server, TOKEN);
+    const up = await rsyncViaTunnel(server, TOKEN, [`${work.path}/src/`, `soc:stage/${stage}/`], NAMES).result;
+    expect(up).toEqual({ stdout: "", stderr: "", code: 0 });
+    expect(snapshot(join(server.stateDir, "stage", stage))).toEqual(snapshot(join(work.path, "src")));
+    expect(spawned().at(-1)).toBe(
+      `rsync --server -tpIRe.LsfxCIvu --munge-links --confine-root=${join(server.store, "..")} --drop-D --copy-dest=${server.store} -- . ${join(server.stateDir, "stage", stage)}/`,
+    );
+    await commit(stage, files);
+
+    mkdirSync(join(work.path, "dest"));
+    const down = await rsyncViaTunnel(server, TOKEN, ["soc:store/", `${work.path}/dest/`], NAMES).result;
+    expect(down).toEqual({ stdout: "", stderr: "", code: 0 });
+    expect(snapshot(join(work.path, "dest"))).toEqual(snapshot(join(work.path, "src")));
+    expect(spawned().at(-1)).toBe(`rsync --server --sender -tpIRe.LsfxCIvu --files-from=- --from0 --munge-links --confine-root=${server.store} -- . ${server.store}/`);
+  }, 20_000);
+
+  test("an upload of content the store already has sends no file data (--copy-dest)", async () => {
+    using work = tempDir();
+    const big = Buffer.alloc(2 << 20, "soc").toString();
+    writeTree(join(work.path, "src"), { "big.txt": big });
+    const first = await beginPush(server, TOKEN);
+    expect((await rsyncViaTunnel(server, TOKEN, [`${work.path}/src/`, `soc:stage/${first}/`], ["big.txt"]).result).code).toBe(0);
+    await commit(first, { "big.txt": big });
+    const again = await beginPush(server, TOKEN);
+    const run = await rsyncViaTunnel(server, TOKEN, ["--stats", `${work.path}/src/`, `soc:stage/${again}/`], ["big.txt"]).result;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("Literal data: 0 bytes");
+    expect(readFileSync(join(server.stateDir, "stage", again, "big.txt"), "utf8")).toBe(big);
+  }, 20_000);
+
+  test("a wrong or missing token: the tunnel says unauthorized, rsync fails, nothing changes", async () => {
+    using work = tempDir();
+    writeTree(join(work.path, "src"), { a: "a" });
+    const before = snapshot(server.store);
+    for (const token of ["wrong-token", undefined]) {
+      const stage = await beginPush(server, TOKEN);
+      const run = await rsyncViaTunnel(server, token, [`${work.path}/src/`, `soc:stage/${stage}/`], ["a"]).result;
+      expect(run.stderr).toContain("soc tunnel: unauthorized: the server refused the token (set SOC_TOKEN to the server's token)\n");
+      expect(run.code).not.toBe(0);
+      expect(readdirSync(join(server.stateDir, "stage", stage))).toEqual([]);
+    }
+    expect(snapshot(server.store)).toEqual(before);
+  }, 20_000);
+});
+
+describe("hostile sessions", () => {
+  /** Opens the tunnel by hand, sends `argv` as the first frame, returns every text frame until close. */
+  async function session(argv: unknown): Promise<unknown[]> {
+    const ws = new WebSocket(tunnelUrl(server.url), { headers: { Authorization: `Bearer ${TOKEN}` } });
+    const frames: unknown[] = [];
+    ws.onopen = () => ws.send(JSON.stringify(argv));
+    ws.onmessage = (e) => frames.push(JSON.parse(String(e.data)));
+    await new Promise((resolve) => (ws.onclose = resolve));
+    return frames;
+  }
+
+  test("each is refused with an error frame naming the problem, and no rsync is spawned", async () => {
+    const stage = await beginPush(server, TOKEN);
+    const outside = join(dir.path, "outside");
+    mkdirSync(outside);
+    symlinkSync(outside, join(server.store, "link"));
+    const before = spawned().length;
+    const cases: [string[], string][] = [
+      [["--rsync-path=x"], "refused rsync option --rsync-path: it names a path or program on the server"],
+      [["-e", "sh"], "refused rsync option -e: it names a path or program on the server"],
+      [["-s"], "refused rsync option -s: it would hide the remaining options from the server's check"],
+      [["--protect-args"], "refused rsync option --protect-args: it would hide the remaining options from the server's check"],
+    ];
+    for (const [opts, error] of cases) expect(await session(["rsync", "--server", ...opts, ".", `stage/${stage}/`])).toEqual([{ error }]);
+    const paths: [string, string][] = [
+      ["../", 'refused path "../": ".." is not allowed'],
+      ["/etc", 'refused path "/etc": absolute paths are not allowed'],
+      [`stage/${stage}/../../x`, `refused path "stage/${stage}/../../x": ".." is not allowed`],
+      ["store/", 'refused path "store/": the store changes only through a push commit; upload to "stage/<id>/"'],
+      ["link/", 'refused path "link/": an upload writes to "stage/<id>/" only'],
+    ];
+    for (const [path, error] of paths) expect(await session(["rsync", "--server", "-tpIRe.LsfxCIvu", ".", path])).toEqual([{ error }]);
+    expect(await session(["rsync", "--server", "--sender", "-tpIRe.LsfxCIvu", ".", "store/link/"])).toEqual([
+      { error: 'refused path "store/link/": a download reads "store/" only' },
+    ]);
+    expect(spawned().length).toBe(before);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readdirSync(join(server.stateDir, "stage", stage))).toEqual([]);
+  }, 20_000);
+
+  test("a download naming a file through a symlink out of the store gets nothing from outside", async () => {
+    using work = tempDir();
+    const secret = join(dir.path, "secret");
+    mkdirSync(secret);
+    writeFileSync(join(secret, "key"), "do not leak");
+    symlinkSync(secret, join(server.store, "escape"));
+    mkdirSync(join(work.path, "dest"));
+    const run = await rsyncViaTunnel(server, TOKEN, ["soc:store/", `${work.path}/dest/`], ["escape/key", "../secret/key"]).result;
+    expect(run.stderr).toContain('escape/key" failed: Too many levels of symbolic links');
+    expect(run.code).not.toBe(0);
+    expect(snapshot(join(work.path, "dest"))).toEqual({});
+    expect(statSync(join(secret, "key")).size).toBe(11);
+  }, 20_000);
+});
