@@ -25,7 +25,7 @@ export const flags = {
     transport: {
       type: "enum",
       options: ["tunnel", "ssh", "local"],
-      description: "How bytes reach the store: local (same filesystem; the default), tunnel (rsync through the server, one token), ssh (rsync over ssh, your keys)",
+      description: "How bytes reach the store: tunnel (rsync through the server, one token; the default), ssh (rsync over ssh, your keys), local (same filesystem)",
     },
     ssh: { type: "string", valueHint: "user@host[:/store]", description: "Use rsync over ssh to this host (implies --transport ssh; RSYNC_RSH and ~/.ssh/config apply)" },
   } satisfies ArgsDef,

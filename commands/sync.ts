@@ -101,7 +101,7 @@ export const pullCommand = defineCommand({
 /** Checks the URL, the flags and the server (reachable, token accepted, transport offered). */
 async function _checkRemote(url: string, args: { token?: string; transport?: string; ssh?: string }): Promise<RemoteSettings> {
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${url}: not an http:// or https:// URL`);
-  const transport = (args.ssh ? "ssh" : args.transport ?? "local") as TransportName;
+  const transport = (args.ssh ? "ssh" : args.transport ?? "tunnel") as TransportName;
   if (transport === "ssh" && !args.ssh) throw new UsageError("--transport ssh needs --ssh [user@]host[:/path/to/store]");
   if (args.ssh && args.transport && args.transport !== "ssh") throw new UsageError(`--ssh and --transport ${args.transport} contradict each other`);
   if (args.ssh) parseSshTarget(args.ssh);

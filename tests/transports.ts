@@ -15,6 +15,7 @@ export interface TransportUnderTest {
  */
 export function overEveryTransport(body: (t: TransportUnderTest) => void): void {
   body({ name: "local", initArgs: () => ["--transport", "local"], start: async () => {}, stop: async () => {} });
+  body({ name: "tunnel", initArgs: () => ["--transport", "tunnel"], start: async () => {}, stop: async () => {} });
   let sshd: TestSshd | undefined;
   body({
     name: "ssh",
