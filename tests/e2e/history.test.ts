@@ -91,3 +91,64 @@ describe("verify", () => {
     expect([out.checked, out.mismatches.map((m) => m.path), res.code]).toEqual([2, ["d/bad"], 1]);
   });
 });
+
+describe("history through the CLI", () => {
+  test("log --json lists revisions newest first; a path's history shows every change", async () => {
+    await using t = await pushed({ x: "one" });
+    write(t.a, "d/x", "two");
+    await cli(t.a, ["push"]);
+    rmSync(join(t.a, "d/x"));
+    write(t.a, "d/y", "keeps d/ non-empty");
+    await cli(t.a, ["push"]);
+    const log = JSON.parse((await cli(t.a, ["log", "--json"])).stdout) as { revisions: { rev: number; added: number; modified: number; deleted: number }[] };
+    expect(log.revisions.map((r) => [r.rev, r.added, r.modified, r.deleted])).toEqual([[3, 1, 0, 1], [2, 0, 1, 0], [1, 1, 0, 0]]);
+    const path = JSON.parse((await cli(join(t.a, "d"), ["log", "x", "--json"])).stdout) as { history: { rev: number; action: string; available: boolean }[] };
+    expect(path.history.map((h) => [h.rev, h.action, h.available])).toEqual([[3, "deleted", false], [2, "modified", true], [1, "added", true]]);
+  });
+
+  test("overwritten and deleted content comes back byte for byte: into a file, or as a new revision for everyone", async () => {
+    const first = "first version \u0000\u00ff";
+    await using t = await pushed({ doc: first, other: "o" });
+    write(t.a, "d/doc", "second version");
+    await cli(t.a, ["push"]);
+    await cli(t.a, ["restore", "d/doc", "--rev", "1", "--to", "old-doc"]);
+    expect(readFileSync(join(t.a, "old-doc"), "latin1")).toBe(Buffer.from(first).toString("latin1"));
+    const exists = await runCli(t.a, ["restore", "d/doc", "--to", "old-doc"]);
+    expect([exists.stderr, exists.code]).toEqual(["error: old-doc: already exists; choose a new file for --to\n", 2]);
+
+    rmSync(join(t.a, "d/doc"));
+    await cli(t.a, ["push"]);
+    const restored = JSON.parse((await cli(t.a, ["restore", "d/doc", "--json"])).stdout) as { revision: number; restored: { path: string; fromRev: number }[] };
+    expect(restored.restored).toEqual([{ path: "d/doc", fromRev: 2 }]);
+    expect(readFileSync(join(t.a, "d/doc"), "utf8")).toBe("second version");
+    expect(readFileSync(join(t.server.store, "d/doc"), "utf8")).toBe("second version");
+    await cli(t.a, ["restore", "d/doc", "--rev", "1"]);
+    expect(readFileSync(join(t.a, "d/doc"))).toEqual(Buffer.from(first));
+    const gone = await runCli(t.a, ["restore", "d/never"]);
+    expect([gone.stderr, gone.code]).toEqual(['error: server: "d/never" has never existed on the server\n', 1]);
+  });
+
+  test("the server refuses a push deleting over half of its files and changes nothing; the flag lets it through", async () => {
+    const files = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}`, `content ${i}`]));
+    await using t = await pushed(files);
+    for (let i = 0; i < 6; i++) rmSync(join(t.a, `d/f${i}`));
+    const before = snapshot(t.server.store);
+    const refused = await runCli(t.a, ["push"]);
+    expect(refused.stderr).toBe("error: server: this push would delete 6 of the 10 files on the server (more than half); pass --allow-mass-delete if that is intended\n");
+    expect(refused.code).toBe(1);
+    expect(snapshot(t.server.store)).toEqual(before);
+    expect((await json(t.a, ["push", "--allow-mass-delete"])).deleted.length).toBe(6);
+  });
+
+  test("verify --server finds a store file corrupted behind the server's back", async () => {
+    await using t = await pushed({ good: "good", bad: "bad content" });
+    corrupt(join(t.server.store, "d/bad"));
+    const res = await runCli(t.a, ["verify", "--server", "--json"]);
+    const out = JSON.parse(res.stdout) as { checked: number; mismatches: { path: string }[] };
+    expect([out.checked, out.mismatches.map((m) => m.path), res.code]).toEqual([2, ["d/bad"], 1]);
+  });
+});
+
+async function json(cwd: string, args: string[]): Promise<{ deleted: string[] }> {
+  return JSON.parse((await cli(cwd, [...args, "--json"])).stdout) as { deleted: string[] };
+}
