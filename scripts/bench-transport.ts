@@ -21,7 +21,7 @@ export async function benchTransport(runs = 5, log: (m: string) => void = () => 
   try {
     const src = join(dir, "src");
     _writeRandom(join(src, "data/big.bin"), SIZE_MIB);
-    const t = { tunnel: [] as number[], ssh: [] as number[], local: [] as number[], tunnel1: [] as number[], ssh1: [] as number[], local1: [] as number[], setup: [] as number[] };
+    const t = { rawTunnel: [] as number[], rawSsh: [] as number[], rawLocal: [] as number[], tunnel: [] as number[], ssh: [] as number[], local: [] as number[], tunnel1: [] as number[], ssh1: [] as number[], local1: [] as number[], setup: [] as number[] };
     for (let round = 1; round <= runs; round++) {
       const r = join(dir, `r${round}`);
       await using server = await startServerProcess(join(r, "store"));
@@ -31,6 +31,13 @@ export async function benchTransport(runs = 5, log: (m: string) => void = () => 
       t.tunnel.push(_time(() => runCommand([...SOC, "push"], join(r, "tree"))));
       t.ssh.push(_time(() => runCommand(["rsync", "-t", join(src, "data/big.bin"), `${sshd.host}:${_mkdir(join(r, "ssh"))}/`], dir, { env })));
       t.local.push(_time(() => runCommand(["rsync", "-t", join(src, "data/big.bin"), `${_mkdir(join(r, "local"))}/`], dir)));
+      // The transport alone: the same 200 MiB pulled out of the store by plain rsync each way.
+      const big = new TextEncoder().encode("data/big.bin\0");
+      const pullArgs = ["rsync", "-t", "--from0", "--files-from=-"];
+      const tunnelEnv0 = { SOC_TUNNEL_URL: tunnelUrl(server.url) };
+      t.rawTunnel.push(_time(() => runCommand([...pullArgs, `--rsh=${rshString(tunnelCommand())}`, "soc:store/", `${_mkdir(join(r, "p1"))}/`], dir, { stdin: big, env: tunnelEnv0 })));
+      t.rawSsh.push(_time(() => runCommand([...pullArgs, `${sshd.host}:${join(r, "store")}/`, `${_mkdir(join(r, "p2"))}/`], dir, { stdin: big, env })));
+      t.rawLocal.push(_time(() => runCommand([...pullArgs, `${join(r, "store")}/`, `${_mkdir(join(r, "p3"))}/`], dir, { stdin: big })));
       _changeOnePercent(join(r, "tree/data/big.bin"), round);
       runCommand(["cp", "-p", join(r, "tree/data/big.bin"), join(r, "changed.bin")], dir);
       t.tunnel1.push(_time(() => runCommand([...SOC, "push"], join(r, "tree"))));
@@ -57,6 +64,8 @@ export async function benchTransport(runs = 5, log: (m: string) => void = () => 
       return { what, soc: s, ref: f, unit: "ms", ratio: s / f, goal: { op: "<=", value } };
     };
     return [
+      speed(`rsync of ${SIZE_MIB} MiB through the tunnel vs rsync over ssh`, t.rawTunnel, t.rawSsh, ">=", 2),
+      speed(`rsync of ${SIZE_MIB} MiB through the tunnel vs local rsync (slower by)`, t.rawTunnel, t.rawLocal, "<=", 1.3),
       speed(`soc push ${SIZE_MIB} MiB over the tunnel vs rsync over ssh`, t.tunnel, t.ssh, ">=", 2),
       speed(`soc push ${SIZE_MIB} MiB over the tunnel vs local rsync (slower by)`, t.tunnel, t.local, "<=", 1.3),
       ms("soc push, 1% changed, tunnel vs rsync over ssh", t.tunnel1, t.ssh1, 0.5),
