@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 BUN ?= bun
-APT_PACKAGES := rsync openssh-client openssh-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help deps tools test demo bench typecheck clean
@@ -10,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
-tools: ## Install bun (from npm), rsync and openssh (apt-get) when missing
+tools: ## Install bun (from npm), rsync, openssh and cron (apt-get) when missing
 	@command -v $(BUN) >/dev/null 2>&1 && $(BUN) --version >/dev/null 2>&1 || { \
 	  echo "installing bun with npm"; npm install -g bun >/dev/null 2>&1 || true; \
 	  bun --version >/dev/null 2>&1 || npm install -g --allow-scripts=bun bun; }
@@ -18,6 +17,7 @@ tools: ## Install bun (from npm), rsync and openssh (apt-get) when missing
 	  command -v rsync >/dev/null || missing="$$missing rsync"; \
 	  command -v ssh >/dev/null || missing="$$missing openssh-client"; \
 	  [ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	  command -v crontab >/dev/null || missing="$$missing cron"; \
 	  if [ -n "$$missing" ]; then echo "installing$$missing with apt-get"; \
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 

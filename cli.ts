@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
 import { log as logCommand, restore, verify } from "./commands/history.ts";
+import { schedule } from "./commands/schedule.ts";
 import { add, rm, status } from "./commands/track.ts";
 import { tunnel } from "./commands/tunnel.ts";
 import { clone, init, pullCommand, pushCommand, remote } from "./commands/sync.ts";
@@ -23,6 +24,7 @@ export const commands: Record<string, CommandDef<ArgsDef>> = {
   log: logCommand,
   restore,
   verify,
+  schedule,
   tunnel,
 } as Record<string, CommandDef<ArgsDef>>;
 

@@ -2,6 +2,7 @@ import type { Database } from "bun:sqlite";
 import type { ArgsDef } from "citty";
 import { clientTokenFromEnv } from "../lib/config.ts";
 import { acquireLock } from "../lib/lock.ts";
+import { recordOutcome } from "../lib/outcome.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { findRepo } from "../lib/repo.ts";
 import { openSession, type SyncSession } from "../lib/session.ts";
@@ -48,13 +49,27 @@ export function waitSeconds(value: string | undefined): number {
  * Runs `body` with the working tree containing the current directory locked and connected to
  * its remote. The lock is released and the database closed however `body` ends.
  */
-export async function withSession<T>(opts: { quiet?: boolean; wait?: string }, body: (s: SyncSession) => Promise<T>): Promise<T> {
+export async function withSession<T>(
+  opts: { quiet?: boolean; wait?: string; record?: "push" | "pull" },
+  body: (s: SyncSession) => Promise<T>,
+): Promise<T> {
   const log: Logger = createLogger({ quiet: opts.quiet });
   const layout = findRepo(process.cwd());
   using _lock = await acquireLock(layout.lockFile, waitSeconds(opts.wait), (m) => log.warn(m));
   using db: Database = openState(layout.dbFile);
-  const session = await openSession(layout, db, log, clientTokenFromEnv(process.env));
-  return await body(session);
+  const record = (result: string, revision: number | null) => {
+    if (opts.record) recordOutcome(db, opts.record, { at: new Date().toISOString(), result, revision });
+  };
+  try {
+    const session = await openSession(layout, db, log, clientTokenFromEnv(process.env));
+    const result = await body(session);
+    const r = result as { revision?: number; conflicts?: string[] };
+    record(r.conflicts?.length ? "conflicts" : "ok", r.revision ?? null);
+    return result;
+  } catch (err) {
+    record(`error: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, " ")}`, null);
+    throw err;
+  }
 }
 
 /** Writes `value` as one line of JSON on stdout. */

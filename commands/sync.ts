@@ -44,7 +44,7 @@ export const clone = defineCommand({
     openState(layout.dbFile).close();
     _recordRemote(layout, remote, args.token);
     process.chdir(dir);
-    const result = await withSession({ quiet: args.quiet }, (s) => pull(s));
+    const result = await withSession({ quiet: args.quiet, record: "pull" }, (s) => pull(s));
     _reportPull(result, { json: args.json, log: createLogger({ quiet: args.quiet }), verb: `cloned into ${dir}` });
   },
 });
@@ -75,7 +75,7 @@ export const pushCommand = defineCommand({
   },
   run: async ({ args }) => {
     const log = createLogger({ quiet: args.quiet });
-    const result = await withSession(args, (s) => push(s, { force: args.force, dryRun: args["dry-run"], allowMassDelete: args["allow-mass-delete"] }));
+    const result = await withSession({ ...args, record: args["dry-run"] ? undefined : "push" }, (s) => push(s, { force: args.force, dryRun: args["dry-run"], allowMassDelete: args["allow-mass-delete"] }));
     _reportPush(result, { json: args.json, log, dryRun: args["dry-run"] === true });
   },
 });
@@ -91,7 +91,7 @@ export const pullCommand = defineCommand({
   },
   run: async ({ args }) => {
     const log = createLogger({ quiet: args.quiet });
-    const result = await withSession(args, (s) => pull(s, { keepBoth: args["keep-both"], dryRun: args["dry-run"] }));
+    const result = await withSession({ ...args, record: args["dry-run"] ? undefined : "pull" }, (s) => pull(s, { keepBoth: args["keep-both"], dryRun: args["dry-run"] }));
     _reportPull(result, { json: args.json, log, verb: args["dry-run"] ? "would pull" : "pulled" });
   },
 });

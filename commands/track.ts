@@ -1,7 +1,8 @@
 import { defineCommand } from "citty";
 import { createLogger } from "../lib/log.ts";
 import { quotePath } from "../lib/paths.ts";
-import { findRepo } from "../lib/repo.ts";
+import { describeOutcome, readOutcome } from "../lib/outcome.ts";
+import { findRepo, readRepoConfig } from "../lib/repo.ts";
 import { openState } from "../lib/state.ts";
 import { scanRepo, toStatusReport } from "../lib/status.ts";
 import { addPaths, removePaths } from "../lib/track.ts";
@@ -46,5 +47,8 @@ export const status = defineCommand({
       ...report.deleted.map((p) => `D ${quotePath(p)}`),
     ];
     process.stdout.write(lines.length ? `${lines.join("\n")}\n` : `nothing to push (${files(dirty.files.length)} tracked)\n`);
+    if (readRepoConfig(layout).remote) {
+      process.stdout.write(`${describeOutcome("push", readOutcome(db, "push"))}\n${describeOutcome("pull", readOutcome(db, "pull"))}\n`);
+    }
   },
 });

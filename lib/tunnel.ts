@@ -1,5 +1,5 @@
-import { resolve } from "node:path";
 import { UsageError } from "./errors.ts";
+import { selfCommand } from "./self.ts";
 
 /** What one tunnel run needs; the CLI passes the process's own streams. */
 export interface TunnelOptions {
@@ -24,7 +24,7 @@ export const ACK_EVERY = 1024 * 1024;
  * appends `HOST rsync --server …`, which the `--` keeps away from soc's option parsing.
  */
 export function tunnelCommand(): string[] {
-  return [process.execPath, resolve(import.meta.dir, "..", "cli.ts"), "tunnel", "--"];
+  return [...selfCommand(), "tunnel", "--"];
 }
 
 /** The tunnel's WebSocket URL for an http(s) server URL: ws(s)://…/v1/rsync, keeping any path prefix. */
