@@ -7,7 +7,6 @@ import {
   readdirSync,
   realpathSync,
   renameSync,
-  rmdirSync,
   rmSync,
   unlinkSync,
   utimesSync,
@@ -16,6 +15,7 @@ import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError, SocError } from "./errors.ts";
 import { md5Files } from "./hash.ts";
 import { checkRepoPath } from "./paths.ts";
+import { pruneEmptyDirs } from "./tree.ts";
 
 /** The server's file store (plain files by path) and where push stages live. */
 export interface Store {
@@ -145,7 +145,7 @@ export function applyToStore(
   const deletes = plan.deletes.map((path) => resolveIn(store.root, path, inStore));
   const moves = plan.stores.map((u) => ({ from: resolveIn(dir, u.path, inStage), to: resolveIn(store.root, u.path, inStore), mode: u.mode }));
   for (const abs of deletes) rmSync(abs, { force: true });
-  for (const abs of deletes) _pruneEmpty(store.root, dirname(abs));
+  for (const abs of deletes) pruneEmptyDirs(store.root, dirname(abs));
   const made = new Set<string>();
   for (const { from, to, mode } of moves) {
     if (!made.has(dirname(to))) mkdirSync(dirname(to), { recursive: true });
@@ -179,16 +179,6 @@ function _move(from: string, to: string): void {
     utimesSync(tmp, st.atime, st.mtime);
     renameSync(tmp, to);
     unlinkSync(from);
-  }
-}
-
-function _pruneEmpty(root: string, dir: string): void {
-  for (let cur = dir; cur.startsWith(root + sep); cur = dirname(cur)) {
-    try {
-      rmdirSync(cur);
-    } catch {
-      return; // not empty (or already gone): stop here
-    }
   }
 }
 

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { copyFileSync, linkSync, lstatSync, mkdirSync, renameSync, rmdirSync, rmSync, utimesSync } from "node:fs";
-import { dirname, join, sep } from "node:path";
+import { copyFileSync, linkSync, lstatSync, mkdirSync, renameSync, rmSync, utimesSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { resolveIn, type Store } from "./store.ts";
 import type { Table } from "./table.ts";
+import { pruneEmptyDirs } from "./tree.ts";
 
 /** How often the server sweeps expired versions (after commits, and from a timer), in ms. */
 export const SWEEP_EVERY_MS = 60 * 60 * 1000;
@@ -67,7 +68,7 @@ export function sweepVersions(table: Table, store: Store, opts: { nowMs: number;
     try {
       const abs = versionFile(store, path, rev);
       rmSync(abs, { force: true });
-      _pruneEmpty(root, dirname(abs));
+      pruneEmptyDirs(root, dirname(abs));
     } catch {
       // a path that was never valid has no file to remove
     }
@@ -100,12 +101,3 @@ function _linkOrCopy(from: string, to: string): void {
   }
 }
 
-function _pruneEmpty(root: string, dir: string): void {
-  for (let cur = dir; cur.startsWith(root + sep); cur = dirname(cur)) {
-    try {
-      rmdirSync(cur);
-    } catch {
-      return; // not empty (or already gone): stop here
-    }
-  }
-}
