@@ -116,7 +116,7 @@ export async function verifyStage(
   const checked = new Set<string>();
   const files = upserts.map((u) => resolveIn(dir, u.path, checked));
   const problems = upserts.map((u, i) => _stagedProblem(files[i] as string, u));
-  const toHash = upserts.flatMap((u, i) => (problems[i] === undefined ? [i] : []));
+  const toHash = upserts.flatMap((_, i) => (problems[i] === undefined ? [i] : []));
   const sums = await md5Files(toHash.map((i) => files[i] as string));
   toHash.forEach((i, k) => {
     if (sums[k] !== (upserts[i] as { md5: string }).md5) problems[i] = "has a different md5";

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync,
 import { join } from "node:path";
 import { md5Bytes } from "../../lib/hash.ts";
 import { tunnelUrl } from "../../lib/tunnel.ts";
-import { beginPush, rsyncViaTunnel, snapshot, startServer, tempDir, waitFor, type TestServer } from "../helpers.ts";
+import { beginPush, rsyncViaTunnel, snapshot, startServer, tempDir, type TestServer } from "../helpers.ts";
 
 const TOKEN = "tunnel-e2e-token";
 const NAMES = ["new\nline", "-e sh", "--rsync-path=x", "with spaces", "ünïcødé ✓", "sub/dir/deep.txt", "quote'\"$x\\y*?[a]"];
