@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BUN ?= bun
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps tools test demo bench typecheck clean
+.PHONY: help deps tools test demo bench typecheck build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -35,6 +35,19 @@ demo: deps ## Show soc at work on a sample tree in a temp directory
 
 bench: deps ## Measure soc against git, rsync and md5sum on 100k files
 	$(BUN) scripts/bench.ts
+
+# Standalone executables (no bun where they run). The workers are extra entrypoints named flat,
+# [name], so new URL("./hash-worker.ts", import.meta.url) finds them beside the entry inside the
+# binary; a .env or bunfig.toml in whatever directory soc runs in is not read.
+COMPILE := $(BUN) build --compile --no-compile-autoload-dotenv --no-compile-autoload-bunfig --entry-naming='[name].[ext]'
+WORKERS := lib/hash-worker.ts lib/scan-worker.ts
+
+build: deps ## Compile dist/soc and dist/soc-server, standalone executables (no bun needed to run them)
+	$(COMPILE) cli.ts $(WORKERS) --outfile dist/soc
+	$(COMPILE) server.ts $(WORKERS) --outfile dist/soc-server
+
+deploy: build ## Run the server on DEPLOY_HOST=user@host [DEPLOY_DIR=/opt/soc DEPLOY_PORT=22 SERVER_PORT=8417 DEPLOY_SYSTEMD=1]
+	$(BUN) scripts/deploy.ts
 
 clean: ## Remove build output
 	rm -rf dist

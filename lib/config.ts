@@ -28,9 +28,9 @@ export const DEFAULT_KEEP_DAYS = 30;
 /** `soc-server --help` text. */
 export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
 
-  --store DIR         directory holding the synced files (required; created if missing)
+  --store DIR         directory holding the synced files (required unless $SOC_STORE; created if missing)
   --db FILE           SQLite database (default: <store parent>/.soc-server/soc.db)
-  --port N            TCP port, 0 for any free one (default: ${DEFAULT_PORT})
+  --port N            TCP port, 0 for any free one (default: $SOC_PORT, else ${DEFAULT_PORT})
   --host H            address to listen on (default: 127.0.0.1)
   --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
   --insecure          allow a non-loopback --host without a token
@@ -38,16 +38,19 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
   --help              show this help`;
 
 /**
- * Reads the server's flags (`argv` without the runtime and script) and environment.
+ * Reads the server's flags (`argv` without the runtime and script) and environment: SOC_TOKEN,
+ * and SOC_STORE / SOC_PORT as defaults for --store / --port (flags win; empty counts as unset).
  * Returns `{ help: true }` for --help; throws UsageError for anything malformed or unsafe.
  */
 export function readServerConfig(argv: string[], env: Record<string, string | undefined>): ServerConfig | { help: true } {
   const { values } = _parse(argv);
   if (values.help) return { help: true };
-  if (!values.store) throw new UsageError("--store DIR is required");
-  const store = resolve(values.store);
+  const storeArg = values.store ?? (env.SOC_STORE?.trim() || undefined);
+  if (!storeArg) throw new UsageError("--store DIR is required");
+  const store = resolve(storeArg);
   const stateDir = join(dirname(store), ".soc-server");
-  const port = _port(values.port ?? String(DEFAULT_PORT));
+  const envPort = env.SOC_PORT?.trim() || undefined;
+  const port = values.port !== undefined ? _port("--port", values.port) : _port("SOC_PORT", envPort ?? String(DEFAULT_PORT));
   const host = (values.host ?? "127.0.0.1").replace(/^\[(.*)\]$/, "$1");
   if (host === "") throw new UsageError("--host must not be empty");
   const token = _token(values["token-file"], env);
@@ -91,9 +94,9 @@ function _parse(argv: string[]) {
   }
 }
 
-function _port(value: string): number {
+function _port(name: string, value: string): number {
   const port = /^[0-9]{1,5}$/.test(value) ? Number(value) : Number.NaN;
-  if (!(port >= 0 && port <= 65535)) throw new UsageError(`--port must be a number from 0 to 65535, got ${JSON.stringify(value)}`);
+  if (!(port >= 0 && port <= 65535)) throw new UsageError(`${name} must be a number from 0 to 65535, got ${JSON.stringify(value)}`);
   return port;
 }
 

@@ -1,13 +1,11 @@
 import type { RsyncServerCommand } from "./rsync-argv.ts";
 
-/** The part of Bun's ServerWebSocket a session uses (Elysia's types lack pause/resume). */
+/** The part of Bun's ServerWebSocket a session uses. */
 export interface TunnelSocket {
   /** -1 queued behind backpressure, 0 dropped, >0 sent. */
   sendBinary(data: Uint8Array): number;
   sendText(data: string): number;
   getBufferedAmount(): number;
-  pause(): void;
-  resume(): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -25,6 +23,8 @@ export interface RsyncSession {
 export const SEND_HIGH_WATER = 1024 * 1024;
 /** Bytes sent but not yet acknowledged (`{"ack":N}`, written by the client) before sending stops. */
 export const ACK_WINDOW = 8 * 1024 * 1024;
+/** The server acknowledges every this many bytes it has handed to rsync's stdin (the client's send window). */
+export const SERVER_ACK_EVERY = 1024 * 1024;
 
 /**
  * Spawns `cmd.argv` (with an empty environment: the server's token stays out of it) and pumps
@@ -36,7 +36,9 @@ export function startRsyncSession(socket: TunnelSocket, cmd: RsyncServerCommand)
   let gone = false;
   let acked = 0;
   let sent = 0;
-  let pendingWrites = 0;
+  let received = 0;
+  let ackedIn = 0;
+  let input = Promise.resolve();
   let wake: () => void = () => {};
   const waitForRoom = () => new Promise<void>((resolve) => (wake = resolve));
   const pumpOut = (async () => {
@@ -65,7 +67,7 @@ export function startRsyncSession(socket: TunnelSocket, cmd: RsyncServerCommand)
         acked = Math.max(acked, control.ack);
         wake();
       }
-      if (control.eof === true) void Promise.resolve(proc.stdin.end()).catch(() => {});
+      if (control.eof === true) input = input.then(() => proc.stdin.end()).then(() => {}).catch(() => {});
     },
     drained: () => wake(),
     closed() {
@@ -76,14 +78,22 @@ export function startRsyncSession(socket: TunnelSocket, cmd: RsyncServerCommand)
     },
   };
 
+  /**
+   * Hands bytes to rsync's stdin in order and acknowledges them once flushed into the pipe. The
+   * socket is never paused: pausing would also hold back the client's acks, and with rsync's
+   * stdout waiting on those acks and its stdin full, both ends would wait forever. The client
+   * keeps at most a window of unacknowledged bytes in flight, which bounds this queue instead.
+   */
   function _write(bytes: Uint8Array): void {
-    const written = proc.stdin.write(bytes);
-    if (!(written instanceof Promise)) return;
-    // rsync's stdin pipe is full: stop reading the socket until it has taken this chunk.
-    if (pendingWrites++ === 0) socket.pause();
-    void written.catch(() => {}).finally(() => {
-      if (--pendingWrites === 0 && !gone) socket.resume();
-    });
+    input = input
+      .then(async () => {
+        if (gone) return;
+        proc.stdin.write(bytes);
+        await proc.stdin.flush();
+        received += bytes.byteLength;
+        if (received - ackedIn >= SERVER_ACK_EVERY) socket.sendText(JSON.stringify({ ack: (ackedIn = received) }));
+      })
+      .catch(() => {});
   }
 }
 

@@ -18,6 +18,8 @@ export interface TunnelOptions {
 export const TUNNEL_HIGH_WATER = 1024 * 1024;
 /** The tunnel acknowledges every this many bytes written to stdout (the server's send window). */
 export const ACK_EVERY = 1024 * 1024;
+/** Bytes sent to the server but not yet handed to its rsync (`{"ack":N}` from the server) before the tunnel stops reading stdin. */
+export const SEND_WINDOW = 8 * 1024 * 1024;
 
 /**
  * The argv rsync runs as its remote shell (`-e`) to reach the server through the tunnel; rsync
@@ -52,6 +54,7 @@ export function runTunnel(opts: TunnelOptions): Promise<number> {
     let acked = 0;
     let failure = "";
     let exit: number | undefined;
+    const inFlight = { sent: 0, acked: 0 };
     let output = Promise.resolve();
     const finish = (code: number, reason?: string) => {
       if (finished) return;
@@ -62,7 +65,7 @@ export function runTunnel(opts: TunnelOptions): Promise<number> {
     };
     ws.onopen = () => {
       ws.send(JSON.stringify(opts.command));
-      void _pump(opts.stdin, ws, () => finished).catch((error: Error) => finish(255, `reading stdin: ${error.message}`));
+      void _pump(opts.stdin, ws, inFlight, () => finished).catch((error: Error) => finish(255, `reading stdin: ${error.message}`));
     };
     ws.onmessage = ({ data }: MessageEvent) => {
       if (typeof data !== "string") {
@@ -78,6 +81,7 @@ export function runTunnel(opts: TunnelOptions): Promise<number> {
         return;
       }
       const frame = _parse(data);
+      if (typeof frame.ack === "number") inFlight.acked = Math.max(inFlight.acked, frame.ack);
       if (typeof frame.stderr === "string") opts.stderr.write(frame.stderr);
       if (typeof frame.error === "string") finish(255, frame.error);
       if (typeof frame.exit === "number" && exit === undefined) {
@@ -92,12 +96,14 @@ export function runTunnel(opts: TunnelOptions): Promise<number> {
 
 // ---------------------------------------------------------------------------
 
-async function _pump(stdin: ReadableStream<Uint8Array>, ws: WebSocket, stopped: () => boolean): Promise<void> {
+async function _pump(stdin: ReadableStream<Uint8Array>, ws: WebSocket, inFlight: { sent: number; acked: number }, stopped: () => boolean): Promise<void> {
   for await (const chunk of stdin) {
     if (stopped()) return;
     ws.send(chunk);
-    // Bun's client WebSocket has no drain event: poll until the socket has room again.
-    while (ws.bufferedAmount > TUNNEL_HIGH_WATER && !stopped()) await Bun.sleep(1);
+    inFlight.sent += chunk.byteLength;
+    // Bun's client WebSocket has no drain event: poll until the socket has room again, and
+    // until the server has handed enough to rsync (its acks) to stay within the window.
+    while ((ws.bufferedAmount > TUNNEL_HIGH_WATER || inFlight.sent - inFlight.acked > SEND_WINDOW) && !stopped()) await Bun.sleep(1);
   }
   // Like ssh: rsync closing our stdin closes the server rsync's stdin.
   if (!stopped()) ws.send(JSON.stringify({ eof: true }));
@@ -107,7 +113,7 @@ function _write(stdout: TunnelOptions["stdout"], bytes: Uint8Array): Promise<voi
   return new Promise((resolve, reject) => stdout.write(bytes, (error) => (error ? reject(error) : resolve())));
 }
 
-function _parse(text: string): { stderr?: unknown; error?: unknown; exit?: unknown } {
+function _parse(text: string): { ack?: unknown; stderr?: unknown; error?: unknown; exit?: unknown } {
   try {
     const value: unknown = JSON.parse(text);
     return typeof value === "object" && value !== null ? value : {};

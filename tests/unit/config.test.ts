@@ -82,3 +82,30 @@ describe("clientTokenFromEnv", () => {
     expect(clientTokenFromEnv({})).toBeUndefined();
   });
 });
+
+describe("readServerConfig: SOC_STORE and SOC_PORT", () => {
+  test("are the defaults for --store and --port", () => {
+    expect(readServerConfig([], { SOC_STORE: "/srv/files", SOC_PORT: "9000" })).toMatchObject({
+      store: "/srv/files",
+      stateDir: "/srv/.soc-server",
+      db: "/srv/.soc-server/soc.db",
+      port: 9000,
+    });
+  });
+
+  test("flags win over them", () => {
+    expect(readServerConfig(["--store", "/a", "--port", "0"], { SOC_STORE: "/b", SOC_PORT: "9000" })).toMatchObject({ store: "/a", port: 0 });
+  });
+
+  test("empty counts as unset", () => {
+    expect(() => readServerConfig([], { SOC_STORE: " " })).toThrow(new UsageError("--store DIR is required"));
+    expect(readServerConfig(["--store", "/a"], { SOC_PORT: "" })).toMatchObject({ port: DEFAULT_PORT });
+  });
+
+  test("a bad SOC_PORT is a usage error naming it", () => {
+    expect(() => readServerConfig(["--store", "/a"], { SOC_PORT: "http" })).toThrow(
+      new UsageError('SOC_PORT must be a number from 0 to 65535, got "http"'),
+    );
+    expect(readServerConfig(["--store", "/a", "--port", "1"], { SOC_PORT: "http" })).toMatchObject({ port: 1 });
+  });
+});

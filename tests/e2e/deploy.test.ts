@@ -1,0 +1,185 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, snapshot, tempDir, waitFor } from "../helpers.ts";
+import { startSshd } from "../sshd.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+const SOC = join(ROOT, "dist/soc");
+const BIG = 5100;
+// The compiled soc sees a PATH holding rsync and nothing else: no bun.
+const bin = tempDir("soc-deploy-bin-");
+symlinkSync(Bun.which("rsync") as string, join(bin.path, "rsync"));
+
+beforeAll(async () => {
+  const { stdout, stderr, code } = await _run(["make", "build"], ROOT, process.env);
+  if (code !== 0) throw new Error(`make build failed:\n${stdout}\n${stderr}`);
+}, 180_000);
+afterAll(() => bin[Symbol.dispose]());
+
+describe("make build", () => {
+  test("the binaries run without bun, with the workers inside", async () => {
+    expect(Bun.which("bun", { PATH: bin.path })).toBeNull();
+    expect(await _run([SOC, "--version"], ROOT, { PATH: bin.path })).toEqual({ stdout: `soc ${pkg.version}\n`, stderr: "", code: 0 });
+    const help = await _run([join(ROOT, "dist/soc-server"), "--help"], ROOT, { PATH: bin.path });
+    expect([help.code, help.stdout]).toEqual([0, expect.stringContaining("--store DIR")]);
+    // lib/ starts each worker from new URL("./X.ts", import.meta.url): beside the entry, /$bunfs/root/.
+    const workers = readdirSync(join(ROOT, "lib"))
+      .filter((f) => f.endsWith(".ts"))
+      .flatMap((f) => [...readFileSync(join(ROOT, "lib", f), "utf8").matchAll(/new URL\("\.\/([\w-]+)\.ts", import\.meta\.url\)/g)])
+      .map((m) => `/$bunfs/root/${m[1]}.js`);
+    expect(workers.length).toBeGreaterThan(0);
+    for (const exe of ["dist/soc", "dist/soc-server"]) {
+      const bytes = Buffer.from(await Bun.file(join(ROOT, exe)).arrayBuffer());
+      expect(workers.filter((w) => !bytes.includes(w))).toEqual([]);
+    }
+  });
+});
+
+describe("make deploy, with the throwaway sshd as the droplet", () => {
+  test("first deploy prints URL and token; clients sync through it; a second deploy keeps both", async () => {
+    await using sshd = await startSshd();
+    using host = tempDir("soc-droplet-");
+    using work = tempDir("soc-deploy-work-");
+    await using _stop = _stopRecorded(host.path);
+    const port = _freePort();
+    const deploy = () =>
+      _run(["bun", join(ROOT, "scripts/deploy.ts")], ROOT, {
+        ...process.env,
+        DEPLOY_HOST: sshd.host,
+        DEPLOY_DIR: host.path,
+        SERVER_PORT: String(port),
+        DEPLOY_SYSTEMD: "0",
+        RSYNC_RSH: sshd.rsyncRsh,
+      });
+    const url = `http://127.0.0.1:${port}`;
+
+    const first = await deploy();
+    const token = /^token: ([0-9a-f]{64}) /m.exec(first.stdout)?.[1] ?? "";
+    expect([first.code, first.stdout]).toEqual([
+      0,
+      `soc server running at ${url}\n` +
+        `token: ${token}   (shown this once; kept in ${host.path}/soc.env on ${sshd.host})\n` +
+        `on each machine: soc init ${url} --token ${token}   (or set SOC_TOKEN)\n`,
+    ]);
+    const env = readFileSync(join(host.path, "soc.env"), "utf8");
+    expect(env).toBe(`SOC_TOKEN=${token}\nSOC_PORT=${port}\nSOC_STORE=${host.path}/store\n`);
+    expect(statSync(join(host.path, "soc.env")).mode & 0o777).toBe(0o600);
+    const firstPid = _recordedPid(host.path);
+
+    const a = join(work.path, "a");
+    const b = join(work.path, "b");
+    _write(a, "docs/readme.txt", "hello from a\n");
+    for (let i = 0; i < BIG; i++) _write(a, `big/f${i}`, `file ${i}\n`);
+    await _soc(a, ["init", url, "--token", token]);
+    await _soc(a, ["add", "-r", "docs", "big"]);
+    await _soc(a, ["push"]);
+    await _soc(work.path, ["clone", url, b, "--token", token]);
+    expect(snapshot(b)).toEqual(snapshot(a));
+
+    // Over 4096 files: the stat worker; every one touched: the hash workers too.
+    const past = new Date(Date.now() - 3600_000);
+    utimesSync(join(a, "docs/readme.txt"), past, past);
+    for (let i = 0; i < BIG; i++) utimesSync(join(a, `big/f${i}`), past, past);
+    _write(a, "big/f7", "file 7, edited\n");
+    const status = await _soc(a, ["status", "-v", "--json"]);
+    expect([status.stdout, status.stderr]).toEqual([
+      '{"added":[],"modified":["big/f7"],"deleted":[]}\n',
+      `scanned ${BIG + 1} files, hashed ${BIG + 1}\n`,
+    ]);
+
+    const second = await deploy();
+    expect([second.code, second.stdout]).toEqual([
+      0,
+      `soc server running at ${url}\ntoken unchanged (SOC_TOKEN in ${host.path}/soc.env on ${sshd.host})\n`,
+    ]);
+    expect(readFileSync(join(host.path, "soc.env"), "utf8")).toBe(env);
+    expect(_recordedPid(host.path)).not.toBe(firstPid);
+    expect(_alive(firstPid)).toBe(false);
+
+    await _soc(a, ["push"]);
+    await _soc(b, ["pull"]);
+    expect(readFileSync(join(b, "big/f7"), "utf8")).toBe("file 7, edited\n");
+    expect(snapshot(b)).toEqual(snapshot(a));
+  }, 120_000);
+
+  test("the systemd unit: its own user, read-only system but for the store, verified", async () => {
+    using host = tempDir("soc-unit-");
+    copyFileSync(join(ROOT, "deploy/soc-server.service"), join(host.path, "soc-server.service"));
+    copyFileSync("/bin/true", join(host.path, "soc-server"));
+    const unit = await _run(["sh", join(ROOT, "scripts/deploy-remote.sh"), host.path, "print-unit"], host.path, process.env);
+    expect([unit.code, unit.stderr]).toEqual([0, ""]);
+    const lines = unit.stdout.split("\n");
+    for (const line of [
+      "User=soc",
+      `EnvironmentFile=${host.path}/soc.env`,
+      `ExecStart=${host.path}/soc-server --host 0.0.0.0`,
+      "Restart=on-failure",
+      "ProtectSystem=strict",
+      `ReadWritePaths=${host.path}/store ${host.path}/.soc-server`,
+    ]) {
+      expect(lines).toContain(line);
+    }
+    const file = join(host.path, "soc-test.service");
+    writeFileSync(file, unit.stdout);
+    expect(await _run(["systemd-analyze", "verify", file], host.path, process.env)).toEqual({ stdout: "", stderr: "", code: 0 });
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+async function _run(argv: string[], cwd: string, env: Record<string, string | undefined>) {
+  const proc = Bun.spawn(argv, { cwd, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  return { stdout, stderr, code: await proc.exited };
+}
+
+/** The compiled soc, with a PATH that holds rsync only; throws with its output unless it exits 0. */
+async function _soc(cwd: string, args: string[]) {
+  const res = await _run([SOC, ...args], cwd, { PATH: bin.path, HOME: process.env.HOME, NO_COLOR: "1" });
+  if (res.code !== 0) throw new Error(`soc ${args.join(" ")} exited ${res.code}\nstdout: ${res.stdout}\nstderr: ${res.stderr}`);
+  return res;
+}
+
+function _write(top: string, rel: string, content: string): void {
+  mkdirSync(join(top, rel, ".."), { recursive: true });
+  writeFileSync(join(top, rel), content);
+}
+
+function _recordedPid(dir: string): number {
+  return Number(readFileSync(join(dir, "soc-server.pid"), "utf8").trim());
+}
+
+/** Whether `pid` runs (a zombie, exited but not yet reaped, does not). */
+function _alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Stops the deployed server by its recorded pid when the scope ends. */
+function _stopRecorded(dir: string): AsyncDisposable {
+  return {
+    [Symbol.asyncDispose]: async () => {
+      let pid: number;
+      try {
+        pid = _recordedPid(dir);
+      } catch {
+        return;
+      }
+      if (!_alive(pid)) return;
+      process.kill(pid, "SIGTERM");
+      await waitFor(() => !_alive(pid), `deployed server ${pid} to stop`);
+    },
+  };
+}
+
+function _freePort(): number {
+  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+}
