@@ -18,6 +18,7 @@ tools: ## Install bun (from npm), rsync, openssh and cron (apt-get) when missing
 	  command -v ssh >/dev/null || missing="$$missing openssh-client"; \
 	  [ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	  command -v crontab >/dev/null || missing="$$missing cron"; \
+	  command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	  if [ -n "$$missing" ]; then echo "installing$$missing with apt-get"; \
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
