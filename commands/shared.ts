@@ -1,9 +1,11 @@
 import type { Database } from "bun:sqlite";
 import type { ArgsDef } from "citty";
-import { clientTokenFromEnv } from "../lib/config.ts";
+import { writeSync } from "node:fs";
+import { clientTokenFromEnv, colorWanted } from "../lib/config.ts";
 import { acquireLock } from "../lib/lock.ts";
 import { recordOutcome } from "../lib/outcome.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
+import { createProgress, noProgress, type Progress } from "../lib/progress.ts";
 import { findRepo } from "../lib/repo.ts";
 import { openSession, type SyncSession } from "../lib/session.ts";
 import { openState } from "../lib/state.ts";
@@ -46,14 +48,27 @@ export function waitSeconds(value: string | undefined): number {
 }
 
 /**
+ * The progress bar for a command's hashing and transfers, drawn on stderr: only when stdout and
+ * stderr are both terminals and neither --quiet nor --json was given; coloured unless NO_COLOR.
+ */
+export function progressFor(opts: { quiet?: boolean; json?: boolean }): Progress {
+  if (opts.quiet || opts.json || !process.stdout.isTTY || !process.stderr.isTTY) return noProgress;
+  // writeSync: hashing runs synchronously between updates, and a queued write would only show at its end.
+  return createProgress({ write: (text) => writeSync(2, text) }, { color: colorWanted(process.env, true), columns: () => process.stderr.columns });
+}
+
+/**
  * Runs `body` with the working tree containing the current directory locked and connected to
- * its remote. The lock is released and the database closed however `body` ends.
+ * its remote. The lock is released, the database closed and `progress` erased however `body`
+ * ends; a message erases the bar before it is printed.
  */
 export async function withSession<T>(
-  opts: { quiet?: boolean; wait?: string; record?: "push" | "pull" },
+  opts: { quiet?: boolean; wait?: string; record?: "push" | "pull"; progress?: Progress },
   body: (s: SyncSession) => Promise<T>,
 ): Promise<T> {
-  const log: Logger = createLogger({ quiet: opts.quiet });
+  const progress = opts.progress ?? noProgress;
+  using _progress = { [Symbol.dispose]: () => progress.finish() };
+  const log: Logger = createLogger({ quiet: opts.quiet, sinks: { stdout: _erasing(progress, process.stdout), stderr: _erasing(progress, process.stderr) } });
   const layout = findRepo(process.cwd());
   using _lock = await acquireLock(layout.lockFile, waitSeconds(opts.wait), (m) => log.warn(m));
   using db: Database = openState(layout.dbFile);
@@ -63,8 +78,8 @@ export async function withSession<T>(
   try {
     const session = await openSession(layout, db, log, clientTokenFromEnv(process.env));
     const result = await body(session);
-    const r = result as { revision?: number; conflicts?: string[] };
-    record(r.conflicts?.length ? "conflicts" : "ok", r.revision ?? null);
+    const r = result as { revision?: number; conflicts?: string[] } | undefined;
+    record(r?.conflicts?.length ? "conflicts" : "ok", r?.revision ?? null);
     return result;
   } catch (err) {
     record(`error: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, " ")}`, null);
@@ -75,4 +90,15 @@ export async function withSession<T>(
 /** Writes `value` as one line of JSON on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+// ---------------------------------------------------------------------------
+
+function _erasing(progress: Progress, stream: { write(text: string): unknown }): { write(text: string): unknown } {
+  return {
+    write(text) {
+      progress.finish();
+      return stream.write(text);
+    },
+  };
 }

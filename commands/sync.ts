@@ -11,7 +11,7 @@ import { push, type PushResult } from "../lib/push.ts";
 import { createRepoDir, findRepo, readRepoConfig, writeRepoConfig, type RepoLayout } from "../lib/repo.ts";
 import { openState } from "../lib/state.ts";
 import { parseSshTarget, type RemoteSettings, type TransportName } from "../lib/transport.ts";
-import { files, flags, printJson, withSession } from "./shared.ts";
+import { files, flags, printJson, progressFor, withSession } from "./shared.ts";
 
 export const init = defineCommand({
   meta: { name: "init", description: "Start a working tree here (create .soc/), optionally syncing with the server at URL (example: soc init http://droplet:8417 --token T)" },
@@ -44,7 +44,8 @@ export const clone = defineCommand({
     openState(layout.dbFile).close();
     _recordRemote(layout, remote, args.token);
     process.chdir(dir);
-    const result = await withSession({ quiet: args.quiet, record: "pull" }, (s) => pull(s));
+    const progress = progressFor(args);
+    const result = await withSession({ quiet: args.quiet, record: "pull", progress }, (s) => pull(s, { progress }));
     _reportPull(result, { json: args.json, log: createLogger({ quiet: args.quiet }), verb: `cloned into ${dir}` });
   },
 });
@@ -75,7 +76,10 @@ export const pushCommand = defineCommand({
   },
   run: async ({ args }) => {
     const log = createLogger({ quiet: args.quiet });
-    const result = await withSession({ ...args, record: args["dry-run"] ? undefined : "push" }, (s) => push(s, { force: args.force, dryRun: args["dry-run"], allowMassDelete: args["allow-mass-delete"] }));
+    const progress = progressFor(args);
+    const result = await withSession({ ...args, record: args["dry-run"] ? undefined : "push", progress }, (s) =>
+      push(s, { force: args.force, dryRun: args["dry-run"], allowMassDelete: args["allow-mass-delete"], progress }),
+    );
     _reportPush(result, { json: args.json, log, dryRun: args["dry-run"] === true });
   },
 });
@@ -91,7 +95,10 @@ export const pullCommand = defineCommand({
   },
   run: async ({ args }) => {
     const log = createLogger({ quiet: args.quiet });
-    const result = await withSession({ ...args, record: args["dry-run"] ? undefined : "pull" }, (s) => pull(s, { keepBoth: args["keep-both"], dryRun: args["dry-run"] }));
+    const progress = progressFor(args);
+    const result = await withSession({ ...args, record: args["dry-run"] ? undefined : "pull", progress }, (s) =>
+      pull(s, { keepBoth: args["keep-both"], dryRun: args["dry-run"], progress }),
+    );
     _reportPull(result, { json: args.json, log, verb: args["dry-run"] ? "would pull" : "pulled" });
   },
 });

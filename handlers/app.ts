@@ -8,6 +8,7 @@ import { changesRoutes } from "./changes.ts";
 import { healthRoutes } from "./health.ts";
 import { historyRoutes } from "./history.ts";
 import { infoRoutes } from "./info.ts";
+import { openapiRoutes } from "./openapi.ts";
 import { pushRoutes } from "./push.ts";
 import { rsyncRoutes } from "./rsync.ts";
 
@@ -27,7 +28,7 @@ export interface AppDeps {
   onInternalError?: (error: unknown) => void;
 }
 
-/** Builds the soc HTTP API (error mapping, /v1/health, auth guard, routes); never listens. */
+/** Builds the soc HTTP API (error mapping, /v1/health, auth guard, routes, OpenAPI document); never listens. */
 export function createApp(deps: AppDeps) {
   const now = deps.now ?? Date.now;
   return new Elysia()
@@ -48,7 +49,8 @@ export function createApp(deps: AppDeps) {
     .use(changesRoutes(deps))
     .use(pushRoutes({ ...deps, now }))
     .use(historyRoutes({ ...deps, now }))
-    .use(rsyncRoutes(deps));
+    .use(rsyncRoutes(deps))
+    .use(openapiRoutes(deps));
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { BadInputError } from "../lib/errors.ts";
-import { ChangesQuery, type Changes } from "../lib/protocol.ts";
+import { Changes, ChangesQuery } from "../lib/protocol.ts";
 import { changesSince, type Table } from "../lib/table.ts";
 
 /** GET /v1/changes?since=N: rows changed after revision N (tombstones included) and all roots. */
@@ -11,6 +11,6 @@ export function changesRoutes(deps: { table: Table }) {
       if (!Number.isSafeInteger(query.since)) throw new BadInputError("since must be a whole revision number");
       return changesSince(deps.table, query.since);
     },
-    { query: ChangesQuery },
+    { query: ChangesQuery, response: Changes },
   );
 }

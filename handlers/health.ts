@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
-import type { Health } from "../lib/protocol.ts";
+import { Health } from "../lib/protocol.ts";
 
 /** GET /v1/health: liveness, never behind auth. */
 export function healthRoutes() {
-  return new Elysia({ prefix: "/v1" }).get("/health", (): Health => ({ ok: true }));
+  return new Elysia({ prefix: "/v1" }).get("/health", (): Health => ({ ok: true }), { response: Health, detail: { security: [] } });
 }

@@ -2,7 +2,7 @@ import { Elysia } from "elysia";
 import { DEFAULT_KEEP_DAYS } from "../lib/config.ts";
 import { BadInputError } from "../lib/errors.ts";
 import { findContent, readLog } from "../lib/history.ts";
-import { ContentQuery, LogQuery, RestoreRequest, type Log, type Restore, type Verify } from "../lib/protocol.ts";
+import { ContentQuery, Log, LogQuery, Restore, RestoreRequest, Verify } from "../lib/protocol.ts";
 import { restorePaths } from "../lib/restore.ts";
 import type { Store } from "../lib/store.ts";
 import type { Table } from "../lib/table.ts";
@@ -12,7 +12,7 @@ import { verifyStore } from "../lib/store-verify.ts";
 export function historyRoutes(deps: { table: Table; store: Store; now: () => number; keepDays?: number }) {
   const keepVersions = (deps.keepDays ?? DEFAULT_KEEP_DAYS) > 0;
   return new Elysia({ prefix: "/v1" })
-    .get("/log", ({ query }): Log => readLog(deps.table, { path: query.path, limit: _whole("limit", query.limit) }), { query: LogQuery })
+    .get("/log", ({ query }): Log => readLog(deps.table, { path: query.path, limit: _whole("limit", query.limit) }), { query: LogQuery, response: Log })
     .get(
       "/content",
       ({ query }) => {
@@ -26,12 +26,23 @@ export function historyRoutes(deps: { table: Table; store: Store; now: () => num
         };
         return new Response(file, { headers });
       },
-      { query: ContentQuery },
+      {
+        query: ContentQuery,
+        detail: {
+          responses: {
+            200: {
+              description: "The file's bytes; x-soc-rev and x-soc-md5 name the revision and digest",
+              content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } },
+            },
+          },
+        },
+      },
     )
     .post("/restore", ({ body }): Restore => restorePaths(deps.table, deps.store, body, { nowMs: deps.now(), keepVersions }), {
       body: RestoreRequest,
+      response: Restore,
     })
-    .post("/verify", (): Promise<Verify> => verifyStore(deps.table, deps.store));
+    .post("/verify", (): Promise<Verify> => verifyStore(deps.table, deps.store), { response: Verify });
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { API_VERSION, type Info } from "../lib/protocol.ts";
+import { API_VERSION, Info } from "../lib/protocol.ts";
 import type { Store } from "../lib/store.ts";
 import { currentRevision, type Table } from "../lib/table.ts";
 
@@ -14,5 +14,6 @@ export function infoRoutes(deps: { table: Table; store: Store; version: string }
       transports: ["local", "tunnel", "ssh"],
       store: deps.store.root,
     }),
+    { response: Info },
   );
 }

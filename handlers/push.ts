@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { DEFAULT_KEEP_DAYS } from "../lib/config.ts";
-import { PushBeginRequest, PushCommitRequest, type PushBegin, type PushCommit } from "../lib/protocol.ts";
+import { PushBegin, PushBeginRequest, PushCommit, PushCommitRequest } from "../lib/protocol.ts";
 import { applyToStore, createStage, removeStage, verifyStage, type Store } from "../lib/store.ts";
 import { checkChangeset, commitChangeset, type CommitPlan, type Table } from "../lib/table.ts";
 import { createSweeper, keepVersions } from "../lib/versions.ts";
@@ -23,7 +23,7 @@ export function pushRoutes(deps: {
         const stage = createStage(deps.store, deps.now());
         return { stage: stage.id, stagePath: stage.path };
       },
-      { body: PushBeginRequest },
+      { body: PushBeginRequest, response: PushBegin },
     )
     .post(
       "/commit",
@@ -45,6 +45,6 @@ export function pushRoutes(deps: {
         }
         return result;
       },
-      { body: PushCommitRequest },
+      { body: PushCommitRequest, response: PushCommit },
     );
 }

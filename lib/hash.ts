@@ -21,8 +21,13 @@ export function md5Bytes(data: Uint8Array | string): string {
  * (it vanished or became unreadable mid-scan) instead of failing the whole batch.
  * Batches that take more than `helpAfterMs` (default 5 ms) are shared with helper workers (one
  * per spare core), which claim files from the same shared counter as this thread.
+ * `onProgress(claimed, total)` is called after each file this thread hashes (claimed: files
+ * hashed or being hashed by any thread) and once with `total` at the end.
  */
-export async function md5Files(paths: readonly string[], opts: { helpAfterMs?: number } = {}): Promise<(string | null)[]> {
+export async function md5Files(
+  paths: readonly string[],
+  opts: { helpAfterMs?: number; onProgress?: (claimed: number, total: number) => void } = {},
+): Promise<(string | null)[]> {
   const helpAfterMs = opts.helpAfterMs ?? HELP_AFTER_MS;
   const out = new Array<string | null | undefined>(paths.length);
   const next = new Int32Array(new SharedArrayBuffer(4));
@@ -46,6 +51,7 @@ export async function md5Files(paths: readonly string[], opts: { helpAfterMs?: n
     for (let i = Atomics.add(next, 0, 1); i < paths.length; i = Atomics.add(next, 0, 1)) {
       out[i] = _md5OrNull(paths[i] as string, buf, maybeHelp);
       maybeHelp();
+      opts.onProgress?.(Math.min(Atomics.load(next, 0), paths.length), paths.length);
     }
     await Promise.all(done);
   } finally {
@@ -53,6 +59,7 @@ export async function md5Files(paths: readonly string[], opts: { helpAfterMs?: n
   }
   // A worker that died mid-way never reported the files it had claimed: hash those here.
   for (let i = 0; i < out.length; i++) if (out[i] === undefined) out[i] = _md5OrNull(paths[i] as string, buf);
+  opts.onProgress?.(paths.length, paths.length);
   return out as (string | null)[];
 }
 

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { SocError } from "./errors.ts";
 import { md5Files } from "./hash.ts";
 import { checkRepoPath, comparePaths } from "./paths.ts";
+import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import type { Changes, FileRow } from "./protocol.ts";
 import { applyRootChanges, diffRoots } from "./push.ts";
 import { normalizeRules } from "./roots.ts";
@@ -29,8 +30,10 @@ const ATTEMPTS = 3;
  * Brings in the server's changes since the local revision. Locally modified files are never
  * overwritten or deleted: they are reported as conflicts, or with `keepBoth` renamed beside the
  * server's version. Downloads land in `.soc/tmp` and count only after their md5 matches the table.
+ * `progress` shows the download and its check (the caller erases it if this throws).
  */
-export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: boolean } = {}): Promise<PullResult> {
+export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: boolean; progress?: Progress } = {}): Promise<PullResult> {
+  const progress = opts.progress ?? noProgress;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const since = Number(getMeta(s.db, "revision") ?? "0");
     const changes = await s.remote.changes(since);
@@ -42,8 +45,12 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
     mkdirSync(staged, { recursive: true });
     try {
       const takePaths = plan.take.map((r) => r.path);
-      await s.transport.download(takePaths, staged);
-      if (!(await _verify(staged, plan.take))) continue;
+      const meter = meterTransfer(progress, "receive", plan.take.reduce((sum, r) => sum + r.size, 0));
+      await s.transport.download(takePaths, staged, meter.onProgress);
+      meter.finish();
+      const verified = await _verify(staged, plan.take, (done, total) => progress.update("verifying", done, total));
+      progress.finish();
+      if (!verified) continue;
       const kept = _apply(s, staged, plan);
       _mergeRoots(s, changes);
       const floor = plan.conflicts.length ? Math.min(...plan.conflicts.map((c) => c.rev)) - 1 : changes.revision;
@@ -69,8 +76,8 @@ function _result(revision: number, plan: PullPlan, keptBoth: string[]): PullResu
 }
 
 /** True when every downloaded file is byte-for-byte what the table says (md5 and size). */
-async function _verify(staged: string, rows: readonly FileRow[]): Promise<boolean> {
-  const sums = await md5Files(rows.map((r) => join(staged, r.path)));
+async function _verify(staged: string, rows: readonly FileRow[], onProgress: (done: number, total: number) => void): Promise<boolean> {
+  const sums = await md5Files(rows.map((r) => join(staged, r.path)), { onProgress });
   return rows.every((r, i) => sums[i] === r.md5 && lstatSync(join(staged, r.path)).size === r.size);
 }
 

@@ -1,6 +1,7 @@
 import { ConflictError, SocError } from "./errors.ts";
 import type { Delete, PushCommitRequest, Upsert } from "./protocol.ts";
 import { comparePaths, isWithin } from "./paths.ts";
+import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import type { RootRule } from "./roots.ts";
 import type { ScannedFile } from "./scan.ts";
 import type { SyncSession } from "./session.ts";
@@ -20,9 +21,17 @@ export interface PushResult {
  * Sends the dirty set: one rsync run into a staging area, then an atomic commit carrying each
  * path's base revision. A refused commit (paths changed on the server) throws ConflictError and
  * changes nothing on either side. `force` re-sends every tracked file (rsync skips equal content).
+ * `progress` shows the scan and the transfer (the caller erases it if this throws).
  */
-export async function push(s: SyncSession, opts: { force?: boolean; dryRun?: boolean; allowMassDelete?: boolean } = {}): Promise<PushResult> {
+export async function push(
+  s: SyncSession,
+  opts: { force?: boolean; dryRun?: boolean; allowMassDelete?: boolean; progress?: Progress } = {},
+): Promise<PushResult> {
+  const progress = opts.progress ?? noProgress;
+  progress.update("scanning", 0, 0);
+  const scanStarted = performance.now();
   const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true });
+  progress.finish(dirty.hashed > 0 ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s` : undefined);
   const { base, scannedNs: scanNs } = dirty;
   const rules = readRoots(s.db);
   if (!opts.allowMassDelete) _refuseVanishedRoots(rules, dirty);
@@ -35,7 +44,9 @@ export async function push(s: SyncSession, opts: { force?: boolean; dryRun?: boo
   if (opts.dryRun) return { revision: s.serverRevision, transferred, deleted, conflicts: [], upToDate: false };
 
   const stage = await s.remote.beginPush(s.client);
-  await s.transport.upload(s.layout.top, transferred, stage, opts.force ? "checksum" : "always");
+  const meter = meterTransfer(progress, "send", send.reduce((sum, f) => sum + f.size, 0));
+  await s.transport.upload(s.layout.top, transferred, stage, opts.force ? "checksum" : "always", meter.onProgress);
+  meter.finish();
   const request: PushCommitRequest = {
     stage: stage.stage,
     client: s.client,

@@ -1,4 +1,5 @@
 import { RemoteError, SocError } from "./errors.ts";
+import { parseProgress2, type RsyncProgress } from "./progress.ts";
 
 /** One rsync run copying a list of repository paths from one directory to another. */
 export interface RsyncJob {
@@ -19,10 +20,12 @@ export interface RsyncJob {
 /**
  * The argv for a job (without the program name). Pure, so it is tested without rsync.
  * Names go through `--files-from=- --from0` on stdin: a name like `-e sh` or one with a
- * newline is data, never an option, and no shell ever parses it.
+ * newline is data, never an option, and no shell ever parses it. `progress` adds
+ * `--info=progress2` (whole-run progress on stdout; the remote side's argv is unchanged).
  */
-export function rsyncArgs(job: RsyncJob): string[] {
+export function rsyncArgs(job: RsyncJob, opts: { progress?: boolean } = {}): string[] {
   return [
+    ...(opts.progress ? ["--info=progress2"] : []),
     // -t: soc's change detection and the server's rows rely on the original mtime.
     // -p: the executable bit travels. No -r: --files-from lists every file itself.
     "-tp",
@@ -44,19 +47,31 @@ export function rsyncArgs(job: RsyncJob): string[] {
 /**
  * Runs rsync for `job` (`rsync` is the program, e.g. from config). Resolves when rsync exits 0;
  * throws SocError naming the exit status and rsync's last words otherwise, or how to install
- * rsync when it is missing.
+ * rsync when it is missing. `onProgress` gets each of rsync's `--info=progress2` reports.
  */
-export async function runRsync(job: RsyncJob, opts: { rsync?: string; env?: Record<string, string | undefined> } = {}): Promise<void> {
+export async function runRsync(
+  job: RsyncJob,
+  opts: { rsync?: string; env?: Record<string, string | undefined>; onProgress?: (p: RsyncProgress) => void } = {},
+): Promise<void> {
   const rsync = opts.rsync ?? "rsync";
   if (job.files.length === 0) return;
   if (!Bun.which(rsync)) {
     throw new SocError("rsync_missing", `${rsync} not found on PATH; install it (Debian/Ubuntu: apt-get install rsync, or \`make tools\`)`);
   }
   const env = opts.env ? { ...process.env, ...opts.env } : undefined;
-  const proc = Bun.spawn([rsync, ...rsyncArgs(job)], { stdin: "pipe", stdout: "ignore", stderr: "pipe", env });
+  const { onProgress } = opts;
+  const proc = Bun.spawn([rsync, ...rsyncArgs(job, { progress: onProgress !== undefined })], {
+    stdin: "pipe",
+    stdout: onProgress ? "pipe" : "ignore",
+    stderr: "pipe",
+    env,
+  });
   proc.stdin.write(`${job.files.join("\0")}\0`);
   await proc.stdin.end();
-  const stderr = await new Response(proc.stderr).text();
+  const [stderr] = await Promise.all([
+    new Response(proc.stderr).text(),
+    onProgress && proc.stdout instanceof ReadableStream ? _readProgress(proc.stdout, onProgress) : undefined,
+  ]);
   const code = await proc.exited;
   if (code !== 0) {
     // The tunnel's own line is the reliable reason (rsync's status then is 255 or 12 by race).
@@ -80,4 +95,20 @@ export function rshString(argv: readonly string[]): string {
       throw new SocError("bad_rsh", `cannot pass ${JSON.stringify(arg)} to rsync -e: it holds both kinds of quote`);
     })
     .join(" ");
+}
+
+// ---------------------------------------------------------------------------
+
+/** Feeds each `\r`- or `\n`-ended line of rsync's stdout that is a progress2 report to `onProgress`. */
+async function _readProgress(stdout: ReadableStream<Uint8Array>, onProgress: (p: RsyncProgress) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of stdout) {
+    const lines = (pending + decoder.decode(chunk, { stream: true })).split(/[\r\n]/);
+    pending = lines.pop() ?? "";
+    for (const line of lines) {
+      const p = parseProgress2(line);
+      if (p) onProgress(p);
+    }
+  }
 }

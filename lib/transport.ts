@@ -1,4 +1,5 @@
 import { UsageError } from "./errors.ts";
+import type { RsyncProgress } from "./progress.ts";
 import type { Info, PushBegin } from "./protocol.ts";
 import { runRsync } from "./rsync.ts";
 import { tunnelCommand, tunnelUrl } from "./tunnel.ts";
@@ -15,12 +16,15 @@ export interface RemoteSettings {
   ssh?: string;
 }
 
+/** Called with each of rsync's whole-run progress reports. */
+export type OnProgress = (p: RsyncProgress) => void;
+
 /** How file content moves between a working tree and the server's store. */
 export interface Transport {
   /** Copies `files` from the tree at `top` into the push's staging area, in one rsync run. */
-  upload(top: string, files: readonly string[], stage: PushBegin, compare: "always" | "checksum"): Promise<void>;
+  upload(top: string, files: readonly string[], stage: PushBegin, compare: "always" | "checksum", onProgress?: OnProgress): Promise<void>;
   /** Copies `files` from the store into `dest` (a local directory), in one rsync run. */
-  download(files: readonly string[], dest: string): Promise<void>;
+  download(files: readonly string[], dest: string, onProgress?: OnProgress): Promise<void>;
 }
 
 /**
@@ -32,25 +36,25 @@ export interface Transport {
 export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined): Transport {
   if (remote.transport === "local") {
     return {
-      upload: (top, files, stage, compare) => runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }),
+      upload: (top, files, stage, compare, onProgress) => runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }, { onProgress }),
       // No --copy-dest from the tree: on one filesystem rsync copies whole files anyway.
-      download: (files, dest) => runRsync({ src: info.store, dest, files, compare: "always" }),
+      download: (files, dest, onProgress) => runRsync({ src: info.store, dest, files, compare: "always" }, { onProgress }),
     };
   }
   if (remote.transport === "ssh") {
     const { host, path } = parseSshTarget(remote.ssh ?? "");
     const store = path ?? info.store;
     return {
-      upload: (top, files, stage, compare) => runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files, basis: store, compare }),
-      download: (files, dest) => runRsync({ src: `${host}:${store}`, dest, files, compare: "always" }),
+      upload: (top, files, stage, compare, onProgress) => runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files, basis: store, compare }, { onProgress }),
+      download: (files, dest, onProgress) => runRsync({ src: `${host}:${store}`, dest, files, compare: "always" }, { onProgress }),
     };
   }
   const env = { SOC_TUNNEL_URL: tunnelUrl(remote.url), SOC_TOKEN: token };
   const rsh = tunnelCommand();
   return {
     // The server confines this rsync to the stage and adds --copy-dest at the store itself.
-    upload: (top, files, stage, compare) => runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files, compare, rsh }, { env }),
-    download: (files, dest) => runRsync({ src: "soc:store", dest, files, compare: "always", rsh }, { env }),
+    upload: (top, files, stage, compare, onProgress) => runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files, compare, rsh }, { env, onProgress }),
+    download: (files, dest, onProgress) => runRsync({ src: "soc:store", dest, files, compare: "always", rsh }, { env, onProgress }),
   };
 }
 
