@@ -30,7 +30,8 @@ export async function push(
   const progress = opts.progress ?? noProgress;
   progress.update("scanning", 0, 0);
   const scanStarted = performance.now();
-  const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true });
+  const onHash = (done: number, total: number) => progress.update("hashing", done, total, "files");
+  const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true, onHash });
   progress.finish(dirty.hashed > 0 ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s` : undefined);
   const { base, scannedNs: scanNs } = dirty;
   const rules = readRoots(s.db);

@@ -69,7 +69,7 @@ export async function diffAgainstBase(
   top: string,
   walked: FileStat[],
   base: ReadonlyMap<string, BaseEntry>,
-  opts: { rules: readonly RootRule[]; hashAdded?: boolean; nowNs?: bigint },
+  opts: { rules: readonly RootRule[]; hashAdded?: boolean; nowNs?: bigint; onHash?: (done: number, total: number) => void },
 ): Promise<DirtySet> {
   const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
   const files: ScannedFile[] = walked;
@@ -99,7 +99,7 @@ export async function diffAgainstBase(
     if (statIsTrusted(entry, f)) f.md5 = entry.md5;
     else toHash.push(f);
   }
-  const sums = await md5Files(toHash.map((f) => join(top, f.path)));
+  const sums = await md5Files(toHash.map((f) => join(top, f.path)), { onProgress: opts.onHash });
   const modified: ScannedFile[] = [];
   const refreshed: BaseEntry[] = [];
   toHash.forEach((f, i) => {

@@ -23,12 +23,17 @@ export interface RepoScan extends DirtySet {
  * Computes the dirty set of a working tree against its base and writes back refreshed stat
  * fields, so the next scan need not hash files whose content turned out unchanged.
  */
-export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, opts: { hashAdded?: boolean } = {}): Promise<RepoScan> {
+export async function scanRepo(
+  layout: RepoLayout,
+  db: Database,
+  log: Logger,
+  opts: { hashAdded?: boolean; onHash?: (done: number, total: number) => void } = {},
+): Promise<RepoScan> {
   const rules = readRoots(db);
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   const walked = walkTracked(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m));
   const base = readBase(db);
-  const dirty = await diffAgainstBase(layout.top, walked, base, { rules, hashAdded: opts.hashAdded, nowNs });
+  const dirty = await diffAgainstBase(layout.top, walked, base, { rules, hashAdded: opts.hashAdded, nowNs, onHash: opts.onHash });
   if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
   return { ...dirty, base, scannedNs: nowNs };
 }
