@@ -20,10 +20,10 @@ export async function benchSync(runs = 5, log: (m: string) => void = () => {}): 
     const a = join(dir, "a");
     const paths = _writeTree(join(a, "tree"));
     log(`built ${paths.length} files; first push and clone (untimed)`);
-    runCommand([...SOC, "init", url], a);
+    runCommand([...SOC, "init", url, "--transport", "local"], a);
     runCommand([...SOC, "add", "-r", "tree"], a);
     runCommand([...SOC, "push"], a);
-    runCommand([...SOC, "clone", url, join(dir, "b")], dir);
+    runCommand([...SOC, "clone", url, join(dir, "b"), "--transport", "local"], dir);
     runCommand(["rsync", "-a", `${join(a, "tree")}/`, `${join(dir, "mirror")}/`], dir);
     mkdirSync(join(dir, "picked"));
 
