@@ -4,7 +4,7 @@ SHELL := /bin/bash
 BUN ?= bun
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help deps tools test demo bench typecheck build deploy clean
+.PHONY: help deps tools test demo bench typecheck fmt build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -28,8 +28,12 @@ deps: tools ## Install the dependencies pinned in bun.lock
 test: deps typecheck ## Type-check, then run every test (unit, http, end-to-end with a real server and rsync)
 	$(BUN) test
 
-typecheck: deps ## Type-check the whole project (strict)
+typecheck: deps ## Type-check the whole project (strict) and check the formatting
 	$(BUN) x tsc --noEmit -p .
+	$(BUN) x prettier --check --log-level warn "**/*.ts"
+
+fmt: deps ## Format every TypeScript file (prettier, .prettierrc.json)
+	$(BUN) x prettier --write --log-level warn "**/*.ts"
 
 demo: deps ## Show soc at work on a sample tree in a temp directory
 	$(BUN) scripts/demo.ts

@@ -28,10 +28,17 @@ export const log = defineCommand({
 });
 
 export const restore = defineCommand({
-  meta: { name: "restore", description: "Bring back a deleted or older version, for everyone or into a local file (example: soc restore notes.txt --rev 3)" },
+  meta: {
+    name: "restore",
+    description: "Bring back a deleted or older version, for everyone or into a local file (example: soc restore notes.txt --rev 3)",
+  },
   args: {
     ...flags.paths,
-    rev: { type: "string", valueHint: "n", description: "The content as it was at revision N (default: the last version before the current one or its deletion)" },
+    rev: {
+      type: "string",
+      valueHint: "n",
+      description: "The content as it was at revision N (default: the last version before the current one or its deletion)",
+    },
     to: { type: "string", valueHint: "file", description: "Write that content to FILE only (must not exist); nothing changes on the server" },
     ...flags.json,
     ...flags.quiet,
@@ -50,7 +57,9 @@ export const restore = defineCommand({
         await Bun.write(tmp, new Response(await s.remote.content(paths[0] as string, rev)));
         renameSync(tmp, target);
       });
-      return args.json ? printJson({ path: paths[0], rev: rev ?? null, to: target }) : out.info(`wrote ${quotePath(paths[0] as string)} to ${target}`);
+      return args.json
+        ? printJson({ path: paths[0], rev: rev ?? null, to: target })
+        : out.info(`wrote ${quotePath(paths[0] as string)} to ${target}`);
     }
     const result = await withSession(args, async (s) => {
       const restored = await s.remote.restore({ client: s.client, paths: paths.map((path) => (rev ? { path, rev } : { path })) });
@@ -59,7 +68,8 @@ export const restore = defineCommand({
     if (result.pulled.conflicts.length) process.exitCode = EXIT.conflict;
     if (args.json) return printJson(result);
     for (const r of result.restored) out.info(`restored ${quotePath(r.path)} as of revision ${r.fromRev}: now revision ${result.revision}`);
-    for (const p of result.pulled.conflicts) out.error(`conflict: ${quotePath(p)} is modified here; the restored version is on the server (\`soc pull --keep-both\`)`);
+    for (const p of result.pulled.conflicts)
+      out.error(`conflict: ${quotePath(p)} is modified here; the restored version is on the server (\`soc pull --keep-both\`)`);
   },
 });
 
@@ -77,8 +87,13 @@ export const verify = defineCommand({
     if (result.mismatches.length) process.exitCode = EXIT.error;
     if (args.json) return printJson(result);
     const where = args.server ? "on the server" : "here";
-    for (const m of result.mismatches) process.stdout.write(`${quotePath(m.path)}: content differs from the last sync ${where} (expected md5 ${m.expected}, found ${m.actual ?? "no file"})\n`);
-    process.stdout.write(`checked ${files(result.checked)} ${where}: ${result.mismatches.length ? `${result.mismatches.length} damaged` : "all intact"}\n`);
+    for (const m of result.mismatches)
+      process.stdout.write(
+        `${quotePath(m.path)}: content differs from the last sync ${where} (expected md5 ${m.expected}, found ${m.actual ?? "no file"})\n`,
+      );
+    process.stdout.write(
+      `checked ${files(result.checked)} ${where}: ${result.mismatches.length ? `${result.mismatches.length} damaged` : "all intact"}\n`,
+    );
   },
 });
 
@@ -94,7 +109,9 @@ function _formatLog(log: Log): string {
   if (log.history) {
     if (!log.history.length) throw new SocError("not_found", `${log.path}: no history on the server`, { exitCode: EXIT.error });
     return log.history
-      .map((h) => `r${h.rev}  ${h.at}  ${h.action.padEnd(8)}  ${String(h.size).padStart(10)} B  ${h.client}${h.available ? "" : "  (no longer kept)"}\n`)
+      .map(
+        (h) => `r${h.rev}  ${h.at}  ${h.action.padEnd(8)}  ${String(h.size).padStart(10)} B  ${h.client}${h.available ? "" : "  (no longer kept)"}\n`,
+      )
       .join("");
   }
   return log.revisions.map((r) => `r${r.rev}  ${r.at}  +${r.added} ~${r.modified} -${r.deleted}  ${r.client}\n`).join("");

@@ -7,7 +7,10 @@ import { selfCommand } from "../lib/self.ts";
 import { flags } from "./shared.ts";
 
 export const schedule = defineCommand({
-  meta: { name: "schedule", description: "Print (or install into your crontab) a line that pulls this tree regularly (example: soc schedule pull --every 15m --install)" },
+  meta: {
+    name: "schedule",
+    description: "Print (or install into your crontab) a line that pulls this tree regularly (example: soc schedule pull --every 15m --install)",
+  },
   args: {
     verb: { type: "positional", required: false, description: "What to schedule: pull (the only choice)" },
     every: { type: "string", valueHint: "interval", description: "How often: 1m..59m, 1h..23h or 1d (default 15m)" },

@@ -17,7 +17,11 @@ export const flags = {
   json: { json: { type: "boolean", description: "Print one JSON object on stdout instead of text" } } satisfies ArgsDef,
   dryRun: { "dry-run": { type: "boolean", alias: "n", description: "Show what would happen; change nothing" } } satisfies ArgsDef,
   wait: {
-    wait: { type: "string", valueHint: "seconds", description: "If another soc run holds the lock, wait up to this long (default: fail at once, exit 5)" },
+    wait: {
+      type: "string",
+      valueHint: "seconds",
+      description: "If another soc run holds the lock, wait up to this long (default: fail at once, exit 5)",
+    },
   } satisfies ArgsDef,
   recursive: {
     recursive: { type: "boolean", alias: ["r", "id"], description: "Act on directories and everything in them (--id: the original tool's name)" },
@@ -28,9 +32,14 @@ export const flags = {
     transport: {
       type: "enum",
       options: ["tunnel", "ssh", "local"],
-      description: "How bytes reach the store: tunnel (rsync through the server, one token; the default), ssh (rsync over ssh, your keys), local (same filesystem)",
+      description:
+        "How bytes reach the store: tunnel (rsync through the server, one token; the default), ssh (rsync over ssh, your keys), local (same filesystem)",
     },
-    ssh: { type: "string", valueHint: "user@host[:/store]", description: "Use rsync over ssh to this host (implies --transport ssh; RSYNC_RSH and ~/.ssh/config apply)" },
+    ssh: {
+      type: "string",
+      valueHint: "user@host[:/store]",
+      description: "Use rsync over ssh to this host (implies --transport ssh; RSYNC_RSH and ~/.ssh/config apply)",
+    },
   } satisfies ArgsDef,
 };
 
@@ -68,7 +77,10 @@ export async function withSession<T>(
 ): Promise<T> {
   const progress = opts.progress ?? noProgress;
   using _progress = { [Symbol.dispose]: () => progress.finish() };
-  const log: Logger = createLogger({ quiet: opts.quiet, sinks: { stdout: _erasing(progress, process.stdout), stderr: _erasing(progress, process.stderr) } });
+  const log: Logger = createLogger({
+    quiet: opts.quiet,
+    sinks: { stdout: _erasing(progress, process.stdout), stderr: _erasing(progress, process.stderr) },
+  });
   const layout = findRepo(process.cwd());
   using _lock = await acquireLock(layout.lockFile, waitSeconds(opts.wait), (m) => log.warn(m));
   using db: Database = openState(layout.dbFile);

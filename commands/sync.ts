@@ -14,7 +14,11 @@ import { parseSshTarget, type RemoteSettings, type TransportName } from "../lib/
 import { files, flags, printJson, progressFor, withSession } from "./shared.ts";
 
 export const init = defineCommand({
-  meta: { name: "init", description: "Start a working tree here (create .soc/), optionally syncing with the server at URL (example: soc init http://droplet:8417 --token T)" },
+  meta: {
+    name: "init",
+    description:
+      "Start a working tree here (create .soc/), optionally syncing with the server at URL (example: soc init http://droplet:8417 --token T)",
+  },
   args: { url: { type: "positional", required: false, description: "The soc server, e.g. http://127.0.0.1:8417" }, ...flags.remote, ...flags.quiet },
   run: async ({ args }) => {
     const log = createLogger({ quiet: args.quiet });
@@ -27,7 +31,10 @@ export const init = defineCommand({
 });
 
 export const clone = defineCommand({
-  meta: { name: "clone", description: "Make a new working tree in DIR from the server at URL: init + pull (example: soc clone http://droplet:8417 ~/sync)" },
+  meta: {
+    name: "clone",
+    description: "Make a new working tree in DIR from the server at URL: init + pull (example: soc clone http://droplet:8417 ~/sync)",
+  },
   args: {
     url: { type: "positional", required: true, description: "The soc server, e.g. http://127.0.0.1:8417" },
     dir: { type: "positional", required: true, description: "Where to create the working tree (must be missing or empty)" },
@@ -60,14 +67,25 @@ export const remote = defineCommand({
     const token = clientTokenFromEnv(process.env) ? "from SOC_TOKEN" : r.token ? "stored in .soc/config.json" : "none";
     const shown = { url: r.url, transport: r.transport, ...(r.ssh ? { ssh: r.ssh } : {}), token };
     if (args.json) return printJson(shown);
-    process.stdout.write(Object.entries(shown).map(([k, v]) => `${`${k}:`.padEnd(11)}${v}\n`).join(""));
+    process.stdout.write(
+      Object.entries(shown)
+        .map(([k, v]) => `${`${k}:`.padEnd(11)}${v}\n`)
+        .join(""),
+    );
   },
 });
 
 export const pushCommand = defineCommand({
-  meta: { name: "push", description: "Send your changes to the server; refused (exit 3) for paths changed there since your last pull (example: soc push)" },
+  meta: {
+    name: "push",
+    description: "Send your changes to the server; refused (exit 3) for paths changed there since your last pull (example: soc push)",
+  },
   args: {
-    force: { type: "boolean", alias: "f", description: "Re-send every tracked file, letting rsync skip equal content (a repair; never overrides a conflict)" },
+    force: {
+      type: "boolean",
+      alias: "f",
+      description: "Re-send every tracked file, letting rsync skip equal content (a repair; never overrides a conflict)",
+    },
     "allow-mass-delete": { type: "boolean", description: "Push even when a tracked directory vanished or over half of the files would be deleted" },
     ...flags.dryRun,
     ...flags.json,
@@ -85,7 +103,10 @@ export const pushCommand = defineCommand({
 });
 
 export const pullCommand = defineCommand({
-  meta: { name: "pull", description: "Bring in everyone else's changes; never overwrites a local edit (exit 3 lists them) (example: soc pull --quiet)" },
+  meta: {
+    name: "pull",
+    description: "Bring in everyone else's changes; never overwrites a local edit (exit 3 lists them) (example: soc pull --quiet)",
+  },
   args: {
     "keep-both": { type: "boolean", description: "On a conflict take the server's version and keep yours beside it as NAME.conflict-HOST-TIME.EXT" },
     ...flags.dryRun,
@@ -108,7 +129,7 @@ export const pullCommand = defineCommand({
 /** Checks the URL, the flags and the server (reachable, token accepted, transport offered). */
 async function _checkRemote(url: string, args: { token?: string; transport?: string; ssh?: string }): Promise<RemoteSettings> {
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${url}: not an http:// or https:// URL`);
-  const transport = (args.ssh ? "ssh" : args.transport ?? "tunnel") as TransportName;
+  const transport = (args.ssh ? "ssh" : (args.transport ?? "tunnel")) as TransportName;
   if (transport === "ssh" && !args.ssh) throw new UsageError("--transport ssh needs --ssh [user@]host[:/path/to/store]");
   if (args.ssh && args.transport && args.transport !== "ssh") throw new UsageError(`--ssh and --transport ${args.transport} contradict each other`);
   if (args.ssh) parseSshTarget(args.ssh);
@@ -139,11 +160,16 @@ function _reportPush(r: PushResult, o: { json?: boolean; log: Logger; dryRun: bo
 
 function _reportPull(r: PullResult, o: { json?: boolean; log: Logger; verb: string }): void {
   if (r.conflicts.length) process.exitCode = EXIT.conflict;
-  if (o.json) return printJson({ revision: r.revision, transferred: r.transferred, deleted: r.deleted, conflicts: r.conflicts, keptBoth: r.keptBoth });
-  for (const p of r.conflicts) o.log.error(`conflict: ${quotePath(p)} changed here and on the server; yours was left alone (\`soc pull --keep-both\` keeps both)`);
+  if (o.json)
+    return printJson({ revision: r.revision, transferred: r.transferred, deleted: r.deleted, conflicts: r.conflicts, keptBoth: r.keptBoth });
+  for (const p of r.conflicts)
+    o.log.error(`conflict: ${quotePath(p)} changed here and on the server; yours was left alone (\`soc pull --keep-both\` keeps both)`);
   for (const p of r.keptBoth) o.log.warn(`kept your version as ${quotePath(p)}`);
   if (r.transferred.length + r.deleted.length === 0 && !r.conflicts.length) o.log.info(`up to date at revision ${r.revision}`);
-  else o.log.info(`${o.verb} revision ${r.revision}: ${files(r.transferred.length)} updated, ${r.deleted.length} deleted${r.conflicts.length ? `, ${r.conflicts.length} in conflict` : ""}`);
+  else
+    o.log.info(
+      `${o.verb} revision ${r.revision}: ${files(r.transferred.length)} updated, ${r.deleted.length} deleted${r.conflicts.length ? `, ${r.conflicts.length} in conflict` : ""}`,
+    );
 }
 
 function _list(up: string[], del: string[]): string {

@@ -19,7 +19,10 @@ export const add = defineCommand({
 });
 
 export const rm = defineCommand({
-  meta: { name: "rm", description: "Stop tracking paths; files stay on disk, and the next push deletes them on the server (example: soc rm -r build)" },
+  meta: {
+    name: "rm",
+    description: "Stop tracking paths; files stay on disk, and the next push deletes them on the server (example: soc rm -r build)",
+  },
   args: { ...flags.paths, ...flags.recursive, ...flags.quiet },
   run: ({ args }) => {
     const log = createLogger({ quiet: args.quiet });

@@ -12,7 +12,10 @@ import { verifyStore } from "../lib/store-verify.ts";
 export function historyRoutes(deps: { table: Table; store: Store; now: () => number; keepDays?: number }) {
   const keepVersions = (deps.keepDays ?? DEFAULT_KEEP_DAYS) > 0;
   return new Elysia({ prefix: "/v1" })
-    .get("/log", ({ query }): Log => readLog(deps.table, { path: query.path, limit: _whole("limit", query.limit) }), { query: LogQuery, response: Log })
+    .get("/log", ({ query }): Log => readLog(deps.table, { path: query.path, limit: _whole("limit", query.limit) }), {
+      query: LogQuery,
+      response: Log,
+    })
     .get(
       "/content",
       ({ query }) => {

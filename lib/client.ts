@@ -69,9 +69,14 @@ function _errorFrom(status: number, text: string, base: string): SocError {
     error = undefined;
   }
   if (status === 401) {
-    return new RemoteError(`unauthorized: the soc server at ${base} refused the token (set it with \`soc init URL --token T\` or SOC_TOKEN)`, "unauthorized", 401);
+    return new RemoteError(
+      `unauthorized: the soc server at ${base} refused the token (set it with \`soc init URL --token T\` or SOC_TOKEN)`,
+      "unauthorized",
+      401,
+    );
   }
   if (status === 409 && error?.paths) return new ConflictError(error.message, error.paths);
-  if (!error) return new RemoteError(`the soc server at ${base} answered HTTP ${status} without a soc error (is this a soc server?)`, "bad_response", status);
+  if (!error)
+    return new RemoteError(`the soc server at ${base} answered HTTP ${status} without a soc error (is this a soc server?)`, "bad_response", status);
   return new SocError(error.code, `server: ${error.message}`, { status });
 }

@@ -56,9 +56,7 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
   const token = _token(values["token-file"], env);
   const insecure = values.insecure ?? false;
   if (token === undefined && !insecure && !_isLoopback(host)) {
-    throw new UsageError(
-      `refusing to listen on ${host} without a token: set SOC_TOKEN or --token-file, or pass --insecure`,
-    );
+    throw new UsageError(`refusing to listen on ${host} without a token: set SOC_TOKEN or --token-file, or pass --insecure`);
   }
   const keepDays = _keepDays(values["keep-days"] ?? String(DEFAULT_KEEP_DAYS));
   return { help: false, store, db: resolve(values.db ?? join(stateDir, "soc.db")), stateDir, port, host, token, insecure, keepDays };

@@ -18,11 +18,7 @@ export class SocError extends Error {
   /** Extra machine-readable detail sent with the error (e.g. conflicting paths). */
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(
-    code: string,
-    message: string,
-    opts: { status?: number; exitCode?: ExitCode; details?: Record<string, unknown> } = {},
-  ) {
+  constructor(code: string, message: string, opts: { status?: number; exitCode?: ExitCode; details?: Record<string, unknown> } = {}) {
     super(message);
     this.name = "SocError";
     this.code = code;

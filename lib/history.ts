@@ -32,10 +32,14 @@ export function readLog(table: Table, opts: { path?: string; limit?: number } = 
       return { revisions: rows.map(_toRevision) };
     }
     const path = checkRepoPath(opts.path);
-    const rows = db.query(`SELECT ${_REVISION}, c.action, c.size AS size, c.md5,
+    const rows = db
+      .query(
+        `SELECT ${_REVISION}, c.action, c.size AS size, c.md5,
         c.action <> 'deleted' AND (EXISTS (SELECT 1 FROM files f WHERE f.path = c.path AND f.rev = c.rev AND f.deleted = 0)
           OR EXISTS (SELECT 1 FROM versions v WHERE v.path = c.path AND v.rev = c.rev)) AS available
-      FROM changes c JOIN revisions r ON r.rev = c.rev WHERE c.path = $path ORDER BY c.rev DESC LIMIT $limit`).all({ path, limit });
+      FROM changes c JOIN revisions r ON r.rev = c.rev WHERE c.path = $path ORDER BY c.rev DESC LIMIT $limit`,
+      )
+      .all({ path, limit });
     const revisions = rows.map(_toRevision);
     const history = rows.map((raw, i): PathChange => {
       const { rev, at, client } = revisions[i] as RevisionEntry;
@@ -57,8 +61,10 @@ export function findContent(table: Table, store: Store, path: string, rev?: numb
   if (rev !== undefined && rev > head) throw new NotFoundError(`revision ${rev} does not exist; the server is at revision ${head}`);
   const asOf = rev ?? head;
   const change = table.db
-    .query(`SELECT rev, action, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs FROM changes
-       WHERE path = $path AND rev <= $asOf ORDER BY rev DESC LIMIT 1`)
+    .query(
+      `SELECT rev, action, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs FROM changes
+       WHERE path = $path AND rev <= $asOf ORDER BY rev DESC LIMIT 1`,
+    )
     .get({ path, asOf }) as (Omit<ContentAt, "path" | "file" | "current"> & { action: string }) | null;
   const name = JSON.stringify(path);
   if (!change) {
@@ -83,9 +89,9 @@ export function findContent(table: Table, store: Store, path: string, rev?: numb
 export function newestVersion(table: Table, path: string): number | undefined {
   const row = readRow(table, path);
   const below = row && !row.deleted ? row.rev : Number.MAX_SAFE_INTEGER;
-  const found = table.db
-    .query("SELECT rev FROM versions WHERE path = $path AND rev < $below ORDER BY rev DESC LIMIT 1")
-    .get({ path, below }) as { rev: number } | null;
+  const found = table.db.query("SELECT rev FROM versions WHERE path = $path AND rev < $below ORDER BY rev DESC LIMIT 1").get({ path, below }) as {
+    rev: number;
+  } | null;
   return found?.rev;
 }
 

@@ -22,8 +22,12 @@ export function portabilityProblems(added: readonly string[], tracked: readonly 
     }
   }
   const fresh = new Set(added);
-  problems.push(..._clashes(tracked, fresh, (p) => p.toLowerCase(), "differ only by case (one overwrites the other on Windows and macOS)", JSON.stringify));
-  problems.push(..._clashes(tracked, fresh, (p) => p.normalize("NFC"), "are the same after Unicode normalisation (NFC/NFD; macOS treats them as one)", _escaped));
+  problems.push(
+    ..._clashes(tracked, fresh, (p) => p.toLowerCase(), "differ only by case (one overwrites the other on Windows and macOS)", JSON.stringify),
+  );
+  problems.push(
+    ..._clashes(tracked, fresh, (p) => p.normalize("NFC"), "are the same after Unicode normalisation (NFC/NFD; macOS treats them as one)", _escaped),
+  );
   return problems;
 }
 

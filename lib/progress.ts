@@ -32,7 +32,10 @@ export interface RsyncProgress {
  * is plain text); `color` tints the bar. Redraws at most every `intervalMs` (default 100) unless
  * the step changes or completes, and never with the same text. `columns` is the terminal width (default 80).
  */
-export function createProgress(out: { write(text: string): unknown }, opts: { color: boolean; columns?: () => number | undefined; now?: () => number; intervalMs?: number }): Progress {
+export function createProgress(
+  out: { write(text: string): unknown },
+  opts: { color: boolean; columns?: () => number | undefined; now?: () => number; intervalMs?: number },
+): Progress {
   const now = opts.now ?? (() => performance.now());
   const intervalMs = opts.intervalMs ?? 100;
   let shown = 0;
@@ -72,7 +75,10 @@ export function createProgress(out: { write(text: string): unknown }, opts: { co
  * or returns undefined for anything else. Digit groups may be `,`, `.` or `'` by locale.
  */
 export function parseProgress2(line: string): RsyncProgress | undefined {
-  const m = /^\s*([0-9][0-9,.']*)\s+([0-9]{1,3})%\s+(\S+\/s)\s+[0-9?]+:[0-9?]{2}:[0-9?]{2}(?:\s+\(xfr#([0-9]+),\s+(?:to|ir)-chk=([0-9]+)\/([0-9]+)\))?\s*$/.exec(line);
+  const m =
+    /^\s*([0-9][0-9,.']*)\s+([0-9]{1,3})%\s+(\S+\/s)\s+[0-9?]+:[0-9?]{2}:[0-9?]{2}(?:\s+\(xfr#([0-9]+),\s+(?:to|ir)-chk=([0-9]+)\/([0-9]+)\))?\s*$/.exec(
+      line,
+    );
   if (!m) return undefined;
   const out: RsyncProgress = { bytes: Number((m[1] as string).replace(/[^0-9]/g, "")), percent: Number(m[2]), rate: m[3] as string };
   if (m[4] !== undefined) Object.assign(out, { transferred: Number(m[4]), toCheck: Number(m[5]), total: Number(m[6]) });
@@ -94,7 +100,9 @@ export function meterTransfer(progress: Progress, direction: "send" | "receive",
     finish(): void {
       const seconds = (now() - started) / 1000;
       if (bytes === 0) return progress.finish();
-      progress.finish(`${direction === "send" ? "sent" : "received"} ${formatBytes(bytes)} in ${_seconds(seconds)} (${formatBytes(bytes / Math.max(seconds, 0.001))}/s)`);
+      progress.finish(
+        `${direction === "send" ? "sent" : "received"} ${formatBytes(bytes)} in ${_seconds(seconds)} (${formatBytes(bytes / Math.max(seconds, 0.001))}/s)`,
+      );
     },
   };
 }

@@ -38,14 +38,26 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
     const since = Number(getMeta(s.db, "revision") ?? "0");
     const changes = await s.remote.changes(since);
     for (const row of changes.files) checkRepoPath(row.path);
-    const plan = planPull(s.layout.top, changes.files, readBaseFor(s.db, changes.files.map((r) => r.path)), opts.keepBoth === true);
+    const plan = planPull(
+      s.layout.top,
+      changes.files,
+      readBaseFor(
+        s.db,
+        changes.files.map((r) => r.path),
+      ),
+      opts.keepBoth === true,
+    );
     if (opts.dryRun) return _result(changes.revision, plan, []);
     const staged = join(s.layout.tmpDir, `pull-${process.pid}`);
     rmSync(staged, { recursive: true, force: true });
     mkdirSync(staged, { recursive: true });
     try {
       const takePaths = plan.take.map((r) => r.path);
-      const meter = meterTransfer(progress, "receive", plan.take.reduce((sum, r) => sum + r.size, 0));
+      const meter = meterTransfer(
+        progress,
+        "receive",
+        plan.take.reduce((sum, r) => sum + r.size, 0),
+      );
       await s.transport.download(takePaths, staged, meter.onProgress);
       meter.finish();
       const verified = await _verify(staged, plan.take, (done, total) => progress.update("verifying", done, total));
@@ -77,7 +89,10 @@ function _result(revision: number, plan: PullPlan, keptBoth: string[]): PullResu
 
 /** True when every downloaded file is byte-for-byte what the table says (md5 and size). */
 async function _verify(staged: string, rows: readonly FileRow[], onProgress: (done: number, total: number) => void): Promise<boolean> {
-  const sums = await md5Files(rows.map((r) => join(staged, r.path)), { onProgress });
+  const sums = await md5Files(
+    rows.map((r) => join(staged, r.path)),
+    { onProgress },
+  );
   return rows.every((r, i) => sums[i] === r.md5 && lstatSync(join(staged, r.path)).size === r.size);
 }
 

@@ -32,7 +32,11 @@ export async function push(
   const scanStarted = performance.now();
   const onHash = (done: number, total: number) => progress.update("hashing", done, total, "files");
   const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true, onHash });
-  progress.finish(dirty.hashed > 0 ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s` : undefined);
+  progress.finish(
+    dirty.hashed > 0
+      ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s`
+      : undefined,
+  );
   const { base, scannedNs: scanNs } = dirty;
   const rules = readRoots(s.db);
   if (!opts.allowMassDelete) _refuseVanishedRoots(rules, dirty);
@@ -45,7 +49,11 @@ export async function push(
   if (opts.dryRun) return { revision: s.serverRevision, transferred, deleted, conflicts: [], upToDate: false };
 
   const stage = await s.remote.beginPush(s.client);
-  const meter = meterTransfer(progress, "send", send.reduce((sum, f) => sum + f.size, 0));
+  const meter = meterTransfer(
+    progress,
+    "send",
+    send.reduce((sum, f) => sum + f.size, 0),
+  );
   await s.transport.upload(s.layout.top, transferred, stage, opts.force ? "checksum" : "always", meter.onProgress);
   meter.finish();
   const request: PushCommitRequest = {
@@ -58,11 +66,16 @@ export async function push(
   };
   try {
     const commit = await s.remote.commitPush(request);
-    updateBase(s.db, send.map((f) => _baseEntry(f, commit.revision, scanNs, base.get(f.path))), deleted);
+    updateBase(
+      s.db,
+      send.map((f) => _baseEntry(f, commit.revision, scanNs, base.get(f.path))),
+      deleted,
+    );
     writeRoots(s.db, applyRootChanges(readRoots(s.db, "roots_base"), rootChanges), "roots_base");
     return { revision: commit.revision, transferred: commit.stored.sort(comparePaths), deleted, conflicts: [], upToDate: false };
   } catch (err) {
-    if (err instanceof ConflictError) return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: err.paths.sort(comparePaths), upToDate: false };
+    if (err instanceof ConflictError)
+      return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: err.paths.sort(comparePaths), upToDate: false };
     throw err;
   }
 }

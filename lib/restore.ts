@@ -16,12 +16,7 @@ import { keepVersions, placeVersion } from "./versions.ts";
  * or repeated path, NotFoundError naming a path with nothing to restore, SocError "path_clash"
  * (409) when restored files would sit under a live file or over live files.
  */
-export function restorePaths(
-  table: Table,
-  store: Store,
-  req: RestoreRequest,
-  opts: { nowMs: number; keepVersions: boolean },
-): Restore {
+export function restorePaths(table: Table, store: Store, req: RestoreRequest, opts: { nowMs: number; keepVersions: boolean }): Restore {
   const seen = new Set<string>();
   for (const { path } of req.paths) {
     checkRepoPath(path);
@@ -29,26 +24,31 @@ export function restorePaths(
     seen.add(path);
   }
   const { db } = table;
-  return db.transaction(() => {
-    const todo: { content: ContentAt; live: FileRow | undefined }[] = [];
-    for (const want of req.paths) {
-      const content = _source(table, store, want.path, want.rev);
-      const live = readRow(table, want.path);
-      const alive = live !== undefined && !live.deleted;
-      if (content.current || (alive && live.md5 === content.md5 && live.mode === content.mode)) continue;
-      todo.push({ content, live: alive ? live : undefined });
-    }
-    const head = currentRevision(table);
-    if (todo.length === 0) return { revision: head, restored: [] };
-    _checkShape(table, todo.map((t) => t.content.path));
-    const rev = head + 1;
-    const replaced = todo.flatMap((t) => (t.live ? [t.live] : []));
-    const writes = todo.map((t) => t.content);
-    writeRevision(db, { rev, nowMs: opts.nowMs, client: req.client, writes, deletes: [], replaced, keepVersions: opts.keepVersions });
-    if (opts.keepVersions) keepVersions(store, replaced);
-    for (const { content } of todo) placeVersion(store, content.path, content.rev);
-    return { revision: rev, restored: todo.map((t) => ({ path: t.content.path, fromRev: t.content.rev })) };
-  }).immediate();
+  return db
+    .transaction(() => {
+      const todo: { content: ContentAt; live: FileRow | undefined }[] = [];
+      for (const want of req.paths) {
+        const content = _source(table, store, want.path, want.rev);
+        const live = readRow(table, want.path);
+        const alive = live !== undefined && !live.deleted;
+        if (content.current || (alive && live.md5 === content.md5 && live.mode === content.mode)) continue;
+        todo.push({ content, live: alive ? live : undefined });
+      }
+      const head = currentRevision(table);
+      if (todo.length === 0) return { revision: head, restored: [] };
+      _checkShape(
+        table,
+        todo.map((t) => t.content.path),
+      );
+      const rev = head + 1;
+      const replaced = todo.flatMap((t) => (t.live ? [t.live] : []));
+      const writes = todo.map((t) => t.content);
+      writeRevision(db, { rev, nowMs: opts.nowMs, client: req.client, writes, deletes: [], replaced, keepVersions: opts.keepVersions });
+      if (opts.keepVersions) keepVersions(store, replaced);
+      for (const { content } of todo) placeVersion(store, content.path, content.rev);
+      return { revision: rev, restored: todo.map((t) => ({ path: t.content.path, fromRev: t.content.rev })) };
+    })
+    .immediate();
 }
 
 // ---------------------------------------------------------------------------

@@ -58,8 +58,9 @@ export function writeRevision(db: Database, w: RevisionWrite): { added: number; 
     }
   }
   const counts = { added: w.writes.length - modified, modified, deleted: w.deletes.length };
-  db.query(`INSERT INTO revisions (rev, at_ms, client, added, modified, deleted)
-     VALUES ($rev, $at, $client, $added, $modified, $deleted)`)
-    .run({ rev, at: w.nowMs, client: w.client, ...counts });
+  db.query(
+    `INSERT INTO revisions (rev, at_ms, client, added, modified, deleted)
+     VALUES ($rev, $at, $client, $added, $modified, $deleted)`,
+  ).run({ rev, at: w.nowMs, client: w.client, ...counts });
   return counts;
 }

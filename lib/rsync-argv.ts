@@ -52,20 +52,30 @@ export function checkRsyncArgv(argv: unknown, places: RsyncPlaces, rsync = "rsyn
 /** Short options allowed in the cluster; everything after `e` is rsync's capability string. */
 const SHORT_OK = new Set("tpIRcrldvniWSOJxmEHzuy");
 const LONG_FLAGS = new Set(
-  ("from0 checksum ignore-times size-only whole-file no-W no-whole-file inplace append append-verify partial delay-updates " +
+  (
+    "from0 checksum ignore-times size-only whole-file no-W no-whole-file inplace append append-verify partial delay-updates " +
     "numeric-ids mkpath no-implied-dirs prune-empty-dirs safe-links munge-links ignore-existing existing ignore-missing-args " +
     "use-qsort fsync preallocate open-noatime new-compress old-compress no-r no-relative relative recursive times perms " +
     "executability dirs links list-only msgs2stderr no-msgs2stderr stats dry-run omit-dir-times omit-link-times " +
-    "one-file-system update fuzzy sparse hard-links compress no-compress").split(" "),
+    "one-file-system update fuzzy sparse hard-links compress no-compress"
+  ).split(" "),
 );
 const LONG_VALUED = new Set(
-  "files-from timeout bwlimit compress-level compress-choice checksum-choice checksum-seed block-size max-size min-size modify-window max-alloc info".split(" "),
+  "files-from timeout bwlimit compress-level compress-choice checksum-choice checksum-seed block-size max-size min-size modify-window max-alloc info".split(
+    " ",
+  ),
 );
 const REASONS: [RegExp, string][] = [
   [/^(s|secluded-args|protect-args)$/, "it would hide the remaining options from the server's check"],
-  [/^(e|T|rsh|rsync-path|daemon|config|log-file.*|backup-dir|temp-dir|partial-dir|.*-dest|files-from|exclude-from|include-from|filter|(only-)?write-batch|read-batch|password-file|early-input)$/, "it names a path or program on the server"],
+  [
+    /^(e|T|rsh|rsync-path|daemon|config|log-file.*|backup-dir|temp-dir|partial-dir|.*-dest|files-from|exclude-from|include-from|filter|(only-)?write-batch|read-batch|password-file|early-input)$/,
+    "it names a path or program on the server",
+  ],
   [/^(remove-source-files|remove-sent-files|delete.*|max-delete)$/, "it deletes files on the server"],
-  [/^(L|k|K|copy-links|copy-dirlinks|keep-dirlinks|copy-unsafe-links|insecure-links|no-munge-links)$/, "it follows symlinks out of the allowed directory"],
+  [
+    /^(L|k|K|copy-links|copy-dirlinks|keep-dirlinks|copy-unsafe-links|insecure-links|no-munge-links)$/,
+    "it follows symlinks out of the allowed directory",
+  ],
 ];
 
 function _checkOption(option: string): void {

@@ -67,7 +67,11 @@ export function startRsyncSession(socket: TunnelSocket, cmd: RsyncServerCommand)
         acked = Math.max(acked, control.ack);
         wake();
       }
-      if (control.eof === true) input = input.then(() => proc.stdin.end()).then(() => {}).catch(() => {});
+      if (control.eof === true)
+        input = input
+          .then(() => proc.stdin.end())
+          .then(() => {})
+          .catch(() => {});
     },
     drained: () => wake(),
     closed() {

@@ -99,7 +99,10 @@ export async function diffAgainstBase(
     if (statIsTrusted(entry, f)) f.md5 = entry.md5;
     else toHash.push(f);
   }
-  const sums = await md5Files(toHash.map((f) => join(top, f.path)), { onProgress: opts.onHash });
+  const sums = await md5Files(
+    toHash.map((f) => join(top, f.path)),
+    { onProgress: opts.onHash },
+  );
   const modified: ScannedFile[] = [];
   const refreshed: BaseEntry[] = [];
   toHash.forEach((f, i) => {
@@ -175,7 +178,7 @@ function _statQueue(top: string): { add(rel: string): void; flush(): void; finis
     worker?.postMessage(msg);
   };
   const cut = (all: boolean) => {
-    for (let at = batches.at(-1)?.end ?? 0; rels.length - at >= _BATCH || (all && rels.length > at); ) {
+    for (let at = batches.at(-1)?.end ?? 0; rels.length - at >= _BATCH || (all && rels.length > at);) {
       const end = Math.min(at + _BATCH, rels.length);
       batches.push({ start: at, end, shared: new SharedArrayBuffer(batchBytes(end - at)) });
       at = end;
@@ -230,7 +233,13 @@ function _fileStats(rels: readonly string[], keep: readonly boolean[], start: nu
   for (let i = start, o = 0; i < end; i++, o += 4) {
     const mode = Number(slots[o + 3]);
     if (keep[i] && mode !== -1 && (mode & 0o170000) === 0o100000) {
-      out.push({ path: rels[i] as string, size: Number(slots[o]), mtimeNs: slots[o + 1] as bigint, ctimeNs: slots[o + 2] as bigint, mode: mode & 0o7777 });
+      out.push({
+        path: rels[i] as string,
+        size: Number(slots[o]),
+        mtimeNs: slots[o + 1] as bigint,
+        ctimeNs: slots[o + 2] as bigint,
+        mode: mode & 0o7777,
+      });
     }
   }
   return out;

@@ -62,10 +62,16 @@ export function writeRoots(db: Database, rules: readonly RootRule[], table: "roo
 
 /** Every base entry, keyed by path. */
 export function readBase(db: Database): Map<string, BaseEntry> {
-  const rows = db
-    .query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base")
-    .safeIntegers(true)
-    .values() as [string, bigint, bigint, bigint, string, bigint, bigint, bigint][];
+  const rows = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base").safeIntegers(true).values() as [
+    string,
+    bigint,
+    bigint,
+    bigint,
+    string,
+    bigint,
+    bigint,
+    bigint,
+  ][];
   return new Map(rows.map((row) => [row[0], _toEntry(row)]));
 }
 
@@ -137,6 +143,15 @@ export function statIsTrusted(b: BaseEntry, st: { size: number; mtimeNs: bigint;
 
 // ---------------------------------------------------------------------------
 
-function _toEntry([path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs]: [string, bigint, bigint, bigint, string, bigint, bigint, bigint]): BaseEntry {
+function _toEntry([path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs]: [
+  string,
+  bigint,
+  bigint,
+  bigint,
+  string,
+  bigint,
+  bigint,
+  bigint,
+]): BaseEntry {
   return { path, size: Number(size), mtimeNs, ctimeNs, md5, mode: Number(mode), rev: Number(rev), checkedNs };
 }

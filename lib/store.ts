@@ -1,16 +1,5 @@
 import { randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  copyFileSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  realpathSync,
-  renameSync,
-  rmSync,
-  unlinkSync,
-  utimesSync,
-} from "node:fs";
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, unlinkSync, utimesSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError, SocError } from "./errors.ts";
 import { md5Files } from "./hash.ts";
@@ -107,11 +96,7 @@ export function resolveIn(root: string, path: string, checked: Set<string> = new
  * Checks that every upsert's file sits in the stage as a regular file of exactly its size
  * and md5; throws SocError "stage_mismatch" (400) naming every path that does not.
  */
-export async function verifyStage(
-  store: Store,
-  id: string,
-  upserts: readonly { path: string; size: number; md5: string }[],
-): Promise<void> {
+export async function verifyStage(store: Store, id: string, upserts: readonly { path: string; size: number; md5: string }[]): Promise<void> {
   const dir = stageDir(store, id);
   const checked = new Set<string>();
   const files = upserts.map((u) => resolveIn(dir, u.path, checked));

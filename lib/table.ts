@@ -75,34 +75,36 @@ export function commitChangeset(
 ): PushCommit {
   checkChangeset(change);
   const { db } = table;
-  return db.transaction(() => {
-    const current = currentRevision(table);
-    const ahead = [...change.upserts, ...change.deletes].find((c) => c.baseRev > current);
-    if (ahead) {
-      const what = `base revision ${ahead.baseRev} of ${JSON.stringify(ahead.path)}`;
-      throw new BadInputError(`${what} is newer than the server's ${current}; was the server reset?`, "bad_base");
-    }
-    const plan = _plan(table, change);
-    if (plan.conflicts.length > 0) {
-      plan.conflicts.sort(comparePaths);
-      const list = plan.conflicts.map((p) => JSON.stringify(p)).join(", ");
-      throw new ConflictError(`changed on the server since your base: ${list}; pull first`, plan.conflicts);
-    }
-    if (!change.allowMassDelete) _checkMassDelete(table, plan.deletes.length);
-    const rootChanges = _rootChanges(table, change);
-    if (plan.stores.length === 0 && plan.deletes.length === 0 && rootChanges === 0) {
-      return { revision: current, stored: [], deleted: [] };
-    }
-    const rev = current + 1;
-    const { stores, deletes, replaced } = plan;
-    const keepVersions = opts.keepVersions ?? true;
-    writeRevision(db, { rev, nowMs: opts.nowMs, client: change.client, writes: stores, deletes, replaced, keepVersions });
-    const setRoot = db.query("INSERT INTO roots (path, kind) VALUES ($path, $kind) ON CONFLICT (path) DO UPDATE SET kind = $kind");
-    for (const r of change.roots.set) setRoot.run({ path: r.path, kind: r.kind });
-    for (const path of change.roots.remove) db.query("DELETE FROM roots WHERE path = $path").run({ path });
-    opts.apply?.({ rev, deletes, stores, replaced });
-    return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
-  }).immediate();
+  return db
+    .transaction(() => {
+      const current = currentRevision(table);
+      const ahead = [...change.upserts, ...change.deletes].find((c) => c.baseRev > current);
+      if (ahead) {
+        const what = `base revision ${ahead.baseRev} of ${JSON.stringify(ahead.path)}`;
+        throw new BadInputError(`${what} is newer than the server's ${current}; was the server reset?`, "bad_base");
+      }
+      const plan = _plan(table, change);
+      if (plan.conflicts.length > 0) {
+        plan.conflicts.sort(comparePaths);
+        const list = plan.conflicts.map((p) => JSON.stringify(p)).join(", ");
+        throw new ConflictError(`changed on the server since your base: ${list}; pull first`, plan.conflicts);
+      }
+      if (!change.allowMassDelete) _checkMassDelete(table, plan.deletes.length);
+      const rootChanges = _rootChanges(table, change);
+      if (plan.stores.length === 0 && plan.deletes.length === 0 && rootChanges === 0) {
+        return { revision: current, stored: [], deleted: [] };
+      }
+      const rev = current + 1;
+      const { stores, deletes, replaced } = plan;
+      const keepVersions = opts.keepVersions ?? true;
+      writeRevision(db, { rev, nowMs: opts.nowMs, client: change.client, writes: stores, deletes, replaced, keepVersions });
+      const setRoot = db.query("INSERT INTO roots (path, kind) VALUES ($path, $kind) ON CONFLICT (path) DO UPDATE SET kind = $kind");
+      for (const r of change.roots.set) setRoot.run({ path: r.path, kind: r.kind });
+      for (const path of change.roots.remove) db.query("DELETE FROM roots WHERE path = $path").run({ path });
+      opts.apply?.({ rev, deletes, stores, replaced });
+      return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
+    })
+    .immediate();
 }
 
 /** Of `paths` to be written, those that would sit under a live file, or over live files, not in `deleting`. */
@@ -147,7 +149,13 @@ function _plan(table: Table, change: Changeset): _Plan {
       if (live) plan.replaced.push(row);
     }
   }
-  plan.conflicts.push(...shapeClashes(table, plan.stores.map((u) => u.path), new Set(plan.deletes)));
+  plan.conflicts.push(
+    ...shapeClashes(
+      table,
+      plan.stores.map((u) => u.path),
+      new Set(plan.deletes),
+    ),
+  );
   return plan;
 }
 

@@ -30,7 +30,8 @@ export function addPaths(opts: { cwd: string; args: readonly string[]; recursive
       const st = _lstat(join(layout.top, path));
       if (!st) throw new UsageError(`${arg}: no such file or directory`);
       if (st.isSymbolicLink()) throw new UsageError(`${arg}: is a symlink; soc never follows symlinks`);
-      if (st.isDirectory() && !opts.recursive) throw new UsageError(`${arg}: is a directory; use \`soc add -r ${arg}\` to track it and the files it will hold`);
+      if (st.isDirectory() && !opts.recursive)
+        throw new UsageError(`${arg}: is a directory; use \`soc add -r ${arg}\` to track it and the files it will hold`);
       if (!st.isDirectory() && !st.isFile()) throw new UsageError(`${arg}: not a regular file or directory`);
       if (ignored(st.isDirectory() ? `${path}/` : path)) throw new UsageError(`${arg}: is ignored by ${IGNORE_FILE}`);
       rules = setRule(rules, path, st.isDirectory() ? "dir" : "file", st.isDirectory());
@@ -50,9 +51,7 @@ export function removePaths(opts: { cwd: string; args: readonly string[]; recurs
       const st = _lstat(join(layout.top, path));
       const isDir = st?.isDirectory() ?? (!basePaths.includes(path) && basePaths.some((p) => isWithin(p, path)));
       if (isDir && !opts.recursive) throw new UsageError(`${arg}: is a directory; use \`soc rm -r ${arg}\``);
-      const tracked = isDir
-        ? isTracked(rules, path) || rulesWithin(rules, path).some((r) => r.kind !== "exclude")
-        : isTracked(rules, path);
+      const tracked = isDir ? isTracked(rules, path) || rulesWithin(rules, path).some((r) => r.kind !== "exclude") : isTracked(rules, path);
       if (!tracked) throw new UsageError(`${arg}: not tracked`);
       rules = setRule(rules, path, "exclude", isDir);
     }

@@ -36,7 +36,8 @@ export interface Transport {
 export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined): Transport {
   if (remote.transport === "local") {
     return {
-      upload: (top, files, stage, compare, onProgress) => runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }, { onProgress }),
+      upload: (top, files, stage, compare, onProgress) =>
+        runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }, { onProgress }),
       // No --copy-dest from the tree: on one filesystem rsync copies whole files anyway.
       download: (files, dest, onProgress) => runRsync({ src: info.store, dest, files, compare: "always" }, { onProgress }),
     };
@@ -45,7 +46,8 @@ export function createTransport(remote: RemoteSettings, info: Info, token: strin
     const { host, path } = parseSshTarget(remote.ssh ?? "");
     const store = path ?? info.store;
     return {
-      upload: (top, files, stage, compare, onProgress) => runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files, basis: store, compare }, { onProgress }),
+      upload: (top, files, stage, compare, onProgress) =>
+        runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files, basis: store, compare }, { onProgress }),
       download: (files, dest, onProgress) => runRsync({ src: `${host}:${store}`, dest, files, compare: "always" }, { onProgress }),
     };
   }
@@ -53,7 +55,8 @@ export function createTransport(remote: RemoteSettings, info: Info, token: strin
   const rsh = tunnelCommand();
   return {
     // The server confines this rsync to the stage and adds --copy-dest at the store itself.
-    upload: (top, files, stage, compare, onProgress) => runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files, compare, rsh }, { env, onProgress }),
+    upload: (top, files, stage, compare, onProgress) =>
+      runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files, compare, rsh }, { env, onProgress }),
     download: (files, dest, onProgress) => runRsync({ src: "soc:store", dest, files, compare: "always", rsh }, { env, onProgress }),
   };
 }

@@ -90,13 +90,19 @@ export function runTunnel(opts: TunnelOptions): Promise<number> {
       }
     };
     ws.onerror = (event) => (failure = _describe(event, opts.url));
-    ws.onclose = (event) => exit !== undefined || finish(255, failure || `connection to ${opts.url} closed before rsync finished (code ${event.code})`);
+    ws.onclose = (event) =>
+      exit !== undefined || finish(255, failure || `connection to ${opts.url} closed before rsync finished (code ${event.code})`);
   });
 }
 
 // ---------------------------------------------------------------------------
 
-async function _pump(stdin: ReadableStream<Uint8Array>, ws: WebSocket, inFlight: { sent: number; acked: number }, stopped: () => boolean): Promise<void> {
+async function _pump(
+  stdin: ReadableStream<Uint8Array>,
+  ws: WebSocket,
+  inFlight: { sent: number; acked: number },
+  stopped: () => boolean,
+): Promise<void> {
   for await (const chunk of stdin) {
     if (stopped()) return;
     ws.send(chunk);

@@ -29,7 +29,14 @@ export function unknownFlags(rawArgs: readonly string[], args: ArgsDef): { flag:
     if (!arg.startsWith("-") || arg === "-") continue;
     const names = arg.startsWith("--") ? [arg.slice(2).split("=")[0] as string] : [...arg.slice(1)];
     for (const name of names) {
-      if (!known.has(name)) return { flag: arg.startsWith("--") ? `--${name}` : `-${name}`, hint: suggest(name, [...known].map((k) => k)) };
+      if (!known.has(name))
+        return {
+          flag: arg.startsWith("--") ? `--${name}` : `-${name}`,
+          hint: suggest(
+            name,
+            [...known].map((k) => k),
+          ),
+        };
     }
   }
   return undefined;

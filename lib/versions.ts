@@ -58,11 +58,13 @@ export function placeVersion(store: Store, path: string, rev: number): void {
  */
 export function sweepVersions(table: Table, store: Store, opts: { nowMs: number; keepDays: number }): number {
   const cutoff = opts.nowMs - opts.keepDays * DAY_MS;
-  const expired = table.db.transaction(() => {
-    const rows = table.db.query("SELECT path, rev FROM versions WHERE replaced_at_ms < $cutoff").all({ cutoff });
-    table.db.query("DELETE FROM versions WHERE replaced_at_ms < $cutoff").run({ cutoff });
-    return rows as { path: string; rev: number }[];
-  }).immediate();
+  const expired = table.db
+    .transaction(() => {
+      const rows = table.db.query("SELECT path, rev FROM versions WHERE replaced_at_ms < $cutoff").all({ cutoff });
+      table.db.query("DELETE FROM versions WHERE replaced_at_ms < $cutoff").run({ cutoff });
+      return rows as { path: string; rev: number }[];
+    })
+    .immediate();
   const root = versionsRoot(store);
   for (const { path, rev } of expired) {
     try {
@@ -100,4 +102,3 @@ function _linkOrCopy(from: string, to: string): void {
     utimesSync(to, st.atime, st.mtime);
   }
 }
-

@@ -110,7 +110,11 @@ function _hasGnuTime(): boolean {
 /** A soc server started as a child process on a free port over `store`; `await using` stops it. */
 export async function startServerProcess(store: string, env: Record<string, string | undefined> = {}): Promise<{ url: string } & AsyncDisposable> {
   const root = new URL("..", import.meta.url).pathname;
-  const proc = Bun.spawn(["bun", `${root}server.ts`, "--store", store, "--port", "0"], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "ignore" });
+  const proc = Bun.spawn(["bun", `${root}server.ts`, "--store", store, "--port", "0"], {
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "ignore",
+  });
   let text = "";
   for await (const chunk of proc.stdout) {
     text += new TextDecoder().decode(chunk);

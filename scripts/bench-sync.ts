@@ -27,14 +27,25 @@ export async function benchSync(runs = 5, log: (m: string) => void = () => {}): 
     runCommand(["rsync", "-a", `${join(a, "tree")}/`, `${join(dir, "mirror")}/`], dir);
     mkdirSync(join(dir, "picked"));
 
-    const t = { push: [] as number[], rsyncAll: [] as number[], pull: [] as number[], rsyncList: [] as number[], noopPush: [] as number[], noopStatus: [] as number[] };
+    const t = {
+      push: [] as number[],
+      rsyncAll: [] as number[],
+      pull: [] as number[],
+      rsyncList: [] as number[],
+      noopPush: [] as number[],
+      noopStatus: [] as number[],
+    };
     for (let round = 1; round <= runs; round++) {
       const changed = _change(a, paths, round);
       t.push.push(_time(() => runCommand([...SOC, "push"], a)));
       t.rsyncAll.push(_time(() => runCommand(["rsync", "-a", `${join(a, "tree")}/`, `${join(dir, "mirror")}/`], dir)));
       t.pull.push(_time(() => runCommand([...SOC, "pull"], join(dir, "b"))));
       const list = new TextEncoder().encode(`${changed.join("\0")}\0`);
-      t.rsyncList.push(_time(() => runCommand(["rsync", "-a", "--from0", "--files-from=-", `${join(dir, "store")}/`, `${join(dir, "picked")}/`], dir, { stdin: list })));
+      t.rsyncList.push(
+        _time(() =>
+          runCommand(["rsync", "-a", "--from0", "--files-from=-", `${join(dir, "store")}/`, `${join(dir, "picked")}/`], dir, { stdin: list }),
+        ),
+      );
       t.noopPush.push(_time(() => runCommand([...SOC, "push"], a)));
       t.noopStatus.push(_time(() => runCommand([...SOC, "status"], a)));
       log(`round ${round}: push ${t.push.at(-1)?.toFixed(0)} ms, pull ${t.pull.at(-1)?.toFixed(0)} ms`);

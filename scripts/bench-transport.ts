@@ -21,7 +21,18 @@ export async function benchTransport(runs = 5, log: (m: string) => void = () => 
   try {
     const src = join(dir, "src");
     _writeRandom(join(src, "data/big.bin"), SIZE_MIB);
-    const t = { rawTunnel: [] as number[], rawSsh: [] as number[], rawLocal: [] as number[], tunnel: [] as number[], ssh: [] as number[], local: [] as number[], tunnel1: [] as number[], ssh1: [] as number[], local1: [] as number[], setup: [] as number[] };
+    const t = {
+      rawTunnel: [] as number[],
+      rawSsh: [] as number[],
+      rawLocal: [] as number[],
+      tunnel: [] as number[],
+      ssh: [] as number[],
+      local: [] as number[],
+      tunnel1: [] as number[],
+      ssh1: [] as number[],
+      local1: [] as number[],
+      setup: [] as number[],
+    };
     for (let round = 1; round <= runs; round++) {
       const r = join(dir, `r${round}`);
       await using server = await startServerProcess(join(r, "store"));
@@ -35,21 +46,40 @@ export async function benchTransport(runs = 5, log: (m: string) => void = () => 
       const big = new TextEncoder().encode("data/big.bin\0");
       const pullArgs = ["rsync", "-t", "--from0", "--files-from=-"];
       const tunnelEnv0 = { SOC_TUNNEL_URL: tunnelUrl(server.url) };
-      t.rawTunnel.push(_time(() => runCommand([...pullArgs, `--rsh=${rshString(tunnelCommand())}`, "soc:store/", `${_mkdir(join(r, "p1"))}/`], dir, { stdin: big, env: tunnelEnv0 })));
-      t.rawSsh.push(_time(() => runCommand([...pullArgs, `${sshd.host}:${join(r, "store")}/`, `${_mkdir(join(r, "p2"))}/`], dir, { stdin: big, env })));
+      t.rawTunnel.push(
+        _time(() =>
+          runCommand([...pullArgs, `--rsh=${rshString(tunnelCommand())}`, "soc:store/", `${_mkdir(join(r, "p1"))}/`], dir, {
+            stdin: big,
+            env: tunnelEnv0,
+          }),
+        ),
+      );
+      t.rawSsh.push(
+        _time(() => runCommand([...pullArgs, `${sshd.host}:${join(r, "store")}/`, `${_mkdir(join(r, "p2"))}/`], dir, { stdin: big, env })),
+      );
       t.rawLocal.push(_time(() => runCommand([...pullArgs, `${join(r, "store")}/`, `${_mkdir(join(r, "p3"))}/`], dir, { stdin: big })));
       _changeOnePercent(join(r, "tree/data/big.bin"), round);
       runCommand(["cp", "-p", join(r, "tree/data/big.bin"), join(r, "changed.bin")], dir);
       t.tunnel1.push(_time(() => runCommand([...SOC, "push"], join(r, "tree"))));
       // The references get the same delta problem: an old copy at the destination.
-      t.ssh1.push(_time(() => runCommand(["rsync", "-tI", "--no-W", join(r, "changed.bin"), `${sshd.host}:${join(r, "ssh/big.bin")}`], dir, { env })));
+      t.ssh1.push(
+        _time(() => runCommand(["rsync", "-tI", "--no-W", join(r, "changed.bin"), `${sshd.host}:${join(r, "ssh/big.bin")}`], dir, { env })),
+      );
       t.local1.push(_time(() => runCommand(["rsync", "-tI", "--no-W", join(r, "changed.bin"), join(r, "local/big.bin")], dir)));
       // Set-up: a one-small-file download through the tunnel, less the same rsync done locally.
       const list = new TextEncoder().encode("data/tiny\0");
       writeFileSync(join(r, "store/data/tiny"), "x");
       const tunnelEnv = { SOC_TUNNEL_URL: tunnelUrl(server.url) };
-      const viaTunnel = _time(() => runCommand(["rsync", "-t", "--from0", "--files-from=-", `--rsh=${rshString(tunnelCommand())}`, "soc:store/", `${_mkdir(join(r, "t1"))}/`], dir, { stdin: list, env: tunnelEnv }));
-      const direct = _time(() => runCommand(["rsync", "-t", "--from0", "--files-from=-", `${join(r, "store")}/`, `${_mkdir(join(r, "t2"))}/`], dir, { stdin: list }));
+      const viaTunnel = _time(() =>
+        runCommand(
+          ["rsync", "-t", "--from0", "--files-from=-", `--rsh=${rshString(tunnelCommand())}`, "soc:store/", `${_mkdir(join(r, "t1"))}/`],
+          dir,
+          { stdin: list, env: tunnelEnv },
+        ),
+      );
+      const direct = _time(() =>
+        runCommand(["rsync", "-t", "--from0", "--files-from=-", `${join(r, "store")}/`, `${_mkdir(join(r, "t2"))}/`], dir, { stdin: list }),
+      );
       t.setup.push(viaTunnel - direct);
       log(`round ${round}: tunnel ${t.tunnel.at(-1)?.toFixed(0)} ms, ssh ${t.ssh.at(-1)?.toFixed(0)} ms, local ${t.local.at(-1)?.toFixed(0)} ms`);
       rmSync(r, { recursive: true, force: true });
@@ -70,7 +100,13 @@ export async function benchTransport(runs = 5, log: (m: string) => void = () => 
       speed(`soc push ${SIZE_MIB} MiB over the tunnel vs local rsync (slower by)`, t.tunnel, t.local, "<=", 1.3),
       ms("soc push, 1% changed, tunnel vs rsync over ssh", t.tunnel1, t.ssh1, 0.5),
       ms("soc push, 1% changed, tunnel vs local rsync", t.tunnel1, t.local1, 1.3),
-      { what: "tunnel session set-up (1-file rsync through it, less local)", soc: median(t.setup), unit: "ms", ratio: median(t.setup), goal: { op: "<", value: 100 } },
+      {
+        what: "tunnel session set-up (1-file rsync through it, less local)",
+        soc: median(t.setup),
+        unit: "ms",
+        ratio: median(t.setup),
+        goal: { op: "<", value: 100 },
+      },
     ];
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -37,10 +37,20 @@ const soc = (ctx: Ctx, ...args: string[]) => runCommand([process.execPath, CLI, 
 const CASES: Case[] = [
   async (ctx) => {
     const { stdout, stderr } = soc(ctx, "status", "-v");
-    if (!stdout.startsWith("nothing to push") || !stderr.includes("hashed 0")) throw new Error(`status is not a no-op on the seeded tree: ${stdout.slice(0, 200)} ${stderr}`);
+    if (!stdout.startsWith("nothing to push") || !stderr.includes("hashed 0"))
+      throw new Error(`status is not a no-op on the seeded tree: ${stdout.slice(0, 200)} ${stderr}`);
     const socMs = await measure(() => soc(ctx, "status"), RUNS);
     const gitMs = await measure(() => runCommand(["git", "status", "--porcelain"], ctx.tree), RUNS);
-    return [{ what: `status, ${ctx.small.length} files unchanged (vs git status)`, soc: socMs, ref: gitMs, unit: "ms", ratio: socMs / gitMs, goal: { op: "<=", value: 1.5 } }];
+    return [
+      {
+        what: `status, ${ctx.small.length} files unchanged (vs git status)`,
+        soc: socMs,
+        ref: gitMs,
+        unit: "ms",
+        ratio: socMs / gitMs,
+        goal: { op: "<=", value: 1.5 },
+      },
+    ];
   },
   async (ctx) => {
     const bytes = BIG_FILES * BIG_MIB;

@@ -41,7 +41,13 @@ try {
   await _soc(laptop, "push");
   await _soc(desktop, "push");
   await _soc(desktop, "pull", "--keep-both");
-  _say(`desktop has both versions: ${JSON.stringify(readdirSync(join(desktop, "notes")).filter((n) => n.startsWith("todo")).sort())}`);
+  _say(
+    `desktop has both versions: ${JSON.stringify(
+      readdirSync(join(desktop, "notes"))
+        .filter((n) => n.startsWith("todo"))
+        .sort(),
+    )}`,
+  );
   writeFileSync(join(desktop, "notes/todo.txt"), "laptop's list\ndesktop's list\n");
   await _soc(desktop, "push");
   await _soc(laptop, "pull", "--json");

@@ -26,7 +26,8 @@ function readDeployOptions(env: Record<string, string | undefined>): DeployOptio
   const host = env.DEPLOY_HOST?.trim() ?? "";
   if (!/^[^\s-][^\s]*$/.test(host)) throw new Error("set DEPLOY_HOST=user@host (the machine to run the server on)");
   const dir = env.DEPLOY_DIR?.trim() || "/opt/soc";
-  if (!/^\/[A-Za-z0-9._/-]*$/.test(dir)) throw new Error(`DEPLOY_DIR must be an absolute path of letters, digits and . _ / -, got ${JSON.stringify(dir)}`);
+  if (!/^\/[A-Za-z0-9._/-]*$/.test(dir))
+    throw new Error(`DEPLOY_DIR must be an absolute path of letters, digits and . _ / -, got ${JSON.stringify(dir)}`);
   const sshPort = env.DEPLOY_PORT?.trim() || "22";
   if (!/^[0-9]{1,5}$/.test(sshPort)) throw new Error(`DEPLOY_PORT must be a number, got ${JSON.stringify(sshPort)}`);
   const serverPort = env.SERVER_PORT?.trim() ?? "";
@@ -43,7 +44,10 @@ async function deploy(opts: DeployOptions): Promise<void> {
   const ssh = _splitRsh(opts.rsh);
   _say(`copying to ${opts.host}:${opts.dir}`);
   await _run([...ssh, opts.host, `mkdir -p -- ${_shq(opts.dir)}`], "creating DEPLOY_DIR over ssh");
-  await _run(["rsync", "-tpz", `--rsh=${opts.rsh}`, ...FILES.map((f) => join(ROOT, f)), `${opts.host}:${opts.dir}/`], "rsync (is rsync installed on the host?)");
+  await _run(
+    ["rsync", "-tpz", `--rsh=${opts.rsh}`, ...FILES.map((f) => join(ROOT, f)), `${opts.host}:${opts.dir}/`],
+    "rsync (is rsync installed on the host?)",
+  );
   _say(`starting the server (${opts.systemd === "1" ? "systemd unit soc-server" : "detached, no systemd"})`);
   const remote = ["sh", "-s", "--", opts.dir, opts.systemd, opts.serverPort].map(_shq).join(" ");
   const out = await _run([...ssh, opts.host, remote], "the remote deploy script", Bun.file(join(ROOT, "scripts/deploy-remote.sh")));

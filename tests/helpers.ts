@@ -165,7 +165,9 @@ export async function beginPush(server: TestServer, token?: string): Promise<str
 }
 
 function _pids(): number[] {
-  return readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number);
+  return readdirSync("/proc")
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number);
 }
 
 function _read(path: string): string {

@@ -41,7 +41,8 @@ describe("portability warnings at add", () => {
   test("each kind of name that will not sync to Windows or macOS is listed once on stderr, and tracked anyway", async () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);
-    for (const name of ["CON.txt", "lpt1", "a:b", "q?", "trail.", "space ", "Readme", "README", "e\u0301", "\u00e9", "fine.txt"]) write(dir.path, `d/${name}`, "x");
+    for (const name of ["CON.txt", "lpt1", "a:b", "q?", "trail.", "space ", "Readme", "README", "e\u0301", "\u00e9", "fine.txt"])
+      write(dir.path, `d/${name}`, "x");
     const res = await cli(dir.path, ["add", "-r", "d"]);
     expect(res.stdout).toBe("tracking 11 files (11 newly tracked)\n");
     expect(res.stderr).toBe(
@@ -100,10 +101,22 @@ describe("history through the CLI", () => {
     rmSync(join(t.a, "d/x"));
     write(t.a, "d/y", "keeps d/ non-empty");
     await cli(t.a, ["push"]);
-    const log = JSON.parse((await cli(t.a, ["log", "--json"])).stdout) as { revisions: { rev: number; added: number; modified: number; deleted: number }[] };
-    expect(log.revisions.map((r) => [r.rev, r.added, r.modified, r.deleted])).toEqual([[3, 1, 0, 1], [2, 0, 1, 0], [1, 1, 0, 0]]);
-    const path = JSON.parse((await cli(join(t.a, "d"), ["log", "x", "--json"])).stdout) as { history: { rev: number; action: string; available: boolean }[] };
-    expect(path.history.map((h) => [h.rev, h.action, h.available])).toEqual([[3, "deleted", false], [2, "modified", true], [1, "added", true]]);
+    const log = JSON.parse((await cli(t.a, ["log", "--json"])).stdout) as {
+      revisions: { rev: number; added: number; modified: number; deleted: number }[];
+    };
+    expect(log.revisions.map((r) => [r.rev, r.added, r.modified, r.deleted])).toEqual([
+      [3, 1, 0, 1],
+      [2, 0, 1, 0],
+      [1, 1, 0, 0],
+    ]);
+    const path = JSON.parse((await cli(join(t.a, "d"), ["log", "x", "--json"])).stdout) as {
+      history: { rev: number; action: string; available: boolean }[];
+    };
+    expect(path.history.map((h) => [h.rev, h.action, h.available])).toEqual([
+      [3, "deleted", false],
+      [2, "modified", true],
+      [1, "added", true],
+    ]);
   });
 
   test("overwritten and deleted content comes back byte for byte: into a file, or as a new revision for everyone", async () => {
@@ -118,7 +131,10 @@ describe("history through the CLI", () => {
 
     rmSync(join(t.a, "d/doc"));
     await cli(t.a, ["push"]);
-    const restored = JSON.parse((await cli(t.a, ["restore", "d/doc", "--json"])).stdout) as { revision: number; restored: { path: string; fromRev: number }[] };
+    const restored = JSON.parse((await cli(t.a, ["restore", "d/doc", "--json"])).stdout) as {
+      revision: number;
+      restored: { path: string; fromRev: number }[];
+    };
     expect(restored.restored).toEqual([{ path: "d/doc", fromRev: 2 }]);
     expect(readFileSync(join(t.a, "d/doc"), "utf8")).toBe("second version");
     expect(readFileSync(join(t.server.store, "d/doc"), "utf8")).toBe("second version");
@@ -134,7 +150,9 @@ describe("history through the CLI", () => {
     for (let i = 0; i < 6; i++) rmSync(join(t.a, `d/f${i}`));
     const before = snapshot(t.server.store);
     const refused = await runCli(t.a, ["push"]);
-    expect(refused.stderr).toBe("error: server: this push would delete 6 of the 10 files on the server (more than half); pass --allow-mass-delete if that is intended\n");
+    expect(refused.stderr).toBe(
+      "error: server: this push would delete 6 of the 10 files on the server (more than half); pass --allow-mass-delete if that is intended\n",
+    );
     expect(refused.code).toBe(1);
     expect(snapshot(t.server.store)).toEqual(before);
     expect((await json(t.a, ["push", "--allow-mass-delete"])).deleted.length).toBe(6);

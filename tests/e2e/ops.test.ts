@@ -31,7 +31,9 @@ describe("cron", () => {
     expect([run.stdout.toString(), run.stderr.toString(), run.exitCode]).toEqual(["", "", 0]);
     expect(readFileSync(join(dir.path, "b/.soc/pull.log"), "utf8")).toBe("");
     expect(readFileSync(join(dir.path, "b/d/f"), "utf8")).toBe("2 from A");
-    expect((await cli(join(dir.path, "b"), ["status"])).stdout).toMatch(/^nothing to push \(1 file tracked\)\nno successful push yet\nlast pull \S+ \(revision 2\)\n$/);
+    expect((await cli(join(dir.path, "b"), ["status"])).stdout).toMatch(
+      /^nothing to push \(1 file tracked\)\nno successful push yet\nlast pull \S+ \(revision 2\)\n$/,
+    );
   });
 
   test("a failing pull is visible in status; one line per problem on stderr with --quiet", async () => {
@@ -62,7 +64,11 @@ describe("cron", () => {
     test("--install adds one line per tree (replacing an earlier one), --remove takes it out", async () => {
       using dir = tempDir();
       await cli(dir.path, ["init"]);
-      const mine = () => Bun.spawnSync(["crontab", "-l"], { stdout: "pipe", stderr: "pipe" }).stdout.toString().split("\n").filter((l) => l.endsWith(`# soc pull ${dir.path}`));
+      const mine = () =>
+        Bun.spawnSync(["crontab", "-l"], { stdout: "pipe", stderr: "pipe" })
+          .stdout.toString()
+          .split("\n")
+          .filter((l) => l.endsWith(`# soc pull ${dir.path}`));
       await cli(dir.path, ["schedule", "pull", "--every", "5m", "--install"]);
       await cli(dir.path, ["schedule", "pull", "--every", "2h", "--install"]);
       expect(mine().length).toBe(1);

@@ -31,36 +31,37 @@ async function pushedTree(server: { url: string }, dir: string, args: string[] =
 }
 
 overEveryTransport((transport) =>
-describe(`an interrupted push over ${transport.name}`, () => {
-  beforeAll(() => transport.start());
-  afterAll(() => transport.stop());
-  test("SIGKILL during its rsync leaves the server's table and store exactly as before; the next push completes", async () => {
-    await using server = await startServer();
-    using dir = tempDir();
-    const a = await pushedTree(server, dir.path, transport.initArgs());
-    const tableBefore = await changes(server.url);
-    const storeBefore = snapshot(server.store);
-    const block = crypto.getRandomValues(new Uint8Array(1 << 20));
-    const fd = openSync(join(a, "d/big"), "w");
-    for (let i = 0; i < 400; i++) writeSync(fd, block);
-    closeSync(fd);
-    writeFileSync(join(a, "d/small"), "edited");
+  describe(`an interrupted push over ${transport.name}`, () => {
+    beforeAll(() => transport.start());
+    afterAll(() => transport.stop());
+    test("SIGKILL during its rsync leaves the server's table and store exactly as before; the next push completes", async () => {
+      await using server = await startServer();
+      using dir = tempDir();
+      const a = await pushedTree(server, dir.path, transport.initArgs());
+      const tableBefore = await changes(server.url);
+      const storeBefore = snapshot(server.store);
+      const block = crypto.getRandomValues(new Uint8Array(1 << 20));
+      const fd = openSync(join(a, "d/big"), "w");
+      for (let i = 0; i < 400; i++) writeSync(fd, block);
+      closeSync(fd);
+      writeFileSync(join(a, "d/small"), "edited");
 
-    // setsid: the push and its rsync form one process group, killed together.
-    const proc = Bun.spawn(["setsid", "bun", join(ROOT, "cli.ts"), "push"], { cwd: a, env: process.env, stdout: "ignore", stderr: "ignore" });
-    const stages = join(server.stateDir, "stage");
-    const staged = () => existsSync(stages) && readdirSync(stages, { recursive: true }).some((p) => String(p).includes("big"));
-    await until("rsync to start writing into the stage", staged);
-    process.kill(-proc.pid, "SIGKILL");
-    await proc.exited;
+      // setsid: the push and its rsync form one process group, killed together.
+      const proc = Bun.spawn(["setsid", "bun", join(ROOT, "cli.ts"), "push"], { cwd: a, env: process.env, stdout: "ignore", stderr: "ignore" });
+      const stages = join(server.stateDir, "stage");
+      const staged = () => existsSync(stages) && readdirSync(stages, { recursive: true }).some((p) => String(p).includes("big"));
+      await until("rsync to start writing into the stage", staged);
+      process.kill(-proc.pid, "SIGKILL");
+      await proc.exited;
 
-    expect(await changes(server.url)).toEqual(tableBefore);
-    expect(snapshot(server.store)).toEqual(storeBefore);
-    await cli(a, ["push"]);
-    expect(md5File(join(server.store, "d/big"))).toBe(md5File(join(a, "d/big")));
-    expect(await Bun.file(join(server.store, "d/small")).text()).toBe("edited");
-  }, 60_000);
-}));
+      expect(await changes(server.url)).toEqual(tableBefore);
+      expect(snapshot(server.store)).toEqual(storeBefore);
+      await cli(a, ["push"]);
+      expect(md5File(join(server.store, "d/big"))).toBe(md5File(join(a, "d/big")));
+      expect(await Bun.file(join(server.store, "d/small")).text()).toBe("edited");
+    }, 60_000);
+  }),
+);
 
 describe("auth through the CLI", () => {
   test("no token, a wrong token: exit 4 naming the problem, nothing recorded; the right one works", async () => {
@@ -101,7 +102,9 @@ describe("the lock", () => {
     const since = holdLock(a, process.pid);
     for (const args of [["push"], ["pull"], ["push", "--wait", "0.2"]]) {
       const res = await runCli(a, args);
-      expect(res.stderr).toEndWith(`error: another soc run holds the lock: pid ${process.pid} on ${hostname()} since ${since} (${a}/.soc/lock); try again later or pass --wait SECONDS\n`);
+      expect(res.stderr).toEndWith(
+        `error: another soc run holds the lock: pid ${process.pid} on ${hostname()} since ${since} (${a}/.soc/lock); try again later or pass --wait SECONDS\n`,
+      );
       expect(res.code).toBe(5);
     }
     const waiting = Bun.spawn(["bun", join(ROOT, "cli.ts"), "pull", "--wait", "30"], { cwd: a, env: process.env, stdout: "pipe", stderr: "pipe" });

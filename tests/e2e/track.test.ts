@@ -15,13 +15,13 @@ async function status(cwd: string): Promise<{ added: string[]; modified: string[
 
 describe("outside a working tree", () => {
   for (const args of [["status"], ["add", "x"], ["rm", "x"], ["status", "--json"], ["push"], ["pull"]]) {
-  test(`soc ${args.join(" ")} exits 2 naming soc init`, async () => {
-    using dir = tempDir();
-    const res = await runCli(dir.path, args);
-    expect(res.stdout).toBe("");
-    expect(res.stderr).toBe(`error: not a soc working tree (no .soc/ here or in any parent of ${dir.path}); run \`soc init\` first\n`);
-    expect(res.code).toBe(2);
-  });
+    test(`soc ${args.join(" ")} exits 2 naming soc init`, async () => {
+      using dir = tempDir();
+      const res = await runCli(dir.path, args);
+      expect(res.stdout).toBe("");
+      expect(res.stderr).toBe(`error: not a soc working tree (no .soc/ here or in any parent of ${dir.path}); run \`soc init\` first\n`);
+      expect(res.code).toBe(2);
+    });
   }
 });
 
@@ -113,7 +113,17 @@ describe("init, add, rm, status", () => {
   test("odd names are listed byte-exact and sorted by code point, quoted in human output", async () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);
-    const names = ["d/with space", 'd/"quoted"', "d/new\nline", "d/-e sh", "d/\u{1F600}", "d/\uFF5E", "d/e\u0301", `d/${"n".repeat(255)}`, `d/${"deep/".repeat(30)}f`];
+    const names = [
+      "d/with space",
+      'd/"quoted"',
+      "d/new\nline",
+      "d/-e sh",
+      "d/\u{1F600}",
+      "d/\uFF5E",
+      "d/e\u0301",
+      `d/${"n".repeat(255)}`,
+      `d/${"deep/".repeat(30)}f`,
+    ];
     for (const n of names) write(dir.path, n);
     await cli(dir.path, ["add", "-r", "d"]);
     const bytewise = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
@@ -133,6 +143,9 @@ describe("init, add, rm, status", () => {
     const cmd = await runCli(dir.path, ["stauts"]);
     expect([cmd.stderr, cmd.code]).toEqual(['error: unknown command "stauts" (did you mean "status"?); see `soc --help`\n', 2]);
     const flag = await runCli(dir.path, ["add", "--recursve", "x"]);
-    expect([flag.stderr, flag.code]).toEqual(['error: unknown option --recursve for `soc add` (did you mean "recursive"?); see `soc add --help`\n', 2]);
+    expect([flag.stderr, flag.code]).toEqual([
+      'error: unknown option --recursve for `soc add` (did you mean "recursive"?); see `soc add --help`\n',
+      2,
+    ]);
   });
 });

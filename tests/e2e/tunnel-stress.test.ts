@@ -29,13 +29,16 @@ function inFlight(dir: string): boolean {
 
 /** Live processes whose argv mentions `text`. */
 function processesMentioning(text: string): number[] {
-  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(text) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z ");
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(text) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z ");
+      } catch {
+        return false;
+      }
+    });
 }
 
 /** Stops `pids` for `ms`, sampling the RSS of each of `watch`; resumes them; returns each peak in KiB. */
@@ -55,28 +58,34 @@ describe("tunnel under load", () => {
   test.each([
     ["rsync", false],
     ["rsync and the tunnel", true],
-  ])("a 200 MiB download with the client's %s stopped keeps server and tunnel memory bounded and arrives intact", async (_, stopTunnel) => {
-    await using server = await startServer({ token: TOKEN });
-    using work = tempDir();
-    const pid = serverPid(server);
-    await bigFile(join(server.store, "big.bin"), 200);
-    await bigFile(join(server.store, "warm.bin"), 1);
-    const dest = join(work.path, "dest");
-    mkdirSync(dest);
-    expect((await rsyncViaTunnel(server, TOKEN, ["soc:store/", `${dest}/`], ["warm.bin"]).result).code).toBe(0);
-    const baseline = rssKiB(pid);
-    const run = rsyncViaTunnel(server, TOKEN, ["soc:store/", `${dest}/`], ["big.bin"]);
-    await waitFor(() => partial(dest, "big.bin") > 16 * MiB, "the download to start", 20_000);
-    const rsyncs = [run.pid, ...childPids(run.pid, "rsync")];
-    const [tunnel] = childPids(run.pid).filter((p) => !rsyncs.includes(p));
-    const stopped = stopTunnel ? [...rsyncs, tunnel as number] : rsyncs;
-    const [serverPeak, tunnelPeak] = await pausedPeaks(stopped, [pid, tunnel as number], 3000, () => inFlight(dest));
-    expect(await run.result).toEqual({ stdout: "", stderr: "", code: 0 });
-    expect(md5File(join(dest, "big.bin"))).toBe(md5File(join(server.store, "big.bin")));
-    console.log(`download, stopped ${stopped.length} processes: server RSS ${baseline} KiB -> peak ${serverPeak} KiB; tunnel peak ${tunnelPeak} KiB`);
-    expect((serverPeak as number) - baseline).toBeLessThan(64 * 1024);
-    expect(tunnelPeak as number).toBeLessThan(160 * 1024);
-  }, 60_000);
+  ])(
+    "a 200 MiB download with the client's %s stopped keeps server and tunnel memory bounded and arrives intact",
+    async (_, stopTunnel) => {
+      await using server = await startServer({ token: TOKEN });
+      using work = tempDir();
+      const pid = serverPid(server);
+      await bigFile(join(server.store, "big.bin"), 200);
+      await bigFile(join(server.store, "warm.bin"), 1);
+      const dest = join(work.path, "dest");
+      mkdirSync(dest);
+      expect((await rsyncViaTunnel(server, TOKEN, ["soc:store/", `${dest}/`], ["warm.bin"]).result).code).toBe(0);
+      const baseline = rssKiB(pid);
+      const run = rsyncViaTunnel(server, TOKEN, ["soc:store/", `${dest}/`], ["big.bin"]);
+      await waitFor(() => partial(dest, "big.bin") > 16 * MiB, "the download to start", 20_000);
+      const rsyncs = [run.pid, ...childPids(run.pid, "rsync")];
+      const [tunnel] = childPids(run.pid).filter((p) => !rsyncs.includes(p));
+      const stopped = stopTunnel ? [...rsyncs, tunnel as number] : rsyncs;
+      const [serverPeak, tunnelPeak] = await pausedPeaks(stopped, [pid, tunnel as number], 3000, () => inFlight(dest));
+      expect(await run.result).toEqual({ stdout: "", stderr: "", code: 0 });
+      expect(md5File(join(dest, "big.bin"))).toBe(md5File(join(server.store, "big.bin")));
+      console.log(
+        `download, stopped ${stopped.length} processes: server RSS ${baseline} KiB -> peak ${serverPeak} KiB; tunnel peak ${tunnelPeak} KiB`,
+      );
+      expect((serverPeak as number) - baseline).toBeLessThan(64 * 1024);
+      expect(tunnelPeak as number).toBeLessThan(160 * 1024);
+    },
+    60_000,
+  );
 
   test("a 200 MiB upload into a stopped server rsync keeps server memory bounded and arrives intact", async () => {
     await using server = await startServer({ token: TOKEN });

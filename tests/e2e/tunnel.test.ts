@@ -43,11 +43,18 @@ function writeTree(top: string, files: Record<string, string>): void {
 
 async function commit(stage: string, files: Record<string, string>): Promise<void> {
   const upserts = Object.entries(files).map(([path, content]) => ({
-    path, size: Buffer.byteLength(content), md5: md5Bytes(content), mode: 0o644, mtimeNs: "1700000000000000000", baseRev: 0,
+    path,
+    size: Buffer.byteLength(content),
+    md5: md5Bytes(content),
+    mode: 0o644,
+    mtimeNs: "1700000000000000000",
+    baseRev: 0,
   }));
   const body = { stage, client: "test", upserts, deletes: [], roots: { set: [], remove: [] } };
   const res = await fetch(`${server.url}/v1/push/commit`, {
-    method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body),
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify(body),
   });
   expect(res.status).toBe(200);
 }
@@ -70,7 +77,9 @@ describe("rsync through the tunnel", () => {
     const down = await rsyncViaTunnel(server, TOKEN, ["soc:store/", `${work.path}/dest/`], NAMES).result;
     expect(down).toEqual({ stdout: "", stderr: "", code: 0 });
     expect(snapshot(join(work.path, "dest"))).toEqual(snapshot(join(work.path, "src")));
-    expect(spawned().at(-1)).toBe(`rsync --server --sender -tpIRe.LsfxCIvu --files-from=- --from0 --munge-links --confine-root=${server.store} -- . ${server.store}/`);
+    expect(spawned().at(-1)).toBe(
+      `rsync --server --sender -tpIRe.LsfxCIvu --files-from=- --from0 --munge-links --confine-root=${server.store} -- . ${server.store}/`,
+    );
   }, 20_000);
 
   test("an upload of content the store already has sends no file data (--copy-dest)", async () => {

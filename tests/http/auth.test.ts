@@ -49,7 +49,12 @@ describe("auth", () => {
 
   test("a refused request changes nothing", async () => {
     await using h = await makeHarness("s3cret");
-    const res = await h.call("POST", "/v1/push/commit", { stage: "0".repeat(32), client: "x", upserts: [], deletes: [], roots: { set: [{ path: "a", kind: "dir" }], remove: [] } }, {});
+    const res = await h.call(
+      "POST",
+      "/v1/push/commit",
+      { stage: "0".repeat(32), client: "x", upserts: [], deletes: [], roots: { set: [{ path: "a", kind: "dir" }], remove: [] } },
+      {},
+    );
     expect(res.status).toBe(401);
     expect(await (await h.call("GET", "/v1/changes?since=0")).json()).toEqual({ revision: 0, files: [], roots: [] });
   });

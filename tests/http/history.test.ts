@@ -30,7 +30,15 @@ describe("versions", () => {
     expect(await res.json()).toEqual({ revision: 4, restored: [{ path: "a", fromRev: 2 }] });
     expect(readFileSync(join(h.store.root, "a"), "latin1")).toBe(utf8(`two ${BINARY}`));
     expect(changesSince(h.table, 3).files).toEqual([
-      { path: "a", size: Buffer.byteLength(`two ${BINARY}`), md5: md5Bytes(`two ${BINARY}`), mode: 0o644, mtimeNs: "1700000000123456789", rev: 4, deleted: false },
+      {
+        path: "a",
+        size: Buffer.byteLength(`two ${BINARY}`),
+        md5: md5Bytes(`two ${BINARY}`),
+        mode: 0o644,
+        mtimeNs: "1700000000123456789",
+        rev: 4,
+        deleted: false,
+      },
     ]);
     expect((await content(h, "path=a")).body).toBe(utf8(`two ${BINARY}`));
 
@@ -90,7 +98,9 @@ describe("versions", () => {
     const res = await h.call("POST", "/v1/restore", { client: "x", paths: [{ path: "d" }] });
     expect([res.status, await res.json()]).toEqual([
       409,
-      { error: { code: "path_clash", message: 'cannot restore "d": a file would sit under another file, or over a directory of files', paths: ["d"] } },
+      {
+        error: { code: "path_clash", message: 'cannot restore "d": a file would sit under another file, or over a directory of files', paths: ["d"] },
+      },
     ]);
   });
 });

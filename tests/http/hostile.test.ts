@@ -35,7 +35,11 @@ describe("hostile input", () => {
       [".soc/state.db", 'bad path ".soc/state.db": inside .soc/'],
     ];
     for (const [path, message] of cases) {
-      for (const over of [{ upserts: [upsert(path)] }, { deletes: [{ path, baseRev: 0 }] }, { roots: { set: [{ path, kind: "dir" as const }], remove: [] } }]) {
+      for (const over of [
+        { upserts: [upsert(path)] },
+        { deletes: [{ path, baseRev: 0 }] },
+        { roots: { set: [{ path, kind: "dir" as const }], remove: [] } },
+      ]) {
         expect(await expectRefused(await h.commit({ stage, ...over }))).toEqual({ error: { code: "bad_path", message } });
       }
     }

@@ -22,7 +22,12 @@ describe("retention", () => {
     const gone = await h.call("GET", "/v1/content?path=a&rev=1");
     expect([gone.status, await gone.json()]).toEqual([
       404,
-      { error: { code: "not_found", message: `the content of "a" written at revision 1 is no longer kept (old versions expire after the server's --keep-days)` } },
+      {
+        error: {
+          code: "not_found",
+          message: `the content of "a" written at revision 1 is no longer kept (old versions expire after the server's --keep-days)`,
+        },
+      },
     ]);
     expect((await content(h, "path=a&rev=2")).body).toBe("v2");
   });

@@ -24,7 +24,11 @@ describe("md5File", () => {
     writeFileSync(join(dir.path, "empty"), "");
     writeFileSync(join(dir.path, "abc"), "abc");
     writeFileSync(join(dir.path, "big"), big);
-    expect([md5File(join(dir.path, "empty")), md5File(join(dir.path, "abc")), md5File(join(dir.path, "big"))]).toEqual([EMPTY_MD5, ABC_MD5, ref(big)]);
+    expect([md5File(join(dir.path, "empty")), md5File(join(dir.path, "abc")), md5File(join(dir.path, "big"))]).toEqual([
+      EMPTY_MD5,
+      ABC_MD5,
+      ref(big),
+    ]);
   });
 
   test("a missing file throws the fs error", () => {

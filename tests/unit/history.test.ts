@@ -65,7 +65,10 @@ describe("history rows", () => {
     commit(table, { upserts: names("g", 10).map((p) => up(p)) }); // 11 live
     const before = changesSince(table, 0);
     expect(() => commit(table, { deletes: del(...names("g", 6)) })).toThrow(
-      new SocError("mass_delete", "this push would delete 6 of the 11 files on the server (more than half); pass --allow-mass-delete if that is intended"),
+      new SocError(
+        "mass_delete",
+        "this push would delete 6 of the 11 files on the server (more than half); pass --allow-mass-delete if that is intended",
+      ),
     );
     expect(changesSince(table, 0)).toEqual(before);
     expect(commit(table, { deletes: del(...names("g", 5)) }).deleted).toHaveLength(5); // 5 of 11
@@ -86,7 +89,10 @@ describe("history rows", () => {
 
     using table = openTable(file);
     expect(table.db.query("PRAGMA user_version").get()).toEqual({ user_version: SERVER_MIGRATIONS.length });
-    expect(changesSince(table, 0).files.map((f) => [f.path, f.rev, f.deleted])).toEqual([["a", 1, false], ["gone", 2, true]]);
+    expect(changesSince(table, 0).files.map((f) => [f.path, f.rev, f.deleted])).toEqual([
+      ["a", 1, false],
+      ["gone", 2, true],
+    ]);
     expect(readLog(table, { path: "gone" }).history?.map((h) => [h.rev, h.action])).toEqual([[2, "deleted"]]);
     commit(table, { upserts: [up("a", MD5_B, 2)] });
     expect(readLog(table, { path: "a" }).history?.map((h) => [h.rev, h.action, h.available])).toEqual([

@@ -33,7 +33,14 @@ describe("parseProgress2", () => {
   });
 
   test("anything else is not progress", () => {
-    for (const line of ["", "sending incremental file list", "sent 52,442,145 bytes  received 206 bytes  104,884,702.00 bytes/sec", "total size is 52,428,800  speedup is 1.00", "d/f1", "rsync: [sender] link_stat \"x\" failed: No such file or directory (2)"]) {
+    for (const line of [
+      "",
+      "sending incremental file list",
+      "sent 52,442,145 bytes  received 206 bytes  104,884,702.00 bytes/sec",
+      "total size is 52,428,800  speedup is 1.00",
+      "d/f1",
+      'rsync: [sender] link_stat "x" failed: No such file or directory (2)',
+    ]) {
       expect(parseProgress2(line)).toBeUndefined();
     }
   });
@@ -89,7 +96,13 @@ describe("createProgress", () => {
       r.tick(30);
     }
     r.progress.update("verifying", 10, 10);
-    expect(r.out().split("\r").filter(Boolean).map((f) => /(\d+) \/ 10 files/.exec(f)?.[1])).toEqual(["0", "4", "8", "10"]);
+    expect(
+      r
+        .out()
+        .split("\r")
+        .filter(Boolean)
+        .map((f) => /(\d+) \/ 10 files/.exec(f)?.[1]),
+    ).toEqual(["0", "4", "8", "10"]);
   });
 
   test("a step of unknown size shows its name; finish without a summary erases it and writes nothing after", () => {
@@ -136,6 +149,13 @@ describe("meterTransfer", () => {
   });
 
   test("formatBytes", () => {
-    expect([0, 1023, 1024, 1536, 50 * 1024 * 1024, 3 * 1024 ** 4].map(formatBytes)).toEqual(["0 B", "1023 B", "1.0 KiB", "1.5 KiB", "50.0 MiB", "3.0 TiB"]);
+    expect([0, 1023, 1024, 1536, 50 * 1024 * 1024, 3 * 1024 ** 4].map(formatBytes)).toEqual([
+      "0 B",
+      "1023 B",
+      "1.0 KiB",
+      "1.5 KiB",
+      "50.0 MiB",
+      "3.0 TiB",
+    ]);
   });
 });

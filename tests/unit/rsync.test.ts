@@ -15,7 +15,15 @@ test("argv: names travel on stdin, NUL-separated; -I for pushes, -c for repairs;
     "/tree/",
     "/stage/abc/",
   ]);
-  expect(rsyncArgs({ src: "/a//", dest: "/b", files: [], compare: "checksum" })).toEqual(["-tp", "--chmod=Du+rwx", "--checksum", "--from0", "--files-from=-", "/a/", "/b/"]);
+  expect(rsyncArgs({ src: "/a//", dest: "/b", files: [], compare: "checksum" })).toEqual([
+    "-tp",
+    "--chmod=Du+rwx",
+    "--checksum",
+    "--from0",
+    "--files-from=-",
+    "/a/",
+    "/b/",
+  ]);
 });
 
 test("runRsync copies exactly the listed files, odd names included, keeping mtimes", async () => {

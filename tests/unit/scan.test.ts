@@ -63,9 +63,22 @@ describe("walkTracked", () => {
 
   test("keeps names byte-exact: spaces, quotes, newline, leading dash, unicode, 255 bytes, deep", () => {
     using dir = tempDir();
-    const names = ["t/with space", 't/"quoted"', "t/new\nline", "t/-e sh", "t/e\u0301 NFD", "t/é NFC", `t/${"n".repeat(255)}`, `t/${"deep/".repeat(40)}f`];
+    const names = [
+      "t/with space",
+      't/"quoted"',
+      "t/new\nline",
+      "t/-e sh",
+      "t/e\u0301 NFD",
+      "t/é NFC",
+      `t/${"n".repeat(255)}`,
+      `t/${"deep/".repeat(40)}f`,
+    ];
     for (const n of names) write(dir.path, n, n);
-    expect(walk(dir.path).map((f) => f.path).sort()).toEqual([...names].sort());
+    expect(
+      walk(dir.path)
+        .map((f) => f.path)
+        .sort(),
+    ).toEqual([...names].sort());
   });
 });
 

@@ -57,8 +57,14 @@ test("a refresh never overwrites an entry a concurrent run has moved to new cont
 test("roots and meta round-trip", () => {
   using dir = tempDir();
   using db = openState(join(dir.path, "state.db"));
-  writeRoots(db, [{ path: "docs", kind: "dir" }, { path: "docs/tmp", kind: "exclude" }]);
-  expect(readRoots(db)).toEqual([{ path: "docs", kind: "dir" }, { path: "docs/tmp", kind: "exclude" }]);
+  writeRoots(db, [
+    { path: "docs", kind: "dir" },
+    { path: "docs/tmp", kind: "exclude" },
+  ]);
+  expect(readRoots(db)).toEqual([
+    { path: "docs", kind: "dir" },
+    { path: "docs/tmp", kind: "exclude" },
+  ]);
   expect(readRoots(db, "roots_base")).toEqual([]);
   expect(getMeta(db, "revision")).toBeUndefined();
   setMeta(db, "revision", "3");

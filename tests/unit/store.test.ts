@@ -39,7 +39,13 @@ async function push(f: Fixture, files: Record<string, string>, deletes: string[]
     return { path, size: Buffer.byteLength(content), md5: md5Bytes(content), mode: 0o640, mtimeNs: "1", baseRev };
   });
   // allowMassDelete: these tests swap files for directories wholesale; the guard has its own tests.
-  const change: Changeset = { client: "t", upserts, deletes: deletes.map((path) => ({ path, baseRev })), roots: { set: [], remove: [] }, allowMassDelete: true };
+  const change: Changeset = {
+    client: "t",
+    upserts,
+    deletes: deletes.map((path) => ({ path, baseRev })),
+    roots: { set: [], remove: [] },
+    allowMassDelete: true,
+  };
   await verifyStage(f.store, stage.id, upserts);
   const result = commitChangeset(f.table, change, { nowMs: 0, apply: (plan) => applyToStore(f.store, stage.id, plan) });
   removeStage(f.store, stage.id);
@@ -115,12 +121,9 @@ describe("store", () => {
     writeFileSync(join(stage.path, "changed"), "xyz");
     symlinkSync("/etc/passwd", join(stage.path, "link"));
     const want = (path: string, content: string) => ({ path, size: content.length, md5: md5Bytes(content) });
-    const error = await verifyStage(f.store, stage.id, [
-      want("short", "abc"),
-      want("changed", "abc"),
-      want("link", "x"),
-      want("missing", "x"),
-    ]).catch((e: unknown) => e);
+    const error = await verifyStage(f.store, stage.id, [want("short", "abc"), want("changed", "abc"), want("link", "x"), want("missing", "x")]).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(SocError);
     expect((error as SocError).code).toBe("stage_mismatch");
     expect((error as SocError).details).toEqual({ paths: ["short", "changed", "link", "missing"] });

@@ -55,12 +55,17 @@ describe("table", () => {
     await using table = await tempTable();
     commit(table, { upserts: [up("a.txt"), up("b.txt")] });
     expect(commit(table, { deletes: [{ path: "a.txt", baseRev: 1 }] })).toEqual({ revision: 2, stored: [], deleted: ["a.txt"] });
-    expect(changesSince(table, 1).files).toEqual([
-      { path: "a.txt", size: 0, md5: "", mode: 0o644, mtimeNs: "0", rev: 2, deleted: true },
-    ]);
+    expect(changesSince(table, 1).files).toEqual([{ path: "a.txt", size: 0, md5: "", mode: 0o644, mtimeNs: "0", rev: 2, deleted: true }]);
     expect(table.db.query("SELECT deleted FROM revisions WHERE rev = 2").get()).toEqual({ deleted: 1 });
     // Deleting what is already gone changes nothing and makes no revision.
-    expect(commit(table, { deletes: [{ path: "a.txt", baseRev: 1 }, { path: "never", baseRev: 0 }] })).toEqual({ revision: 2, stored: [], deleted: [] });
+    expect(
+      commit(table, {
+        deletes: [
+          { path: "a.txt", baseRev: 1 },
+          { path: "never", baseRev: 0 },
+        ],
+      }),
+    ).toEqual({ revision: 2, stored: [], deleted: [] });
   });
 
   test("mtime_ns round-trips exactly, up to the 64-bit limit", async () => {
@@ -122,13 +127,25 @@ describe("table", () => {
     expect(() => commit(table, { upserts: [up("a/b")] })).toThrow('changed on the server since your base: "a/b"');
     expect(() => commit(table, { upserts: [up("d")], deletes: [{ path: "d/x", baseRev: 1 }] })).toThrow(ConflictError);
     expect(commit(table, { upserts: [up("a/b")], deletes: [{ path: "a", baseRev: 1 }] }).revision).toBe(2);
-    const swap = commit(table, { upserts: [up("d")], deletes: [{ path: "d/x", baseRev: 1 }, { path: "d/y", baseRev: 1 }] });
+    const swap = commit(table, {
+      upserts: [up("d")],
+      deletes: [
+        { path: "d/x", baseRev: 1 },
+        { path: "d/y", baseRev: 1 },
+      ],
+    });
     expect(swap).toEqual({ revision: 3, stored: ["d"], deleted: ["d/x", "d/y"] });
   });
 
   test("root rules travel with commits; unchanged rules make no revision", async () => {
     await using table = await tempTable();
-    const roots = { set: [{ path: "", kind: "dir" as const }, { path: "tmp", kind: "exclude" as const }], remove: [] };
+    const roots = {
+      set: [
+        { path: "", kind: "dir" as const },
+        { path: "tmp", kind: "exclude" as const },
+      ],
+      remove: [],
+    };
     expect(commit(table, { roots }).revision).toBe(1);
     expect(commit(table, { roots }).revision).toBe(1);
     expect(commit(table, { roots: { set: [], remove: ["tmp", "nothing"] } }).revision).toBe(2);

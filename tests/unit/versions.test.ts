@@ -38,7 +38,10 @@ describe("versions area", () => {
   test("keepVersions hard-links store files under versions/<rev>/; the store is untouched", async () => {
     await using f = await fixture();
     put(f.store.root, "d/a.txt", "old");
-    keepVersions(f.store, [{ path: "d/a.txt", rev: 3 }, { path: "missing", rev: 3 }]);
+    keepVersions(f.store, [
+      { path: "d/a.txt", rev: 3 },
+      { path: "missing", rev: 3 },
+    ]);
     const kept = versionFile(f.store, "d/a.txt", 3);
     expect(kept).toBe(join(f.store.stateDir, "versions", "3", "d", "a.txt"));
     expect(readFileSync(kept, "utf8")).toBe("old");
@@ -60,7 +63,11 @@ describe("versions area", () => {
   test("sweepVersions drops rows and files replaced more than keepDays ago, pruning emptied directories", async () => {
     await using f = await fixture();
     const now = 100 * DAY;
-    for (const [path, rev, at] of [["d/old", 1, now - 31 * DAY], ["d/young", 2, now - 29 * DAY], ["x/old", 2, now - 40 * DAY]] as const) {
+    for (const [path, rev, at] of [
+      ["d/old", 1, now - 31 * DAY],
+      ["d/young", 2, now - 29 * DAY],
+      ["x/old", 2, now - 40 * DAY],
+    ] as const) {
       put(join(versionsRoot(f.store), String(rev)), path, path);
       addVersion(f.table, path, rev, at);
     }
