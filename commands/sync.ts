@@ -84,7 +84,7 @@ export const pushCommand = defineCommand({
     force: {
       type: "boolean",
       alias: "f",
-      description: "Re-send every tracked file, letting rsync skip equal content (a repair; never overrides a conflict)",
+      description: "Re-send every tracked file (rsync skips equal content) and put damaged store files back: a repair; never overrides a conflict",
     },
     "allow-mass-delete": { type: "boolean", description: "Push even when a tracked directory vanished or over half of the files would be deleted" },
     ...flags.dryRun,

@@ -1,8 +1,8 @@
 import { Elysia } from "elysia";
 import { DEFAULT_KEEP_DAYS } from "../lib/config.ts";
 import { PushBegin, PushBeginRequest, PushCommit, PushCommitRequest } from "../lib/protocol.ts";
-import { applyToStore, createStage, removeStage, verifyStage, type Store } from "../lib/store.ts";
-import { checkChangeset, commitChangeset, type CommitPlan, type Table } from "../lib/table.ts";
+import { applyToStore, createStage, removeStage, repairFromStage, verifyStage, type Store } from "../lib/store.ts";
+import { checkChangeset, commitChangeset, readRow, type CommitPlan, type Table } from "../lib/table.ts";
 import { createSweeper, keepVersions } from "../lib/versions.ts";
 
 /** POST /v1/push/begin (a fresh stage) and /v1/push/commit (check, then apply atomically). */
@@ -37,6 +37,15 @@ export function pushRoutes(deps: {
           applyToStore(deps.store, body.stage, plan);
         };
         const result = commitChangeset(deps.table, body, { nowMs: deps.now(), apply, keepVersions: keepDays > 0 });
+        if (body.repair) {
+          const stored = new Set(result.stored);
+          const md5Of = new Map(body.upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
+          const unchanged = body.upserts.filter((u) => md5Of.has(u.path));
+          repairFromStage(deps.store, body.stage, unchanged, (path) => {
+            const row = readRow(deps.table, path);
+            return row !== undefined && !row.deleted && row.md5 === md5Of.get(path);
+          });
+        }
         removeStage(deps.store, body.stage);
         try {
           sweep();

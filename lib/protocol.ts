@@ -88,6 +88,8 @@ export const PushCommitRequest = t.Object({
   roots: t.Object({ set: t.Array(RootRuleSchema), remove: t.Array(RootPath) }),
   /** Lets through a push that deletes more than half of the live files (or all of them). */
   allowMassDelete: t.Optional(t.Boolean()),
+  /** `push --force`: also put staged files whose row is unchanged back into the store (a repair). */
+  repair: t.Optional(t.Boolean()),
 });
 export type PushCommitRequest = Static<typeof PushCommitRequest>;
 

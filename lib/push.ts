@@ -63,6 +63,7 @@ export async function push(
     deletes: dirty.deleted.map((e): Delete => ({ path: e.path, baseRev: e.rev })),
     roots: rootChanges,
     ...(opts.allowMassDelete ? { allowMassDelete: true } : {}),
+    ...(opts.force ? { repair: true } : {}),
   };
   try {
     const commit = await s.remote.commitPush(request);

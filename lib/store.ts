@@ -141,6 +141,23 @@ export function applyToStore(
   }
 }
 
+/**
+ * `push --force`: moves each staged file that `isCurrent` (its row already holds exactly that
+ * content) over the store's copy, so a store file damaged or lost behind the server's back is
+ * repaired. The staged bytes were verified against the row's md5, so this never changes content
+ * the table does not already name. Returns the paths put back.
+ */
+export function repairFromStage(
+  store: Store,
+  id: string,
+  upserts: readonly { path: string; mode: number }[],
+  isCurrent: (path: string) => boolean,
+): string[] {
+  const current = upserts.filter((u) => isCurrent(u.path));
+  applyToStore(store, id, { deletes: [], stores: current });
+  return current.map((u) => u.path);
+}
+
 // ---------------------------------------------------------------------------
 
 /** What is wrong with a staged file short of its content, or undefined (then its md5 decides). */

@@ -165,6 +165,16 @@ describe("history through the CLI", () => {
     const out = JSON.parse(res.stdout) as { checked: number; mismatches: { path: string }[] };
     expect([out.checked, out.mismatches.map((m) => m.path), res.code]).toEqual([2, ["d/bad"], 1]);
   });
+
+  test("push --force repairs a damaged or lost store file from the tree without a new revision", async () => {
+    await using t = await pushed({ good: "good", bad: "bad content", lost: "lost content" });
+    corrupt(join(t.server.store, "d/bad"));
+    rmSync(join(t.server.store, "d/lost"));
+    const res = JSON.parse((await cli(t.a, ["push", "--force", "--json"])).stdout) as { revision: number; transferred: string[] };
+    expect([res.revision, res.transferred]).toEqual([1, []]);
+    expect(snapshot(t.server.store)).toEqual(snapshot(t.a));
+    expect((await cli(t.a, ["verify", "--server"])).stdout).toBe("checked 3 files on the server: all intact\n");
+  });
 });
 
 async function json(cwd: string, args: string[]): Promise<{ deleted: string[] }> {

@@ -65,6 +65,7 @@ describe("GET /v1/openapi.json", () => {
       "deletes",
       "roots",
       "allowMassDelete",
+      "repair",
     ]);
     expect(Object.keys(json(paths["/v1/push/commit"]?.post))).toEqual(["revision", "stored", "deleted"]);
     expect(paths["/v1/content"]?.get?.parameters?.map((p) => p.name)).toEqual(["path", "rev"]);
