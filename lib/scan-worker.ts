@@ -48,7 +48,7 @@ export function statBatch(prefix: string, rels: readonly string[], start: number
 
 declare const self: Worker;
 
-// This module is also the worker's entry (scan.ts starts it by URL); a listener, not `onmessage`,
+// This module is also the worker's entry (walk.ts starts it by URL); a listener, not `onmessage`,
 // so importing it from some other worker changes nothing there.
 if (!Bun.isMainThread) {
   self.addEventListener("message", (e: MessageEvent<StatBatch>) => {

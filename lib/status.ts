@@ -3,7 +3,8 @@ import { loadIgnore } from "./ignore.ts";
 import type { Logger } from "./log.ts";
 import { comparePaths } from "./paths.ts";
 import type { RepoLayout } from "./repo.ts";
-import { diffAgainstBase, walkTracked, type DirtySet } from "./scan.ts";
+import { diffAgainstBase, type DirtySet } from "./scan.ts";
+import { walkTracked } from "./walk.ts";
 import { readBase, readRoots, refreshBase, type BaseEntry } from "./state.ts";
 
 /** What `soc status --json` prints: repository paths, sorted by code point. */

@@ -8,7 +8,7 @@ import { comparePaths, isWithin, toRepoPath } from "./paths.ts";
 import { portabilityProblems } from "./portability.ts";
 import { isTracked, rulesWithin, setRule, type RootRule } from "./roots.ts";
 import { findRepo, type RepoLayout } from "./repo.ts";
-import { walkTracked } from "./scan.ts";
+import { walkTracked } from "./walk.ts";
 import { openState, readBase, readRoots, writeRoots } from "./state.ts";
 
 /** Outcome of `add`/`rm`: how many files are tracked now, and how many that changed. */

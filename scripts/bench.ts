@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 import { md5Files } from "../lib/hash.ts";
 import { loadIgnore } from "../lib/ignore.ts";
 import { repoLayout } from "../lib/repo.ts";
-import { walkTracked } from "../lib/scan.ts";
+import { walkTracked } from "../lib/walk.ts";
 import { openState, readRoots, updateBase } from "../lib/state.ts";
 import { allPass, measure, median, report, runCommand, type BenchRow } from "./bench-lib.ts";
 import { benchSync } from "./bench-sync.ts";
