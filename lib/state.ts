@@ -62,16 +62,7 @@ export function writeRoots(db: Database, rules: readonly RootRule[], table: "roo
 
 /** Every base entry, keyed by path. */
 export function readBase(db: Database): Map<string, BaseEntry> {
-  const rows = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base").safeIntegers(true).values() as [
-    string,
-    bigint,
-    bigint,
-    bigint,
-    string,
-    bigint,
-    bigint,
-    bigint,
-  ][];
+  const rows = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base").safeIntegers(true).values() as _BaseRow[];
   return new Map(rows.map((row) => [row[0], _toEntry(row)]));
 }
 
@@ -80,7 +71,7 @@ export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, 
   const query = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path = $path").safeIntegers(true);
   const out = new Map<string, BaseEntry>();
   for (const path of paths) {
-    const row = query.values({ path })[0] as [string, bigint, bigint, bigint, string, bigint, bigint, bigint] | undefined;
+    const row = query.values({ path })[0] as _BaseRow | undefined;
     if (row) out.set(path, _toEntry(row));
   }
   return out;
@@ -143,15 +134,9 @@ export function statIsTrusted(b: BaseEntry, st: { size: number; mtimeNs: bigint;
 
 // ---------------------------------------------------------------------------
 
-function _toEntry([path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs]: [
-  string,
-  bigint,
-  bigint,
-  bigint,
-  string,
-  bigint,
-  bigint,
-  bigint,
-]): BaseEntry {
+/** A base row as SQLite returns it with safe integers: path, size, mtime, ctime, md5, mode, rev, checked. */
+type _BaseRow = [string, bigint, bigint, bigint, string, bigint, bigint, bigint];
+
+function _toEntry([path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs]: _BaseRow): BaseEntry {
   return { path, size: Number(size), mtimeNs, ctimeNs, md5, mode: Number(mode), rev: Number(rev), checkedNs };
 }
