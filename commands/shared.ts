@@ -57,16 +57,6 @@ export function waitSeconds(value: string | undefined): number {
 }
 
 /**
- * The progress bar for a command's hashing and transfers, drawn on stderr: only when stdout and
- * stderr are both terminals and neither --quiet nor --json was given; coloured unless NO_COLOR.
- */
-export function progressFor(opts: { quiet?: boolean; json?: boolean }): Progress {
-  if (opts.quiet || opts.json || !process.stdout.isTTY || !process.stderr.isTTY) return noProgress;
-  // writeSync: hashing runs synchronously between updates, and a queued write would only show at its end.
-  return createProgress({ write: (text) => writeSync(2, text) }, { color: colorWanted(process.env, true), columns: () => process.stderr.columns });
-}
-
-/**
  * Runs `body` with the working tree containing the current directory locked and connected to
  * its remote. The lock is released, the database closed and `progress` erased however `body`
  * ends; a message erases the bar before it is printed.
@@ -99,6 +89,22 @@ export async function withSession<T>(
   }
 }
 
+/** The flags every push or pull takes. */
+export const syncFlags = { ...flags.dryRun, ...flags.json, ...flags.wait, ...flags.quiet } satisfies ArgsDef;
+
+/**
+ * A push or pull from the command line: a session (see withSession) with the progress bar these
+ * flags allow, and the outcome recorded for `soc status` unless it is a dry run.
+ */
+export function runSync<T>(
+  verb: "push" | "pull",
+  args: { quiet?: boolean; json?: boolean; wait?: string; "dry-run"?: boolean },
+  body: (s: SyncSession, progress: Progress) => Promise<T>,
+): Promise<T> {
+  const progress = _progressFor(args);
+  return withSession({ ...args, record: args["dry-run"] ? undefined : verb, progress }, (s) => body(s, progress));
+}
+
 /** Writes `value` as one line of JSON on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
@@ -113,4 +119,14 @@ function _erasing(progress: Progress, stream: { write(text: string): unknown }):
       return stream.write(text);
     },
   };
+}
+
+/**
+ * The progress bar for a command's hashing and transfers, drawn on stderr: only when stdout and
+ * stderr are both terminals and neither --quiet nor --json was given; coloured unless NO_COLOR.
+ */
+function _progressFor(opts: { quiet?: boolean; json?: boolean }): Progress {
+  if (opts.quiet || opts.json || !process.stdout.isTTY || !process.stderr.isTTY) return noProgress;
+  // writeSync: hashing runs synchronously between updates, and a queued write would only show at its end.
+  return createProgress({ write: (text) => writeSync(2, text) }, { color: colorWanted(process.env, true), columns: () => process.stderr.columns });
 }

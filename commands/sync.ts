@@ -11,7 +11,7 @@ import { push, type PushResult } from "../lib/push.ts";
 import { createRepoDir, findRepo, readRepoConfig, writeRepoConfig, type RepoLayout } from "../lib/repo.ts";
 import { openState } from "../lib/state.ts";
 import { parseSshTarget, type RemoteSettings, type TransportName } from "../lib/transport.ts";
-import { files, flags, printJson, progressFor, withSession } from "./shared.ts";
+import { files, flags, printJson, runSync, syncFlags } from "./shared.ts";
 
 export const init = defineCommand({
   meta: {
@@ -51,8 +51,7 @@ export const clone = defineCommand({
     openState(layout.dbFile).close();
     _recordRemote(layout, remote, args.token);
     process.chdir(dir);
-    const progress = progressFor(args);
-    const result = await withSession({ quiet: args.quiet, record: "pull", progress }, (s) => pull(s, { progress }));
+    const result = await runSync("pull", { quiet: args.quiet, json: args.json }, (s, progress) => pull(s, { progress }));
     _reportPull(result, { json: args.json, log: createLogger({ quiet: args.quiet }), verb: `cloned into ${dir}` });
   },
 });
@@ -87,18 +86,13 @@ export const pushCommand = defineCommand({
       description: "Re-send every tracked file (rsync skips equal content) and put damaged store files back: a repair; never overrides a conflict",
     },
     "allow-mass-delete": { type: "boolean", description: "Push even when a tracked directory vanished or over half of the files would be deleted" },
-    ...flags.dryRun,
-    ...flags.json,
-    ...flags.wait,
-    ...flags.quiet,
+    ...syncFlags,
   },
   run: async ({ args }) => {
-    const log = createLogger({ quiet: args.quiet });
-    const progress = progressFor(args);
-    const result = await withSession({ ...args, record: args["dry-run"] ? undefined : "push", progress }, (s) =>
+    const result = await runSync("push", args, (s, progress) =>
       push(s, { force: args.force, dryRun: args["dry-run"], allowMassDelete: args["allow-mass-delete"], progress }),
     );
-    _reportPush(result, { json: args.json, log, dryRun: args["dry-run"] === true });
+    _reportPush(result, { json: args.json, log: createLogger({ quiet: args.quiet }), dryRun: args["dry-run"] === true });
   },
 });
 
@@ -109,18 +103,11 @@ export const pullCommand = defineCommand({
   },
   args: {
     "keep-both": { type: "boolean", description: "On a conflict take the server's version and keep yours beside it as NAME.conflict-HOST-TIME.EXT" },
-    ...flags.dryRun,
-    ...flags.json,
-    ...flags.wait,
-    ...flags.quiet,
+    ...syncFlags,
   },
   run: async ({ args }) => {
-    const log = createLogger({ quiet: args.quiet });
-    const progress = progressFor(args);
-    const result = await withSession({ ...args, record: args["dry-run"] ? undefined : "pull", progress }, (s) =>
-      pull(s, { keepBoth: args["keep-both"], dryRun: args["dry-run"], progress }),
-    );
-    _reportPull(result, { json: args.json, log, verb: args["dry-run"] ? "would pull" : "pulled" });
+    const result = await runSync("pull", args, (s, progress) => pull(s, { keepBoth: args["keep-both"], dryRun: args["dry-run"], progress }));
+    _reportPull(result, { json: args.json, log: createLogger({ quiet: args.quiet }), verb: args["dry-run"] ? "would pull" : "pulled" });
   },
 });
 

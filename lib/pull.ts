@@ -65,7 +65,8 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
       if (!verified) continue;
       const kept = _apply(s, staged, plan);
       _mergeRoots(s, changes);
-      const floor = plan.conflicts.length ? Math.min(...plan.conflicts.map((c) => c.rev)) - 1 : changes.revision;
+      // Unresolved conflicts are fetched again by the next pull: stop just below the oldest.
+      const floor = plan.conflicts.reduce((low, c) => Math.min(low, c.rev - 1), changes.revision);
       setMeta(s.db, "revision", String(Math.max(since, floor)));
       return _result(changes.revision, plan, kept);
     } finally {

@@ -37,8 +37,7 @@ export async function push(
       ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s`
       : undefined,
   );
-  const { base, scannedNs: scanNs } = dirty;
-  const rules = readRoots(s.db);
+  const { base, rules, scannedNs: scanNs } = dirty;
   if (!opts.allowMassDelete) _refuseVanishedRoots(rules, dirty);
   const rootChanges = diffRoots(rules, readRoots(s.db, "roots_base"));
   const send = (opts.force ? dirty.files : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);

@@ -11,18 +11,21 @@ export interface RootRule {
 
 /** The rule at `path` itself or at its nearest ancestor ("" is the top). */
 export function governingRule(rules: readonly RootRule[], path: string): RootRule | undefined {
-  const byPath = new Map(rules.map((r) => [r.path, r]));
-  for (let p: string | undefined = path; p !== undefined; p = _parent(p)) {
-    const rule = byPath.get(p);
-    if (rule && (rule.kind !== "file" || p === path)) return rule;
-  }
-  return undefined;
+  return _governing(new Map(rules.map((r) => [r.path, r])), path);
 }
 
 /** True when a file at `path` is tracked by `rules`. */
 export function isTracked(rules: readonly RootRule[], path: string): boolean {
-  const rule = governingRule(rules, path);
-  return rule !== undefined && rule.kind !== "exclude";
+  return trackerFor(rules)(path);
+}
+
+/** `isTracked` for many paths against one rule set: the rules are indexed once. */
+export function trackerFor(rules: readonly RootRule[]): (path: string) => boolean {
+  const byPath = new Map(rules.map((r) => [r.path, r]));
+  return (path) => {
+    const rule = _governing(byPath, path);
+    return rule !== undefined && rule.kind !== "exclude";
+  };
 }
 
 /** Rules where a walk starts: tracking rules not already covered by a tracked ancestor directory. */
@@ -60,6 +63,14 @@ export function normalizeRules(rules: readonly RootRule[]): RootRule[] {
 }
 
 // ---------------------------------------------------------------------------
+
+function _governing(byPath: ReadonlyMap<string, RootRule>, path: string): RootRule | undefined {
+  for (let p: string | undefined = path; p !== undefined; p = _parent(p)) {
+    const rule = byPath.get(p);
+    if (rule && (rule.kind !== "file" || p === path)) return rule;
+  }
+  return undefined;
+}
 
 function _parent(path: string): string | undefined {
   if (path === "") return undefined;

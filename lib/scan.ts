@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { md5Files } from "./hash.ts";
-import { isTracked, type RootRule } from "./roots.ts";
+import { trackerFor, type RootRule } from "./roots.ts";
 import { statIsTrusted, type BaseEntry } from "./state.ts";
 import { lstatExact, toFileStat, type FileStat } from "./walk.ts";
 
@@ -35,9 +35,9 @@ export async function diffAgainstBase(
 ): Promise<DirtySet> {
   const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
   const files: ScannedFile[] = walked;
-  const unseen = new Map(base);
   const added: ScannedFile[] = [];
   const toHash: ScannedFile[] = [];
+  let matched = 0;
   for (const f of files) {
     const b = base.get(f.path);
     if (b === undefined) {
@@ -45,21 +45,28 @@ export async function diffAgainstBase(
       if (opts.hashAdded) toHash.push(f);
       continue;
     }
-    unseen.delete(f.path);
+    matched++;
     if (statIsTrusted(b, f)) f.md5 = b.md5;
     else toHash.push(f);
   }
   const deleted: BaseEntry[] = [];
-  for (const entry of unseen.values()) {
-    const st = isTracked(opts.rules, entry.path) ? lstatExact(join(top, entry.path)) : undefined;
-    if (!st?.isFile()) {
-      deleted.push(entry);
-      continue;
+  // Only when the walk missed base entries (deletions, or files a later pattern ignores) do we
+  // need to know which: the usual no-op scan skips this pass.
+  if (matched < base.size) {
+    const walkedPaths = new Set(files.map((f) => f.path));
+    const tracked = trackerFor(opts.rules);
+    for (const entry of base.values()) {
+      if (walkedPaths.has(entry.path)) continue;
+      const st = tracked(entry.path) ? lstatExact(join(top, entry.path)) : undefined;
+      if (!st?.isFile()) {
+        deleted.push(entry);
+        continue;
+      }
+      const f: ScannedFile = toFileStat(entry.path, st);
+      files.push(f);
+      if (statIsTrusted(entry, f)) f.md5 = entry.md5;
+      else toHash.push(f);
     }
-    const f: ScannedFile = toFileStat(entry.path, st);
-    files.push(f);
-    if (statIsTrusted(entry, f)) f.md5 = entry.md5;
-    else toHash.push(f);
   }
   const sums = await md5Files(
     toHash.map((f) => join(top, f.path)),
@@ -67,13 +74,17 @@ export async function diffAgainstBase(
   );
   const modified: ScannedFile[] = [];
   const refreshed: BaseEntry[] = [];
+  let unreadable = 0;
   toHash.forEach((f, i) => {
     const b = base.get(f.path);
     f.md5 = sums[i] ?? undefined;
+    if (f.md5 === undefined) unreadable++;
     if (b === undefined) return;
     if (f.md5 === undefined) deleted.push(b);
     else if (f.md5 !== b.md5 || f.mode !== b.mode) modified.push(f);
     else refreshed.push({ ...b, size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, checkedNs: nowNs });
   });
-  return { added, modified, deleted, refreshed, files: files.filter((f) => f.md5 !== undefined || !base.has(f.path)), hashed: toHash.length };
+  // A tracked file that vanished while being hashed counts as deleted, not as a file.
+  const present = unreadable ? files.filter((f) => f.md5 !== undefined || !base.has(f.path)) : files;
+  return { added, modified, deleted, refreshed, files: present, hashed: toHash.length };
 }

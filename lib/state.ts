@@ -77,6 +77,18 @@ export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, 
   return out;
 }
 
+/** True when the base has an entry at `path`. */
+export function baseHas(db: Database, path: string): boolean {
+  return db.query("SELECT 1 FROM base WHERE path = $path").get({ path }) !== null;
+}
+
+/** True when the base has an entry beneath directory `dir` ("" is the top). */
+export function baseHasBelow(db: Database, dir: string): boolean {
+  if (dir === "") return db.query("SELECT 1 FROM base LIMIT 1").get() !== null;
+  // Paths under dir sort between "dir/" and "dir0" ("0" follows "/" in every collation SQLite uses here).
+  return db.query("SELECT 1 FROM base WHERE path > $lo AND path < $hi LIMIT 1").get({ lo: `${dir}/`, hi: `${dir}0` }) !== null;
+}
+
 /** Inserts or replaces base entries and removes `deleted` paths, in one transaction. */
 export function updateBase(db: Database, upserts: Iterable<BaseEntry>, deleted: Iterable<string> = []): void {
   db.transaction(() => {

@@ -3,6 +3,7 @@ import { loadIgnore } from "./ignore.ts";
 import type { Logger } from "./log.ts";
 import { comparePaths } from "./paths.ts";
 import type { RepoLayout } from "./repo.ts";
+import type { RootRule } from "./roots.ts";
 import { diffAgainstBase, type DirtySet } from "./scan.ts";
 import { walkTracked } from "./walk.ts";
 import { readBase, readRoots, refreshBase, type BaseEntry } from "./state.ts";
@@ -14,8 +15,9 @@ export interface StatusReport {
   deleted: string[];
 }
 
-/** A dirty set with the base it was computed against and when the scan started. */
+/** A dirty set with the rules and base it was computed against and when the scan started. */
 export interface RepoScan extends DirtySet {
+  rules: RootRule[];
   base: ReadonlyMap<string, BaseEntry>;
   scannedNs: bigint;
 }
@@ -36,7 +38,7 @@ export async function scanRepo(
   const base = readBase(db);
   const dirty = await diffAgainstBase(layout.top, walked, base, { rules, hashAdded: opts.hashAdded, nowNs, onHash: opts.onHash });
   if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
-  return { ...dirty, base, scannedNs: nowNs };
+  return { ...dirty, rules, base, scannedNs: nowNs };
 }
 
 /** The paths of a dirty set, each list sorted by code point. */

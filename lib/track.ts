@@ -2,14 +2,14 @@ import type { Database } from "bun:sqlite";
 import { lstatSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "./errors.ts";
-import { IGNORE_FILE, loadIgnore } from "./ignore.ts";
+import { IGNORE_FILE, loadIgnore, type IgnoreMatcher } from "./ignore.ts";
 import type { Logger } from "./log.ts";
-import { comparePaths, isWithin, toRepoPath } from "./paths.ts";
+import { comparePaths, toRepoPath } from "./paths.ts";
 import { portabilityProblems } from "./portability.ts";
-import { isTracked, rulesWithin, setRule, type RootRule } from "./roots.ts";
+import { isTracked, rulesWithin, setRule, trackerFor, type RootRule } from "./roots.ts";
 import { findRepo, type RepoLayout } from "./repo.ts";
 import { walkTracked } from "./walk.ts";
-import { openState, readBase, readRoots, writeRoots } from "./state.ts";
+import { baseHas, baseHasBelow, openState, readRoots, writeRoots } from "./state.ts";
 
 /** Outcome of `add`/`rm`: how many files are tracked now, and how many that changed. */
 export interface TrackSummary {
@@ -23,8 +23,7 @@ export interface TrackSummary {
  * `recursive`, a symlink, an ignored path or one outside the tree throws UsageError.
  */
 export function addPaths(opts: { cwd: string; args: readonly string[]; recursive: boolean; log: Logger }): TrackSummary {
-  return _edit({ ...opts, checkNames: true }, (layout, rules) => {
-    const ignored = loadIgnore(layout.top);
+  return _edit({ ...opts, adds: true }, (layout, rules, { ignored }) => {
     for (const arg of opts.args) {
       const path = toRepoPath(layout.top, opts.cwd, arg);
       const st = _lstat(join(layout.top, path));
@@ -45,11 +44,12 @@ export function addPaths(opts: { cwd: string; args: readonly string[]; recursive
  * as deleted for the server. A directory needs `recursive`; an untracked path throws UsageError.
  */
 export function removePaths(opts: { cwd: string; args: readonly string[]; recursive: boolean; log: Logger }): TrackSummary {
-  return _edit(opts, (layout, rules, basePaths) => {
+  return _edit({ ...opts, adds: false }, (layout, rules, { db }) => {
     for (const arg of opts.args) {
       const path = toRepoPath(layout.top, opts.cwd, arg);
       const st = _lstat(join(layout.top, path));
-      const isDir = st?.isDirectory() ?? (!basePaths.includes(path) && basePaths.some((p) => isWithin(p, path)));
+      // Gone from disk: a directory if the base holds files beneath it (and not a file at it).
+      const isDir = st?.isDirectory() ?? (!baseHas(db, path) && baseHasBelow(db, path));
       if (isDir && !opts.recursive) throw new UsageError(`${arg}: is a directory; use \`soc rm -r ${arg}\``);
       const tracked = isDir ? isTracked(rules, path) || rulesWithin(rules, path).some((r) => r.kind !== "exclude") : isTracked(rules, path);
       if (!tracked) throw new UsageError(`${arg}: not tracked`);
@@ -61,23 +61,29 @@ export function removePaths(opts: { cwd: string; args: readonly string[]; recurs
 
 // ---------------------------------------------------------------------------
 
+/**
+ * Applies `change` to the tracked-root rules and reports what that did, with one walk: an add
+ * only grows the tracked set and a remove only shrinks it, so walking the larger rule set and
+ * asking the smaller one about each file finds both. Portability is checked for what an add tracks anew.
+ */
 function _edit(
-  opts: { cwd: string; log: Logger; checkNames?: boolean },
-  change: (layout: RepoLayout, rules: RootRule[], basePaths: string[]) => RootRule[],
+  opts: { cwd: string; log: Logger; adds: boolean },
+  change: (layout: RepoLayout, rules: RootRule[], ctx: { ignored: IgnoreMatcher; db: Database }) => RootRule[],
 ): TrackSummary {
   const layout = findRepo(opts.cwd);
   using db: Database = openState(layout.dbFile);
-  const before = readRoots(db);
   const ignored = loadIgnore(layout.top);
-  const after = change(layout, before, [...readBase(db).keys()]);
-  const quiet = () => {};
-  const count = (rules: RootRule[]) => new Set(walkTracked(layout.top, rules, ignored, quiet).map((f) => f.path));
-  const old = count(before);
-  const now = new Set(walkTracked(layout.top, after, ignored, (m) => opts.log.warn(m)).map((f) => f.path));
+  const before = readRoots(db);
+  const after = change(layout, before, { ignored, db });
+  const [larger, smaller] = opts.adds ? [after, before] : [before, after];
+  // Warnings (symlinks, special files) concern what stays tracked: an add's new set only.
+  const warn = opts.adds ? (m: string) => opts.log.warn(m) : () => {};
+  const all = walkTracked(layout.top, larger, ignored, warn).map((f) => f.path);
+  const inSmaller = trackerFor(smaller);
+  const changedPaths = all.filter((p) => !inSmaller(p)).sort(comparePaths);
   writeRoots(db, after);
-  const added = [...now].filter((p) => !old.has(p)).sort(comparePaths);
-  if (opts.checkNames) _warnUnportable(added, [...now], opts.log);
-  return { tracked: now.size, changed: added.length + [...old].filter((p) => !now.has(p)).length };
+  if (opts.adds) _warnUnportable(changedPaths, all, opts.log);
+  return { tracked: opts.adds ? all.length : all.length - changedPaths.length, changed: changedPaths.length };
 }
 
 function _warnUnportable(added: string[], tracked: string[], log: Logger): void {

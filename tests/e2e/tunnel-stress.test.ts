@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { md5File } from "../../lib/hash.ts";
-import { beginPush, childPids, rssKiB, rsyncViaTunnel, serverPid, startServer, tempDir, waitFor } from "../helpers.ts";
+import { beginPush, childPids, rssKiB, rsyncViaTunnel, serverPid, startServer, tempDir, waitFor, type TestServer } from "../helpers.ts";
 
 const TOKEN = "tunnel-stress-token";
 const MiB = 1024 * 1024;
@@ -13,6 +13,17 @@ async function bigFile(path: string, mib: number): Promise<void> {
   const writer = Bun.file(path).writer();
   for (let i = 0; i < mib; i += 8) writer.write(randomBytes(8 * MiB));
   await writer.end();
+}
+
+/** Starts a bandwidth-limited 64 MiB upload through the tunnel and waits until it is under way. */
+async function slowUpload(server: TestServer, work: string) {
+  mkdirSync(join(work, "src"));
+  await bigFile(join(work, "src", "big.bin"), 64);
+  const stage = await beginPush(server, TOKEN);
+  const stageDir = join(server.stateDir, "stage", stage);
+  const run = rsyncViaTunnel(server, TOKEN, ["--bwlimit=8000", `${work}/src/`, `soc:stage/${stage}/`], ["big.bin"]);
+  await waitFor(() => partial(stageDir, "big.bin") > MiB, "the upload to start", 20_000);
+  return { run, stageDir };
 }
 
 /** Size of rsync's in-progress temp file for `name` in `dir` (`.name.XXXXXX`), 0 if none yet. */
@@ -112,12 +123,7 @@ describe("tunnel under load", () => {
   test("killing the client mid-transfer leaves no rsync --server behind", async () => {
     await using server = await startServer({ token: TOKEN });
     using work = tempDir();
-    mkdirSync(join(work.path, "src"));
-    await bigFile(join(work.path, "src", "big.bin"), 64);
-    const stage = await beginPush(server, TOKEN);
-    const stageDir = join(server.stateDir, "stage", stage);
-    const run = rsyncViaTunnel(server, TOKEN, ["--bwlimit=8000", `${work.path}/src/`, `soc:stage/${stage}/`], ["big.bin"]);
-    await waitFor(() => partial(stageDir, "big.bin") > MiB, "the upload to start", 20_000);
+    const { run, stageDir } = await slowUpload(server, work.path);
     expect(processesMentioning(stageDir).length).toBeGreaterThan(0);
     process.kill(-run.pid, "SIGKILL");
     await waitFor(() => processesMentioning(stageDir).length === 0, "the server's rsync to end", 10_000);
@@ -127,12 +133,7 @@ describe("tunnel under load", () => {
   test("a server that dies mid-transfer makes the tunnel fail with a clear message", async () => {
     await using server = await startServer({ token: TOKEN });
     using work = tempDir();
-    mkdirSync(join(work.path, "src"));
-    await bigFile(join(work.path, "src", "big.bin"), 64);
-    const stage = await beginPush(server, TOKEN);
-    const stageDir = join(server.stateDir, "stage", stage);
-    const run = rsyncViaTunnel(server, TOKEN, ["--bwlimit=8000", `${work.path}/src/`, `soc:stage/${stage}/`], ["big.bin"]);
-    await waitFor(() => partial(stageDir, "big.bin") > MiB, "the upload to start", 20_000);
+    const { run, stageDir } = await slowUpload(server, work.path);
     process.kill(serverPid(server), "SIGKILL");
     const result = await run.result;
     const url = `${server.url.replace("http", "ws")}/v1/rsync`;
