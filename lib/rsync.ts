@@ -66,12 +66,15 @@ export async function runRsync(
     stderr: "pipe",
     env,
   });
-  proc.stdin.write(`${job.files.join("\0")}\0`);
-  await proc.stdin.end();
-  const [stderr] = await Promise.all([
+  // Read rsync's output while the file list is still going in: a full stderr or stdout pipe
+  // must never stall rsync while we wait for it to take the rest of the list.
+  const output = Promise.all([
     new Response(proc.stderr).text(),
     onProgress && proc.stdout instanceof ReadableStream ? _readProgress(proc.stdout, onProgress) : undefined,
   ]);
+  proc.stdin.write(`${job.files.join("\0")}\0`);
+  await proc.stdin.end();
+  const [stderr] = await output;
   const code = await proc.exited;
   if (code !== 0) {
     // The tunnel's own line is the reliable reason (rsync's status then is 255 or 12 by race).
