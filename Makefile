@@ -3,16 +3,20 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 BUN ?= bun
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The one Bun soc is tested with, written once: package.json's "packageManager".
+BUN_VERSION := $(shell sed -nE 's/.*"packageManager": *"bun@([0-9.]+)".*/\1/p' package.json)
 
 .PHONY: help deps tools test demo bench typecheck fmt build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
-tools: ## Install bun (from npm), rsync, openssh and cron (apt-get) when missing
+tools: ## Install the pinned bun (from npm), rsync, openssh and cron (apt-get) when missing
 	@command -v $(BUN) >/dev/null 2>&1 && $(BUN) --version >/dev/null 2>&1 || { \
-	  echo "installing bun with npm"; npm install -g bun >/dev/null 2>&1 || true; \
-	  bun --version >/dev/null 2>&1 || npm install -g --allow-scripts=bun bun; }
+	  echo "installing bun $(BUN_VERSION) with npm"; npm install -g bun@$(BUN_VERSION) >/dev/null 2>&1 || true; \
+	  bun --version >/dev/null 2>&1 || npm install -g --allow-scripts=bun bun@$(BUN_VERSION); }
+	@v=$$($(BUN) --version); [ "$$v" = "$(BUN_VERSION)" ] || \
+	  echo "warning: bun $$v runs here, but soc is tested with bun $(BUN_VERSION) (package.json); npm install -g bun@$(BUN_VERSION)" >&2
 	@missing=""; \
 	  command -v rsync >/dev/null || missing="$$missing rsync"; \
 	  command -v ssh >/dev/null || missing="$$missing openssh-client"; \
@@ -25,8 +29,17 @@ tools: ## Install bun (from npm), rsync, openssh and cron (apt-get) when missing
 deps: tools ## Install the dependencies pinned in bun.lock
 	@$(BUN) install --frozen-lockfile --silent
 
+# One generous per-test limit: CI is a shared, slow 2-core machine and no test may depend on
+# being fast; a hung test still fails, after this long.
+TEST_TIMEOUT_MS := 300000
+
+# The tests run with TMPDIR set to a directory of their own, so that afterwards every process
+# still running from it (a server, rsync, sshd or soc a test failed to stop) can be named.
 test: deps typecheck ## Type-check, then run every test (unit, http, end-to-end with a real server and rsync)
-	$(BUN) test
+	@run=$$(mktemp -d "$${TMPDIR:-/tmp}/soc-test-run.XXXXXX"); \
+	  TMPDIR="$$run" $(BUN) test --timeout $(TEST_TIMEOUT_MS); status=$$?; \
+	  $(BUN) tests/_harness/leftovers.ts "$$run" || status=1; \
+	  rm -rf "$$run"; exit $$status
 
 typecheck: deps ## Type-check the whole project (strict) and check the formatting
 	$(BUN) x tsc --noEmit -p .

@@ -54,8 +54,11 @@ export interface TestServer extends AsyncDisposable {
   log(): string;
 }
 
-/** Starts a server; pass `token` to require bearer auth. */
-export async function startServer(opts: { token?: string; root?: string } = {}): Promise<TestServer> {
+/**
+ * Starts a server; pass `token` to require bearer auth. A server that does not say where it
+ * listens within `ms` is killed, and so is one whose start-up fails halfway: nothing is left running.
+ */
+export async function startServer(opts: { token?: string; root?: string } = {}, ms = 60_000): Promise<TestServer> {
   const root = opts.root ?? mkdtempSync(join(tmpdir(), "soc-server-"));
   const store = join(root, "store");
   const proc = Bun.spawn(["bun", join(ROOT, "server.ts"), "--store", store, "--port", "0"], {
@@ -63,31 +66,23 @@ export async function startServer(opts: { token?: string; root?: string } = {}):
     stdout: "pipe",
     stderr: "pipe",
   });
+  const stop = async () => {
+    proc.kill("SIGTERM");
+    await proc.exited;
+    if (!opts.root) rmSync(root, { recursive: true, force: true });
+  };
   let log = "";
   const decoder = new TextDecoder();
   (async () => {
     for await (const chunk of proc.stderr) log += decoder.decode(chunk);
   })();
-  const reader = proc.stdout.getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`server exited before listening: ${log}`);
-    out += decoder.decode(value);
+  try {
+    const url = await _listeningUrl(proc.stdout, ms, () => log);
+    return { url, store, stateDir: join(root, ".soc-server"), log: () => log, [Symbol.asyncDispose]: stop };
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
-  if (!url) throw new Error(`unexpected server output: ${out}`);
-  return {
-    url,
-    store,
-    stateDir: join(root, ".soc-server"),
-    log: () => log,
-    [Symbol.asyncDispose]: async () => {
-      proc.kill("SIGTERM");
-      await proc.exited;
-      if (!opts.root) rmSync(root, { recursive: true, force: true });
-    },
-  };
 }
 
 /** Every regular file under `dir` (except `.soc/`) as path → content, for byte-exact comparison. */
@@ -105,8 +100,8 @@ export function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
-/** Polls `check` every 20 ms until it holds; throws naming `what` after `ms`. */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+/** Polls `check` every 20 ms until it holds; throws naming `what` after `ms` (generous: CI may be slow). */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
   const deadline = performance.now() + ms;
   while (!(await check())) {
     if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -135,7 +130,10 @@ export function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(_read(`/proc/${pid}/status`))?.[1] ?? 0);
 }
 
-/** Starts `rsync ARGS` through the tunnel to `server` in a new session (so its group can be killed); `names` go to --files-from=- NUL-separated. */
+/**
+ * Starts `rsync ARGS` through the tunnel to `server` in a new session (so its group can be killed);
+ * `names` go to --files-from=- NUL-separated. `await using` kills the group if it is still running.
+ */
 export function rsyncViaTunnel(server: TestServer, token: string | undefined, args: string[], names: string[]) {
   const rsh = rshString(tunnelCommand());
   const proc = Bun.spawn(["setsid", "rsync", "-tp", "--chmod=Du+rwx", "--ignore-times", "--from0", "--files-from=-", `--rsh=${rsh}`, ...args], {
@@ -150,7 +148,19 @@ export function rsyncViaTunnel(server: TestServer, token: string | undefined, ar
     const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
     return { stdout, stderr, code: await proc.exited };
   })();
-  return { pid: proc.pid, result };
+  return { pid: proc.pid, result, [Symbol.asyncDispose]: () => killGroup(proc) };
+}
+
+/** SIGKILLs the process group `proc` leads (started with setsid) unless it has exited, and waits for it. */
+export async function killGroup(proc: Bun.Subprocess): Promise<void> {
+  if (proc.exitCode === null && proc.signalCode === null) {
+    try {
+      process.kill(-proc.pid, "SIGKILL");
+    } catch {
+      // the group is gone already
+    }
+  }
+  await proc.exited;
 }
 
 /** POST /v1/push/begin; returns the new stage id. */
@@ -162,6 +172,29 @@ export async function beginPush(server: TestServer, token?: string): Promise<str
   });
   if (!res.ok) throw new Error(`push/begin: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { stage: string }).stage;
+}
+
+/** The URL of the server's first stdout line, "listening on URL"; throws if it ends or takes longer than `ms`. */
+async function _listeningUrl(stdout: ReadableStream<Uint8Array>, ms: number, log: () => string): Promise<string> {
+  const reader = stdout.getReader();
+  const decoder = new TextDecoder();
+  let timer: Timer | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the server did not listen within ${ms} ms: ${log()}`)), ms);
+  });
+  try {
+    let out = "";
+    while (!out.includes("\n")) {
+      const { value, done } = await Promise.race([reader.read(), late]);
+      if (done) throw new Error(`server exited before listening: ${log()}`);
+      out += decoder.decode(value);
+    }
+    const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
+    if (!url) throw new Error(`unexpected server output: ${out}`);
+    return url;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function _pids(): number[] {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -10,9 +10,14 @@ export interface TestSshd extends AsyncDisposable {
   rsyncRsh: string;
 }
 
-/** Starts sshd in the foreground on a free loopback port with a temporary host key and client key. */
+/**
+ * Starts sshd (as a daemon) on a free loopback port with a temporary host key and client key.
+ * A start-up that fails halfway stops what it started and removes its directory.
+ */
 export async function startSshd(): Promise<TestSshd> {
+  await using stack = new AsyncDisposableStack();
   const dir = mkdtempSync(join(tmpdir(), "soc-sshd-"));
+  stack.defer(() => rmSync(dir, { recursive: true, force: true }));
   for (const key of ["host_key", "client_key"]) _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)]);
   writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_key.pub")));
   const port = _freePort();
@@ -34,18 +39,20 @@ export async function startSshd(): Promise<TestSshd> {
     ].join("\n"),
   );
   mkdirSync("/run/sshd", { recursive: true });
-  const proc = Bun.spawn(["/usr/sbin/sshd", "-D", "-e", "-f", join(dir, "sshd_config")], { stdout: "ignore", stderr: "pipe" });
+  // As a daemon, not a child: bun test kills every child still running when any test times out,
+  // and this sshd serves a whole describe block. It is found again by its config file's path.
+  const config = join(dir, "sshd_config");
+  const start = Bun.spawnSync(["/usr/sbin/sshd", "-f", config], { stdout: "ignore", stderr: "pipe" });
+  stack.defer(() => _stopDaemon(config));
+  if (start.exitCode !== 0) throw new Error(`sshd exited with status ${start.exitCode}: ${start.stderr.toString()}`);
   const rsyncRsh = `ssh -p ${port} -i ${join(dir, "client_key")} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR`;
-  await _untilListening(port, proc);
+  await _untilListening(port);
+  const owned = stack.move();
   return {
     // Bun's os.userInfo() can report "unknown"; id(1) reads the passwd database.
     host: `${Bun.spawnSync(["id", "-un"]).stdout.toString().trim()}@127.0.0.1`,
     rsyncRsh,
-    [Symbol.asyncDispose]: async () => {
-      proc.kill("SIGTERM");
-      await proc.exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
+    [Symbol.asyncDispose]: () => owned.disposeAsync(),
   };
 }
 
@@ -63,10 +70,9 @@ function _freePort(): number {
   return port;
 }
 
-async function _untilListening(port: number, proc: Bun.Subprocess): Promise<void> {
-  const deadline = Date.now() + 10_000;
+async function _untilListening(port: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (proc.exitCode !== null) throw new Error(`sshd exited with status ${proc.exitCode}`);
     const up = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then(
       (s) => (s.end(), true),
       () => false,
@@ -74,5 +80,27 @@ async function _untilListening(port: number, proc: Bun.Subprocess): Promise<void
     if (up) return;
     await Bun.sleep(20);
   }
-  throw new Error("sshd did not start listening within 10 s");
+  throw new Error("sshd did not start listening within 60 s");
+}
+
+/** SIGTERM to the sshd started with `config`, then waits (up to 60 s) until it is gone. */
+async function _stopDaemon(config: string): Promise<void> {
+  const running = () => _pidsWith(config); // sshd rewrites its argv as one line: "sshd: /usr/sbin/sshd -f CONFIG [listener] …"
+  for (const pid of running()) process.kill(pid, "SIGTERM");
+  for (const deadline = Date.now() + 60_000; running().length > 0 && Date.now() < deadline;) await Bun.sleep(20);
+}
+
+/** Live processes (zombies excluded) whose argv contains `text`. */
+function _pidsWith(text: string): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^[0-9]+$/.test(name))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+        return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z") && `${readFileSync(`/proc/${pid}/cmdline`, "latin1")}`.includes(text);
+      } catch {
+        return false;
+      }
+    });
 }

@@ -14,7 +14,7 @@ symlinkSync(Bun.which("rsync") as string, join(bin.path, "rsync"));
 beforeAll(async () => {
   const { stdout, stderr, code } = await _run(["make", "build"], ROOT, process.env);
   if (code !== 0) throw new Error(`make build failed:\n${stdout}\n${stderr}`);
-}, 180_000);
+});
 afterAll(() => bin[Symbol.dispose]());
 
 describe("make build", () => {
@@ -101,7 +101,7 @@ describe("make deploy, with the throwaway sshd as the droplet", () => {
     await _soc(b, ["pull"]);
     expect(readFileSync(join(b, "big/f7"), "utf8")).toBe("file 7, edited\n");
     expect(snapshot(b)).toEqual(snapshot(a));
-  }, 120_000);
+  });
 
   test("the systemd unit: its own user, read-only system but for the store, verified", async () => {
     using host = tempDir("soc-unit-");

@@ -10,21 +10,20 @@ function write(top: string, rel: string, content: string): void {
 
 /** A server and a tree whose d/ holds `files`, tracked and pushed. */
 async function pushed(files: Record<string, string>) {
-  const server = await startServer();
-  const dir = tempDir();
+  await using stack = new AsyncDisposableStack();
+  const server = stack.use(await startServer());
+  const dir = stack.use(tempDir());
   const a = join(dir.path, "a");
   for (const [p, c] of Object.entries(files)) write(a, `d/${p}`, c);
   await cli(a, ["init", server.url]);
   await cli(a, ["add", "-r", "d"]);
   await cli(a, ["push"]);
+  const owned = stack.move();
   return {
     server,
     a,
     dir: dir.path,
-    [Symbol.asyncDispose]: async () => {
-      await server[Symbol.asyncDispose]();
-      dir[Symbol.dispose]();
-    },
+    [Symbol.asyncDispose]: () => owned.disposeAsync(),
   };
 }
 

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { randomFillSync } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, ROOT, startServer, tempDir, type TestServer } from "../helpers.ts";
+import { cli, ROOT, startServer, tempDir } from "../helpers.ts";
 
 const FILES = 10;
 const FILE_BYTES = 5 * 1024 * 1024;
@@ -43,24 +43,23 @@ async function onTerminal(cwd: string, args: string[], opts: { env?: Record<stri
 
 const PROGRESS = /sending|receiving|scanning|hashed|verifying|\bsent\b|received/;
 
-describe("progress on a terminal", () => {
-  let server: TestServer;
-  const dir = tempDir();
+/** A server and a tree `a` whose d/ holds ~50 MiB of fresh content, tracked, not yet pushed. */
+async function trackedTree() {
+  await using stack = new AsyncDisposableStack();
+  const server = stack.use(await startServer());
+  const dir = stack.use(tempDir());
   const a = join(dir.path, "a");
-  beforeAll(async () => {
-    server = await startServer();
-    mkdirSync(a);
-    rewriteTree(a);
-    await cli(a, ["init", server.url]);
-    await cli(a, ["add", "-r", "d"]);
-  });
-  afterAll(async () => {
-    await server[Symbol.asyncDispose]();
-    dir[Symbol.dispose]();
-  });
+  rewriteTree(a);
+  await cli(a, ["init", server.url]);
+  await cli(a, ["add", "-r", "d"]);
+  const owned = stack.move();
+  return { server, dir: dir.path, a, [Symbol.asyncDispose]: () => owned.disposeAsync() };
+}
 
+describe("progress on a terminal", () => {
   test("push draws a bar in place on stderr and ends with the totals; NO_COLOR keeps it plain", async () => {
-    const { shown, code } = await onTerminal(a, ["push"]);
+    await using t = await trackedTree();
+    const { shown, code } = await onTerminal(t.a, ["push"]);
     expect(code).toBe(0);
     expect(shown).toMatch(/\rsending \[[#-]+\] +\d+% +[\d.]+ (B|KiB|MiB) \/ 50\.0 MiB/);
     expect(shown).toMatch(/\rsent 50\.0 MiB in [\d.]+ s \([\d.]+ (KiB|MiB|GiB)\/s\)\r\n/);
@@ -70,45 +69,47 @@ describe("progress on a terminal", () => {
   });
 
   test("without NO_COLOR the bar is coloured", async () => {
-    rewriteTree(a);
-    const { shown, code } = await onTerminal(a, ["push"], { env: { NO_COLOR: undefined } });
+    await using t = await trackedTree();
+    const { shown, code } = await onTerminal(t.a, ["push"], { env: { NO_COLOR: undefined } });
     expect(code).toBe(0);
     expect(shown).toContain("sending [\x1b[36m");
     expect(shown).toMatch(/sent 50\.0 MiB in /);
   });
 
   test("pull shows the download and its totals", async () => {
-    const b = join(dir.path, "b");
-    const { shown, code } = await onTerminal(dir.path, ["clone", server.url, b]);
+    await using t = await trackedTree();
+    await cli(t.a, ["push"]);
+    const b = join(t.dir, "b");
+    const { shown, code } = await onTerminal(t.dir, ["clone", t.server.url, b]);
     expect(code).toBe(0);
     expect(shown).toMatch(/\rreceiving \[[#-]+\]/);
     expect(shown).toMatch(/\rreceived 50\.0 MiB in [\d.]+ s/);
-    expect(shown).toEndWith(`cloned into ${b} revision 2: 10 files updated, 0 deleted\r\n`);
+    expect(shown).toEndWith(`cloned into ${b} revision 1: 10 files updated, 0 deleted\r\n`);
   });
 
   test("nothing of it when stdout is piped", async () => {
-    rewriteTree(a);
-    expect(await onTerminal(a, ["push"], { shell: '"$@" | cat' })).toEqual({ shown: "pushed 10 files, deleted 0: now at revision 3\r\n", code: 0 });
+    await using t = await trackedTree();
+    expect(await onTerminal(t.a, ["push"], { shell: '"$@" | cat' })).toEqual({ shown: "pushed 10 files, deleted 0: now at revision 1\r\n", code: 0 });
   });
 
   test("nothing of it when stderr is not the terminal", async () => {
-    rewriteTree(a);
-    const errFile = join(dir.path, "stderr.txt");
-    const redirected = await onTerminal(a, ["push"], { shell: '"$@" 2>"$ERR_FILE"', env: { ERR_FILE: errFile } });
-    expect(redirected).toEqual({ shown: "pushed 10 files, deleted 0: now at revision 4\r\n", code: 0 });
+    await using t = await trackedTree();
+    const errFile = join(t.dir, "stderr.txt");
+    const redirected = await onTerminal(t.a, ["push"], { shell: '"$@" 2>"$ERR_FILE"', env: { ERR_FILE: errFile } });
+    expect(redirected).toEqual({ shown: "pushed 10 files, deleted 0: now at revision 1\r\n", code: 0 });
     expect(readFileSync(errFile, "utf8")).toBe("");
   });
 
   test("nothing of it with --quiet", async () => {
-    rewriteTree(a);
-    expect(await onTerminal(a, ["push", "--quiet"])).toEqual({ shown: "", code: 0 });
+    await using t = await trackedTree();
+    expect(await onTerminal(t.a, ["push", "--quiet"])).toEqual({ shown: "", code: 0 });
   });
 
   test("nothing of it with --json", async () => {
-    rewriteTree(a);
-    const json = await onTerminal(a, ["push", "--json"]);
+    await using t = await trackedTree();
+    const json = await onTerminal(t.a, ["push", "--json"]);
     expect(json.code).toBe(0);
     expect(json.shown).not.toMatch(PROGRESS);
-    expect(JSON.parse(json.shown)).toMatchObject({ revision: 6, deleted: [], conflicts: [] });
+    expect(JSON.parse(json.shown)).toMatchObject({ revision: 1, deleted: [], conflicts: [] });
   });
 });

@@ -3,20 +3,12 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync, openSync, writeSync,
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { md5File } from "../../lib/hash.ts";
-import { cli, ROOT, runCli, snapshot, startServer, tempDir } from "../helpers.ts";
+import { cli, killGroup, ROOT, runCli, snapshot, startServer, tempDir, waitFor } from "../helpers.ts";
 import { overEveryTransport } from "../transports.ts";
 
 async function changes(url: string, token?: string): Promise<unknown> {
   const res = await fetch(`${url}/v1/changes?since=0`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   return res.json();
-}
-
-async function until(what: string, check: () => boolean, limitMs = 30_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 /** A tree with d/small pushed to a fresh server. */
@@ -48,18 +40,18 @@ overEveryTransport((transport) =>
 
       // setsid: the push and its rsync form one process group, killed together.
       const proc = Bun.spawn(["setsid", "bun", join(ROOT, "cli.ts"), "push"], { cwd: a, env: process.env, stdout: "ignore", stderr: "ignore" });
+      await using _push = { [Symbol.asyncDispose]: () => killGroup(proc) };
       const stages = join(server.stateDir, "stage");
       const staged = () => existsSync(stages) && readdirSync(stages, { recursive: true }).some((p) => String(p).includes("big"));
-      await until("rsync to start writing into the stage", staged);
-      process.kill(-proc.pid, "SIGKILL");
-      await proc.exited;
+      await waitFor(staged, "rsync to start writing into the stage");
+      await killGroup(proc);
 
       expect(await changes(server.url)).toEqual(tableBefore);
       expect(snapshot(server.store)).toEqual(storeBefore);
       await cli(a, ["push"]);
       expect(md5File(join(server.store, "d/big"))).toBe(md5File(join(a, "d/big")));
       expect(await Bun.file(join(server.store, "d/small")).text()).toBe("edited");
-    }, 60_000);
+    });
   }),
 );
 
@@ -107,10 +99,15 @@ describe("the lock", () => {
       );
       expect(res.code).toBe(5);
     }
-    const waiting = Bun.spawn(["bun", join(ROOT, "cli.ts"), "pull", "--wait", "30"], { cwd: a, env: process.env, stdout: "pipe", stderr: "pipe" });
+    await using waiting = Bun.spawn(["bun", join(ROOT, "cli.ts"), "pull", "--wait", "120"], {
+      cwd: a,
+      env: process.env,
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     const reader = waiting.stderr.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
-    expect(first).toBe(`warning: waiting up to 30s for the lock held by pid ${process.pid} on ${hostname()} since ${since}\n`);
+    expect(first).toBe(`warning: waiting up to 120s for the lock held by pid ${process.pid} on ${hostname()} since ${since}\n`);
     unlinkSync(join(a, ".soc/lock"));
     expect(await waiting.exited).toBe(0);
     const bad = await runCli(a, ["push", "--wait", "soon"]);

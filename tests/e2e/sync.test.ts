@@ -17,8 +17,9 @@ async function json(cwd: string, args: string[], code = 0): Promise<Json> {
 
 /** A server plus tree A (with `files` tracked under d/ and pushed) and tree B cloned from it. */
 async function pairOver(files: Record<string, string>, remoteArgs: string[]) {
-  const server = await startServer();
-  const dir = tempDir();
+  await using stack = new AsyncDisposableStack();
+  const server = stack.use(await startServer());
+  const dir = stack.use(tempDir());
   const a = join(dir.path, "a");
   const b = join(dir.path, "b");
   mkdirSync(a);
@@ -27,14 +28,12 @@ async function pairOver(files: Record<string, string>, remoteArgs: string[]) {
   await cli(a, ["add", "-r", "d"]);
   await cli(a, ["push"]);
   await cli(dir.path, ["clone", server.url, b, ...remoteArgs]);
+  const owned = stack.move();
   return {
     server,
     a,
     b,
-    [Symbol.asyncDispose]: async () => {
-      await server[Symbol.asyncDispose]();
-      dir[Symbol.dispose]();
-    },
+    [Symbol.asyncDispose]: () => owned.disposeAsync(),
   };
 }
 

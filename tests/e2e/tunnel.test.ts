@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { md5Bytes } from "../../lib/hash.ts";
@@ -8,30 +8,28 @@ import { beginPush, rsyncViaTunnel, snapshot, startServer, tempDir, type TestSer
 const TOKEN = "tunnel-e2e-token";
 const NAMES = ["new\nline", "-e sh", "--rsync-path=x", "with spaces", "ünïcødé ✓", "sub/dir/deep.txt", "quote'\"$x\\y*?[a]"];
 
-// The server runs a logging wrapper as "rsync", so the tests see exactly what it spawns (or that it spawned nothing).
-let server: TestServer;
-const dir = tempDir();
-const spawnLog = join(dir.path, "spawned.log");
-
-beforeAll(async () => {
-  mkdirSync(join(dir.path, "bin"));
-  writeFileSync(join(dir.path, "bin/rsync"), `#!/bin/sh\nprintf 'rsync %s\\n' "$*" >> '${spawnLog}'\nexec ${Bun.which("rsync")} "$@"\n`);
-  chmodSync(join(dir.path, "bin/rsync"), 0o755);
+/**
+ * A server with a token that runs a logging wrapper as "rsync", so a test sees exactly what it
+ * spawns (or that it spawned nothing); `await using` stops it and removes its directory.
+ */
+async function loggingServer() {
+  await using stack = new AsyncDisposableStack();
+  const dir = stack.use(tempDir()).path;
+  const spawnLog = join(dir, "spawned.log");
+  mkdirSync(join(dir, "bin"));
+  writeFileSync(join(dir, "bin/rsync"), `#!/bin/sh\nprintf 'rsync %s\\n' "$*" >> '${spawnLog}'\nexec ${Bun.which("rsync")} "$@"\n`);
+  chmodSync(join(dir, "bin/rsync"), 0o755);
   const path = process.env.PATH;
-  process.env.PATH = `${join(dir.path, "bin")}:${path}`;
+  process.env.PATH = `${join(dir, "bin")}:${path}`;
+  let server: TestServer;
   try {
-    server = await startServer({ token: TOKEN });
+    server = stack.use(await startServer({ token: TOKEN }));
   } finally {
     process.env.PATH = path;
   }
-});
-afterAll(async () => {
-  await server[Symbol.asyncDispose]();
-  dir[Symbol.dispose]();
-});
-
-function spawned(): string[] {
-  return (Bun.file(spawnLog).size ? readFileSync(spawnLog, "utf8") : "").split("\n").filter(Boolean);
+  const spawned = () => (Bun.file(spawnLog).size ? readFileSync(spawnLog, "utf8") : "").split("\n").filter(Boolean);
+  const owned = stack.move();
+  return { server, dir, spawned, [Symbol.asyncDispose]: () => owned.disposeAsync() };
 }
 
 function writeTree(top: string, files: Record<string, string>): void {
@@ -41,7 +39,7 @@ function writeTree(top: string, files: Record<string, string>): void {
   }
 }
 
-async function commit(stage: string, files: Record<string, string>): Promise<void> {
+async function commit(server: TestServer, stage: string, files: Record<string, string>): Promise<void> {
   const upserts = Object.entries(files).map(([path, content]) => ({
     path,
     size: Buffer.byteLength(content),
@@ -61,6 +59,8 @@ async function commit(stage: string, files: Record<string, string>): Promise<voi
 
 describe("rsync through the tunnel", () => {
   test("uploads odd names into a stage, and downloads them from the store after a commit", async () => {
+    await using t = await loggingServer();
+    const { server } = t;
     using work = tempDir();
     const files = Object.fromEntries(NAMES.map((n) => [n, `content of ${n}\n`]));
     writeTree(join(work.path, "src"), files);
@@ -68,35 +68,39 @@ describe("rsync through the tunnel", () => {
     const up = await rsyncViaTunnel(server, TOKEN, [`${work.path}/src/`, `soc:stage/${stage}/`], NAMES).result;
     expect(up).toEqual({ stdout: "", stderr: "", code: 0 });
     expect(snapshot(join(server.stateDir, "stage", stage))).toEqual(snapshot(join(work.path, "src")));
-    expect(spawned().at(-1)).toBe(
+    expect(t.spawned().at(-1)).toBe(
       `rsync --server -tpIRe.LsfxCIvu --munge-links --confine-root=${join(server.store, "..")} --drop-D --copy-dest=${server.store} -- . ${join(server.stateDir, "stage", stage)}/`,
     );
-    await commit(stage, files);
+    await commit(server, stage, files);
 
     mkdirSync(join(work.path, "dest"));
     const down = await rsyncViaTunnel(server, TOKEN, ["soc:store/", `${work.path}/dest/`], NAMES).result;
     expect(down).toEqual({ stdout: "", stderr: "", code: 0 });
     expect(snapshot(join(work.path, "dest"))).toEqual(snapshot(join(work.path, "src")));
-    expect(spawned().at(-1)).toBe(
+    expect(t.spawned().at(-1)).toBe(
       `rsync --server --sender -tpIRe.LsfxCIvu --files-from=- --from0 --munge-links --confine-root=${server.store} -- . ${server.store}/`,
     );
-  }, 20_000);
+  });
 
   test("an upload of content the store already has sends no file data (--copy-dest)", async () => {
+    await using t = await loggingServer();
+    const { server } = t;
     using work = tempDir();
     const big = Buffer.alloc(2 << 20, "soc").toString();
     writeTree(join(work.path, "src"), { "big.txt": big });
     const first = await beginPush(server, TOKEN);
     expect((await rsyncViaTunnel(server, TOKEN, [`${work.path}/src/`, `soc:stage/${first}/`], ["big.txt"]).result).code).toBe(0);
-    await commit(first, { "big.txt": big });
+    await commit(server, first, { "big.txt": big });
     const again = await beginPush(server, TOKEN);
     const run = await rsyncViaTunnel(server, TOKEN, ["--stats", `${work.path}/src/`, `soc:stage/${again}/`], ["big.txt"]).result;
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("Literal data: 0 bytes");
     expect(readFileSync(join(server.stateDir, "stage", again, "big.txt"), "utf8")).toBe(big);
-  }, 20_000);
+  });
 
   test("a wrong or missing token: the tunnel says unauthorized, rsync fails, nothing changes", async () => {
+    await using t = await loggingServer();
+    const { server } = t;
     using work = tempDir();
     writeTree(join(work.path, "src"), { a: "a" });
     const before = snapshot(server.store);
@@ -108,12 +112,12 @@ describe("rsync through the tunnel", () => {
       expect(readdirSync(join(server.stateDir, "stage", stage))).toEqual([]);
     }
     expect(snapshot(server.store)).toEqual(before);
-  }, 20_000);
+  });
 });
 
 describe("hostile sessions", () => {
   /** Opens the tunnel by hand, sends `argv` as the first frame, returns every text frame until close. */
-  async function session(argv: unknown): Promise<unknown[]> {
+  async function session(server: TestServer, argv: unknown): Promise<unknown[]> {
     const ws = new WebSocket(tunnelUrl(server.url), { headers: { Authorization: `Bearer ${TOKEN}` } });
     const frames: unknown[] = [];
     ws.onopen = () => ws.send(JSON.stringify(argv));
@@ -123,18 +127,20 @@ describe("hostile sessions", () => {
   }
 
   test("each is refused with an error frame naming the problem, and no rsync is spawned", async () => {
+    await using t = await loggingServer();
+    const { server } = t;
     const stage = await beginPush(server, TOKEN);
-    const outside = join(dir.path, "outside");
+    const outside = join(t.dir, "outside");
     mkdirSync(outside);
     symlinkSync(outside, join(server.store, "link"));
-    const before = spawned().length;
+    const before = t.spawned().length;
     const cases: [string[], string][] = [
       [["--rsync-path=x"], "refused rsync option --rsync-path: it names a path or program on the server"],
       [["-e", "sh"], "refused rsync option -e: it names a path or program on the server"],
       [["-s"], "refused rsync option -s: it would hide the remaining options from the server's check"],
       [["--protect-args"], "refused rsync option --protect-args: it would hide the remaining options from the server's check"],
     ];
-    for (const [opts, error] of cases) expect(await session(["rsync", "--server", ...opts, ".", `stage/${stage}/`])).toEqual([{ error }]);
+    for (const [opts, error] of cases) expect(await session(server, ["rsync", "--server", ...opts, ".", `stage/${stage}/`])).toEqual([{ error }]);
     const paths: [string, string][] = [
       ["../", 'refused path "../": ".." is not allowed'],
       ["/etc", 'refused path "/etc": absolute paths are not allowed'],
@@ -142,18 +148,20 @@ describe("hostile sessions", () => {
       ["store/", 'refused path "store/": the store changes only through a push commit; upload to "stage/<id>/"'],
       ["link/", 'refused path "link/": an upload writes to "stage/<id>/" only'],
     ];
-    for (const [path, error] of paths) expect(await session(["rsync", "--server", "-tpIRe.LsfxCIvu", ".", path])).toEqual([{ error }]);
-    expect(await session(["rsync", "--server", "--sender", "-tpIRe.LsfxCIvu", ".", "store/link/"])).toEqual([
+    for (const [path, error] of paths) expect(await session(server, ["rsync", "--server", "-tpIRe.LsfxCIvu", ".", path])).toEqual([{ error }]);
+    expect(await session(server, ["rsync", "--server", "--sender", "-tpIRe.LsfxCIvu", ".", "store/link/"])).toEqual([
       { error: 'refused path "store/link/": a download reads "store/" only' },
     ]);
-    expect(spawned().length).toBe(before);
+    expect(t.spawned().length).toBe(before);
     expect(readdirSync(outside)).toEqual([]);
     expect(readdirSync(join(server.stateDir, "stage", stage))).toEqual([]);
-  }, 20_000);
+  });
 
   test("a download naming a file through a symlink out of the store gets nothing from outside", async () => {
+    await using t = await loggingServer();
+    const { server } = t;
     using work = tempDir();
-    const secret = join(dir.path, "secret");
+    const secret = join(t.dir, "secret");
     mkdirSync(secret);
     writeFileSync(join(secret, "key"), "do not leak");
     symlinkSync(secret, join(server.store, "escape"));
@@ -163,5 +171,5 @@ describe("hostile sessions", () => {
     expect(run.code).not.toBe(0);
     expect(snapshot(join(work.path, "dest"))).toEqual({});
     expect(statSync(join(secret, "key")).size).toBe(11);
-  }, 20_000);
+  });
 });
