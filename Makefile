@@ -58,7 +58,7 @@ bench: deps ## Measure soc against git, rsync and md5sum on 100k files
 # [name], so new URL("./hash-worker.ts", import.meta.url) finds them beside the entry inside the
 # binary; a .env or bunfig.toml in whatever directory soc runs in is not read.
 COMPILE := $(BUN) build --compile --no-compile-autoload-dotenv --no-compile-autoload-bunfig --entry-naming='[name].[ext]'
-WORKERS := lib/hash-worker.ts lib/scan-worker.ts
+WORKERS := lib/shared/hash-worker.ts lib/client/walk-worker.ts
 
 build: deps ## Compile dist/soc and dist/soc-server, standalone executables (no bun needed to run them)
 	$(COMPILE) cli.ts $(WORKERS) --outfile dist/soc

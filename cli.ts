@@ -1,14 +1,14 @@
 #!/usr/bin/env bun
 import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
-import { log as logCommand, restore, verify } from "./commands/history.ts";
+import { log as logCommand, restore, verify } from "./commands/log.ts";
 import { schedule } from "./commands/schedule.ts";
-import { add, rm, status } from "./commands/track.ts";
+import { add, rm, status } from "./commands/add.ts";
 import { tunnel } from "./commands/tunnel.ts";
-import { clone, init, pullCommand, pushCommand, remote } from "./commands/sync.ts";
-import { colorWanted } from "./lib/config.ts";
-import { EXIT, SocError, UsageError } from "./lib/errors.ts";
-import { createLogger } from "./lib/log.ts";
-import { suggest, unknownFlags } from "./lib/usage.ts";
+import { clone, init, pullCommand, pushCommand, remote } from "./commands/push.ts";
+import { colorWanted } from "./lib/server/config.ts";
+import { EXIT, SocError, UsageError } from "./lib/shared/errors.ts";
+import { createLogger } from "./lib/client/log.ts";
+import { suggest, unknownFlags } from "./lib/client/suggest.ts";
 import pkg from "./package.json" with { type: "json" };
 
 /** Every verb; `soc_add`, `soc_push` and `soc_pull` (bin/) run these too. */

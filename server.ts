@@ -1,11 +1,11 @@
-import { SocError, EXIT } from "./lib/errors.ts";
-import { readServerConfig, SERVER_USAGE } from "./lib/config.ts";
-import { MAX_BODY_BYTES } from "./lib/protocol.ts";
-import { openStore } from "./lib/store.ts";
-import { openTable } from "./lib/table.ts";
-import { sweepVersions, SWEEP_EVERY_MS } from "./lib/versions.ts";
+import { SocError, EXIT } from "./lib/shared/errors.ts";
+import { readServerConfig, SERVER_USAGE } from "./lib/server/config.ts";
+import { MAX_BODY_BYTES } from "./lib/shared/protocol.ts";
+import { openStore } from "./lib/server/store.ts";
+import { openTable } from "./lib/server/table.ts";
+import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
 import { websocket } from "elysia/ws";
-import { createApp } from "./handlers/app.ts";
+import { createApp } from "./handlers/index.ts";
 import pkg from "./package.json" with { type: "json" };
 
 /** Starts the soc server: reads config, opens state, listens until SIGINT/SIGTERM. */

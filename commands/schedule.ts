@@ -1,10 +1,10 @@
 import { defineCommand } from "citty";
-import { UsageError } from "../lib/errors.ts";
-import { createLogger } from "../lib/log.ts";
-import { findRepo } from "../lib/repo.ts";
-import { cronLine, writeCrontab } from "../lib/schedule.ts";
-import { selfCommand } from "../lib/self.ts";
-import { flags } from "./shared.ts";
+import { UsageError } from "../lib/shared/errors.ts";
+import { createLogger } from "../lib/client/log.ts";
+import { findRepo } from "../lib/client/repo.ts";
+import { cronLine, writeCrontab } from "../lib/client/schedule.ts";
+import { selfCommand } from "../lib/client/self.ts";
+import { flags } from "./_shared.ts";
 
 export const schedule = defineCommand({
   meta: {

@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
-import { tunnelEnv } from "../lib/config.ts";
-import { UsageError } from "../lib/errors.ts";
-import { runTunnel } from "../lib/tunnel.ts";
+import { tunnelEnv } from "../lib/server/config.ts";
+import { UsageError } from "../lib/shared/errors.ts";
+import { runTunnel } from "../lib/client/tunnel.ts";
 
 /**
  * `soc tunnel -- HOST rsync --server …`: rsync's remote shell for the tunnel transport (hidden).

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
-import { BadInputError } from "../lib/errors.ts";
-import { Changes, ChangesQuery } from "../lib/protocol.ts";
-import { changesSince, type Table } from "../lib/table.ts";
+import { BadInputError } from "../lib/shared/errors.ts";
+import { Changes, ChangesQuery } from "../lib/shared/protocol.ts";
+import { changesSince, type Table } from "../lib/server/table.ts";
 
 /** GET /v1/changes?since=N: rows changed after revision N (tombstones included) and all roots. */
 export function changesRoutes(deps: { table: Table }) {

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { Health } from "../lib/protocol.ts";
+import { Health } from "../lib/shared/protocol.ts";
 
 /** GET /v1/health: liveness, never behind auth. */
 export function healthRoutes() {

@@ -1,12 +1,12 @@
 import { Elysia } from "elysia";
-import { DEFAULT_KEEP_DAYS } from "../lib/config.ts";
-import { BadInputError } from "../lib/errors.ts";
-import { findContent, readLog } from "../lib/history.ts";
-import { ContentQuery, Log, LogQuery, Restore, RestoreRequest, Verify } from "../lib/protocol.ts";
-import { restorePaths } from "../lib/restore.ts";
-import type { Store } from "../lib/store.ts";
-import type { Table } from "../lib/table.ts";
-import { verifyStore } from "../lib/store-verify.ts";
+import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
+import { BadInputError } from "../lib/shared/errors.ts";
+import { findContent, readLog } from "../lib/server/history.ts";
+import { ContentQuery, Log, LogQuery, Restore, RestoreRequest, Verify } from "../lib/shared/protocol.ts";
+import { restorePaths } from "../lib/server/restore.ts";
+import type { Store } from "../lib/server/store.ts";
+import type { Table } from "../lib/server/table.ts";
+import { verifyStore } from "../lib/server/store-verify.ts";
 
 /** GET /v1/log and /v1/content, POST /v1/restore and /v1/verify: the server's history and its checks. */
 export function historyRoutes(deps: { table: Table; store: Store; now: () => number; keepDays?: number }) {

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
-import { API_VERSION, Info } from "../lib/protocol.ts";
-import type { Store } from "../lib/store.ts";
-import { currentRevision, type Table } from "../lib/table.ts";
+import { API_VERSION, Info } from "../lib/shared/protocol.ts";
+import type { Store } from "../lib/server/store.ts";
+import { currentRevision, type Table } from "../lib/server/table.ts";
 
 /** GET /v1/info: server version, API version, revision, transports and store path. */
 export function infoRoutes(deps: { table: Table; store: Store; version: string }) {

@@ -1,9 +1,9 @@
 import { Elysia } from "elysia";
-import { DEFAULT_KEEP_DAYS } from "../lib/config.ts";
-import { PushBegin, PushBeginRequest, PushCommit, PushCommitRequest } from "../lib/protocol.ts";
-import { applyToStore, createStage, removeStage, repairFromStage, verifyStage, type Store } from "../lib/store.ts";
-import { checkChangeset, commitChangeset, readRow, type CommitPlan, type Table } from "../lib/table.ts";
-import { createSweeper, keepVersions } from "../lib/versions.ts";
+import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
+import { PushBegin, PushBeginRequest, PushCommit, PushCommitRequest } from "../lib/shared/protocol.ts";
+import { applyToStore, createStage, removeStage, repairFromStage, verifyStage, type Store } from "../lib/server/store.ts";
+import { checkChangeset, commitChangeset, readRow, type CommitPlan, type Table } from "../lib/server/table.ts";
+import { createSweeper, keepVersions } from "../lib/server/versions.ts";
 
 /** POST /v1/push/begin (a fresh stage) and /v1/push/commit (check, then apply atomically). */
 export function pushRoutes(deps: {

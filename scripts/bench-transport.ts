@@ -4,9 +4,9 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { rshString } from "../lib/rsync.ts";
-import { tunnelCommand, tunnelUrl } from "../lib/tunnel.ts";
-import { startSshd } from "../tests/sshd.ts";
+import { rshString } from "../lib/client/rsync.ts";
+import { tunnelCommand, tunnelUrl } from "../lib/client/tunnel.ts";
+import { startSshd } from "../tests/_harness/sshd.ts";
 import { median, report, runCommand, startServerProcess, type BenchRow } from "./bench-lib.ts";
 
 const SOC = ["bun", resolve(import.meta.dir, "..", "cli.ts")];

@@ -6,11 +6,11 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { md5Files } from "../lib/hash.ts";
-import { loadIgnore } from "../lib/ignore.ts";
-import { repoLayout } from "../lib/repo.ts";
-import { walkTracked } from "../lib/walk.ts";
-import { openState, readRoots, updateBase } from "../lib/state.ts";
+import { md5Files } from "../lib/shared/hash.ts";
+import { loadIgnore } from "../lib/client/ignore.ts";
+import { repoLayout } from "../lib/client/repo.ts";
+import { walkTracked } from "../lib/client/walk.ts";
+import { openState, readRoots, updateBase } from "../lib/client/state.ts";
 import { allPass, measure, median, report, runCommand, type BenchRow } from "./bench-lib.ts";
 import { benchSync } from "./bench-sync.ts";
 import { benchTransport } from "./bench-transport.ts";

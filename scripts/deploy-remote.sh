@@ -110,7 +110,7 @@ log_file=$dir/soc-server.log
 store=$(env_value SOC_STORE || true)
 store=${store:-$dir/store}
 check_path SOC_STORE "$store"
-# The server keeps its database and push stages beside the store (lib/config.ts).
+# The server keeps its database and push stages beside the store (lib/server/config.ts).
 state=$(dirname "$store")/.soc-server
 if [ "$systemd" = print-unit ]; then
   render_unit

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, snapshot, tempDir, waitFor } from "../helpers.ts";
-import { startSshd } from "../sshd.ts";
+import { ROOT, snapshot, tempDir, waitFor } from "../_harness/server.ts";
+import { startSshd } from "../_harness/sshd.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 const SOC = join(ROOT, "dist/soc");
@@ -24,7 +24,7 @@ describe("make build", () => {
     const help = await _run([join(ROOT, "dist/soc-server"), "--help"], ROOT, { PATH: bin.path });
     expect([help.code, help.stdout]).toEqual([0, expect.stringContaining("--store DIR")]);
     // lib/ starts each worker from new URL("./X.ts", import.meta.url): beside the entry, /$bunfs/root/.
-    const workers = readdirSync(join(ROOT, "lib"))
+    const workers = readdirSync(join(ROOT, "lib"), { recursive: true, encoding: "utf8" })
       .filter((f) => f.endsWith(".ts"))
       .flatMap((f) => [...readFileSync(join(ROOT, "lib", f), "utf8").matchAll(/new URL\("\.\/([\w-]+)\.ts", import\.meta\.url\)/g)])
       .map((m) => `/$bunfs/root/${m[1]}.js`);

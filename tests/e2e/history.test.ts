@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, runCli, snapshot, startServer, tempDir } from "../helpers.ts";
+import { cli, runCli, snapshot, startServer, tempDir } from "../_harness/server.ts";
 
 function write(top: string, rel: string, content: string): void {
   mkdirSync(join(top, rel, ".."), { recursive: true });

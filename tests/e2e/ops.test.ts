@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { commands } from "../../cli.ts";
 import pkg from "../../package.json" with { type: "json" };
-import { cli, runCli, startServer, tempDir } from "../helpers.ts";
+import { cli, runCli, startServer, tempDir } from "../_harness/server.ts";
 
 function write(top: string, rel: string, content: string): void {
   mkdirSync(join(top, rel, ".."), { recursive: true });

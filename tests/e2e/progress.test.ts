@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { randomFillSync } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, ROOT, startServer, tempDir } from "../helpers.ts";
+import { cli, ROOT, startServer, tempDir } from "../_harness/server.ts";
 
 const FILES = 10;
 const FILE_BYTES = 5 * 1024 * 1024;

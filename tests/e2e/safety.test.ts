@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, writeFileSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { md5File } from "../../lib/hash.ts";
-import { cli, killGroup, ROOT, runCli, snapshot, startServer, tempDir, waitFor } from "../helpers.ts";
-import { overEveryTransport } from "../transports.ts";
+import { md5File } from "../../lib/shared/hash.ts";
+import { cli, killGroup, ROOT, runCli, snapshot, startServer, tempDir, waitFor } from "../_harness/server.ts";
+import { overEveryTransport } from "../_harness/transports.ts";
 
 async function changes(url: string, token?: string): Promise<unknown> {
   const res = await fetch(`${url}/v1/changes?since=0`, { headers: token ? { authorization: `Bearer ${token}` } : {} });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, rmSync, utimesSync, writeFileSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { cli, runCli, snapshot, startServer, tempDir } from "../helpers.ts";
-import { overEveryTransport } from "../transports.ts";
+import { cli, runCli, snapshot, startServer, tempDir } from "../_harness/server.ts";
+import { overEveryTransport } from "../_harness/transports.ts";
 
 function write(top: string, rel: string, content: string): void {
   mkdirSync(join(top, rel, ".."), { recursive: true });

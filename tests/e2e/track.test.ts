@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, runCli, tempDir } from "../helpers.ts";
+import { cli, runCli, tempDir } from "../_harness/server.ts";
 
 function write(top: string, rel: string, content = rel): void {
   mkdirSync(join(top, rel, ".."), { recursive: true });

@@ -2,8 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { md5File } from "../../lib/hash.ts";
-import { beginPush, childPids, rssKiB, rsyncViaTunnel, serverPid, startServer, tempDir, waitFor, type TestServer } from "../helpers.ts";
+import { md5File } from "../../lib/shared/hash.ts";
+import { beginPush, childPids, rssKiB, rsyncViaTunnel, serverPid, startServer, tempDir, waitFor, type TestServer } from "../_harness/server.ts";
 
 const TOKEN = "tunnel-stress-token";
 const MiB = 1024 * 1024;

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { md5Bytes } from "../../lib/hash.ts";
-import { tunnelUrl } from "../../lib/tunnel.ts";
-import { beginPush, rsyncViaTunnel, snapshot, startServer, tempDir, type TestServer } from "../helpers.ts";
+import { md5Bytes } from "../../lib/shared/hash.ts";
+import { tunnelUrl } from "../../lib/client/tunnel.ts";
+import { beginPush, rsyncViaTunnel, snapshot, startServer, tempDir, type TestServer } from "../_harness/server.ts";
 
 const TOKEN = "tunnel-e2e-token";
 const NAMES = ["new\nline", "-e sh", "--rsync-path=x", "with spaces", "ünïcødé ✓", "sub/dir/deep.txt", "quote'\"$x\\y*?[a]"];

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { makeHarness } from "./helpers.ts";
+import { makeHarness } from "../_harness/app.ts";
 
 const ROUTES: [string, string, unknown][] = [
   ["GET", "/v1/info", undefined],

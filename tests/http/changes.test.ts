@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { Changes } from "../../lib/protocol.ts";
-import { makeHarness } from "./helpers.ts";
+import type { Changes } from "../../lib/shared/protocol.ts";
+import { makeHarness } from "../_harness/app.ts";
 
 describe("GET /v1/changes", () => {
   test("returns rows after `since`, tombstones included, and every root rule", async () => {

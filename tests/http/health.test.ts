@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { makeHarness } from "./helpers.ts";
+import { makeHarness } from "../_harness/app.ts";
 
 describe("GET /v1/health", () => {
   test("answers ok without auth, even when a token is configured", async () => {

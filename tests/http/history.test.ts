@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { md5Bytes } from "../../lib/hash.ts";
-import { changesSince } from "../../lib/table.ts";
-import { makeHarness } from "./helpers.ts";
-import { BINARY, content, DAY, push, T0, tree, utf8 } from "./history-fixtures.ts";
+import { md5Bytes } from "../../lib/shared/hash.ts";
+import { changesSince } from "../../lib/server/table.ts";
+import { makeHarness } from "../_harness/app.ts";
+import { BINARY, content, DAY, push, T0, tree, utf8 } from "../_harness/history-fixtures.ts";
 
 describe("versions", () => {
   test("an overwrite and a delete keep the old content, readable byte for byte and restorable", async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { md5Bytes } from "../../lib/hash.ts";
-import { changesSince } from "../../lib/table.ts";
-import { makeHarness, type Harness } from "./helpers.ts";
+import { md5Bytes } from "../../lib/shared/hash.ts";
+import { changesSince } from "../../lib/server/table.ts";
+import { makeHarness, type Harness } from "../_harness/app.ts";
 
 /** Asserts a 4xx in the error shape and returns its body. */
 async function expectRefused(res: Response, status = 400): Promise<{ error: { code: string; message: string } }> {

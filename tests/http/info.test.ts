@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { makeHarness } from "./helpers.ts";
+import { makeHarness } from "../_harness/app.ts";
 
 describe("GET /v1/info", () => {
   test("reports version, API, revision, transports and the absolute store path", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { OPENAPI_PATHS } from "../../handlers/openapi.ts";
-import { makeHarness } from "./helpers.ts";
+import { makeHarness } from "../_harness/app.ts";
 
 interface Operation {
   parameters?: { name: string; in: string }[];

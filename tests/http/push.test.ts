@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { changesSince } from "../../lib/table.ts";
-import { makeHarness } from "./helpers.ts";
+import { changesSince } from "../../lib/server/table.ts";
+import { makeHarness } from "../_harness/app.ts";
 
 describe("POST /v1/push/begin", () => {
   test("returns a fresh stage and its absolute path", async () => {

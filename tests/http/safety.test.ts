@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { md5Bytes } from "../../lib/hash.ts";
-import { changesSince } from "../../lib/table.ts";
-import { makeHarness } from "./helpers.ts";
-import { content, DAY, push, T0, tree } from "./history-fixtures.ts";
+import { md5Bytes } from "../../lib/shared/hash.ts";
+import { changesSince } from "../../lib/server/table.ts";
+import { makeHarness } from "../_harness/app.ts";
+import { content, DAY, push, T0, tree } from "../_harness/history-fixtures.ts";
 
 describe("retention", () => {
   test("a commit 31 days on sweeps the versions replaced more than 30 days ago, and only those", async () => {

@@ -1,0 +1,91 @@
+import { lstatSync, type BigIntStats } from "node:fs";
+import { extname, join } from "node:path";
+import { md5File } from "../shared/hash.ts";
+import type { FileRow } from "../shared/protocol.ts";
+import { statIsTrusted, type BaseEntry } from "./state.ts";
+
+/** What a pull will do with each changed row from the server. */
+export interface PullPlan {
+  /** Rows whose content is downloaded and put in place. */
+  take: FileRow[];
+  /** Server deletions applied to clean local files. */
+  remove: FileRow[];
+  /** Rows whose content the tree already has (record them in the base, move nothing). */
+  adopt: FileRow[];
+  /** Rows already gone on both sides (drop the base entry). */
+  forget: FileRow[];
+  /** Rows that would overwrite or delete a local change; left alone. */
+  conflicts: FileRow[];
+  /** Paths whose local copy is renamed aside first (`--keep-both`). */
+  keepBoth: string[];
+  /** What each path's lstat said when planned (see statSignature): checked again just before acting. */
+  seen: Map<string, string>;
+}
+
+/** A path's lstat as a comparable string ("absent" when there is nothing there). */
+export function statSignature(top: string, path: string): string {
+  const st = lstatSync(join(top, path), { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.mode}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : "absent";
+}
+
+/**
+ * Classifies server rows against the tree, looking only at the paths that changed (stat first,
+ * md5 when the stat moved). A row meets one of: clean local file or nothing here → take/remove;
+ * same content → adopt; a local edit, a local new file or a directory in the way → conflict
+ * (with `keepBoth`, a conflicting regular file is renamed aside and the server's version taken).
+ */
+export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMap<string, BaseEntry>, keepBoth: boolean): PullPlan {
+  const plan: PullPlan = { take: [], remove: [], adopt: [], forget: [], conflicts: [], keepBoth: [], seen: new Map() };
+  for (const row of rows) {
+    const b = base.get(row.path);
+    if (b && b.rev >= row.rev) continue;
+    plan.seen.set(row.path, statSignature(top, row.path));
+    const local = _localState(top, row.path, b);
+    if (local.kind === "absent") {
+      (row.deleted ? plan.forget : plan.take).push(row);
+    } else if (!row.deleted && local.md5 === row.md5) {
+      plan.adopt.push(row);
+    } else if (local.kind === "clean") {
+      (row.deleted ? plan.remove : plan.take).push(row);
+    } else if (row.deleted && local.kind === "untracked") {
+      continue;
+    } else if (keepBoth && local.kind !== "blocked") {
+      plan.keepBoth.push(row.path);
+      (row.deleted ? plan.forget : plan.take).push(row);
+    } else {
+      plan.conflicts.push(row);
+    }
+  }
+  return plan;
+}
+
+/** `dir/name.conflict-HOST-YYYYMMDD-HHMMSS.ext`: where `--keep-both` keeps the local copy. */
+export function conflictName(path: string, host: string, at: Date): string {
+  const ext = extname(path);
+  const stem = ext ? path.slice(0, -ext.length) : path;
+  const p = (n: number) => String(n).padStart(2, "0");
+  const stamp = `${at.getFullYear()}${p(at.getMonth() + 1)}${p(at.getDate())}-${p(at.getHours())}${p(at.getMinutes())}${p(at.getSeconds())}`;
+  return `${stem}.conflict-${host.replace(/[^A-Za-z0-9_-]/g, "_")}-${stamp}${ext}`;
+}
+
+// ---------------------------------------------------------------------------
+
+type LocalState =
+  | { kind: "absent"; md5?: undefined }
+  | { kind: "clean"; md5: string }
+  | { kind: "modified" | "untracked"; md5: string | undefined }
+  | { kind: "blocked"; md5?: undefined };
+
+function _localState(top: string, path: string, b: BaseEntry | undefined): LocalState {
+  let st: BigIntStats;
+  try {
+    st = lstatSync(join(top, path), { bigint: true });
+  } catch {
+    return { kind: "absent" };
+  }
+  if (!st.isFile()) return { kind: "blocked" };
+  if (b && statIsTrusted(b, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })) return { kind: "clean", md5: b.md5 };
+  const md5 = md5File(join(top, path));
+  if (b && md5 === b.md5) return { kind: "clean", md5 };
+  return { kind: b ? "modified" : "untracked", md5 };
+}

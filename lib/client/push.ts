@@ -1,0 +1,127 @@
+import { ConflictError, SocError } from "../shared/errors.ts";
+import type { Delete, PushCommitRequest, Upsert } from "../shared/protocol.ts";
+import { comparePaths, isWithin } from "../shared/paths.ts";
+import { meterTransfer, noProgress, type Progress } from "./progress.ts";
+import type { RootRule } from "./roots.ts";
+import type { ScannedFile } from "./scan.ts";
+import type { SyncSession } from "./session.ts";
+import { readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
+import { scanRepo, type RepoScan } from "./status.ts";
+
+/** What a push did (or, with dryRun, would do); printed by `soc push --json`. */
+export interface PushResult {
+  revision: number;
+  transferred: string[];
+  deleted: string[];
+  conflicts: string[];
+  upToDate: boolean;
+}
+
+/**
+ * Sends the dirty set: one rsync run into a staging area, then an atomic commit carrying each
+ * path's base revision. A refused commit (paths changed on the server) throws ConflictError and
+ * changes nothing on either side. `force` re-sends every tracked file (rsync skips equal content).
+ * `progress` shows the scan and the transfer (the caller erases it if this throws).
+ */
+export async function push(
+  s: SyncSession,
+  opts: { force?: boolean; dryRun?: boolean; allowMassDelete?: boolean; progress?: Progress } = {},
+): Promise<PushResult> {
+  const progress = opts.progress ?? noProgress;
+  progress.update("scanning", 0, 0);
+  const scanStarted = performance.now();
+  const onHash = (done: number, total: number) => progress.update("hashing", done, total, "files");
+  const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true, onHash });
+  progress.finish(
+    dirty.hashed > 0
+      ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s`
+      : undefined,
+  );
+  const { base, rules, scannedNs: scanNs } = dirty;
+  if (!opts.allowMassDelete) _refuseVanishedRoots(rules, dirty);
+  const rootChanges = diffRoots(rules, readRoots(s.db, "roots_base"));
+  const send = (opts.force ? dirty.files : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);
+  const hasChanges = dirty.added.length + dirty.modified.length + dirty.deleted.length + rootChanges.set.length + rootChanges.remove.length > 0;
+  const transferred = send.map((f) => f.path).sort(comparePaths);
+  const deleted = dirty.deleted.map((e) => e.path).sort(comparePaths);
+  if (!hasChanges && !opts.force) return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: [], upToDate: true };
+  if (opts.dryRun) return { revision: s.serverRevision, transferred, deleted, conflicts: [], upToDate: false };
+
+  const stage = await s.remote.beginPush(s.client);
+  const meter = meterTransfer(
+    progress,
+    "send",
+    send.reduce((sum, f) => sum + f.size, 0),
+  );
+  await s.transport.upload(s.layout.top, transferred, stage, opts.force ? "checksum" : "always", meter.onProgress);
+  meter.finish();
+  const request: PushCommitRequest = {
+    stage: stage.stage,
+    client: s.client,
+    upserts: send.map((f) => _upsert(f, base.get(f.path))),
+    deletes: dirty.deleted.map((e): Delete => ({ path: e.path, baseRev: e.rev })),
+    roots: rootChanges,
+    ...(opts.allowMassDelete ? { allowMassDelete: true } : {}),
+    ...(opts.force ? { repair: true } : {}),
+  };
+  try {
+    const commit = await s.remote.commitPush(request);
+    updateBase(
+      s.db,
+      send.map((f) => _baseEntry(f, commit.revision, scanNs, base.get(f.path))),
+      deleted,
+    );
+    writeRoots(s.db, applyRootChanges(readRoots(s.db, "roots_base"), rootChanges), "roots_base");
+    return { revision: commit.revision, transferred: commit.stored.sort(comparePaths), deleted, conflicts: [], upToDate: false };
+  } catch (err) {
+    if (err instanceof ConflictError)
+      return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: err.paths.sort(comparePaths), upToDate: false };
+    throw err;
+  }
+}
+
+/** Rules to send: those set or changed locally since the last agreement, and paths whose rule went. */
+export function diffRoots(local: readonly RootRule[], agreed: readonly RootRule[]): PushCommitRequest["roots"] {
+  const was = new Map(agreed.map((r) => [r.path, r.kind]));
+  const now = new Set(local.map((r) => r.path));
+  return {
+    set: local.filter((r) => was.get(r.path) !== r.kind),
+    remove: agreed.filter((r) => !now.has(r.path)).map((r) => r.path),
+  };
+}
+
+/** `rules` with `changes` applied (what the server does on commit). */
+export function applyRootChanges(rules: readonly RootRule[], changes: PushCommitRequest["roots"]): RootRule[] {
+  const out = new Map(rules.map((r) => [r.path, r]));
+  for (const path of changes.remove) out.delete(path);
+  for (const r of changes.set) out.set(r.path, r);
+  return [...out.values()].sort((a, b) => comparePaths(a.path, b.path));
+}
+
+// ---------------------------------------------------------------------------
+
+/**
+ * Throws when a tracked directory that held files in the base now holds none: an unmounted
+ * disk or a failed mount looks exactly like that, and pushing would delete them everywhere.
+ */
+function _refuseVanishedRoots(rules: readonly RootRule[], dirty: RepoScan): void {
+  for (const root of rules) {
+    if (root.kind !== "dir") continue;
+    const had = dirty.deleted.filter((e) => isWithin(e.path, root.path)).length;
+    if (had === 0 || dirty.files.some((f) => isWithin(f.path, root.path))) continue;
+    const name = root.path === "" ? "the whole tree" : `tracked directory ${JSON.stringify(root.path)}`;
+    throw new SocError(
+      "root_vanished",
+      `refusing to push: ${name} is empty or gone, so its ${had} files would be deleted everywhere (an unmounted disk looks like this); pass --allow-mass-delete if you mean it`,
+    );
+  }
+}
+
+function _upsert(f: ScannedFile, base: BaseEntry | undefined): Upsert {
+  return { path: f.path, size: f.size, md5: f.md5 as string, mode: f.mode, mtimeNs: f.mtimeNs.toString(), baseRev: base?.rev ?? 0 };
+}
+
+function _baseEntry(f: ScannedFile, revision: number, scanNs: bigint, old: BaseEntry | undefined): BaseEntry {
+  const unchanged = old && old.md5 === f.md5 && old.mode === f.mode;
+  return { ...f, md5: f.md5 as string, rev: unchanged ? old.rev : revision, checkedNs: scanNs };
+}

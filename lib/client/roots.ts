@@ -1,0 +1,83 @@
+import { comparePaths, isWithin } from "../shared/paths.ts";
+
+/** How a rule treats its path: a tracked file, a tracked directory (recursive), or excluded. */
+export type RootKind = "file" | "dir" | "exclude";
+
+/** One tracked-root rule; the rule at a path or its nearest ancestor governs that path. */
+export interface RootRule {
+  path: string;
+  kind: RootKind;
+}
+
+/** The rule at `path` itself or at its nearest ancestor ("" is the top). */
+export function governingRule(rules: readonly RootRule[], path: string): RootRule | undefined {
+  return _governing(new Map(rules.map((r) => [r.path, r])), path);
+}
+
+/** True when a file at `path` is tracked by `rules`. */
+export function isTracked(rules: readonly RootRule[], path: string): boolean {
+  return trackerFor(rules)(path);
+}
+
+/** `isTracked` for many paths against one rule set: the rules are indexed once. */
+export function trackerFor(rules: readonly RootRule[]): (path: string) => boolean {
+  const byPath = new Map(rules.map((r) => [r.path, r]));
+  return (path) => {
+    const rule = _governing(byPath, path);
+    return rule !== undefined && rule.kind !== "exclude";
+  };
+}
+
+/** Rules where a walk starts: tracking rules not already covered by a tracked ancestor directory. */
+export function walkStarts(rules: readonly RootRule[]): RootRule[] {
+  return normalizeRules(rules).filter((r) => r.kind !== "exclude");
+}
+
+/** Rules that track something beneath `dir` (used to tell whether a directory holds tracked files). */
+export function rulesWithin(rules: readonly RootRule[], dir: string): RootRule[] {
+  return rules.filter((r) => isWithin(r.path, dir));
+}
+
+/**
+ * Sets the rule at `path` to `kind`. With `replaceBelow` (a recursive add or remove), rules
+ * beneath `path` are dropped first. Returns the normalized rule set; `rules` is not modified.
+ */
+export function setRule(rules: readonly RootRule[], path: string, kind: RootKind, replaceBelow: boolean): RootRule[] {
+  const kept = rules.filter((r) => r.path !== path && !(replaceBelow && isWithin(r.path, path)));
+  return normalizeRules([...kept, { path, kind }]);
+}
+
+/**
+ * Drops redundant rules (a tracking rule under a tracked directory, an exclude with nothing
+ * tracked above it) and sorts by path, so equal meanings have equal rule sets.
+ */
+export function normalizeRules(rules: readonly RootRule[]): RootRule[] {
+  const sorted = [...rules].sort((a, b) => _depth(a.path) - _depth(b.path) || comparePaths(a.path, b.path));
+  const kept: RootRule[] = [];
+  for (const rule of sorted) {
+    const above = _parent(rule.path) === undefined ? undefined : governingRule(kept, _parent(rule.path) as string);
+    const trackedAbove = above?.kind === "dir";
+    if (rule.kind === "exclude" ? trackedAbove : !trackedAbove) kept.push(rule);
+  }
+  return kept.sort((a, b) => comparePaths(a.path, b.path));
+}
+
+// ---------------------------------------------------------------------------
+
+function _governing(byPath: ReadonlyMap<string, RootRule>, path: string): RootRule | undefined {
+  for (let p: string | undefined = path; p !== undefined; p = _parent(p)) {
+    const rule = byPath.get(p);
+    if (rule && (rule.kind !== "file" || p === path)) return rule;
+  }
+  return undefined;
+}
+
+function _parent(path: string): string | undefined {
+  if (path === "") return undefined;
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "" : path.slice(0, i);
+}
+
+function _depth(path: string): number {
+  return path === "" ? 0 : path.split("/").length;
+}

@@ -1,0 +1,117 @@
+import { RemoteError, SocError } from "../shared/errors.ts";
+import { parseProgress2, type RsyncProgress } from "./progress.ts";
+
+/** One rsync run copying a list of repository paths from one directory to another. */
+export interface RsyncJob {
+  /** Source directory (absolute; a trailing `/` is added). */
+  src: string;
+  /** Destination directory (absolute; a trailing `/` is added). */
+  dest: string;
+  /** Repository paths, relative to `src`. */
+  files: readonly string[];
+  /** Directory whose identical files rsync copies locally and whose blocks it reuses (`--copy-dest`). */
+  basis?: string;
+  /** How rsync decides a file needs sending: always (`-I`), or by checksum (`-c`). */
+  compare: "always" | "checksum";
+  /** The remote-shell program as an argv (`-e`); absent: rsync's default (RSYNC_RSH or ssh). */
+  rsh?: readonly string[];
+}
+
+/**
+ * The argv for a job (without the program name). Pure, so it is tested without rsync.
+ * Names go through `--files-from=- --from0` on stdin: a name like `-e sh` or one with a
+ * newline is data, never an option, and no shell ever parses it. `progress` adds
+ * `--info=progress2` (whole-run progress on stdout; the remote side's argv is unchanged).
+ */
+export function rsyncArgs(job: RsyncJob, opts: { progress?: boolean } = {}): string[] {
+  return [
+    ...(opts.progress ? ["--info=progress2"] : []),
+    // -t: soc's change detection and the server's rows rely on the original mtime.
+    // -p: the executable bit travels. No -r: --files-from lists every file itself.
+    "-tp",
+    // Directories rsync creates in a stage or download area stay writable, so their files can
+    // be moved out even when the source directory is read-only.
+    "--chmod=Du+rwx",
+    // -I: soc already knows these files changed, and rsync's size+mtime quick check would
+    // skip an edit made within the same second. -c (for --force): skip only equal content.
+    job.compare === "always" ? "--ignore-times" : "--checksum",
+    "--from0",
+    "--files-from=-",
+    ...(job.basis ? [`--copy-dest=${job.basis}`] : []),
+    ...(job.rsh ? [`--rsh=${rshString(job.rsh)}`] : []),
+    `${job.src.replace(/\/*$/, "")}/`,
+    `${job.dest.replace(/\/*$/, "")}/`,
+  ];
+}
+
+/**
+ * Runs rsync for `job` (`rsync` is the program, e.g. from config). Resolves when rsync exits 0;
+ * throws SocError naming the exit status and rsync's last words otherwise, or how to install
+ * rsync when it is missing. `onProgress` gets each of rsync's `--info=progress2` reports.
+ */
+export async function runRsync(
+  job: RsyncJob,
+  opts: { rsync?: string; env?: Record<string, string | undefined>; onProgress?: (p: RsyncProgress) => void } = {},
+): Promise<void> {
+  const rsync = opts.rsync ?? "rsync";
+  if (job.files.length === 0) return;
+  if (!Bun.which(rsync)) {
+    throw new SocError("rsync_missing", `${rsync} not found on PATH; install it (Debian/Ubuntu: apt-get install rsync, or \`make tools\`)`);
+  }
+  const env = opts.env ? { ...process.env, ...opts.env } : undefined;
+  const { onProgress } = opts;
+  const proc = Bun.spawn([rsync, ...rsyncArgs(job, { progress: onProgress !== undefined })], {
+    stdin: "pipe",
+    stdout: onProgress ? "pipe" : "ignore",
+    stderr: "pipe",
+    env,
+  });
+  // Read rsync's output while the file list is still going in: a full stderr or stdout pipe
+  // must never stall rsync while we wait for it to take the rest of the list.
+  const output = Promise.all([
+    new Response(proc.stderr).text(),
+    onProgress && proc.stdout instanceof ReadableStream ? _readProgress(proc.stdout, onProgress) : undefined,
+  ]);
+  proc.stdin.write(`${job.files.join("\0")}\0`);
+  await proc.stdin.end();
+  const [stderr] = await output;
+  const code = await proc.exited;
+  if (code !== 0) {
+    // The tunnel's own line is the reliable reason (rsync's status then is 255 or 12 by race).
+    const tunnel = stderr.split("\n").find((line) => line.startsWith("soc tunnel: "));
+    if (tunnel) throw new RemoteError(tunnel.slice("soc tunnel: ".length), /unauthorized/.test(tunnel) ? "unauthorized" : "unreachable");
+    const last = stderr.trim().split("\n").slice(-3).join("; ");
+    throw new SocError("rsync_failed", `rsync exited with status ${code}${last ? `: ${last}` : ""}`);
+  }
+}
+
+/**
+ * An argv as one `-e` string the way rsync splits it: on spaces, with single or double quotes
+ * keeping an argument whole (rsync honours no backslashes). Throws on an argument holding both.
+ */
+export function rshString(argv: readonly string[]): string {
+  return argv
+    .map((arg) => {
+      if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+      if (!arg.includes("'")) return `'${arg}'`;
+      if (!arg.includes('"')) return `"${arg}"`;
+      throw new SocError("bad_rsh", `cannot pass ${JSON.stringify(arg)} to rsync -e: it holds both kinds of quote`);
+    })
+    .join(" ");
+}
+
+// ---------------------------------------------------------------------------
+
+/** Feeds each `\r`- or `\n`-ended line of rsync's stdout that is a progress2 report to `onProgress`. */
+async function _readProgress(stdout: ReadableStream<Uint8Array>, onProgress: (p: RsyncProgress) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of stdout) {
+    const lines = (pending + decoder.decode(chunk, { stream: true })).split(/[\r\n]/);
+    pending = lines.pop() ?? "";
+    for (const line of lines) {
+      const p = parseProgress2(line);
+      if (p) onProgress(p);
+    }
+  }
+}

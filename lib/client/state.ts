@@ -1,0 +1,154 @@
+import type { Database } from "bun:sqlite";
+import { openDb, type Migration } from "../shared/db.ts";
+import type { RootRule } from "./roots.ts";
+
+/** What the working tree and the server last agreed on for one path (DESIGN.md "base"). */
+export interface BaseEntry {
+  path: string;
+  size: number;
+  /** Modification time in nanoseconds since the epoch, exact. */
+  mtimeNs: bigint;
+  /** Inode change time in nanoseconds since the epoch, exact. */
+  ctimeNs: bigint;
+  md5: string;
+  /** Permission bits (st_mode & 0o7777). */
+  mode: number;
+  /** Server revision that produced this content. */
+  rev: number;
+  /** Wall-clock time (ns) of the scan that took this stat; decides racy-clean. */
+  checkedNs: bigint;
+}
+
+const MIGRATIONS: Migration[] = [
+  `CREATE TABLE roots (
+     path TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'exclude'))
+   ) WITHOUT ROWID;
+   CREATE TABLE roots_base (
+     path TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'exclude'))
+   ) WITHOUT ROWID;
+   CREATE TABLE base (
+     path TEXT PRIMARY KEY,
+     size INTEGER NOT NULL,
+     mtime_ns INTEGER NOT NULL,
+     ctime_ns INTEGER NOT NULL,
+     md5 TEXT NOT NULL,
+     mode INTEGER NOT NULL,
+     rev INTEGER NOT NULL,
+     checked_ns INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+];
+
+/** Opens the working tree's state database at `file`, creating and migrating it as needed. */
+export function openState(file: string): Database {
+  return openDb(file, MIGRATIONS);
+}
+
+/** The tracked-root rules (`table` "roots_base": as last agreed with the server). */
+export function readRoots(db: Database, table: "roots" | "roots_base" = "roots"): RootRule[] {
+  return db.query(`SELECT path, kind FROM ${table} ORDER BY path`).all() as RootRule[];
+}
+
+/** Replaces the whole rule set in `table`. */
+export function writeRoots(db: Database, rules: readonly RootRule[], table: "roots" | "roots_base" = "roots"): void {
+  db.transaction(() => {
+    db.exec(`DELETE FROM ${table}`);
+    const insert = db.query(`INSERT INTO ${table} (path, kind) VALUES ($path, $kind)`);
+    for (const r of rules) insert.run({ path: r.path, kind: r.kind });
+  })();
+}
+
+/** Every base entry, keyed by path. */
+export function readBase(db: Database): Map<string, BaseEntry> {
+  const rows = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base").safeIntegers(true).values() as _BaseRow[];
+  return new Map(rows.map((row) => [row[0], _toEntry(row)]));
+}
+
+/** The base entries of `paths` only (a pull looks at just the paths that changed). */
+export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, BaseEntry> {
+  const query = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path = $path").safeIntegers(true);
+  const out = new Map<string, BaseEntry>();
+  for (const path of paths) {
+    const row = query.values({ path })[0] as _BaseRow | undefined;
+    if (row) out.set(path, _toEntry(row));
+  }
+  return out;
+}
+
+/** True when the base has an entry at `path`. */
+export function baseHas(db: Database, path: string): boolean {
+  return db.query("SELECT 1 FROM base WHERE path = $path").get({ path }) !== null;
+}
+
+/** True when the base has an entry beneath directory `dir` ("" is the top). */
+export function baseHasBelow(db: Database, dir: string): boolean {
+  if (dir === "") return db.query("SELECT 1 FROM base LIMIT 1").get() !== null;
+  // Paths under dir sort between "dir/" and "dir0" ("0" follows "/" in every collation SQLite uses here).
+  return db.query("SELECT 1 FROM base WHERE path > $lo AND path < $hi LIMIT 1").get({ lo: `${dir}/`, hi: `${dir}0` }) !== null;
+}
+
+/** Inserts or replaces base entries and removes `deleted` paths, in one transaction. */
+export function updateBase(db: Database, upserts: Iterable<BaseEntry>, deleted: Iterable<string> = []): void {
+  db.transaction(() => {
+    const put = db.query(
+      `INSERT OR REPLACE INTO base (path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns)
+       VALUES ($path, $size, $mtimeNs, $ctimeNs, $md5, $mode, $rev, $checkedNs)`,
+    );
+    for (const e of upserts) put.run({ ...e });
+    const del = db.query("DELETE FROM base WHERE path = $path");
+    for (const path of deleted) del.run({ path });
+  })();
+}
+
+/** A value from the meta table, or undefined. */
+export function getMeta(db: Database, key: string): string | undefined {
+  const row = db.query("SELECT value FROM meta WHERE key = $key").get({ key }) as { value: string } | null;
+  return row?.value;
+}
+
+/** Sets a value in the meta table. */
+export function setMeta(db: Database, key: string, value: string): void {
+  db.query("INSERT OR REPLACE INTO meta (key, value) VALUES ($key, $value)").run({ key, value });
+}
+
+/**
+ * Writes back new stat fields for entries a scan found unchanged. Conditional on md5 and rev,
+ * so a refresh computed before a concurrent push or pull never undoes what that run recorded.
+ */
+export function refreshBase(db: Database, entries: Iterable<BaseEntry>): void {
+  db.transaction(() => {
+    const update = db.query(
+      `UPDATE base SET size = $size, mtime_ns = $mtimeNs, ctime_ns = $ctimeNs, checked_ns = $checkedNs
+       WHERE path = $path AND md5 = $md5 AND rev = $rev`,
+    );
+    for (const e of entries) {
+      update.run({ path: e.path, size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs, checkedNs: e.checkedNs, md5: e.md5, rev: e.rev });
+    }
+  })();
+}
+
+/**
+ * A file whose mtime is this close to (or after) the scan that recorded it may have been
+ * rewritten in the same timestamp tick without its stat changing ("racy clean", as in git).
+ * Two seconds covers coarse kernel clocks and 1-2 s filesystem timestamp granularity.
+ */
+export const RACY_WINDOW_NS = 2_000_000_000n;
+
+/**
+ * True when `st` lets us trust that the file still holds the base's content without reading it:
+ * size, mtime and ctime all equal, and the entry was recorded safely after that mtime.
+ */
+export function statIsTrusted(b: BaseEntry, st: { size: number; mtimeNs: bigint; ctimeNs: bigint }): boolean {
+  return b.size === st.size && b.mtimeNs === st.mtimeNs && b.ctimeNs === st.ctimeNs && b.mtimeNs + RACY_WINDOW_NS <= b.checkedNs;
+}
+
+// ---------------------------------------------------------------------------
+
+/** A base row as SQLite returns it with safe integers: path, size, mtime, ctime, md5, mode, rev, checked. */
+type _BaseRow = [string, bigint, bigint, bigint, string, bigint, bigint, bigint];
+
+function _toEntry([path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs]: _BaseRow): BaseEntry {
+  return { path, size: Number(size), mtimeNs, ctimeNs, md5, mode: Number(mode), rev: Number(rev), checkedNs };
+}

@@ -1,0 +1,69 @@
+import { UsageError } from "../shared/errors.ts";
+import type { RsyncProgress } from "./progress.ts";
+import type { Info, PushBegin } from "../shared/protocol.ts";
+import { runRsync } from "./rsync.ts";
+import { tunnelCommand, tunnelUrl } from "./tunnel.ts";
+
+/** The ways soc moves bytes; the first is the default for an http(s) remote. */
+export const TRANSPORTS = ["tunnel", "ssh", "local"] as const;
+export type TransportName = (typeof TRANSPORTS)[number];
+
+/** Where a working tree's remote is and how bytes reach it (`.soc/config.json`). */
+export interface RemoteSettings {
+  url: string;
+  transport: TransportName;
+  /** For ssh: `[user@]host[:/path/to/store]` (the path defaults to the store the server reports). */
+  ssh?: string;
+}
+
+/** Called with each of rsync's whole-run progress reports. */
+export type OnProgress = (p: RsyncProgress) => void;
+
+/** How file content moves between a working tree and the server's store. */
+export interface Transport {
+  /** Copies `files` from the tree at `top` into the push's staging area, in one rsync run. */
+  upload(top: string, files: readonly string[], stage: PushBegin, compare: "always" | "checksum", onProgress?: OnProgress): Promise<void>;
+  /** Copies `files` from the store into `dest` (a local directory), in one rsync run. */
+  download(files: readonly string[], dest: string, onProgress?: OnProgress): Promise<void>;
+}
+
+/**
+ * The transport `remote` names, for a server that described itself with `info`.
+ * local: the store is on this filesystem, rsync copies directly (the server's paths).
+ * ssh: rsync over ssh with the user's own keys, ~/.ssh/config and RSYNC_RSH honoured.
+ * tunnel: rsync over the server's authenticated WebSocket; the token travels in the environment.
+ */
+export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined): Transport {
+  if (remote.transport === "local") {
+    return {
+      upload: (top, files, stage, compare, onProgress) =>
+        runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }, { onProgress }),
+      // No --copy-dest from the tree: on one filesystem rsync copies whole files anyway.
+      download: (files, dest, onProgress) => runRsync({ src: info.store, dest, files, compare: "always" }, { onProgress }),
+    };
+  }
+  if (remote.transport === "ssh") {
+    const { host, path } = parseSshTarget(remote.ssh ?? "");
+    const store = path ?? info.store;
+    return {
+      upload: (top, files, stage, compare, onProgress) =>
+        runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files, basis: store, compare }, { onProgress }),
+      download: (files, dest, onProgress) => runRsync({ src: `${host}:${store}`, dest, files, compare: "always" }, { onProgress }),
+    };
+  }
+  const env = { SOC_TUNNEL_URL: tunnelUrl(remote.url), SOC_TOKEN: token };
+  const rsh = tunnelCommand();
+  return {
+    // The server confines this rsync to the stage and adds --copy-dest at the store itself.
+    upload: (top, files, stage, compare, onProgress) =>
+      runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files, compare, rsh }, { env, onProgress }),
+    download: (files, dest, onProgress) => runRsync({ src: "soc:store", dest, files, compare: "always", rsh }, { env, onProgress }),
+  };
+}
+
+/** Splits `[user@]host[:/abs/path]`; throws UsageError naming the expected form. */
+export function parseSshTarget(target: string): { host: string; path?: string } {
+  const m = /^([^\s:/]+)(?::(\/.*))?$/.exec(target);
+  if (!m) throw new UsageError(`--ssh ${JSON.stringify(target)}: expected [user@]host or [user@]host:/absolute/path/to/store`);
+  return m[2] ? { host: m[1] as string, path: m[2] } : { host: m[1] as string };
+}

@@ -1,0 +1,145 @@
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { UsageError } from "../shared/errors.ts";
+
+/** Everything `server.ts` needs to start; absolute paths. */
+export interface ServerConfig {
+  help: false;
+  store: string;
+  db: string;
+  /** Server state beside the store: the database by default, and push stages. */
+  stateDir: string;
+  port: number;
+  host: string;
+  /** Bearer token every route but /v1/health requires; undefined = no auth. */
+  token: string | undefined;
+  insecure: boolean;
+  /** Days replaced and deleted files are kept as versions; 0 keeps none. */
+  keepDays: number;
+}
+
+/** Default TCP port of the soc server. */
+export const DEFAULT_PORT = 8417;
+
+/** Days a replaced or deleted file's old content is kept when --keep-days is not given. */
+export const DEFAULT_KEEP_DAYS = 30;
+
+/** `soc-server --help` text. */
+export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
+
+  --store DIR         directory holding the synced files (required unless $SOC_STORE; created if missing)
+  --db FILE           SQLite database (default: <store parent>/.soc-server/soc.db)
+  --port N            TCP port, 0 for any free one (default: $SOC_PORT, else ${DEFAULT_PORT})
+  --host H            address to listen on (default: 127.0.0.1)
+  --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
+  --insecure          allow a non-loopback --host without a token
+  --keep-days N       keep replaced and deleted files' old content N days (default: ${DEFAULT_KEEP_DAYS}; 0 keeps none)
+  --help              show this help`;
+
+/**
+ * Reads the server's flags (`argv` without the runtime and script) and environment: SOC_TOKEN,
+ * and SOC_STORE / SOC_PORT as defaults for --store / --port (flags win; empty counts as unset).
+ * Returns `{ help: true }` for --help; throws UsageError for anything malformed or unsafe.
+ */
+export function readServerConfig(argv: string[], env: Record<string, string | undefined>): ServerConfig | { help: true } {
+  const { values } = _parse(argv);
+  if (values.help) return { help: true };
+  const storeArg = values.store ?? (env.SOC_STORE?.trim() || undefined);
+  if (!storeArg) throw new UsageError("--store DIR is required");
+  const store = resolve(storeArg);
+  const stateDir = join(dirname(store), ".soc-server");
+  const envPort = env.SOC_PORT?.trim() || undefined;
+  const port = values.port !== undefined ? _port("--port", values.port) : _port("SOC_PORT", envPort ?? String(DEFAULT_PORT));
+  const host = (values.host ?? "127.0.0.1").replace(/^\[(.*)\]$/, "$1");
+  if (host === "") throw new UsageError("--host must not be empty");
+  const token = _token(values["token-file"], env);
+  const insecure = values.insecure ?? false;
+  if (token === undefined && !insecure && !_isLoopback(host)) {
+    throw new UsageError(`refusing to listen on ${host} without a token: set SOC_TOKEN or --token-file, or pass --insecure`);
+  }
+  const keepDays = _keepDays(values["keep-days"] ?? String(DEFAULT_KEEP_DAYS));
+  return { help: false, store, db: resolve(values.db ?? join(stateDir, "soc.db")), stateDir, port, host, token, insecure, keepDays };
+}
+
+/** The bearer token a soc client sends: $SOC_TOKEN when set and non-empty. */
+export function clientTokenFromEnv(env: Record<string, string | undefined>): string | undefined {
+  const token = env.SOC_TOKEN?.trim();
+  return token ? token : undefined;
+}
+
+// ---------------------------------------------------------------------------
+
+function _parse(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        store: { type: "string" },
+        db: { type: "string" },
+        port: { type: "string" },
+        host: { type: "string" },
+        "token-file": { type: "string" },
+        insecure: { type: "boolean" },
+        "keep-days": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${SERVER_USAGE}`);
+  }
+}
+
+function _port(name: string, value: string): number {
+  const port = /^[0-9]{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) throw new UsageError(`${name} must be a number from 0 to 65535, got ${JSON.stringify(value)}`);
+  return port;
+}
+
+function _keepDays(value: string): number {
+  if (!/^[0-9]{1,5}$/.test(value)) throw new UsageError(`--keep-days must be a whole number of days (0 keeps none), got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+function _token(file: string | undefined, env: Record<string, string | undefined>): string | undefined {
+  const token = _rawToken(file, env);
+  if (token !== undefined && /\s/.test(token)) throw new UsageError("the token must not contain whitespace");
+  return token;
+}
+
+function _rawToken(file: string | undefined, env: Record<string, string | undefined>): string | undefined {
+  if (file === undefined) {
+    if (env.SOC_TOKEN === undefined) return undefined;
+    const token = env.SOC_TOKEN.trim();
+    if (token === "") throw new UsageError("SOC_TOKEN is set but empty; unset it or give it a token");
+    return token;
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read --token-file ${file}: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  const token = text.trim();
+  if (token === "") throw new UsageError(`--token-file ${file} is empty`);
+  return token;
+}
+
+function _isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127(\.[0-9]{1,3}){3}$/.test(host);
+}
+
+/** Whether the CLI may print colour: only to a terminal, and never under NO_COLOR. */
+export function colorWanted(env: Record<string, string | undefined>, isTTY: boolean | undefined): boolean {
+  return isTTY === true && !env.NO_COLOR;
+}
+
+/** What `soc tunnel` (run by rsync, never by hand) reads: $SOC_TUNNEL_URL and $SOC_TOKEN. */
+export function tunnelEnv(env: Record<string, string | undefined>): { url: string; token: string | undefined } {
+  const url = env.SOC_TUNNEL_URL?.trim();
+  if (!url) throw new UsageError("SOC_TUNNEL_URL is not set; `soc tunnel` is run by rsync for the tunnel transport, not by hand");
+  if (!/^wss?:\/\//.test(url)) throw new UsageError(`SOC_TUNNEL_URL must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
+  return { url, token: clientTokenFromEnv(env) };
+}

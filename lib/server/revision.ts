@@ -1,0 +1,66 @@
+import type { Database } from "bun:sqlite";
+import type { FileRow } from "../shared/protocol.ts";
+
+/** A file's content and metadata as the table records it. */
+export interface FileContent {
+  path: string;
+  size: number;
+  md5: string;
+  mode: number;
+  /** Nanoseconds since the epoch, decimal. */
+  mtimeNs: string;
+}
+
+/** Everything one new revision changes in the rows (roots aside). */
+export interface RevisionWrite {
+  rev: number;
+  nowMs: number;
+  client: string;
+  /** Content this revision makes current. */
+  writes: readonly FileContent[];
+  /** Live paths this revision deletes. */
+  deletes: readonly string[];
+  /** The live rows (before this revision) of every path it writes over or deletes. */
+  replaced: readonly FileRow[];
+  /** Record the replaced rows as versions (their files are kept in the versions area). */
+  keepVersions: boolean;
+}
+
+/**
+ * Writes one revision's rows inside the caller's transaction: files (upserts, tombstones), a
+ * changes row per path, a versions row per replaced file when keeping them, and the revision.
+ */
+export function writeRevision(db: Database, w: RevisionWrite): { added: number; modified: number; deleted: number } {
+  const { rev } = w;
+  const was = new Map(w.replaced.map((r) => [r.path, r]));
+  const tombstone = db.query(`UPDATE files SET deleted = 1, size = 0, md5 = '', mtime_ns = 0, rev = $rev WHERE path = $path`);
+  const upsert = db.query(`INSERT INTO files (path, size, mtime_ns, md5, mode, rev, deleted)
+     VALUES ($path, $size, $mtime, $md5, $mode, $rev, 0) ON CONFLICT (path)
+     DO UPDATE SET size = $size, mtime_ns = $mtime, md5 = $md5, mode = $mode, rev = $rev, deleted = 0`);
+  const change = db.query(`INSERT INTO changes (path, rev, action, size, md5, mode, mtime_ns)
+     VALUES ($path, $rev, $action, $size, $md5, $mode, $mtime)`);
+  for (const path of w.deletes) {
+    tombstone.run({ rev, path });
+    change.run({ path, rev, action: "deleted", size: 0, md5: "", mode: was.get(path)?.mode ?? 0, mtime: 0 });
+  }
+  let modified = 0;
+  for (const f of w.writes) {
+    const row = { path: f.path, size: f.size, md5: f.md5, mode: f.mode, mtime: BigInt(f.mtimeNs), rev };
+    upsert.run(row);
+    change.run({ ...row, action: was.has(f.path) ? "modified" : "added" });
+    if (was.has(f.path)) modified++;
+  }
+  if (w.keepVersions) {
+    const version = db.query(`INSERT OR REPLACE INTO versions (path, rev, replaced_by, replaced_at_ms, size, md5, mode, mtime_ns)
+       VALUES ($path, $rev, $by, $at, $size, $md5, $mode, $mtime)`);
+    for (const r of w.replaced) {
+      version.run({ path: r.path, rev: r.rev, by: rev, at: w.nowMs, size: r.size, md5: r.md5, mode: r.mode, mtime: BigInt(r.mtimeNs) });
+    }
+  }
+  const counts = { added: w.writes.length - modified, modified, deleted: w.deletes.length };
+  db.query(
+    `INSERT INTO revisions (rev, at_ms, client, added, modified, deleted)
+     VALUES ($rev, $at, $client, $added, $modified, $deleted)`,
+  ).run({ rev, at: w.nowMs, client: w.client, ...counts });
+  return counts;
+}

@@ -1,0 +1,26 @@
+import type { Migration } from "../shared/db.ts";
+
+/** The server database's schema steps, oldest first; `openTable` applies the ones a file lacks. */
+export const SERVER_MIGRATIONS: readonly Migration[] = [
+  `CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, md5 TEXT NOT NULL,
+     mode INTEGER NOT NULL, rev INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+   CREATE INDEX files_rev ON files (rev);
+   CREATE TABLE revisions (rev INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, client TEXT NOT NULL,
+     added INTEGER NOT NULL, modified INTEGER NOT NULL, deleted INTEGER NOT NULL);
+   CREATE TABLE roots (path TEXT PRIMARY KEY, kind TEXT NOT NULL CHECK (kind IN ('file', 'dir', 'exclude'))) WITHOUT ROWID;`,
+  // History: every change per revision (kept forever, so a path's log survives retention), and
+  // the replaced content kept in <stateDir>/versions/<rev>/<path> until retention drops it.
+  // Existing rows seed the history with the one change known for each path: live rows count as
+  // added at their revision (earlier changes were never recorded), tombstones as deleted.
+  `CREATE TABLE changes (path TEXT NOT NULL, rev INTEGER NOT NULL,
+     action TEXT NOT NULL CHECK (action IN ('added', 'modified', 'deleted')),
+     size INTEGER NOT NULL, md5 TEXT NOT NULL, mode INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+     PRIMARY KEY (path, rev)) WITHOUT ROWID;
+   CREATE INDEX changes_rev ON changes (rev);
+   CREATE TABLE versions (path TEXT NOT NULL, rev INTEGER NOT NULL, replaced_by INTEGER NOT NULL,
+     replaced_at_ms INTEGER NOT NULL, size INTEGER NOT NULL, md5 TEXT NOT NULL, mode INTEGER NOT NULL,
+     mtime_ns INTEGER NOT NULL, PRIMARY KEY (path, rev)) WITHOUT ROWID;
+   CREATE INDEX versions_replaced_at ON versions (replaced_at_ms);
+   INSERT INTO changes (path, rev, action, size, md5, mode, mtime_ns)
+     SELECT path, rev, CASE deleted WHEN 0 THEN 'added' ELSE 'deleted' END, size, md5, mode, mtime_ns FROM files;`,
+];

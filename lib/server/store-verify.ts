@@ -1,0 +1,37 @@
+import { md5Files } from "../shared/hash.ts";
+import { comparePaths } from "../shared/paths.ts";
+import type { Verify } from "../shared/protocol.ts";
+import { resolveIn, type Store } from "./store.ts";
+import { readRow, type Table } from "./table.ts";
+
+/**
+ * Re-hashes every live store file (in parallel) against its row and lists those whose bytes
+ * differ, sorted by path; `actual` is null when the file is missing or unreadable. A file a
+ * commit replaced while it was being hashed is not reported.
+ */
+export async function verifyStore(table: Table, store: Store): Promise<Verify> {
+  const rows = table.db.query("SELECT path, md5, rev FROM files WHERE deleted = 0").all() as { path: string; md5: string; rev: number }[];
+  const checked = new Set<string>();
+  const files = rows.map((r) => _fileOf(store, r.path, checked));
+  const sums = await md5Files(files.filter((f) => f !== undefined));
+  let k = 0;
+  const mismatches = rows.flatMap((r, i) => {
+    const actual = files[i] === undefined ? null : (sums[k++] ?? null);
+    if (actual === r.md5) return [];
+    const now = readRow(table, r.path);
+    return now && !now.deleted && now.rev === r.rev ? [{ path: r.path, expected: r.md5, actual }] : [];
+  });
+  mismatches.sort((a, b) => comparePaths(a.path, b.path));
+  return { checked: rows.length, mismatches };
+}
+
+// ---------------------------------------------------------------------------
+
+/** The store file for `path`, or undefined when it cannot be reached safely (a symlinked parent). */
+function _fileOf(store: Store, path: string, checked: Set<string>): string | undefined {
+  try {
+    return resolveIn(store.root, path, checked);
+  } catch {
+    return undefined;
+  }
+}

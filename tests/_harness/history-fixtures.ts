@@ -1,0 +1,34 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Harness } from "./app.ts";
+
+export const T0 = 1_700_000_000_000;
+export const DAY = 24 * 60 * 60 * 1000;
+/** Every code point up to 255 (NUL, newlines, two-byte UTF-8), compared below as raw bytes. */
+export const BINARY = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
+
+/** Pushes `files` (path → content) on `baseRev`, deleting `deletes`; returns status and body. */
+export async function push(h: Harness, files: Record<string, string>, baseRev = 0, deletes: string[] = [], allowMassDelete?: boolean) {
+  const { stage, upserts } = await h.stage(files, baseRev);
+  const res = await h.commit({ stage, upserts, deletes: deletes.map((path) => ({ path, baseRev })), allowMassDelete });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** GETs /v1/content?`query`; the body as latin1, so bytes round-trip. */
+export async function content(h: Harness, query: string): Promise<{ status: number; body: string; headers: Headers }> {
+  const res = await h.call("GET", `/v1/content?${query}`);
+  return { status: res.status, body: Buffer.from(await res.arrayBuffer()).toString("latin1"), headers: res.headers };
+}
+
+/** Every file under `root` as path → content (latin1, so bytes round-trip). */
+export function tree(root: string): Record<string, string> {
+  if (!existsSync(root)) return {};
+  const out: Record<string, string> = {};
+  for (const e of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (e.isFile()) out[join(e.parentPath, e.name).slice(root.length + 1)] = readFileSync(join(e.parentPath, e.name), "latin1");
+  }
+  return out;
+}
+
+/** The staged content as the harness writes it: UTF-8 of the JS string. */
+export const utf8 = (s: string) => Buffer.from(s).toString("latin1");

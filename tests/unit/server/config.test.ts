@@ -1,0 +1,111 @@
+import { describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { UsageError } from "../../../lib/shared/errors.ts";
+import { clientTokenFromEnv, DEFAULT_KEEP_DAYS, DEFAULT_PORT, readServerConfig } from "../../../lib/server/config.ts";
+
+async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await mkdtemp(join(tmpdir(), "soc-config-"));
+  return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) };
+}
+
+describe("readServerConfig", () => {
+  test("defaults: state beside the store, loopback, port 8417, no token", () => {
+    expect(readServerConfig(["--store", "/srv/files"], {})).toEqual({
+      help: false,
+      store: "/srv/files",
+      db: "/srv/.soc-server/soc.db",
+      stateDir: "/srv/.soc-server",
+      port: DEFAULT_PORT,
+      host: "127.0.0.1",
+      token: undefined,
+      insecure: false,
+      keepDays: DEFAULT_KEEP_DAYS,
+    });
+  });
+
+  test("flags override the defaults; relative paths become absolute", () => {
+    const config = readServerConfig(["--store=files", "--db", "x.db", "--port", "0", "--host", "[::1]", "--keep-days", "0"], {});
+    expect(config).toMatchObject({ store: resolve("files"), db: resolve("x.db"), port: 0, host: "::1", keepDays: 0 });
+  });
+
+  test("--help wins over everything else", () => {
+    expect(readServerConfig(["--help"], {})).toEqual({ help: true });
+  });
+
+  test("bad flags are usage errors with a clear message", () => {
+    const cases: [string[], string][] = [
+      [[], "--store DIR is required"],
+      [["--store", "s", "--port", "http"], '--port must be a number from 0 to 65535, got "http"'],
+      [["--store", "s", "--port", "70000"], '--port must be a number from 0 to 65535, got "70000"'],
+      [["--store", "s", "--host", ""], "--host must not be empty"],
+      [["--store", "s", "--keep-days=-1"], '--keep-days must be a whole number of days (0 keeps none), got "-1"'],
+      [["--store", "s", "--keep-days", "1.5"], '--keep-days must be a whole number of days (0 keeps none), got "1.5"'],
+    ];
+    for (const [argv, message] of cases) expect(() => readServerConfig(argv, {})).toThrow(new UsageError(message));
+    expect(() => readServerConfig(["--store", "s", "--verbose"], {})).toThrow(/Unknown option '--verbose'/);
+    expect(() => readServerConfig(["--store", "s", "extra"], {})).toThrow(UsageError);
+    expect(() => readServerConfig(["--store"], {})).toThrow(UsageError);
+  });
+
+  test("the token comes from --token-file (trimmed) or SOC_TOKEN", async () => {
+    await using dir = await tempDir();
+    const file = join(dir.path, "token");
+    writeFileSync(file, "  from-file\n");
+    expect(readServerConfig(["--store", "s", "--token-file", file], { SOC_TOKEN: "env" })).toMatchObject({ token: "from-file" });
+    expect(readServerConfig(["--store", "s"], { SOC_TOKEN: " env\n" })).toMatchObject({ token: "env" });
+    writeFileSync(file, "\n");
+    expect(() => readServerConfig(["--store", "s", "--token-file", file], {})).toThrow(`--token-file ${file} is empty`);
+    expect(() => readServerConfig(["--store", "s", "--token-file", join(dir.path, "nope")], {})).toThrow("ENOENT");
+    expect(() => readServerConfig(["--store", "s"], { SOC_TOKEN: "" })).toThrow("SOC_TOKEN is set but empty");
+    expect(() => readServerConfig(["--store", "s"], { SOC_TOKEN: "a b" })).toThrow("must not contain whitespace");
+  });
+
+  test("a non-loopback host needs a token or --insecure", () => {
+    expect(() => readServerConfig(["--store", "s", "--host", "0.0.0.0"], {})).toThrow(
+      "refusing to listen on 0.0.0.0 without a token: set SOC_TOKEN or --token-file, or pass --insecure",
+    );
+    expect(readServerConfig(["--store", "s", "--host", "0.0.0.0", "--insecure"], {})).toMatchObject({ host: "0.0.0.0", insecure: true });
+    expect(readServerConfig(["--store", "s", "--host", "0.0.0.0"], { SOC_TOKEN: "t" })).toMatchObject({ token: "t" });
+    for (const host of ["localhost", "127.0.0.1", "127.1.2.3", "::1"]) {
+      expect(readServerConfig(["--store", "s", "--host", host], {})).toMatchObject({ host });
+    }
+  });
+});
+
+describe("clientTokenFromEnv", () => {
+  test("returns SOC_TOKEN when set and non-empty", () => {
+    expect(clientTokenFromEnv({ SOC_TOKEN: "t" })).toBe("t");
+    expect(clientTokenFromEnv({ SOC_TOKEN: " " })).toBeUndefined();
+    expect(clientTokenFromEnv({})).toBeUndefined();
+  });
+});
+
+describe("readServerConfig: SOC_STORE and SOC_PORT", () => {
+  test("are the defaults for --store and --port", () => {
+    expect(readServerConfig([], { SOC_STORE: "/srv/files", SOC_PORT: "9000" })).toMatchObject({
+      store: "/srv/files",
+      stateDir: "/srv/.soc-server",
+      db: "/srv/.soc-server/soc.db",
+      port: 9000,
+    });
+  });
+
+  test("flags win over them", () => {
+    expect(readServerConfig(["--store", "/a", "--port", "0"], { SOC_STORE: "/b", SOC_PORT: "9000" })).toMatchObject({ store: "/a", port: 0 });
+  });
+
+  test("empty counts as unset", () => {
+    expect(() => readServerConfig([], { SOC_STORE: " " })).toThrow(new UsageError("--store DIR is required"));
+    expect(readServerConfig(["--store", "/a"], { SOC_PORT: "" })).toMatchObject({ port: DEFAULT_PORT });
+  });
+
+  test("a bad SOC_PORT is a usage error naming it", () => {
+    expect(() => readServerConfig(["--store", "/a"], { SOC_PORT: "http" })).toThrow(
+      new UsageError('SOC_PORT must be a number from 0 to 65535, got "http"'),
+    );
+    expect(readServerConfig(["--store", "/a", "--port", "1"], { SOC_PORT: "http" })).toMatchObject({ port: 1 });
+  });
+});

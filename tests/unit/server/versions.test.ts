@@ -1,0 +1,93 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { openStore, type Store } from "../../../lib/server/store.ts";
+import { openTable, type Table } from "../../../lib/server/table.ts";
+import { createSweeper, keepVersions, placeVersion, sweepVersions, versionFile, versionsRoot } from "../../../lib/server/versions.ts";
+
+const DAY = 24 * 60 * 60 * 1000;
+
+async function fixture(): Promise<{ store: Store; table: Table } & AsyncDisposable> {
+  const dir = await mkdtemp(join(tmpdir(), "soc-versions-"));
+  const store = openStore(join(dir, "store"), { stateDir: join(dir, "state") });
+  const table = openTable(join(dir, "state", "soc.db"));
+  return {
+    store,
+    table,
+    async [Symbol.asyncDispose]() {
+      table.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function put(root: string, path: string, content: string): void {
+  mkdirSync(dirname(join(root, path)), { recursive: true });
+  writeFileSync(join(root, path), content);
+}
+
+function addVersion(table: Table, path: string, rev: number, replacedAtMs: number): void {
+  table.db
+    .query(`INSERT INTO versions (path, rev, replaced_by, replaced_at_ms, size, md5, mode, mtime_ns) VALUES ($path, $rev, $by, $at, 1, '', 420, 0)`)
+    .run({ path, rev, by: rev + 1, at: replacedAtMs });
+}
+
+describe("versions area", () => {
+  test("keepVersions hard-links store files under versions/<rev>/; the store is untouched", async () => {
+    await using f = await fixture();
+    put(f.store.root, "d/a.txt", "old");
+    keepVersions(f.store, [
+      { path: "d/a.txt", rev: 3 },
+      { path: "missing", rev: 3 },
+    ]);
+    const kept = versionFile(f.store, "d/a.txt", 3);
+    expect(kept).toBe(join(f.store.stateDir, "versions", "3", "d", "a.txt"));
+    expect(readFileSync(kept, "utf8")).toBe("old");
+    expect(statSync(kept).ino).toBe(statSync(join(f.store.root, "d/a.txt")).ino);
+    expect(existsSync(versionFile(f.store, "missing", 3))).toBe(false);
+  });
+
+  test("placeVersion puts a version back in the store by rename, sharing its inode", async () => {
+    await using f = await fixture();
+    put(join(versionsRoot(f.store), "2"), "d/a.txt", "from rev 2");
+    put(f.store.root, "d/a.txt", "current");
+    placeVersion(f.store, "d/a.txt", 2);
+    expect(readFileSync(join(f.store.root, "d/a.txt"), "utf8")).toBe("from rev 2");
+    expect(readdirSync(join(f.store.root, "d"))).toEqual(["a.txt"]);
+    expect(statSync(join(f.store.root, "d/a.txt")).ino).toBe(statSync(versionFile(f.store, "d/a.txt", 2)).ino);
+    expect(() => placeVersion(f.store, "../x", 2)).toThrow('bad path "../x": contains ".."');
+  });
+
+  test("sweepVersions drops rows and files replaced more than keepDays ago, pruning emptied directories", async () => {
+    await using f = await fixture();
+    const now = 100 * DAY;
+    for (const [path, rev, at] of [
+      ["d/old", 1, now - 31 * DAY],
+      ["d/young", 2, now - 29 * DAY],
+      ["x/old", 2, now - 40 * DAY],
+    ] as const) {
+      put(join(versionsRoot(f.store), String(rev)), path, path);
+      addVersion(f.table, path, rev, at);
+    }
+    expect(sweepVersions(f.table, f.store, { nowMs: now, keepDays: 30 })).toBe(2);
+    expect(f.table.db.query("SELECT path, rev FROM versions").all()).toEqual([{ path: "d/young", rev: 2 }]);
+    expect(readdirSync(versionsRoot(f.store), { recursive: true }).sort()).toEqual(["2", "2/d", "2/d/young"]);
+    expect(sweepVersions(f.table, f.store, { nowMs: now, keepDays: 0 })).toBe(1);
+    expect(readdirSync(versionsRoot(f.store))).toEqual([]);
+  });
+
+  test("createSweeper sweeps at most once an hour of its clock", async () => {
+    await using f = await fixture();
+    let clock = 100 * DAY;
+    const sweep = createSweeper(f.table, f.store, { keepDays: 1, now: () => clock });
+    addVersion(f.table, "a", 1, clock - 2 * DAY);
+    expect(sweep()).toBe(1);
+    addVersion(f.table, "b", 1, clock - 2 * DAY);
+    clock += 59 * 60 * 1000;
+    expect(sweep()).toBe(0);
+    clock += 60 * 1000;
+    expect(sweep()).toBe(1);
+  });
+});
