@@ -41,8 +41,9 @@ test: deps typecheck ## Type-check, then run every test (unit, http, end-to-end 
 	  $(BUN) tests/_harness/leftovers.ts "$$run" || status=1; \
 	  rm -rf "$$run"; exit $$status
 
-typecheck: deps ## Type-check the whole project (strict) and check the formatting
+typecheck: deps ## Type-check the whole project (strict), check the client/server boundary and the formatting
 	$(BUN) x tsc --noEmit -p .
+	$(BUN) scripts/check-boundary.ts
 	$(BUN) x prettier --check --log-level warn "**/*.ts"
 
 fmt: deps ## Format every TypeScript file (prettier, .prettierrc.json)

@@ -1,27 +1,35 @@
 #!/usr/bin/env bun
 import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
-import { log as logCommand, restore, verify } from "./commands/log.ts";
-import { schedule } from "./commands/schedule.ts";
-import { add, rm, status } from "./commands/add.ts";
-import { tunnel } from "./commands/tunnel.ts";
-import { clone, init, pullCommand, pushCommand, remote } from "./commands/push.ts";
-import { colorWanted } from "./lib/server/config.ts";
+import add from "./commands/add.ts";
+import clone from "./commands/clone.ts";
+import init from "./commands/init.ts";
+import log from "./commands/log.ts";
+import pull from "./commands/pull.ts";
+import push from "./commands/push.ts";
+import remote from "./commands/remote.ts";
+import restore from "./commands/restore.ts";
+import rm from "./commands/rm.ts";
+import schedule from "./commands/schedule.ts";
+import status from "./commands/status.ts";
+import tunnel from "./commands/tunnel.ts";
+import verify from "./commands/verify.ts";
+import { colorWanted } from "./lib/client/config.ts";
 import { EXIT, SocError, UsageError } from "./lib/shared/errors.ts";
 import { createLogger } from "./lib/client/log.ts";
 import { suggest, unknownFlags } from "./lib/client/suggest.ts";
 import pkg from "./package.json" with { type: "json" };
 
-/** Every verb; `soc_add`, `soc_push` and `soc_pull` (bin/) run these too. */
+/** Every verb, one file each in commands/; `soc_add`, `soc_push` and `soc_pull` (bin/) run these too. */
 export const commands: Record<string, CommandDef<ArgsDef>> = {
   init,
   clone,
   add,
   rm,
   status,
-  push: pushCommand,
-  pull: pullCommand,
+  push,
+  pull,
   remote,
-  log: logCommand,
+  log,
   restore,
   verify,
   schedule,
@@ -37,7 +45,6 @@ const soc = defineCommand({
 
 /** Runs soc with `argv` (without the program name); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const log = createLogger();
   try {
     const [first] = argv;
     if (first === "--version" || first === "-V") return _print(`soc ${pkg.version}\n`);
@@ -50,9 +57,10 @@ export async function main(argv: string[]): Promise<number> {
     if (!cmd || wantsHelp) return _print(_plainUsage(await renderUsage(cmd ?? soc, cmd ? soc : undefined)), cmd || wantsHelp ? 0 : EXIT.usage);
     const unknown = unknownFlags(rest, (cmd.args ?? {}) as ArgsDef);
     if (unknown) throw new UsageError(`unknown option ${unknown.flag} for \`soc ${first}\`${unknown.hint}; see \`soc ${first} --help\``);
-    await runCommand(cmd, { rawArgs: rest });
-    return typeof process.exitCode === "number" ? process.exitCode : 0;
+    const { result } = await runCommand(cmd, { rawArgs: rest });
+    return typeof result === "number" ? result : EXIT.ok;
   } catch (err) {
+    const log = createLogger();
     if (err instanceof SocError) {
       log.error(err.message);
       return err.exitCode;

@@ -1,7 +1,7 @@
 import type { Database } from "bun:sqlite";
 import type { ArgsDef } from "citty";
 import { writeSync } from "node:fs";
-import { clientTokenFromEnv, colorWanted } from "../lib/server/config.ts";
+import { clientTokenFromEnv, colorWanted } from "../lib/client/config.ts";
 import { acquireLock } from "../lib/client/lock.ts";
 import { recordOutcome } from "../lib/client/outcome.ts";
 import { createLogger, type Logger } from "../lib/client/log.ts";
@@ -43,16 +43,18 @@ export const flags = {
   } satisfies ArgsDef,
 };
 
-/** `n file(s)`. */
-export function files(n: number): string {
-  return `${n} file${n === 1 ? "" : "s"}`;
-}
-
 /** Parses `--wait SECONDS`; throws UsageError on anything but a non-negative number. */
 export function waitSeconds(value: string | undefined): number {
   if (value === undefined) return 0;
   const n = Number(value);
   if (value.trim() === "" || !Number.isFinite(n) || n < 0) throw new UsageError(`--wait takes a number of seconds, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Parses a positive whole number given to `flag`; throws UsageError naming the flag otherwise. */
+export function countArg(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} takes a positive whole number, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -103,11 +105,6 @@ export function runSync<T>(
 ): Promise<T> {
   const progress = _progressFor(args);
   return withSession({ ...args, record: args["dry-run"] ? undefined : verb, progress }, (s) => body(s, progress));
-}
-
-/** Writes `value` as one line of JSON on stdout. */
-export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
 // ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { cronLine, writeCrontab } from "../lib/client/schedule.ts";
 import { selfCommand } from "../lib/client/self.ts";
 import { flags } from "./_shared.ts";
 
-export const schedule = defineCommand({
+export default defineCommand({
   meta: {
     name: "schedule",
     description: "Print (or install into your crontab) a line that pulls this tree regularly (example: soc schedule pull --every 15m --install)",

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { tunnelEnv } from "../lib/server/config.ts";
+import { tunnelEnv } from "../lib/client/config.ts";
 import { UsageError } from "../lib/shared/errors.ts";
 import { runTunnel } from "../lib/client/tunnel.ts";
 
@@ -7,7 +7,7 @@ import { runTunnel } from "../lib/client/tunnel.ts";
  * `soc tunnel -- HOST rsync --server …`: rsync's remote shell for the tunnel transport (hidden).
  * The host is ignored; the URL and token come from $SOC_TUNNEL_URL and $SOC_TOKEN, never argv.
  */
-export const tunnel = defineCommand({
+export default defineCommand({
   meta: { name: "tunnel", description: "rsync's remote shell for the tunnel transport (run by rsync, not by hand)", hidden: true },
   args: {
     command: { type: "positional", required: false, description: "HOST rsync --server …, as rsync passes it after --" },
@@ -16,6 +16,6 @@ export const tunnel = defineCommand({
     const [, ...command] = rawArgs[0] === "--" ? rawArgs.slice(1) : rawArgs;
     if (command.length === 0) throw new UsageError("usage: soc tunnel -- HOST rsync --server … (rsync runs this itself)");
     const { url, token } = tunnelEnv(process.env);
-    process.exitCode = await runTunnel({ url, token, command, stdin: Bun.stdin.stream(), stdout: process.stdout, stderr: process.stderr });
+    return await runTunnel({ url, token, command, stdin: Bun.stdin.stream(), stdout: process.stdout, stderr: process.stderr });
   },
 });

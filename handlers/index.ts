@@ -1,16 +1,16 @@
 import { Elysia, ValidationError } from "elysia";
-import { isAuthorized } from "../lib/server/auth.ts";
-import { RemoteError, SocError } from "../lib/shared/errors.ts";
+import { SocError } from "../lib/shared/errors.ts";
 import { MAX_BODY_BYTES, type ErrorBody } from "../lib/shared/protocol.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { Table } from "../lib/server/table.ts";
+import { authGuard } from "./auth.ts";
 import { changesRoutes } from "./changes.ts";
 import { healthRoutes } from "./health.ts";
 import { historyRoutes } from "./history.ts";
 import { infoRoutes } from "./info.ts";
 import { openapiRoutes } from "./openapi.ts";
 import { pushRoutes } from "./push.ts";
-import { rsyncRoutes } from "./tunnel.ts";
+import { tunnelRoutes } from "./tunnel.ts";
 
 /** What the HTTP app needs; nothing here reads the environment. */
 export interface AppDeps {
@@ -40,16 +40,12 @@ export function createApp(deps: AppDeps) {
       }
     })
     .use(healthRoutes())
-    .onBeforeHandle(({ request }) => {
-      if (!isAuthorized(request.headers.get("authorization"), deps.token)) {
-        throw new RemoteError("missing or wrong bearer token (set SOC_TOKEN)", "unauthorized", 401);
-      }
-    })
+    .use(authGuard(deps.token))
     .use(infoRoutes(deps))
     .use(changesRoutes(deps))
     .use(pushRoutes({ ...deps, now }))
     .use(historyRoutes({ ...deps, now }))
-    .use(rsyncRoutes(deps))
+    .use(tunnelRoutes(deps))
     .use(openapiRoutes(deps));
 }
 

@@ -1,11 +1,13 @@
 import { Elysia } from "elysia";
+import { commitPush } from "../lib/server/commit.ts";
 import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
+import { createStage } from "../lib/server/stage.ts";
+import type { Store } from "../lib/server/store.ts";
+import type { Table } from "../lib/server/table.ts";
+import { createSweeper } from "../lib/server/versions.ts";
 import { PushBegin, PushBeginRequest, PushCommit, PushCommitRequest } from "../lib/shared/protocol.ts";
-import { applyToStore, createStage, removeStage, repairFromStage, verifyStage, type Store } from "../lib/server/store.ts";
-import { checkChangeset, commitChangeset, readRow, type CommitPlan, type Table } from "../lib/server/table.ts";
-import { createSweeper, keepVersions } from "../lib/server/versions.ts";
 
-/** POST /v1/push/begin (a fresh stage) and /v1/push/commit (check, then apply atomically). */
+/** POST /v1/push/begin (a fresh stage) and /v1/push/commit (check, verify, commit the rows, move the files). */
 export function pushRoutes(deps: {
   table: Table;
   store: Store;
@@ -15,7 +17,7 @@ export function pushRoutes(deps: {
   onInternalError?: (error: unknown) => void;
 }) {
   const keepDays = deps.keepDays ?? DEFAULT_KEEP_DAYS;
-  const sweep = createSweeper(deps.table, deps.store, { keepDays, now: deps.now });
+  const commit = { ...deps, keepDays, sweep: createSweeper(deps.table, deps.store, { keepDays, now: deps.now }) };
   return new Elysia({ prefix: "/v1/push" })
     .post(
       "/begin",
@@ -25,35 +27,5 @@ export function pushRoutes(deps: {
       },
       { body: PushBeginRequest, response: PushBegin },
     )
-    .post(
-      "/commit",
-      async ({ body }): Promise<PushCommit> => {
-        checkChangeset(body);
-        await verifyStage(deps.store, body.stage, body.upserts);
-        // No await from here on: the conflict check and the apply run as one synchronous
-        // step, so concurrent commits serialize.
-        const apply = (plan: CommitPlan) => {
-          if (keepDays > 0) keepVersions(deps.store, plan.replaced);
-          applyToStore(deps.store, body.stage, plan);
-        };
-        const result = commitChangeset(deps.table, body, { nowMs: deps.now(), apply, keepVersions: keepDays > 0 });
-        if (body.repair) {
-          const stored = new Set(result.stored);
-          const md5Of = new Map(body.upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
-          const unchanged = body.upserts.filter((u) => md5Of.has(u.path));
-          repairFromStage(deps.store, body.stage, unchanged, (path) => {
-            const row = readRow(deps.table, path);
-            return row !== undefined && !row.deleted && row.md5 === md5Of.get(path);
-          });
-        }
-        removeStage(deps.store, body.stage);
-        try {
-          sweep();
-        } catch (error) {
-          deps.onInternalError?.(error); // the commit stands; the timer sweeps again
-        }
-        return result;
-      },
-      { body: PushCommitRequest, response: PushCommit },
-    );
+    .post("/commit", ({ body }): Promise<PushCommit> => commitPush(commit, body), { body: PushCommitRequest, response: PushCommit });
 }

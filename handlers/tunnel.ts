@@ -2,14 +2,15 @@ import { Elysia } from "elysia";
 import { SocError } from "../lib/shared/errors.ts";
 import { checkRsyncArgv } from "../lib/server/tunnel-argv.ts";
 import { startRsyncSession, type RsyncSession, type TunnelSocket } from "../lib/server/tunnel-session.ts";
-import { stageDir, type Store } from "../lib/server/store.ts";
+import { stageDir } from "../lib/server/stage.ts";
+import type { Store } from "../lib/server/store.ts";
 
 /**
  * GET /v1/rsync (WebSocket): the tunnel transport. The first text frame is rsync's remote argv
  * as JSON; once checked, binary frames carry rsync's protocol both ways. A refusal is one
  * `{"error":…}` frame, then close. Auth is the app's guard, which runs before the upgrade.
  */
-export function rsyncRoutes(deps: { store: Store; rsync?: string; onInternalError?: (error: unknown) => void }) {
+export function tunnelRoutes(deps: { store: Store; rsync?: string; onInternalError?: (error: unknown) => void }) {
   const rsync = deps.rsync ?? Bun.which("rsync") ?? "rsync";
   const places = { store: deps.store.root, stage: (id: string) => stageDir(deps.store, id) };
   // Keyed by the connection's own data object, which Bun keeps for the socket's lifetime.

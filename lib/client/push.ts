@@ -3,10 +3,9 @@ import type { Delete, PushCommitRequest, Upsert } from "../shared/protocol.ts";
 import { comparePaths, isWithin } from "../shared/paths.ts";
 import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import type { RootRule } from "./roots.ts";
-import type { ScannedFile } from "./scan.ts";
 import type { SyncSession } from "./session.ts";
 import { readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
-import { scanRepo, type RepoScan } from "./status.ts";
+import { scanRepo, type RepoScan, type ScannedFile } from "./scan.ts";
 
 /** What a push did (or, with dryRun, would do); printed by `soc push --json`. */
 export interface PushResult {
@@ -18,8 +17,8 @@ export interface PushResult {
 }
 
 /**
- * Sends the dirty set: one rsync run into a staging area, then an atomic commit carrying each
- * path's base revision. A refused commit (paths changed on the server) throws ConflictError and
+ * Sends the dirty set: one rsync run into a staging area, then a commit carrying each path's
+ * base revision (the server checks and writes the rows in one transaction). A refused commit (paths changed on the server) throws ConflictError and
  * changes nothing on either side. `force` re-sends every tracked file (rsync skips equal content).
  * `progress` shows the scan and the transfer (the caller erases it if this throws).
  */

@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { SocError, UsageError } from "../shared/errors.ts";
+import { isDir } from "../shared/fs.ts";
 import type { RemoteSettings } from "./transport.ts";
 
 /** Name of the state directory at the top of every working tree. */
@@ -43,7 +44,7 @@ export function repoLayout(top: string): RepoLayout {
 export function findRepo(cwd: string): RepoLayout {
   let dir = resolve(cwd);
   for (;;) {
-    if (_isDir(join(dir, SOC_DIR))) return repoLayout(dir);
+    if (isDir(join(dir, SOC_DIR))) return repoLayout(dir);
     const parent = dirname(dir);
     if (parent === dir) break;
     dir = parent;
@@ -54,20 +55,10 @@ export function findRepo(cwd: string): RepoLayout {
 /** Creates `.soc/` (and its tmp dir) at `top` if missing; returns the layout and whether it was new. */
 export function createRepoDir(top: string): { layout: RepoLayout; created: boolean } {
   const layout = repoLayout(top);
-  if (!_isDir(layout.top)) throw new UsageError(`${top}: not a directory`);
+  if (!isDir(layout.top)) throw new UsageError(`${top}: not a directory`);
   const created = !existsSync(layout.dir);
   mkdirSync(layout.tmpDir, { recursive: true });
   return { layout, created };
-}
-
-// ---------------------------------------------------------------------------
-
-function _isDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** What `.soc/config.json` holds: the remote this tree syncs with, if any. */
@@ -95,4 +86,9 @@ export function writeRepoConfig(layout: RepoLayout, config: RepoConfig): void {
   const tmp = `${layout.configFile}.${process.pid}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, layout.configFile);
+}
+
+/** Records `remote` (and `token`, when given) as this tree's remote in `.soc/config.json`. */
+export function recordRemote(layout: RepoLayout, remote: RemoteSettings, token: string | undefined): void {
+  writeRepoConfig(layout, { ...readRepoConfig(layout), remote: { ...remote, ...(token ? { token } : {}) } });
 }

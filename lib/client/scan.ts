@@ -1,8 +1,12 @@
+import type { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { md5Files } from "../shared/hash.ts";
+import { loadIgnore } from "./ignore.ts";
+import type { Logger } from "./log.ts";
+import type { RepoLayout } from "./repo.ts";
 import { trackerFor, type RootRule } from "./roots.ts";
-import { statIsTrusted, type BaseEntry } from "./state.ts";
-import { lstatExact, toFileStat, type FileStat } from "./walk.ts";
+import { readBase, readRoots, refreshBase, statIsTrusted, type BaseEntry } from "./state.ts";
+import { lstatExact, toFileStat, walkTracked, type FileStat } from "./walk.ts";
 
 /** A tracked file with its content hash, when one was computed. */
 export interface ScannedFile extends FileStat {
@@ -20,6 +24,32 @@ export interface DirtySet {
   files: ScannedFile[];
   /** How many files were read and hashed. */
   hashed: number;
+}
+
+/** A dirty set with the rules and base it was computed against and when the scan started. */
+export interface RepoScan extends DirtySet {
+  rules: RootRule[];
+  base: ReadonlyMap<string, BaseEntry>;
+  scannedNs: bigint;
+}
+
+/**
+ * Computes the dirty set of a working tree against its base and writes back refreshed stat
+ * fields, so the next scan need not hash files whose content turned out unchanged.
+ */
+export async function scanRepo(
+  layout: RepoLayout,
+  db: Database,
+  log: Logger,
+  opts: { hashAdded?: boolean; onHash?: (done: number, total: number) => void } = {},
+): Promise<RepoScan> {
+  const rules = readRoots(db);
+  const nowNs = BigInt(Date.now()) * 1_000_000n;
+  const walked = walkTracked(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m));
+  const base = readBase(db);
+  const dirty = await diffAgainstBase(layout.top, walked, base, { rules, hashAdded: opts.hashAdded, nowNs, onHash: opts.onHash });
+  if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
+  return { ...dirty, rules, base, scannedNs: nowNs };
 }
 
 /**

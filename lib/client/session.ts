@@ -4,7 +4,7 @@ import { createClient, type RemoteClient } from "./api.ts";
 import { UsageError } from "../shared/errors.ts";
 import type { Logger } from "./log.ts";
 import { readRepoConfig, type RepoLayout } from "./repo.ts";
-import { createTransport, type Transport } from "./transport.ts";
+import { createTransport, parseSshTarget, type RemoteSettings, type Transport, type TransportName } from "./transport.ts";
 
 /** Everything a push or pull needs: the tree, its state, the server and the byte mover. */
 export interface SyncSession {
@@ -31,4 +31,22 @@ export async function openSession(layout: RepoLayout, db: Database, log: Logger,
   const info = await client.info();
   const transport = createTransport(remote, info, bearer);
   return { layout, db, log, remote: client, transport, client: `${hostname()}:${layout.top}`, serverRevision: info.revision };
+}
+
+/**
+ * Checks a remote before `init` or `clone` records it: an http(s) URL, consistent transport
+ * flags, and a server that answers, accepts `token` and offers the transport. Throws UsageError
+ * naming the problem, or RemoteError (exit 4) when the server is unreachable or refuses the token.
+ */
+export async function checkRemote(url: string, opts: { token?: string; transport?: string; ssh?: string }): Promise<RemoteSettings> {
+  if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${url}: not an http:// or https:// URL`);
+  const transport = (opts.ssh ? "ssh" : (opts.transport ?? "tunnel")) as TransportName;
+  if (transport === "ssh" && !opts.ssh) throw new UsageError("--transport ssh needs --ssh [user@]host[:/path/to/store]");
+  if (opts.ssh && opts.transport && opts.transport !== "ssh") throw new UsageError(`--ssh and --transport ${opts.transport} contradict each other`);
+  if (opts.ssh) parseSshTarget(opts.ssh);
+  const info = await createClient(url, opts.token).info();
+  if (!info.transports.includes(transport)) {
+    throw new UsageError(`the server at ${url} does not offer the ${transport} transport (it offers: ${info.transports.join(", ")})`);
+  }
+  return { url, transport, ...(opts.ssh ? { ssh: opts.ssh } : {}) };
 }

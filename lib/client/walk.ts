@@ -79,7 +79,7 @@ const _WORKER_MIN = 4096;
 /** How long to wait for a batch the worker took before doing it here instead (a hung or dead worker). */
 const _WORKER_PATIENCE_MS = 10_000;
 
-/** rels[start, end) and the shared memory their lstat results go to (see scan-worker.ts). */
+/** rels[start, end) and the shared memory their lstat results go to (see walk-worker.ts). */
 interface _Batch {
   start: number;
   end: number;

@@ -1,6 +1,58 @@
-import { BadInputError } from "../shared/errors.ts";
-import { ancestorPaths, checkRepoPath } from "../shared/paths.ts";
-import type { Delete, RootRuleBody, Upsert } from "../shared/protocol.ts";
+import { BadInputError, ConflictError, SocError } from "../shared/errors.ts";
+import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
+import type { Delete, FileRow, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
+import { writeRevision } from "./revision.ts";
+import { removeStage, stageDir, verifyStage } from "./stage.ts";
+import { applyToStore, repairFromStage, type Store } from "./store.ts";
+import { currentRevision, readRow, shapeClashes, type Table } from "./table.ts";
+import { keepVersions } from "./versions.ts";
+
+/** What a commit needs besides the request: the server's state, clock and retention. */
+export interface CommitDeps {
+  table: Table;
+  store: Store;
+  now: () => number;
+  /** Days replaced files are kept as versions; 0 keeps none. */
+  keepDays: number;
+  /** Sweeps expired versions (createSweeper); its failure is reported, not thrown. */
+  sweep: () => number;
+  onInternalError?: (error: unknown) => void;
+}
+
+/**
+ * Commits a push: checks the changeset, verifies its stage (size and md5 of every upsert), then
+ * commits the rows and moves the staged files into the store (keeping replaced files as versions)
+ * in one synchronous step, so concurrent commits serialize. With `repair`, staged files whose rows
+ * are unchanged go back over the store's copies. The stage is removed afterwards.
+ */
+export async function commitPush(deps: CommitDeps, req: PushCommitRequest): Promise<PushCommit> {
+  checkChangeset(req);
+  await verifyStage(deps.store, req.stage, req.upserts);
+  // No await from here on: the conflict check and the file work run as one synchronous step.
+  const stagePath = stageDir(deps.store, req.stage);
+  const keep = deps.keepDays > 0;
+  const apply = (plan: CommitPlan) => {
+    if (keep) keepVersions(deps.store, plan.replaced);
+    applyToStore(deps.store, stagePath, plan);
+  };
+  const result = commitChangeset(deps.table, req, { nowMs: deps.now(), apply, keepVersions: keep });
+  if (req.repair) {
+    const stored = new Set(result.stored);
+    const md5Of = new Map(req.upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
+    const unchanged = req.upserts.filter((u) => md5Of.has(u.path));
+    repairFromStage(deps.store, stagePath, unchanged, (path) => {
+      const row = readRow(deps.table, path);
+      return row !== undefined && !row.deleted && row.md5 === md5Of.get(path);
+    });
+  }
+  removeStage(deps.store, req.stage);
+  try {
+    deps.sweep();
+  } catch (error) {
+    deps.onInternalError?.(error); // the commit stands; the timer sweeps again
+  }
+  return result;
+}
 
 /** What a push asks the table to change (PushCommitRequest without the stage). */
 export interface Changeset {
@@ -37,4 +89,120 @@ export function checkChangeset(change: Changeset): void {
     if (rootPaths.has(path)) throw new BadInputError(`root ${JSON.stringify(path)} appears twice in the changeset`);
     rootPaths.add(path);
   }
+}
+
+/** The file-system half of a commit, handed to `apply` inside the transaction. */
+export interface CommitPlan {
+  rev: number;
+  /** Paths to unlink from the store (live before this commit). */
+  deletes: string[];
+  /** Upserts whose staged file must be moved into the store. */
+  stores: Upsert[];
+  /** Live rows (before this commit) of the paths it deletes or writes over: the versions to keep. */
+  replaced: FileRow[];
+}
+
+/**
+ * Commits a changeset's rows in one transaction: throws ConflictError listing every path changed
+ * on the server after its baseRev (identical content is no conflict), else writes revision+1 and
+ * calls `apply(plan)` inside the transaction. A throw from `apply` rolls the rows back but not
+ * the file work `apply` had already done (a crash midway can leave store and table apart).
+ * Throws SocError "mass_delete" (409) for a commit deleting more than half of 10+ live files,
+ * or all of 2+, unless `change.allowMassDelete`. Replaced files are recorded as versions unless
+ * `keepVersions` is false. A changeset that changes nothing returns the current revision.
+ */
+export function commitChangeset(
+  table: Table,
+  change: Changeset,
+  opts: { nowMs: number; apply?: (plan: CommitPlan) => void; keepVersions?: boolean },
+): PushCommit {
+  checkChangeset(change);
+  const { db } = table;
+  return db
+    .transaction(() => {
+      const current = currentRevision(table);
+      const ahead = [...change.upserts, ...change.deletes].find((c) => c.baseRev > current);
+      if (ahead) {
+        const what = `base revision ${ahead.baseRev} of ${JSON.stringify(ahead.path)}`;
+        throw new BadInputError(`${what} is newer than the server's ${current}; was the server reset?`, "bad_base");
+      }
+      const plan = _plan(table, change);
+      if (plan.conflicts.length > 0) {
+        plan.conflicts.sort(comparePaths);
+        const list = plan.conflicts.map((p) => JSON.stringify(p)).join(", ");
+        throw new ConflictError(`changed on the server since your base: ${list}; pull first`, plan.conflicts);
+      }
+      if (!change.allowMassDelete) _checkMassDelete(table, plan.deletes.length);
+      const rootChanges = _rootChanges(table, change);
+      if (plan.stores.length === 0 && plan.deletes.length === 0 && rootChanges === 0) {
+        return { revision: current, stored: [], deleted: [] };
+      }
+      const rev = current + 1;
+      const { stores, deletes, replaced } = plan;
+      const keepVersions = opts.keepVersions ?? true;
+      writeRevision(db, { rev, nowMs: opts.nowMs, client: change.client, writes: stores, deletes, replaced, keepVersions });
+      const setRoot = db.query("INSERT INTO roots (path, kind) VALUES ($path, $kind) ON CONFLICT (path) DO UPDATE SET kind = $kind");
+      for (const r of change.roots.set) setRoot.run({ path: r.path, kind: r.kind });
+      for (const path of change.roots.remove) db.query("DELETE FROM roots WHERE path = $path").run({ path });
+      opts.apply?.({ rev, deletes, stores, replaced });
+      return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
+    })
+    .immediate();
+}
+
+// ---------------------------------------------------------------------------
+
+type _Plan = Omit<CommitPlan, "rev"> & { conflicts: string[] };
+
+function _plan(table: Table, change: Changeset): _Plan {
+  const plan: _Plan = { conflicts: [], deletes: [], stores: [], replaced: [] };
+  for (const d of change.deletes) {
+    const row = readRow(table, d.path);
+    if (!row || row.deleted) continue; // gone already: no-op
+    if (row.rev > d.baseRev) {
+      plan.conflicts.push(d.path);
+    } else {
+      plan.deletes.push(d.path);
+      plan.replaced.push(row);
+    }
+  }
+  for (const u of change.upserts) {
+    const row = readRow(table, u.path);
+    const live = row !== undefined && !row.deleted;
+    const same = live && row.md5 === u.md5;
+    // A tombstone is no conflict for a path new to the client (baseRev 0): no content is lost.
+    const tombstoneForNew = row?.deleted === true && u.baseRev === 0;
+    if (row && row.rev > u.baseRev && !same && !tombstoneForNew) plan.conflicts.push(u.path);
+    else if (same && row.size === u.size && row.mode === u.mode && row.mtimeNs === u.mtimeNs) continue;
+    else {
+      plan.stores.push(u);
+      if (live) plan.replaced.push(row);
+    }
+  }
+  plan.conflicts.push(
+    ...shapeClashes(
+      table,
+      plan.stores.map((u) => u.path),
+      new Set(plan.deletes),
+    ),
+  );
+  return plan;
+}
+
+/** Refuses a commit that would empty most of the server: what a wiped or unmounted working tree pushes. */
+function _checkMassDelete(table: Table, deleting: number): void {
+  const { live } = table.db.query("SELECT COUNT(*) AS live FROM files WHERE deleted = 0").get() as { live: number };
+  const all = live >= 2 && deleting === live;
+  if (!all && !(live >= 10 && deleting * 2 > live)) return;
+  const what = all ? `all ${live} files on the server` : `${deleting} of the ${live} files on the server (more than half)`;
+  throw new SocError("mass_delete", `this push would delete ${what}; pass --allow-mass-delete if that is intended`, {
+    status: 409,
+  });
+}
+
+function _rootChanges(table: Table, change: Changeset): number {
+  const kindOf = table.db.query("SELECT kind FROM roots WHERE path = $path");
+  const set = change.roots.set.filter((r) => (kindOf.get({ path: r.path }) as { kind: string } | null)?.kind !== r.kind);
+  const removed = change.roots.remove.filter((path) => kindOf.get({ path }) !== null);
+  return set.length + removed.length;
 }

@@ -62,12 +62,6 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
   return { help: false, store, db: resolve(values.db ?? join(stateDir, "soc.db")), stateDir, port, host, token, insecure, keepDays };
 }
 
-/** The bearer token a soc client sends: $SOC_TOKEN when set and non-empty. */
-export function clientTokenFromEnv(env: Record<string, string | undefined>): string | undefined {
-  const token = env.SOC_TOKEN?.trim();
-  return token ? token : undefined;
-}
-
 // ---------------------------------------------------------------------------
 
 function _parse(argv: string[]) {
@@ -129,17 +123,4 @@ function _rawToken(file: string | undefined, env: Record<string, string | undefi
 
 function _isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127(\.[0-9]{1,3}){3}$/.test(host);
-}
-
-/** Whether the CLI may print colour: only to a terminal, and never under NO_COLOR. */
-export function colorWanted(env: Record<string, string | undefined>, isTTY: boolean | undefined): boolean {
-  return isTTY === true && !env.NO_COLOR;
-}
-
-/** What `soc tunnel` (run by rsync, never by hand) reads: $SOC_TUNNEL_URL and $SOC_TOKEN. */
-export function tunnelEnv(env: Record<string, string | undefined>): { url: string; token: string | undefined } {
-  const url = env.SOC_TUNNEL_URL?.trim();
-  if (!url) throw new UsageError("SOC_TUNNEL_URL is not set; `soc tunnel` is run by rsync for the tunnel transport, not by hand");
-  if (!/^wss?:\/\//.test(url)) throw new UsageError(`SOC_TUNNEL_URL must be a ws:// or wss:// URL, got ${JSON.stringify(url)}`);
-  return { url, token: clientTokenFromEnv(env) };
 }

@@ -1,9 +1,8 @@
-import { randomBytes } from "node:crypto";
-import { copyFileSync, linkSync, lstatSync, mkdirSync, renameSync, rmSync, utimesSync } from "node:fs";
+import { lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { linkOrCopy, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
 import { resolveIn, type Store } from "./store.ts";
 import type { Table } from "./table.ts";
-import { pruneEmptyDirs } from "../shared/fs.ts";
 
 /** How often the server sweeps expired versions (after commits, and from a timer), in ms. */
 export const SWEEP_EVERY_MS = 60 * 60 * 1000;
@@ -34,7 +33,7 @@ export function keepVersions(store: Store, replaced: readonly { path: string; re
     const to = versionFile(store, r.path, r.rev);
     mkdirSync(dirname(to), { recursive: true });
     rmSync(to, { force: true }); // left over from a commit that failed after linking
-    _linkOrCopy(from, to);
+    linkOrCopy(from, to);
   }
 }
 
@@ -47,8 +46,8 @@ export function placeVersion(store: Store, path: string, rev: number): void {
   const from = versionFile(store, path, rev);
   const to = resolveIn(store.root, path);
   mkdirSync(dirname(to), { recursive: true });
-  const tmp = join(dirname(to), `.soc-tmp-${randomBytes(8).toString("hex")}`);
-  _linkOrCopy(from, tmp);
+  const tmp = tempBeside(to);
+  linkOrCopy(from, tmp);
   renameSync(tmp, to);
 }
 
@@ -87,18 +86,4 @@ export function createSweeper(table: Table, store: Store, opts: { keepDays: numb
     last = nowMs;
     return sweepVersions(table, store, { nowMs, keepDays: opts.keepDays });
   };
-}
-
-// ---------------------------------------------------------------------------
-
-function _linkOrCopy(from: string, to: string): void {
-  try {
-    linkSync(from, to);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EMLINK") throw error;
-    const st = lstatSync(from);
-    copyFileSync(from, to);
-    utimesSync(to, st.atime, st.mtime);
-  }
 }

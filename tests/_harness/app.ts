@@ -1,12 +1,10 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
 import { createApp, type AppDeps } from "../../handlers/index.ts";
-import { md5Bytes } from "../../lib/shared/hash.ts";
+import type { Store } from "../../lib/server/store.ts";
+import type { Table } from "../../lib/server/table.ts";
 import type { PushCommitRequest, Upsert } from "../../lib/shared/protocol.ts";
-import { openStore, type Store } from "../../lib/server/store.ts";
-import { openTable, type Table } from "../../lib/server/table.ts";
+import { upsertOf } from "./upserts.ts";
+import { writeFile } from "./fs.ts";
+import { serverState } from "./server-state.ts";
 
 /** A server's state in a fresh temp dir plus its app; `await using` removes it all. */
 export interface Harness extends AsyncDisposable {
@@ -24,9 +22,8 @@ export interface Harness extends AsyncDisposable {
 
 /** Builds a Harness; pass `token` to require bearer auth, `deps` to override app deps (clock, keepDays). */
 export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): Promise<Harness> {
-  const dir = await mkdtemp(join(tmpdir(), "soc-http-"));
-  const table = openTable(join(dir, "state", "soc.db"));
-  const store = openStore(join(dir, "store"), { stateDir: join(dir, "state") });
+  using stack = new DisposableStack();
+  const { dir, store, table } = stack.use(serverState("soc-http-"));
   const app = createApp({ table, store, token, version: "9.9.9", now: () => 1_700_000_000_000, ...deps });
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = auth) =>
@@ -37,6 +34,7 @@ export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): 
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
       }),
     );
+  const owned = stack.move();
   return {
     dir,
     table,
@@ -46,17 +44,12 @@ export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): 
     async stage(files, baseRev = 0) {
       const begin = (await (await call("POST", "/v1/push/begin", { client: "test" })).json()) as { stage: string; stagePath: string };
       const upserts = Object.entries(files).map(([path, content]) => {
-        const abs = join(begin.stagePath, path);
-        mkdirSync(dirname(abs), { recursive: true });
-        writeFileSync(abs, content);
-        return { path, size: Buffer.byteLength(content), md5: md5Bytes(content), mode: 0o644, mtimeNs: "1700000000123456789", baseRev };
+        writeFile(begin.stagePath, path, content);
+        return upsertOf(path, content, baseRev);
       });
       return { stage: begin.stage, upserts };
     },
     commit: (over) => call("POST", "/v1/push/commit", { client: "test", upserts: [], deletes: [], roots: { set: [], remove: [] }, ...over }),
-    async [Symbol.asyncDispose]() {
-      table.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    [Symbol.asyncDispose]: async () => owned.dispose(),
   };
 }

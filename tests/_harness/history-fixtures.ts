@@ -1,5 +1,3 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import type { Harness } from "./app.ts";
 
 export const T0 = 1_700_000_000_000;
@@ -18,16 +16,6 @@ export async function push(h: Harness, files: Record<string, string>, baseRev = 
 export async function content(h: Harness, query: string): Promise<{ status: number; body: string; headers: Headers }> {
   const res = await h.call("GET", `/v1/content?${query}`);
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()).toString("latin1"), headers: res.headers };
-}
-
-/** Every file under `root` as path → content (latin1, so bytes round-trip). */
-export function tree(root: string): Record<string, string> {
-  if (!existsSync(root)) return {};
-  const out: Record<string, string> = {};
-  for (const e of readdirSync(root, { recursive: true, withFileTypes: true })) {
-    if (e.isFile()) out[join(e.parentPath, e.name).slice(root.length + 1)] = readFileSync(join(e.parentPath, e.name), "latin1");
-  }
-  return out;
 }
 
 /** The staged content as the harness writes it: UTF-8 of the JS string. */

@@ -5,7 +5,8 @@
  * that are already on their way out, then kills what is left, so one bad run does not leak
  * into the next.
  */
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readlinkSync } from "node:fs";
+import { liveProcesses, pollUntil } from "./proc.ts";
 
 const GRACE_MS = 10_000;
 
@@ -15,8 +16,8 @@ if (!dir || !dir.startsWith("/")) {
   process.exit(2);
 }
 
-let left = leftovers(dir);
-for (const deadline = Date.now() + GRACE_MS; left.length > 0 && Date.now() < deadline; left = leftovers(dir)) await Bun.sleep(100);
+let left: ReturnType<typeof leftovers> = [];
+await pollUntil(() => (left = leftovers(dir)).length === 0, GRACE_MS, 100);
 if (left.length > 0) {
   console.error(`error: ${left.length} process(es) started by the tests are still running:`);
   for (const p of left) console.error(`  pid ${p.pid}: ${p.args} (cwd ${p.cwd})`);
@@ -32,28 +33,18 @@ if (left.length > 0) {
 
 /** Live processes (not this one, not zombies) whose argv or cwd mentions `dir`. */
 function leftovers(dir: string): { pid: number; args: string; cwd: string }[] {
-  const found: { pid: number; args: string; cwd: string }[] = [];
-  for (const name of readdirSync("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
-    const stat = _read(`/proc/${pid}/stat`);
-    if (stat === "" || stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-    const args = _read(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
-    let cwd = "";
-    try {
-      cwd = readlinkSync(`/proc/${pid}/cwd`);
-    } catch {
-      // exited, or not ours to see
-    }
-    if (args.includes(dir) || cwd === dir || cwd.startsWith(`${dir}/`)) found.push({ pid, args, cwd });
-  }
-  return found;
+  return liveProcesses()
+    .filter((p) => p.pid !== process.pid)
+    .map((p) => ({ pid: p.pid, args: p.cmdline.split("\0").join(" ").trim(), cwd: _cwd(p.pid) }))
+    .filter((p) => p.args.includes(dir) || p.cwd === dir || p.cwd.startsWith(`${dir}/`));
 }
 
-function _read(path: string): string {
+// ---------------------------------------------------------------------------
+
+function _cwd(pid: number): string {
   try {
-    return readFileSync(path, "latin1");
+    return readlinkSync(`/proc/${pid}/cwd`);
   } catch {
-    return "";
+    return ""; // exited, or not ours to see
   }
 }

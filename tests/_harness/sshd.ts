@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "./fs.ts";
+import { freePort, pidsMentioning, pollUntil, waitFor } from "./proc.ts";
 
 /** A throwaway sshd on 127.0.0.1 that accepts one temporary key; `await using` stops it. */
 export interface TestSshd extends AsyncDisposable {
@@ -16,11 +17,10 @@ export interface TestSshd extends AsyncDisposable {
  */
 export async function startSshd(): Promise<TestSshd> {
   await using stack = new AsyncDisposableStack();
-  const dir = mkdtempSync(join(tmpdir(), "soc-sshd-"));
-  stack.defer(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = stack.use(tempDir("soc-sshd-")).path;
   for (const key of ["host_key", "client_key"]) _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", join(dir, key)]);
   writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client_key.pub")));
-  const port = _freePort();
+  const port = freePort();
   writeFileSync(
     join(dir, "sshd_config"),
     [
@@ -63,44 +63,19 @@ function _run(argv: string[]): void {
   if (res.exitCode !== 0) throw new Error(`${argv.join(" ")} failed: ${res.stderr.toString()}`);
 }
 
-function _freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-}
-
+/** Polls until something accepts connections on 127.0.0.1:`port`. */
 async function _untilListening(port: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    const up = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then(
+  const accepts = () =>
+    Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then(
       (s) => (s.end(), true),
       () => false,
     );
-    if (up) return;
-    await Bun.sleep(20);
-  }
-  throw new Error("sshd did not start listening within 60 s");
+  await waitFor(accepts, `sshd to listen on port ${port}`);
 }
 
 /** SIGTERM to the sshd started with `config`, then waits (up to 60 s) until it is gone. */
 async function _stopDaemon(config: string): Promise<void> {
-  const running = () => _pidsWith(config); // sshd rewrites its argv as one line: "sshd: /usr/sbin/sshd -f CONFIG [listener] …"
+  const running = () => pidsMentioning(config); // sshd rewrites its argv as one line: "sshd: /usr/sbin/sshd -f CONFIG [listener] …"
   for (const pid of running()) process.kill(pid, "SIGTERM");
-  for (const deadline = Date.now() + 60_000; running().length > 0 && Date.now() < deadline;) await Bun.sleep(20);
-}
-
-/** Live processes (zombies excluded) whose argv contains `text`. */
-function _pidsWith(text: string): number[] {
-  return readdirSync("/proc")
-    .filter((name) => /^[0-9]+$/.test(name))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-        return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z") && `${readFileSync(`/proc/${pid}/cmdline`, "latin1")}`.includes(text);
-      } catch {
-        return false;
-      }
-    });
+  await pollUntil(() => running().length === 0, 60_000);
 }

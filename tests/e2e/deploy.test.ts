@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { copyFileSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, snapshot, tempDir, waitFor } from "../_harness/server.ts";
+import { ROOT, snapshot, tempDir, writeFile } from "../_harness/fs.ts";
+import { freePort, isAlive, run, waitFor } from "../_harness/proc.ts";
 import { startSshd } from "../_harness/sshd.ts";
 import pkg from "../../package.json" with { type: "json" };
 
@@ -12,7 +13,7 @@ const bin = tempDir("soc-deploy-bin-");
 symlinkSync(Bun.which("rsync") as string, join(bin.path, "rsync"));
 
 beforeAll(async () => {
-  const { stdout, stderr, code } = await _run(["make", "build"], ROOT, process.env);
+  const { stdout, stderr, code } = await run(["make", "build"], { cwd: ROOT });
   if (code !== 0) throw new Error(`make build failed:\n${stdout}\n${stderr}`);
 });
 afterAll(() => bin[Symbol.dispose]());
@@ -20,8 +21,8 @@ afterAll(() => bin[Symbol.dispose]());
 describe("make build", () => {
   test("the binaries run without bun, with the workers inside", async () => {
     expect(Bun.which("bun", { PATH: bin.path })).toBeNull();
-    expect(await _run([SOC, "--version"], ROOT, { PATH: bin.path })).toEqual({ stdout: `soc ${pkg.version}\n`, stderr: "", code: 0 });
-    const help = await _run([join(ROOT, "dist/soc-server"), "--help"], ROOT, { PATH: bin.path });
+    expect(await run([SOC, "--version"], { cwd: ROOT, env: { PATH: bin.path } })).toEqual({ stdout: `soc ${pkg.version}\n`, stderr: "", code: 0 });
+    const help = await run([join(ROOT, "dist/soc-server"), "--help"], { cwd: ROOT, env: { PATH: bin.path } });
     expect([help.code, help.stdout]).toEqual([0, expect.stringContaining("--store DIR")]);
     // lib/ starts each worker from new URL("./X.ts", import.meta.url): beside the entry, /$bunfs/root/.
     const workers = readdirSync(join(ROOT, "lib"), { recursive: true, encoding: "utf8" })
@@ -42,15 +43,18 @@ describe("make deploy, with the throwaway sshd as the droplet", () => {
     using host = tempDir("soc-droplet-");
     using work = tempDir("soc-deploy-work-");
     await using _stop = _stopRecorded(host.path);
-    const port = _freePort();
+    const port = freePort();
     const deploy = () =>
-      _run(["bun", join(ROOT, "scripts/deploy.ts")], ROOT, {
-        ...process.env,
-        DEPLOY_HOST: sshd.host,
-        DEPLOY_DIR: host.path,
-        SERVER_PORT: String(port),
-        DEPLOY_SYSTEMD: "0",
-        RSYNC_RSH: sshd.rsyncRsh,
+      run(["bun", join(ROOT, "scripts/deploy.ts")], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          DEPLOY_HOST: sshd.host,
+          DEPLOY_DIR: host.path,
+          SERVER_PORT: String(port),
+          DEPLOY_SYSTEMD: "0",
+          RSYNC_RSH: sshd.rsyncRsh,
+        },
       });
     const url = `http://127.0.0.1:${port}`;
 
@@ -69,8 +73,8 @@ describe("make deploy, with the throwaway sshd as the droplet", () => {
 
     const a = join(work.path, "a");
     const b = join(work.path, "b");
-    _write(a, "docs/readme.txt", "hello from a\n");
-    for (let i = 0; i < BIG; i++) _write(a, `big/f${i}`, `file ${i}\n`);
+    writeFile(a, "docs/readme.txt", "hello from a\n");
+    for (let i = 0; i < BIG; i++) writeFile(a, `big/f${i}`, `file ${i}\n`);
     await _soc(a, ["init", url, "--token", token]);
     await _soc(a, ["add", "-r", "docs", "big"]);
     await _soc(a, ["push"]);
@@ -81,7 +85,7 @@ describe("make deploy, with the throwaway sshd as the droplet", () => {
     const past = new Date(Date.now() - 3600_000);
     utimesSync(join(a, "docs/readme.txt"), past, past);
     for (let i = 0; i < BIG; i++) utimesSync(join(a, `big/f${i}`), past, past);
-    _write(a, "big/f7", "file 7, edited\n");
+    writeFile(a, "big/f7", "file 7, edited\n");
     const status = await _soc(a, ["status", "-v", "--json"]);
     expect([status.stdout, status.stderr]).toEqual([
       '{"added":[],"modified":["big/f7"],"deleted":[]}\n',
@@ -95,7 +99,7 @@ describe("make deploy, with the throwaway sshd as the droplet", () => {
     ]);
     expect(readFileSync(join(host.path, "soc.env"), "utf8")).toBe(env);
     expect(_recordedPid(host.path)).not.toBe(firstPid);
-    expect(_alive(firstPid)).toBe(false);
+    expect(isAlive(firstPid)).toBe(false);
 
     await _soc(a, ["push"]);
     await _soc(b, ["pull"]);
@@ -107,7 +111,7 @@ describe("make deploy, with the throwaway sshd as the droplet", () => {
     using host = tempDir("soc-unit-");
     copyFileSync(join(ROOT, "deploy/soc-server.service"), join(host.path, "soc-server.service"));
     copyFileSync("/bin/true", join(host.path, "soc-server"));
-    const unit = await _run(["sh", join(ROOT, "scripts/deploy-remote.sh"), host.path, "print-unit"], host.path, process.env);
+    const unit = await run(["sh", join(ROOT, "scripts/deploy-remote.sh"), host.path, "print-unit"], { cwd: host.path });
     expect([unit.code, unit.stderr]).toEqual([0, ""]);
     const lines = unit.stdout.split("\n");
     for (const line of [
@@ -122,42 +126,21 @@ describe("make deploy, with the throwaway sshd as the droplet", () => {
     }
     const file = join(host.path, "soc-test.service");
     writeFileSync(file, unit.stdout);
-    expect(await _run(["systemd-analyze", "verify", file], host.path, process.env)).toEqual({ stdout: "", stderr: "", code: 0 });
+    expect(await run(["systemd-analyze", "verify", file], { cwd: host.path })).toEqual({ stdout: "", stderr: "", code: 0 });
   });
 });
 
 // ---------------------------------------------------------------------------
 
-async function _run(argv: string[], cwd: string, env: Record<string, string | undefined>) {
-  const proc = Bun.spawn(argv, { cwd, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
-  return { stdout, stderr, code: await proc.exited };
-}
-
 /** The compiled soc, with a PATH that holds rsync only; throws with its output unless it exits 0. */
 async function _soc(cwd: string, args: string[]) {
-  const res = await _run([SOC, ...args], cwd, { PATH: bin.path, HOME: process.env.HOME, NO_COLOR: "1" });
+  const res = await run([SOC, ...args], { cwd, env: { PATH: bin.path, HOME: process.env.HOME, NO_COLOR: "1" } });
   if (res.code !== 0) throw new Error(`soc ${args.join(" ")} exited ${res.code}\nstdout: ${res.stdout}\nstderr: ${res.stderr}`);
   return res;
 }
 
-function _write(top: string, rel: string, content: string): void {
-  mkdirSync(join(top, rel, ".."), { recursive: true });
-  writeFileSync(join(top, rel), content);
-}
-
 function _recordedPid(dir: string): number {
   return Number(readFileSync(join(dir, "soc-server.pid"), "utf8").trim());
-}
-
-/** Whether `pid` runs (a zombie, exited but not yet reaped, does not). */
-function _alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 /** Stops the deployed server by its recorded pid when the scope ends. */
@@ -170,16 +153,9 @@ function _stopRecorded(dir: string): AsyncDisposable {
       } catch {
         return;
       }
-      if (!_alive(pid)) return;
+      if (!isAlive(pid)) return;
       process.kill(pid, "SIGTERM");
-      await waitFor(() => !_alive(pid), `deployed server ${pid} to stop`);
+      await waitFor(() => !isAlive(pid), `deployed server ${pid} to stop`);
     },
   };
-}
-
-function _freePort(): number {
-  const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
 }

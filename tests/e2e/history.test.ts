@@ -1,31 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, runCli, snapshot, startServer, tempDir } from "../_harness/server.ts";
-
-function write(top: string, rel: string, content: string): void {
-  mkdirSync(join(top, rel, ".."), { recursive: true });
-  writeFileSync(join(top, rel), content);
-}
-
-/** A server and a tree whose d/ holds `files`, tracked and pushed. */
-async function pushed(files: Record<string, string>) {
-  await using stack = new AsyncDisposableStack();
-  const server = stack.use(await startServer());
-  const dir = stack.use(tempDir());
-  const a = join(dir.path, "a");
-  for (const [p, c] of Object.entries(files)) write(a, `d/${p}`, c);
-  await cli(a, ["init", server.url]);
-  await cli(a, ["add", "-r", "d"]);
-  await cli(a, ["push"]);
-  const owned = stack.move();
-  return {
-    server,
-    a,
-    dir: dir.path,
-    [Symbol.asyncDispose]: () => owned.disposeAsync(),
-  };
-}
+import { cli, cliJson, runCli } from "../_harness/cli.ts";
+import { snapshot, tempDir, writeFile } from "../_harness/fs.ts";
+import { serverAndPushedTree } from "../_harness/working-trees.ts";
 
 /** Rewrites a file with same-size content and puts its mtime back: invisible to a stat check. */
 function corrupt(path: string): void {
@@ -41,7 +19,7 @@ describe("portability warnings at add", () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);
     for (const name of ["CON.txt", "lpt1", "a:b", "q?", "trail.", "space ", "Readme", "README", "e\u0301", "\u00e9", "fine.txt"])
-      write(dir.path, `d/${name}`, "x");
+      writeFile(dir.path, `d/${name}`, "x");
     const res = await cli(dir.path, ["add", "-r", "d"]);
     expect(res.stdout).toBe("tracking 11 files (11 newly tracked)\n");
     expect(res.stderr).toBe(
@@ -64,7 +42,7 @@ describe("portability warnings at add", () => {
 
 describe("mass deletion", () => {
   test("an emptied tracked directory is refused on the client, and goes through with --allow-mass-delete", async () => {
-    await using t = await pushed({ a: "1", b: "2", "sub/c": "3" });
+    await using t = await serverAndPushedTree({ a: "1", b: "2", "sub/c": "3" });
     rmSync(join(t.a, "d"), { recursive: true });
     mkdirSync(join(t.a, "d"));
     const refused = await runCli(t.a, ["push"]);
@@ -80,7 +58,7 @@ describe("mass deletion", () => {
 
 describe("verify", () => {
   test("finds a tracked file whose content changed behind soc's back with its mtime restored", async () => {
-    await using t = await pushed({ ok: "fine", bad: "original content" });
+    await using t = await serverAndPushedTree({ ok: "fine", bad: "original content" });
     const past = new Date(Date.now() - 3600_000);
     for (const f of ["ok", "bad"]) utimesSync(join(t.a, "d", f), past, past);
     await cli(t.a, ["status"]);
@@ -94,23 +72,23 @@ describe("verify", () => {
 
 describe("history through the CLI", () => {
   test("log --json lists revisions newest first; a path's history shows every change", async () => {
-    await using t = await pushed({ x: "one" });
-    write(t.a, "d/x", "two");
+    await using t = await serverAndPushedTree({ x: "one" });
+    writeFile(t.a, "d/x", "two");
     await cli(t.a, ["push"]);
     rmSync(join(t.a, "d/x"));
-    write(t.a, "d/y", "keeps d/ non-empty");
+    writeFile(t.a, "d/y", "keeps d/ non-empty");
     await cli(t.a, ["push"]);
-    const log = JSON.parse((await cli(t.a, ["log", "--json"])).stdout) as {
+    const log = await cliJson<{
       revisions: { rev: number; added: number; modified: number; deleted: number }[];
-    };
+    }>(t.a, ["log"]);
     expect(log.revisions.map((r) => [r.rev, r.added, r.modified, r.deleted])).toEqual([
       [3, 1, 0, 1],
       [2, 0, 1, 0],
       [1, 1, 0, 0],
     ]);
-    const path = JSON.parse((await cli(join(t.a, "d"), ["log", "x", "--json"])).stdout) as {
+    const path = await cliJson<{
       history: { rev: number; action: string; available: boolean }[];
-    };
+    }>(join(t.a, "d"), ["log", "x"]);
     expect(path.history.map((h) => [h.rev, h.action, h.available])).toEqual([
       [3, "deleted", false],
       [2, "modified", true],
@@ -120,8 +98,8 @@ describe("history through the CLI", () => {
 
   test("overwritten and deleted content comes back byte for byte: into a file, or as a new revision for everyone", async () => {
     const first = "first version \u0000\u00ff";
-    await using t = await pushed({ doc: first, other: "o" });
-    write(t.a, "d/doc", "second version");
+    await using t = await serverAndPushedTree({ doc: first, other: "o" });
+    writeFile(t.a, "d/doc", "second version");
     await cli(t.a, ["push"]);
     await cli(t.a, ["restore", "d/doc", "--rev", "1", "--to", "old-doc"]);
     expect(readFileSync(join(t.a, "old-doc"), "latin1")).toBe(Buffer.from(first).toString("latin1"));
@@ -130,10 +108,10 @@ describe("history through the CLI", () => {
 
     rmSync(join(t.a, "d/doc"));
     await cli(t.a, ["push"]);
-    const restored = JSON.parse((await cli(t.a, ["restore", "d/doc", "--json"])).stdout) as {
+    const restored = await cliJson<{
       revision: number;
       restored: { path: string; fromRev: number }[];
-    };
+    }>(t.a, ["restore", "d/doc"]);
     expect(restored.restored).toEqual([{ path: "d/doc", fromRev: 2 }]);
     expect(readFileSync(join(t.a, "d/doc"), "utf8")).toBe("second version");
     expect(readFileSync(join(t.server.store, "d/doc"), "utf8")).toBe("second version");
@@ -145,7 +123,7 @@ describe("history through the CLI", () => {
 
   test("the server refuses a push deleting over half of its files and changes nothing; the flag lets it through", async () => {
     const files = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}`, `content ${i}`]));
-    await using t = await pushed(files);
+    await using t = await serverAndPushedTree(files);
     for (let i = 0; i < 6; i++) rmSync(join(t.a, `d/f${i}`));
     const before = snapshot(t.server.store);
     const refused = await runCli(t.a, ["push"]);
@@ -154,11 +132,11 @@ describe("history through the CLI", () => {
     );
     expect(refused.code).toBe(1);
     expect(snapshot(t.server.store)).toEqual(before);
-    expect((await json(t.a, ["push", "--allow-mass-delete"])).deleted.length).toBe(6);
+    expect((await cliJson<{ deleted: string[] }>(t.a, ["push", "--allow-mass-delete"])).deleted.length).toBe(6);
   });
 
   test("verify --server finds a store file corrupted behind the server's back", async () => {
-    await using t = await pushed({ good: "good", bad: "bad content" });
+    await using t = await serverAndPushedTree({ good: "good", bad: "bad content" });
     corrupt(join(t.server.store, "d/bad"));
     const res = await runCli(t.a, ["verify", "--server", "--json"]);
     const out = JSON.parse(res.stdout) as { checked: number; mismatches: { path: string }[] };
@@ -166,16 +144,12 @@ describe("history through the CLI", () => {
   });
 
   test("push --force repairs a damaged or lost store file from the tree without a new revision", async () => {
-    await using t = await pushed({ good: "good", bad: "bad content", lost: "lost content" });
+    await using t = await serverAndPushedTree({ good: "good", bad: "bad content", lost: "lost content" });
     corrupt(join(t.server.store, "d/bad"));
     rmSync(join(t.server.store, "d/lost"));
-    const res = JSON.parse((await cli(t.a, ["push", "--force", "--json"])).stdout) as { revision: number; transferred: string[] };
+    const res = await cliJson<{ revision: number; transferred: string[] }>(t.a, ["push", "--force"]);
     expect([res.revision, res.transferred]).toEqual([1, []]);
     expect(snapshot(t.server.store)).toEqual(snapshot(t.a));
     expect((await cli(t.a, ["verify", "--server"])).stdout).toBe("checked 3 files on the server: all intact\n");
   });
 });
-
-async function json(cwd: string, args: string[]): Promise<{ deleted: string[] }> {
-  return JSON.parse((await cli(cwd, [...args, "--json"])).stdout) as { deleted: string[] };
-}

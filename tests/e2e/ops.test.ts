@@ -1,26 +1,20 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { commands } from "../../cli.ts";
 import pkg from "../../package.json" with { type: "json" };
-import { cli, runCli, startServer, tempDir } from "../_harness/server.ts";
-
-function write(top: string, rel: string, content: string): void {
-  mkdirSync(join(top, rel, ".."), { recursive: true });
-  writeFileSync(join(top, rel), content);
-}
+import { cli, runCli } from "../_harness/cli.ts";
+import { tempDir, writeFile } from "../_harness/fs.ts";
+import { startServer } from "../_harness/server.ts";
+import { pushedTree } from "../_harness/working-trees.ts";
 
 describe("cron", () => {
   test("the scheduled line pulls under cron's bare environment: no HOME, no TTY, silent on success", async () => {
     await using server = await startServer({ token: "cron-token" });
     using dir = tempDir();
-    const a = join(dir.path, "a");
-    write(a, "d/f", "1");
-    await cli(a, ["init", server.url, "--token", "cron-token"]);
-    await cli(a, ["add", "-r", "d"]);
-    await cli(a, ["push"]);
+    const a = await pushedTree(server.url, dir.path, { f: "1" }, ["--token", "cron-token"]);
     await cli(dir.path, ["clone", server.url, join(dir.path, "b"), "--token", "cron-token"]);
-    write(a, "d/f", "2 from A");
+    writeFile(a, "d/f", "2 from A");
     await cli(a, ["push"]);
 
     const line = (await cli(join(dir.path, "b"), ["schedule", "pull", "--every", "15m"])).stdout.trim();
@@ -37,17 +31,14 @@ describe("cron", () => {
   });
 
   test("a failing pull is visible in status; one line per problem on stderr with --quiet", async () => {
-    const server = await startServer();
+    await using server = await startServer();
     using dir = tempDir();
-    write(dir.path, "d/f", "1");
-    await cli(dir.path, ["init", server.url]);
-    await cli(dir.path, ["add", "-r", "d"]);
-    await cli(dir.path, ["push"]);
+    const a = await pushedTree(server.url, dir.path, { f: "1" });
     await server[Symbol.asyncDispose]();
-    const res = await runCli(dir.path, ["pull", "--quiet"]);
+    const res = await runCli(a, ["pull", "--quiet"]);
     expect([res.stdout, res.stderr.split("\n").length, res.code]).toEqual(["", 2, 4]);
     expect(res.stderr).toStartWith(`error: cannot reach the soc server at ${server.url}`);
-    const status = (await cli(dir.path, ["status"])).stdout;
+    const status = (await cli(a, ["status"])).stdout;
     expect(status).toMatch(/\nlast push \S+ \(revision 1\)\nno successful pull yet; last attempt \S+: error: cannot reach the soc server/);
   });
 

@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { randomFillSync } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, ROOT, startServer, tempDir } from "../_harness/server.ts";
+import { CLI, cli } from "../_harness/cli.ts";
+import { tempDir } from "../_harness/fs.ts";
+import { startServer } from "../_harness/server.ts";
 
 const FILES = 10;
 const FILE_BYTES = 5 * 1024 * 1024;
@@ -23,7 +25,7 @@ async function onTerminal(cwd: string, args: string[], opts: { env?: Record<stri
   let shown = "";
   const decoder = new TextDecoder();
   const { promise: closed, resolve } = Promise.withResolvers<void>();
-  const proc = Bun.spawn(["sh", "-c", opts.shell ?? '"$@"', "sh", "bun", join(ROOT, "cli.ts"), ...args], {
+  const proc = Bun.spawn(["sh", "-c", opts.shell ?? '"$@"', "sh", "bun", CLI, ...args], {
     cwd,
     env: { ...process.env, NO_COLOR: "1", ...opts.env },
     terminal: {

@@ -1,25 +1,18 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, writeFileSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { md5File } from "../../lib/shared/hash.ts";
-import { cli, killGroup, ROOT, runCli, snapshot, startServer, tempDir, waitFor } from "../_harness/server.ts";
+import { CLI, cli, runCli } from "../_harness/cli.ts";
+import { snapshot, tempDir } from "../_harness/fs.ts";
+import { killGroup, waitFor } from "../_harness/proc.ts";
+import { startServer } from "../_harness/server.ts";
+import { pushedTree } from "../_harness/working-trees.ts";
 import { overEveryTransport } from "../_harness/transports.ts";
 
 async function changes(url: string, token?: string): Promise<unknown> {
   const res = await fetch(`${url}/v1/changes?since=0`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   return res.json();
-}
-
-/** A tree with d/small pushed to a fresh server. */
-async function pushedTree(server: { url: string }, dir: string, args: string[] = []): Promise<string> {
-  const a = join(dir, "a");
-  mkdirSync(join(a, "d"), { recursive: true });
-  writeFileSync(join(a, "d/small"), "s");
-  await cli(a, ["init", server.url, ...args]);
-  await cli(a, ["add", "-r", "d"]);
-  await cli(a, ["push"]);
-  return a;
 }
 
 overEveryTransport((transport) =>
@@ -29,7 +22,7 @@ overEveryTransport((transport) =>
     test("SIGKILL during its rsync leaves the server's table and store exactly as before; the next push completes", async () => {
       await using server = await startServer();
       using dir = tempDir();
-      const a = await pushedTree(server, dir.path, transport.initArgs());
+      const a = await pushedTree(server.url, dir.path, { small: "s" }, transport.initArgs());
       const tableBefore = await changes(server.url);
       const storeBefore = snapshot(server.store);
       const block = crypto.getRandomValues(new Uint8Array(1 << 20));
@@ -39,7 +32,7 @@ overEveryTransport((transport) =>
       writeFileSync(join(a, "d/small"), "edited");
 
       // setsid: the push and its rsync form one process group, killed together.
-      const proc = Bun.spawn(["setsid", "bun", join(ROOT, "cli.ts"), "push"], { cwd: a, env: process.env, stdout: "ignore", stderr: "ignore" });
+      const proc = Bun.spawn(["setsid", "bun", CLI, "push"], { cwd: a, env: process.env, stdout: "ignore", stderr: "ignore" });
       await using _push = { [Symbol.asyncDispose]: () => killGroup(proc) };
       const stages = join(server.stateDir, "stage");
       const staged = () => existsSync(stages) && readdirSync(stages, { recursive: true }).some((p) => String(p).includes("big"));
@@ -65,7 +58,7 @@ describe("auth through the CLI", () => {
       expect(res.code).toBe(4);
       expect(existsSync(join(dir.path, ".soc"))).toBe(false);
     }
-    const a = await pushedTree(server, dir.path, ["--token", "s3cret"]);
+    const a = await pushedTree(server.url, dir.path, { small: "s" }, ["--token", "s3cret"]);
     expect(Object.keys(snapshot(server.store))).toEqual(["d/small"]);
     const overridden = await runCli(a, ["pull"], { SOC_TOKEN: "wrong" });
     expect([overridden.stderr.startsWith("error: unauthorized"), overridden.code]).toEqual([true, 4]);
@@ -90,7 +83,7 @@ describe("the lock", () => {
   test("a second run exits 5 at once naming the holder; --wait waits for the holder to finish", async () => {
     await using server = await startServer();
     using dir = tempDir();
-    const a = await pushedTree(server, dir.path);
+    const a = await pushedTree(server.url, dir.path, { small: "s" });
     const since = holdLock(a, process.pid);
     for (const args of [["push"], ["pull"], ["push", "--wait", "0.2"]]) {
       const res = await runCli(a, args);
@@ -99,7 +92,7 @@ describe("the lock", () => {
       );
       expect(res.code).toBe(5);
     }
-    await using waiting = Bun.spawn(["bun", join(ROOT, "cli.ts"), "pull", "--wait", "120"], {
+    await using waiting = Bun.spawn(["bun", CLI, "pull", "--wait", "120"], {
       cwd: a,
       env: process.env,
       stdout: "pipe",
@@ -117,7 +110,7 @@ describe("the lock", () => {
   test("a lock left by a dead process is taken over", async () => {
     await using server = await startServer();
     using dir = tempDir();
-    const a = await pushedTree(server, dir.path);
+    const a = await pushedTree(server.url, dir.path, { small: "s" });
     const dead = Bun.spawn(["true"]);
     await dead.exited;
     holdLock(a, dead.pid);

@@ -1,33 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, rmSync, utimesSync, writeFileSync, readFileSync, readdirSync } from "node:fs";
+import { rmSync, utimesSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { cli, runCli, snapshot, startServer, tempDir } from "../_harness/server.ts";
+import { cli, cliJson, runCli } from "../_harness/cli.ts";
+import { snapshot, writeFile } from "../_harness/fs.ts";
+import { serverAndPushedTree } from "../_harness/working-trees.ts";
 import { overEveryTransport } from "../_harness/transports.ts";
 
-function write(top: string, rel: string, content: string): void {
-  mkdirSync(join(top, rel, ".."), { recursive: true });
-  writeFileSync(join(top, rel), content);
-}
-
 type Json = { revision: number; transferred: string[]; deleted: string[]; conflicts: string[] };
-
-async function json(cwd: string, args: string[], code = 0): Promise<Json> {
-  return JSON.parse((await cli(cwd, [...args, "--json"], code)).stdout) as Json;
-}
 
 /** A server plus tree A (with `files` tracked under d/ and pushed) and tree B cloned from it. */
 async function pairOver(files: Record<string, string>, remoteArgs: string[]) {
   await using stack = new AsyncDisposableStack();
-  const server = stack.use(await startServer());
-  const dir = stack.use(tempDir());
-  const a = join(dir.path, "a");
-  const b = join(dir.path, "b");
-  mkdirSync(a);
-  for (const [p, c] of Object.entries(files)) write(a, `d/${p}`, c);
-  await cli(a, ["init", server.url, ...remoteArgs]);
-  await cli(a, ["add", "-r", "d"]);
-  await cli(a, ["push"]);
-  await cli(dir.path, ["clone", server.url, b, ...remoteArgs]);
+  const { server, dir, a } = stack.use(await serverAndPushedTree(files, remoteArgs));
+  const b = join(dir, "b");
+  await cli(dir, ["clone", server.url, b, ...remoteArgs]);
   const owned = stack.move();
   return {
     server,
@@ -52,10 +38,10 @@ overEveryTransport((transport) => {
 
     test("edits to different files on two machines both land, in either order", async () => {
       await using p = await pair({ x: "x0", y: "y0" });
-      write(p.a, "d/x", "x from A");
-      write(p.b, "d/y", "y from B");
-      expect((await json(p.b, ["push"])).transferred).toEqual(["d/y"]);
-      expect((await json(p.a, ["push"])).transferred).toEqual(["d/x"]);
+      writeFile(p.a, "d/x", "x from A");
+      writeFile(p.b, "d/y", "y from B");
+      expect((await cliJson<Json>(p.b, ["push"])).transferred).toEqual(["d/y"]);
+      expect((await cliJson<Json>(p.a, ["push"])).transferred).toEqual(["d/x"]);
       await cli(p.a, ["pull"]);
       await cli(p.b, ["pull"]);
       expect(snapshot(p.a)).toEqual(snapshot(p.b));
@@ -65,13 +51,13 @@ overEveryTransport((transport) => {
 
     test("the same file edited on both: first push wins, second is refused naming it, keep-both resolves", async () => {
       await using p = await pair({ z: "base" });
-      write(p.a, "d/z", "A's edit");
-      write(p.b, "d/z", "B's edit");
+      writeFile(p.a, "d/z", "A's edit");
+      writeFile(p.b, "d/z", "B's edit");
       await cli(p.a, ["push"]);
       const refused = await runCli(p.b, ["push"]);
       expect(refused.stderr).toContain("push refused: 1 file changed on the server since your last pull, nothing was changed:\n  d/z\n");
       expect(refused.code).toBe(3);
-      expect((await json(p.b, ["push"], 3)).conflicts).toEqual(["d/z"]);
+      expect((await cliJson<Json>(p.b, ["push"], 3)).conflicts).toEqual(["d/z"]);
       expect(readFileSync(join(p.b, "d/z"), "utf8")).toBe("B's edit");
       expect(readFileSync(join(p.server.store, "d/z"), "utf8")).toBe("A's edit");
 
@@ -80,17 +66,17 @@ overEveryTransport((transport) => {
       expect(plain.stderr).toContain("conflict: d/z changed here and on the server");
       expect(readFileSync(join(p.b, "d/z"), "utf8")).toBe("B's edit");
 
-      const kept = await json(p.b, ["pull", "--keep-both"]);
+      const kept = await cliJson<Json>(p.b, ["pull", "--keep-both"]);
       expect(kept.conflicts).toEqual([]);
       expect(readFileSync(join(p.b, "d/z"), "utf8")).toBe("A's edit");
       const copies = readdirSync(join(p.b, "d")).filter((n) => n.startsWith("z.conflict-"));
       expect(copies.length).toBe(1);
       expect(copies[0]).toMatch(/^z\.conflict-[A-Za-z0-9_-]+-\d{8}-\d{6}$/);
       expect(readFileSync(join(p.b, "d", copies[0] as string), "utf8")).toBe("B's edit");
-      expect(JSON.parse((await cli(p.b, ["status", "--json"])).stdout)).toEqual({ added: [], modified: [], deleted: [] });
+      expect(await cliJson(p.b, ["status"])).toEqual({ added: [], modified: [], deleted: [] });
 
-      write(p.b, "d/z", "merged by B");
-      expect((await json(p.b, ["push"])).transferred).toEqual(["d/z"]);
+      writeFile(p.b, "d/z", "merged by B");
+      expect((await cliJson<Json>(p.b, ["push"])).transferred).toEqual(["d/z"]);
       await cli(p.a, ["pull"]);
       expect(readFileSync(join(p.a, "d/z"), "utf8")).toBe("merged by B");
     });
@@ -99,15 +85,15 @@ overEveryTransport((transport) => {
       await using p = await pair({ w: "w", v: "v", "gone/only": "o", keep: "k" });
       rmSync(join(p.a, "d/w"));
       rmSync(join(p.a, "d/gone"), { recursive: true });
-      expect((await json(p.a, ["push"])).deleted).toEqual(["d/gone/only", "d/w"]);
+      expect((await cliJson<Json>(p.a, ["push"])).deleted).toEqual(["d/gone/only", "d/w"]);
       expect(readdirSync(join(p.server.store, "d")).sort()).toEqual(["keep", "v"]);
-      expect((await json(p.b, ["pull"])).deleted).toEqual(["d/gone/only", "d/w"]);
+      expect((await cliJson<Json>(p.b, ["pull"])).deleted).toEqual(["d/gone/only", "d/w"]);
       expect(readdirSync(join(p.b, "d")).sort()).toEqual(["keep", "v"]);
 
       rmSync(join(p.a, "d/v"));
       await cli(p.a, ["push"]);
-      write(p.b, "d/v", "B still needs this");
-      expect((await json(p.b, ["pull"], 3)).conflicts).toEqual(["d/v"]);
+      writeFile(p.b, "d/v", "B still needs this");
+      expect((await cliJson<Json>(p.b, ["pull"], 3)).conflicts).toEqual(["d/v"]);
       expect(readFileSync(join(p.b, "d/v"), "utf8")).toBe("B still needs this");
     });
 
@@ -127,23 +113,23 @@ overEveryTransport((transport) => {
       await using p = await pair(Object.fromEntries(names.map((n) => [n, `content of ${n}`])));
       expect(snapshot(p.b)).toEqual(snapshot(p.a));
       expect(Object.keys(snapshot(p.b)).length).toBe(names.length);
-      write(p.b, "d/new\nline", "edited from B");
+      writeFile(p.b, "d/new\nline", "edited from B");
       await cli(p.b, ["push"]);
-      expect((await json(p.a, ["pull"])).transferred).toEqual(["d/new\nline"]);
+      expect((await cliJson<Json>(p.a, ["pull"])).transferred).toEqual(["d/new\nline"]);
       expect(readFileSync(join(p.a, "d/new\nline"), "utf8")).toBe("edited from B");
     });
 
     test("tracked roots travel: a clone tracks the same directories and picks up new files there", async () => {
       await using p = await pair({ a: "a" });
-      write(p.b, "d/brand-new", "n");
-      expect(JSON.parse((await cli(p.b, ["status", "--json"])).stdout).added).toEqual(["d/brand-new"]);
-      write(p.a, "top.txt", "t");
+      writeFile(p.b, "d/brand-new", "n");
+      expect((await cliJson<{ added: string[] }>(p.b, ["status"])).added).toEqual(["d/brand-new"]);
+      writeFile(p.a, "top.txt", "t");
       await cli(p.a, ["add", "top.txt"]);
       await cli(p.a, ["push"]);
       await cli(p.b, ["pull"]);
       expect(readFileSync(join(p.b, "top.txt"), "utf8")).toBe("t");
-      write(p.b, "top.txt", "t2");
-      expect(JSON.parse((await cli(p.b, ["status", "--json"])).stdout).modified).toEqual(["top.txt"]);
+      writeFile(p.b, "top.txt", "t2");
+      expect((await cliJson<{ modified: string[] }>(p.b, ["status"])).modified).toEqual(["top.txt"]);
     });
 
     test("nothing to push: says so, exits 0 and never asks for a staging area", async () => {

@@ -1,16 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { readdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { cli, runCli, tempDir } from "../_harness/server.ts";
+import { cli, cliJson, runCli } from "../_harness/cli.ts";
+import { tempDir, writeFile } from "../_harness/fs.ts";
 
-function write(top: string, rel: string, content = rel): void {
-  mkdirSync(join(top, rel, ".."), { recursive: true });
-  writeFileSync(join(top, rel), content);
-}
-
-async function status(cwd: string): Promise<{ added: string[]; modified: string[]; deleted: string[] }> {
-  const res = await cli(cwd, ["status", "--json"]);
-  return JSON.parse(res.stdout);
+function status(cwd: string): Promise<{ added: string[]; modified: string[]; deleted: string[] }> {
+  return cliJson(cwd, ["status"]);
 }
 
 describe("outside a working tree", () => {
@@ -30,8 +25,8 @@ describe("init, add, rm, status", () => {
     using dir = tempDir();
     expect((await cli(dir.path, ["init"])).stdout).toBe(`Initialized soc working tree in ${dir.path}/.soc\n`);
     expect(readdirSync(join(dir.path, ".soc")).sort()).toContain("state.db");
-    write(dir.path, "docs/a.md");
-    write(dir.path, "docs/deep/b.md");
+    writeFile(dir.path, "docs/a.md");
+    writeFile(dir.path, "docs/deep/b.md");
     const res = await cli(join(dir.path, "docs"), ["add", "-r", "."]);
     expect(res.stdout).toBe("tracking 2 files (2 newly tracked)\n");
     expect(await status(join(dir.path, "docs/deep"))).toEqual({ added: ["docs/a.md", "docs/deep/b.md"], modified: [], deleted: [] });
@@ -40,8 +35,8 @@ describe("init, add, rm, status", () => {
   test("add refuses a directory without -r, a missing path and a path outside the tree, recording nothing", async () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);
-    write(dir.path, "d/f");
-    write(dir.path, "ok.txt");
+    writeFile(dir.path, "d/f");
+    writeFile(dir.path, "ok.txt");
     const cases: [string[], string][] = [
       [["add", "ok.txt", "d"], "error: d: is a directory; use `soc add -r d` to track it and the files it will hold\n"],
       [["add", "ok.txt", "missing"], "error: missing: no such file or directory\n"],
@@ -58,9 +53,9 @@ describe("init, add, rm, status", () => {
   test("add -r . tracks the whole tree, .socignore included, minus its patterns", async () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);
-    write(dir.path, ".socignore", "*.log\n");
-    write(dir.path, "x/a");
-    write(dir.path, "noise.log");
+    writeFile(dir.path, ".socignore", "*.log\n");
+    writeFile(dir.path, "x/a");
+    writeFile(dir.path, "noise.log");
     expect((await cli(dir.path, ["add", "-r", "."])).stdout).toBe("tracking 2 files (2 newly tracked)\n");
     expect(await status(dir.path)).toEqual({ added: [".socignore", "x/a"], modified: [], deleted: [] });
   });
@@ -68,19 +63,19 @@ describe("init, add, rm, status", () => {
   test("--id is the original tool's name for -r; new files in a tracked directory are picked up", async () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);
-    write(dir.path, "d/one");
+    writeFile(dir.path, "d/one");
     await cli(dir.path, ["add", "--id", "d"]);
-    write(dir.path, "d/later/two");
+    writeFile(dir.path, "d/later/two");
     expect((await status(dir.path)).added).toEqual(["d/later/two", "d/one"]);
   });
 
   test(".socignore excludes files; symlinks and special files are warned about on stderr only", async () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);
-    write(dir.path, ".socignore", "*.tmp\ncache/\n");
-    write(dir.path, "d/keep.txt");
-    write(dir.path, "d/skip.tmp");
-    write(dir.path, "d/cache/big");
+    writeFile(dir.path, ".socignore", "*.tmp\ncache/\n");
+    writeFile(dir.path, "d/keep.txt");
+    writeFile(dir.path, "d/skip.tmp");
+    writeFile(dir.path, "d/cache/big");
     symlinkSync("keep.txt", join(dir.path, "d/link"));
     const added = await cli(dir.path, ["add", "-r", "d"]);
     expect(added.stdout).toBe("tracking 1 file (1 newly tracked)\n");
@@ -95,9 +90,9 @@ describe("init, add, rm, status", () => {
   test("rm stops tracking but leaves files on disk; a directory needs -r", async () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);
-    write(dir.path, "d/a");
-    write(dir.path, "d/sub/b");
-    write(dir.path, "d/sub/c");
+    writeFile(dir.path, "d/a");
+    writeFile(dir.path, "d/sub/b");
+    writeFile(dir.path, "d/sub/c");
     await cli(dir.path, ["add", "-r", "d"]);
     const noR = await runCli(dir.path, ["rm", "d/sub"]);
     expect([noR.stderr, noR.code]).toEqual(["error: d/sub: is a directory; use `soc rm -r d/sub`\n", 2]);
@@ -124,7 +119,7 @@ describe("init, add, rm, status", () => {
       `d/${"n".repeat(255)}`,
       `d/${"deep/".repeat(30)}f`,
     ];
-    for (const n of names) write(dir.path, n);
+    for (const n of names) writeFile(dir.path, n);
     await cli(dir.path, ["add", "-r", "d"]);
     const bytewise = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     expect((await status(dir.path)).added).toEqual(bytewise);

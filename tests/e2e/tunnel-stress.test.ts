@@ -1,9 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { md5File } from "../../lib/shared/hash.ts";
-import { beginPush, childPids, rssKiB, rsyncViaTunnel, serverPid, startServer, tempDir, waitFor, type TestServer } from "../_harness/server.ts";
+import { tempDir } from "../_harness/fs.ts";
+import { childPids, pidsMentioning, rssKiB, waitFor } from "../_harness/proc.ts";
+import { beginPush, serverPid, startServer, type TestServer } from "../_harness/server.ts";
+import { rsyncViaTunnel } from "../_harness/tunnel.ts";
 
 const TOKEN = "tunnel-stress-token";
 const MiB = 1024 * 1024;
@@ -36,20 +39,6 @@ function partial(dir: string, name: string): number {
 function inFlight(dir: string): boolean {
   const size = partial(dir, "big.bin");
   return size > 0 && size < 190 * MiB;
-}
-
-/** Live processes whose argv mentions `text`. */
-function processesMentioning(text: string): number[] {
-  return readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .map(Number)
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, "utf8").includes(text) && !readFileSync(`/proc/${p}/stat`, "utf8").includes(") Z ");
-      } catch {
-        return false;
-      }
-    });
 }
 
 /** Stops `pids` for `ms`, sampling the RSS of each of `watch`; resumes them; returns each peak in KiB. */
@@ -119,9 +108,9 @@ describe("tunnel under load", () => {
     using work = tempDir();
     const { run, stageDir } = await slowUpload(server, work.path);
     await using _run = run;
-    expect(processesMentioning(stageDir).length).toBeGreaterThan(0);
+    expect(pidsMentioning(stageDir).length).toBeGreaterThan(0);
     process.kill(-run.pid, "SIGKILL");
-    await waitFor(() => processesMentioning(stageDir).length === 0, "the server's rsync to end");
+    await waitFor(() => pidsMentioning(stageDir).length === 0, "the server's rsync to end");
     expect(childPids(serverPid(server), "rsync")).toEqual([]);
   });
 
@@ -135,6 +124,6 @@ describe("tunnel under load", () => {
     const url = `${server.url.replace("http", "ws")}/v1/rsync`;
     expect(result.stderr).toContain(`soc tunnel: connection to ${url} closed before rsync finished (code 1006)\n`);
     expect(result.code).not.toBe(0);
-    await waitFor(() => processesMentioning(stageDir).length === 0, "the orphaned server rsync to end");
+    await waitFor(() => pidsMentioning(stageDir).length === 0, "the orphaned server rsync to end");
   });
 });

@@ -1,9 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { md5Bytes } from "../../lib/shared/hash.ts";
 import { tunnelUrl } from "../../lib/client/tunnel.ts";
-import { beginPush, rsyncViaTunnel, snapshot, startServer, tempDir, type TestServer } from "../_harness/server.ts";
+import { upsertOf } from "../_harness/upserts.ts";
+import { snapshot, tempDir, writeTree } from "../_harness/fs.ts";
+import { beginPush, startServer, type TestServer } from "../_harness/server.ts";
+import { rsyncViaTunnel } from "../_harness/tunnel.ts";
 
 const TOKEN = "tunnel-e2e-token";
 const NAMES = ["new\nline", "-e sh", "--rsync-path=x", "with spaces", "ünïcødé ✓", "sub/dir/deep.txt", "quote'\"$x\\y*?[a]"];
@@ -32,22 +34,8 @@ async function loggingServer() {
   return { server, dir, spawned, [Symbol.asyncDispose]: () => owned.disposeAsync() };
 }
 
-function writeTree(top: string, files: Record<string, string>): void {
-  for (const [name, content] of Object.entries(files)) {
-    mkdirSync(join(top, name, ".."), { recursive: true });
-    writeFileSync(join(top, name), content);
-  }
-}
-
 async function commit(server: TestServer, stage: string, files: Record<string, string>): Promise<void> {
-  const upserts = Object.entries(files).map(([path, content]) => ({
-    path,
-    size: Buffer.byteLength(content),
-    md5: md5Bytes(content),
-    mode: 0o644,
-    mtimeNs: "1700000000000000000",
-    baseRev: 0,
-  }));
+  const upserts = Object.entries(files).map(([path, content]) => upsertOf(path, content, 0, { mtimeNs: "1700000000000000000" }));
   const body = { stage, client: "test", upserts, deletes: [], roots: { set: [], remove: [] } };
   const res = await fetch(`${server.url}/v1/push/commit`, {
     method: "POST",

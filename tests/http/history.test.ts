@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { md5Bytes } from "../../lib/shared/hash.ts";
 import { changesSince } from "../../lib/server/table.ts";
 import { makeHarness } from "../_harness/app.ts";
-import { BINARY, content, DAY, push, T0, tree, utf8 } from "../_harness/history-fixtures.ts";
+import { BINARY, content, DAY, push, T0, utf8 } from "../_harness/history-fixtures.ts";
+import { tree } from "../_harness/fs.ts";
 
 describe("versions", () => {
   test("an overwrite and a delete keep the old content, readable byte for byte and restorable", async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { md5Bytes } from "../../lib/shared/hash.ts";
 import { changesSince } from "../../lib/server/table.ts";
 import { makeHarness, type Harness } from "../_harness/app.ts";
+import { upsertOf } from "../_harness/upserts.ts";
 
 /** Asserts a 4xx in the error shape and returns its body. */
 async function expectRefused(res: Response, status = 400): Promise<{ error: { code: string; message: string } }> {
@@ -20,7 +20,7 @@ function listing(h: Harness): string[] {
   return readdirSync(dirname(h.store.root), { recursive: true }).map(String).sort();
 }
 
-const upsert = (path: string) => ({ path, size: 1, md5: md5Bytes("x"), mode: 0o644, mtimeNs: "1", baseRev: 0 });
+const upsert = (path: string) => upsertOf(path, "x", 0, { mtimeNs: "1" });
 
 describe("hostile input", () => {
   test("paths that escape, are absolute or hold NUL are refused by name; nothing changes", async () => {

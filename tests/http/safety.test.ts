@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { md5Bytes } from "../../lib/shared/hash.ts";
 import { changesSince } from "../../lib/server/table.ts";
 import { makeHarness } from "../_harness/app.ts";
-import { content, DAY, push, T0, tree } from "../_harness/history-fixtures.ts";
+import { content, DAY, push, T0 } from "../_harness/history-fixtures.ts";
+import { tree } from "../_harness/fs.ts";
 
 describe("retention", () => {
   test("a commit 31 days on sweeps the versions replaced more than 30 days ago, and only those", async () => {

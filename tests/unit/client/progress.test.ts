@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createProgress, formatBytes, meterTransfer, parseProgress2, type Progress, type RsyncProgress } from "../../../lib/client/progress.ts";
 import { rsyncArgs, runRsync } from "../../../lib/client/rsync.ts";
-import { tempDir } from "../../_harness/server.ts";
+import { tempDir } from "../../_harness/fs.ts";
 
 describe("parseProgress2", () => {
   test("reads rsync 3.5's whole-run lines, with and without the file counts", () => {

@@ -5,7 +5,7 @@ import { md5Bytes } from "../../../lib/shared/hash.ts";
 import type { FileRow } from "../../../lib/shared/protocol.ts";
 import { conflictName, planPull } from "../../../lib/client/pull-plan.ts";
 import type { BaseEntry } from "../../../lib/client/state.ts";
-import { tempDir } from "../../_harness/server.ts";
+import { tempDir } from "../../_harness/fs.ts";
 
 const row = (path: string, content: string | null, rev = 5): FileRow => ({
   path,

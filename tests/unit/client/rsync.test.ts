@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { rsyncArgs, runRsync } from "../../../lib/client/rsync.ts";
-import { tempDir } from "../../_harness/server.ts";
+import { tempDir, writeFile } from "../../_harness/fs.ts";
 
 test("argv: names travel on stdin, NUL-separated; -I for pushes, -c for repairs; basis via --copy-dest", () => {
   expect(rsyncArgs({ src: "/tree", dest: "/stage/abc/", files: ["-e sh"], basis: "/store", compare: "always" })).toEqual([
@@ -31,10 +31,7 @@ test("runRsync copies exactly the listed files, odd names included, keeping mtim
   const src = join(dir.path, "src");
   const dest = join(dir.path, "dest");
   const names = ["-e sh", "new\nline", "sub/--rsync-path=x", "é"];
-  for (const n of names) {
-    mkdirSync(join(src, n, ".."), { recursive: true });
-    writeFileSync(join(src, n), `data ${n}`);
-  }
+  for (const n of names) writeFile(src, n, `data ${n}`);
   writeFileSync(join(src, "not listed"), "x");
   mkdirSync(dest);
   await runRsync({ src, dest, files: names, compare: "always" });

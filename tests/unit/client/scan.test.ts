@@ -8,14 +8,14 @@ import { diffAgainstBase } from "../../../lib/client/scan.ts";
 import { walkTracked, type FileStat } from "../../../lib/client/walk.ts";
 import { RACY_WINDOW_NS } from "../../../lib/client/state.ts";
 import type { BaseEntry } from "../../../lib/client/state.ts";
-import { tempDir } from "../../_harness/server.ts";
+import { tempDir, writeFile } from "../../_harness/fs.ts";
 
 const ALL: RootRule[] = [{ path: "t", kind: "dir" }];
 const HOUR_AGO = new Date(Date.now() - 3600_000);
 
+/** writeFile, then sets the file's mtime (an hour ago by default: outside the racy window). */
 function write(top: string, rel: string, content: string, mtime: Date = HOUR_AGO): void {
-  mkdirSync(join(top, rel, ".."), { recursive: true });
-  writeFileSync(join(top, rel), content);
+  writeFile(top, rel, content);
   utimesSync(join(top, rel), mtime, mtime);
 }
 

@@ -3,7 +3,7 @@ import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { openDb } from "../../../lib/shared/db.ts";
 import { getMeta, openState, readBase, readRoots, refreshBase, setMeta, updateBase, writeRoots, type BaseEntry } from "../../../lib/client/state.ts";
-import { tempDir } from "../../_harness/server.ts";
+import { tempDir } from "../../_harness/fs.ts";
 
 const entry: BaseEntry = {
   path: "a/é b",

@@ -1,15 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { UsageError } from "../../../lib/shared/errors.ts";
-import { clientTokenFromEnv, DEFAULT_KEEP_DAYS, DEFAULT_PORT, readServerConfig } from "../../../lib/server/config.ts";
-
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await mkdtemp(join(tmpdir(), "soc-config-"));
-  return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) };
-}
+import { DEFAULT_KEEP_DAYS, DEFAULT_PORT, readServerConfig } from "../../../lib/server/config.ts";
+import { tempDir } from "../../_harness/fs.ts";
 
 describe("readServerConfig", () => {
   test("defaults: state beside the store, loopback, port 8417, no token", () => {
@@ -51,7 +45,7 @@ describe("readServerConfig", () => {
   });
 
   test("the token comes from --token-file (trimmed) or SOC_TOKEN", async () => {
-    await using dir = await tempDir();
+    using dir = tempDir("soc-config-");
     const file = join(dir.path, "token");
     writeFileSync(file, "  from-file\n");
     expect(readServerConfig(["--store", "s", "--token-file", file], { SOC_TOKEN: "env" })).toMatchObject({ token: "from-file" });
@@ -72,14 +66,6 @@ describe("readServerConfig", () => {
     for (const host of ["localhost", "127.0.0.1", "127.1.2.3", "::1"]) {
       expect(readServerConfig(["--store", "s", "--host", host], {})).toMatchObject({ host });
     }
-  });
-});
-
-describe("clientTokenFromEnv", () => {
-  test("returns SOC_TOKEN when set and non-empty", () => {
-    expect(clientTokenFromEnv({ SOC_TOKEN: "t" })).toBe("t");
-    expect(clientTokenFromEnv({ SOC_TOKEN: " " })).toBeUndefined();
-    expect(clientTokenFromEnv({})).toBeUndefined();
   });
 });
 

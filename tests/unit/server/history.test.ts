@@ -1,36 +1,19 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDb } from "../../../lib/shared/db.ts";
 import { SocError } from "../../../lib/shared/errors.ts";
 import { readLog } from "../../../lib/server/history.ts";
-import type { Upsert } from "../../../lib/shared/protocol.ts";
 import { SERVER_MIGRATIONS } from "../../../lib/server/schema.ts";
-import { changesSince, commitChangeset, currentRevision, openTable, type Changeset, type Table } from "../../../lib/server/table.ts";
-
-const MD5_A = "a".repeat(32);
-const MD5_B = "b".repeat(32);
-
-async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
-  const path = await mkdtemp(join(tmpdir(), "soc-history-"));
-  return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) };
-}
-
-function up(path: string, md5 = MD5_A, baseRev = 0): Upsert {
-  return { path, size: 3, md5, mode: 0o644, mtimeNs: "1700000000123456789", baseRev };
-}
-
-function commit(table: Table, over: Partial<Changeset>, opts: { nowMs?: number; keepVersions?: boolean } = {}) {
-  const change: Changeset = { client: "laptop", upserts: [], deletes: [], roots: { set: [], remove: [] }, ...over };
-  return commitChangeset(table, change, { nowMs: opts.nowMs ?? 1000, keepVersions: opts.keepVersions });
-}
+import { changesSince, currentRevision, openTable, type Table } from "../../../lib/server/table.ts";
+import { commit } from "../../_harness/changesets.ts";
+import { MD5_A, MD5_B, up } from "../../_harness/upserts.ts";
+import { tempDir } from "../../_harness/fs.ts";
 
 const rows = (table: Table, sql: string) => table.db.query(sql).all();
 
 describe("history rows", () => {
   test("every commit records its changes; replaced and deleted rows become versions", async () => {
-    await using dir = await tempDir();
+    using dir = tempDir("soc-history-");
     using table = openTable(join(dir.path, "soc.db"));
     commit(table, { upserts: [up("a"), up("b")] });
     commit(table, { upserts: [up("a", MD5_B, 1)], deletes: [{ path: "b", baseRev: 1 }] }, { nowMs: 2000 });
@@ -54,7 +37,7 @@ describe("history rows", () => {
   });
 
   test("mass deletion: more than half of 10+ live files, or all of 2+, needs allowMassDelete", async () => {
-    await using dir = await tempDir();
+    using dir = tempDir("soc-history-");
     using table = openTable(join(dir.path, "soc.db"));
     const del = (...paths: string[]) => paths.map((path) => ({ path, baseRev: currentRevision(table) }));
     const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
@@ -80,7 +63,7 @@ describe("history rows", () => {
   });
 
   test("a database made by the previous schema opens, upgrades in place and keeps its rows", async () => {
-    await using dir = await tempDir();
+    using dir = tempDir("soc-history-");
     const file = join(dir.path, "soc.db");
     const old = openDb(file, SERVER_MIGRATIONS.slice(0, 1));
     old.exec(`INSERT INTO files VALUES ('a', 3, 5, '${MD5_A}', 420, 1, 0), ('gone', 0, 0, '', 420, 2, 1);

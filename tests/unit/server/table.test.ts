@@ -1,43 +1,23 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BadInputError, ConflictError } from "../../../lib/shared/errors.ts";
-import type { Upsert } from "../../../lib/shared/protocol.ts";
-import {
-  changesSince,
-  checkChangeset,
-  commitChangeset,
-  currentRevision,
-  openTable,
-  readRow,
-  type Changeset,
-  type Table,
-} from "../../../lib/server/table.ts";
+import { changesSince, currentRevision, openTable, readRow, type Table } from "../../../lib/server/table.ts";
+import { commit } from "../../_harness/changesets.ts";
+import { MD5_A, MD5_B, up } from "../../_harness/upserts.ts";
+import { tempDir } from "../../_harness/fs.ts";
 
-const MD5_A = "a".repeat(32);
-const MD5_B = "b".repeat(32);
-
+/** A table whose database is one directory down in a fresh temp dir (openTable creates it); `await using` closes it and removes the dir. */
 async function tempTable(): Promise<Table & AsyncDisposable> {
-  const dir = await mkdtemp(join(tmpdir(), "soc-table-"));
-  const table = openTable(join(dir, "db", "soc.db"));
+  using stack = new DisposableStack();
+  const dir = stack.use(tempDir("soc-table-"));
+  const table = openTable(join(dir.path, "db", "soc.db"));
+  const owned = stack.move();
   return Object.assign(table, {
     async [Symbol.asyncDispose]() {
       table.close();
-      await rm(dir, { recursive: true, force: true });
+      owned.dispose();
     },
   });
 }
-
-function up(path: string, md5 = MD5_A, baseRev = 0, extra: Partial<Upsert> = {}): Upsert {
-  return { path, size: 3, md5, mode: 0o644, mtimeNs: "1700000000123456789", baseRev, ...extra };
-}
-
-function change(over: Partial<Changeset>): Changeset {
-  return { client: "laptop", upserts: [], deletes: [], roots: { set: [], remove: [] }, ...over };
-}
-
-const commit = (table: Table, c: Partial<Changeset>) => commitChangeset(table, change(c), { nowMs: 1000 });
 
 describe("table", () => {
   test("a fresh table is at revision 0 with nothing in it", async () => {
@@ -83,111 +63,5 @@ describe("table", () => {
     expect(readRow(table, "a")?.mtimeNs).toBe("1732400000123456789");
     expect(readRow(table, "b")?.mtimeNs).toBe("9223372036854775807");
     expect(() => commit(table, { upserts: [up("c", MD5_A, 0, { mtimeNs: "9223372036854775808" })] })).toThrow('mtimeNs of "c" is out of range');
-  });
-
-  test("conflicts list every path changed after its base, and change nothing", async () => {
-    await using table = await tempTable();
-    commit(table, { upserts: [up("a"), up("b"), up("c")] });
-    commit(table, { upserts: [up("a", MD5_B, 1), up("b", MD5_B, 1)] });
-    const before = changesSince(table, 0);
-    let caught: unknown;
-    try {
-      commit(table, { upserts: [up("a", MD5_A, 1), up("new")], deletes: [{ path: "b", baseRev: 1 }] });
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(ConflictError);
-    expect((caught as ConflictError).paths).toEqual(["a", "b"]);
-    expect((caught as ConflictError).message).toBe('changed on the server since your base: "a", "b"; pull first');
-    expect(changesSince(table, 0)).toEqual(before);
-  });
-
-  test("identical content is no conflict; identical metadata too is a no-op", async () => {
-    await using table = await tempTable();
-    commit(table, { upserts: [up("a")] });
-    commit(table, { upserts: [up("a", MD5_B, 1)] });
-    // Another client built on revision 1 and made the very same change: no conflict, no new revision.
-    expect(commit(table, { upserts: [up("a", MD5_B, 1)] })).toEqual({ revision: 2, stored: [], deleted: [] });
-    // Same content but a new mode: stored again.
-    expect(commit(table, { upserts: [up("a", MD5_B, 1, { mode: 0o755 })] })).toEqual({ revision: 3, stored: ["a"], deleted: [] });
-  });
-
-  test("deletes conflict with a newer live row, not with one already deleted", async () => {
-    await using table = await tempTable();
-    commit(table, { upserts: [up("a"), up("b")] });
-    commit(table, { upserts: [up("a", MD5_B, 1)], deletes: [{ path: "b", baseRev: 1 }] });
-    expect(() => commit(table, { deletes: [{ path: "a", baseRev: 1 }] })).toThrow(ConflictError);
-    expect(commit(table, { deletes: [{ path: "b", baseRev: 1 }] })).toEqual({ revision: 2, stored: [], deleted: [] });
-    expect(commit(table, { deletes: [{ path: "a", baseRev: 2 }] })).toEqual({ revision: 3, stored: [], deleted: ["a"] });
-  });
-
-  test("modifying a file deleted on the server conflicts; re-adding it as new does not", async () => {
-    await using table = await tempTable();
-    commit(table, { upserts: [up("a")] });
-    commit(table, { deletes: [{ path: "a", baseRev: 1 }] });
-    expect(() => commit(table, { upserts: [up("a", MD5_B, 1)] })).toThrow(ConflictError);
-    expect(commit(table, { upserts: [up("a", MD5_B, 0)] })).toEqual({ revision: 3, stored: ["a"], deleted: [] });
-    expect(table.db.query("SELECT added, modified FROM revisions WHERE rev = 3").get()).toEqual({ added: 1, modified: 0 });
-  });
-
-  test("a file may not land under a live file or over live files unless the commit deletes them", async () => {
-    await using table = await tempTable();
-    commit(table, { upserts: [up("a"), up("d/x"), up("d/y")] });
-    expect(() => commit(table, { upserts: [up("a/b")] })).toThrow('changed on the server since your base: "a/b"');
-    expect(() => commit(table, { upserts: [up("d")], deletes: [{ path: "d/x", baseRev: 1 }] })).toThrow(ConflictError);
-    expect(commit(table, { upserts: [up("a/b")], deletes: [{ path: "a", baseRev: 1 }] }).revision).toBe(2);
-    const swap = commit(table, {
-      upserts: [up("d")],
-      deletes: [
-        { path: "d/x", baseRev: 1 },
-        { path: "d/y", baseRev: 1 },
-      ],
-    });
-    expect(swap).toEqual({ revision: 3, stored: ["d"], deleted: ["d/x", "d/y"] });
-  });
-
-  test("root rules travel with commits; unchanged rules make no revision", async () => {
-    await using table = await tempTable();
-    const roots = {
-      set: [
-        { path: "", kind: "dir" as const },
-        { path: "tmp", kind: "exclude" as const },
-      ],
-      remove: [],
-    };
-    expect(commit(table, { roots }).revision).toBe(1);
-    expect(commit(table, { roots }).revision).toBe(1);
-    expect(commit(table, { roots: { set: [], remove: ["tmp", "nothing"] } }).revision).toBe(2);
-    expect(changesSince(table, 2)).toEqual({ revision: 2, files: [], roots: [{ path: "", kind: "dir" }] });
-  });
-
-  test("a throwing apply rolls the whole commit back", async () => {
-    await using table = await tempTable();
-    const apply = () => {
-      throw new Error("disk full");
-    };
-    expect(() => commitChangeset(table, change({ upserts: [up("a")] }), { nowMs: 1, apply })).toThrow("disk full");
-    expect(changesSince(table, 0)).toEqual({ revision: 0, files: [], roots: [] });
-  });
-
-  test("a base revision newer than the server is refused", async () => {
-    await using table = await tempTable();
-    expect(() => commit(table, { upserts: [up("a", MD5_A, 7)] })).toThrow(
-      'base revision 7 of "a" is newer than the server\'s 0; was the server reset?',
-    );
-  });
-
-  test("bad paths and duplicates are refused before anything is read", () => {
-    const bad = ["../x", "/etc/passwd", "a/../../b", "a\0b", "a//b", ".soc/state.db", ""];
-    for (const path of bad) {
-      expect(() => checkChangeset(change({ upserts: [up(path)] }))).toThrow(BadInputError);
-      expect(() => checkChangeset(change({ deletes: [{ path, baseRev: 0 }] }))).toThrow(BadInputError);
-    }
-    expect(() => checkChangeset(change({ upserts: [up("../x")] }))).toThrow('bad path "../x": contains ".."');
-    expect(() => checkChangeset(change({ upserts: [up("a")], deletes: [{ path: "a", baseRev: 0 }] }))).toThrow(
-      'path "a" appears twice in the changeset',
-    );
-    expect(() => checkChangeset(change({ upserts: [up("a"), up("a/b")] }))).toThrow('"a/b" is inside upserted file "a"');
-    expect(() => checkChangeset(change({ roots: { set: [{ path: "/abs", kind: "dir" }], remove: [] } }))).toThrow(BadInputError);
   });
 });

@@ -1,32 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { openStore, type Store } from "../../../lib/server/store.ts";
-import { openTable, type Table } from "../../../lib/server/table.ts";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { Table } from "../../../lib/server/table.ts";
 import { createSweeper, keepVersions, placeVersion, sweepVersions, versionFile, versionsRoot } from "../../../lib/server/versions.ts";
+import { writeFile } from "../../_harness/fs.ts";
+import { serverState } from "../../_harness/server-state.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
-
-async function fixture(): Promise<{ store: Store; table: Table } & AsyncDisposable> {
-  const dir = await mkdtemp(join(tmpdir(), "soc-versions-"));
-  const store = openStore(join(dir, "store"), { stateDir: join(dir, "state") });
-  const table = openTable(join(dir, "state", "soc.db"));
-  return {
-    store,
-    table,
-    async [Symbol.asyncDispose]() {
-      table.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function put(root: string, path: string, content: string): void {
-  mkdirSync(dirname(join(root, path)), { recursive: true });
-  writeFileSync(join(root, path), content);
-}
 
 function addVersion(table: Table, path: string, rev: number, replacedAtMs: number): void {
   table.db
@@ -36,8 +16,8 @@ function addVersion(table: Table, path: string, rev: number, replacedAtMs: numbe
 
 describe("versions area", () => {
   test("keepVersions hard-links store files under versions/<rev>/; the store is untouched", async () => {
-    await using f = await fixture();
-    put(f.store.root, "d/a.txt", "old");
+    using f = serverState("soc-versions-");
+    writeFile(f.store.root, "d/a.txt", "old");
     keepVersions(f.store, [
       { path: "d/a.txt", rev: 3 },
       { path: "missing", rev: 3 },
@@ -50,9 +30,9 @@ describe("versions area", () => {
   });
 
   test("placeVersion puts a version back in the store by rename, sharing its inode", async () => {
-    await using f = await fixture();
-    put(join(versionsRoot(f.store), "2"), "d/a.txt", "from rev 2");
-    put(f.store.root, "d/a.txt", "current");
+    using f = serverState("soc-versions-");
+    writeFile(join(versionsRoot(f.store), "2"), "d/a.txt", "from rev 2");
+    writeFile(f.store.root, "d/a.txt", "current");
     placeVersion(f.store, "d/a.txt", 2);
     expect(readFileSync(join(f.store.root, "d/a.txt"), "utf8")).toBe("from rev 2");
     expect(readdirSync(join(f.store.root, "d"))).toEqual(["a.txt"]);
@@ -61,14 +41,14 @@ describe("versions area", () => {
   });
 
   test("sweepVersions drops rows and files replaced more than keepDays ago, pruning emptied directories", async () => {
-    await using f = await fixture();
+    using f = serverState("soc-versions-");
     const now = 100 * DAY;
     for (const [path, rev, at] of [
       ["d/old", 1, now - 31 * DAY],
       ["d/young", 2, now - 29 * DAY],
       ["x/old", 2, now - 40 * DAY],
     ] as const) {
-      put(join(versionsRoot(f.store), String(rev)), path, path);
+      writeFile(join(versionsRoot(f.store), String(rev)), path, path);
       addVersion(f.table, path, rev, at);
     }
     expect(sweepVersions(f.table, f.store, { nowMs: now, keepDays: 30 })).toBe(2);
@@ -79,7 +59,7 @@ describe("versions area", () => {
   });
 
   test("createSweeper sweeps at most once an hour of its clock", async () => {
-    await using f = await fixture();
+    using f = serverState("soc-versions-");
     let clock = 100 * DAY;
     const sweep = createSweeper(f.table, f.store, { keepDays: 1, now: () => clock });
     addVersion(f.table, "a", 1, clock - 2 * DAY);

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { md5Bytes, md5File, md5Files } from "../../../lib/shared/hash.ts";
-import { tempDir } from "../../_harness/server.ts";
+import { tempDir } from "../../_harness/fs.ts";
 
 const EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e";
 const ABC_MD5 = "900150983cd24fb0d6963f7d28e17f72";

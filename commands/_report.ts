@@ -1,0 +1,107 @@
+import type { Logger } from "../lib/client/log.ts";
+import type { PullResult } from "../lib/client/pull.ts";
+import type { PushResult } from "../lib/client/push.ts";
+import type { DirtySet } from "../lib/client/scan.ts";
+import { comparePaths, quotePath } from "../lib/shared/paths.ts";
+import { EXIT, SocError, type ExitCode } from "../lib/shared/errors.ts";
+import type { Log, Verify } from "../lib/shared/protocol.ts";
+
+/** What `soc status --json` prints: repository paths, sorted by code point. */
+export interface StatusReport {
+  added: string[];
+  modified: string[];
+  deleted: string[];
+}
+
+/** `n file(s)`. */
+export function files(n: number): string {
+  return `${n} file${n === 1 ? "" : "s"}`;
+}
+
+/** Writes `value` as one line of JSON on stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** Prints a push's outcome (text through `log`, or JSON); EXIT.conflict when it was refused. */
+export function reportPush(r: PushResult, o: { json?: boolean; log: Logger; dryRun: boolean }): ExitCode {
+  const code = r.conflicts.length ? EXIT.conflict : EXIT.ok;
+  if (o.json) {
+    printJson({ revision: r.revision, transferred: r.transferred, deleted: r.deleted, conflicts: r.conflicts });
+    return code;
+  }
+  if (r.conflicts.length) {
+    o.log.error(
+      `push refused: ${files(r.conflicts.length)} changed on the server since your last pull, nothing was changed:\n` +
+        r.conflicts.map((p) => `  ${quotePath(p)}\n`).join("") +
+        "run `soc pull` (or `soc pull --keep-both`), resolve, then push again",
+    );
+  } else if (r.upToDate) o.log.info("up to date: nothing to push");
+  else if (o.dryRun) o.log.info(`would push ${files(r.transferred.length)} and delete ${r.deleted.length}:\n${_list(r.transferred, r.deleted)}`);
+  else o.log.info(`pushed ${files(r.transferred.length)}, deleted ${r.deleted.length}: now at revision ${r.revision}`);
+  return code;
+}
+
+/** Prints a pull's (or clone's) outcome; EXIT.conflict when conflicts were left unresolved. */
+export function reportPull(r: PullResult, o: { json?: boolean; log: Logger; verb: string }): ExitCode {
+  const code = r.conflicts.length ? EXIT.conflict : EXIT.ok;
+  if (o.json) {
+    printJson({ revision: r.revision, transferred: r.transferred, deleted: r.deleted, conflicts: r.conflicts, keptBoth: r.keptBoth });
+    return code;
+  }
+  for (const p of r.conflicts)
+    o.log.error(`conflict: ${quotePath(p)} changed here and on the server; yours was left alone (\`soc pull --keep-both\` keeps both)`);
+  for (const p of r.keptBoth) o.log.warn(`kept your version as ${quotePath(p)}`);
+  if (r.transferred.length + r.deleted.length === 0 && !r.conflicts.length) o.log.info(`up to date at revision ${r.revision}`);
+  else
+    o.log.info(
+      `${o.verb} revision ${r.revision}: ${files(r.transferred.length)} updated, ${r.deleted.length} deleted${r.conflicts.length ? `, ${r.conflicts.length} in conflict` : ""}`,
+    );
+  return code;
+}
+
+/** The paths of a dirty set, each list sorted by code point. */
+export function toStatusReport(dirty: DirtySet): StatusReport {
+  const sorted = (paths: string[]) => paths.sort(comparePaths);
+  return {
+    added: sorted(dirty.added.map((f) => f.path)),
+    modified: sorted(dirty.modified.map((f) => f.path)),
+    deleted: sorted(dirty.deleted.map((e) => e.path)),
+  };
+}
+
+/** `soc status` lines: `A path`, `M path`, `D path`, quoted where a name needs it. */
+export function statusLines(report: StatusReport): string[] {
+  return [
+    ...report.added.map((p) => `A ${quotePath(p)}`),
+    ...report.modified.map((p) => `M ${quotePath(p)}`),
+    ...report.deleted.map((p) => `D ${quotePath(p)}`),
+  ];
+}
+
+/** `soc log` as text: revisions, or one path's history; throws a not_found SocError for a path without any. */
+export function formatLog(log: Log): string {
+  if (log.history) {
+    if (!log.history.length) throw new SocError("not_found", `${log.path}: no history on the server`, { exitCode: EXIT.error });
+    return log.history
+      .map(
+        (h) => `r${h.rev}  ${h.at}  ${h.action.padEnd(8)}  ${String(h.size).padStart(10)} B  ${h.client}${h.available ? "" : "  (no longer kept)"}\n`,
+      )
+      .join("");
+  }
+  return log.revisions.map((r) => `r${r.rev}  ${r.at}  +${r.added} ~${r.modified} -${r.deleted}  ${r.client}\n`).join("");
+}
+
+/** `soc verify` as text: one line per damaged file, then the count; `where` is "here" or "on the server". */
+export function formatVerify(result: Verify, where: string): string {
+  const lines = result.mismatches.map(
+    (m) => `${quotePath(m.path)}: content differs from the last sync ${where} (expected md5 ${m.expected}, found ${m.actual ?? "no file"})\n`,
+  );
+  return `${lines.join("")}checked ${files(result.checked)} ${where}: ${result.mismatches.length ? `${result.mismatches.length} damaged` : "all intact"}\n`;
+}
+
+// ---------------------------------------------------------------------------
+
+function _list(up: string[], del: string[]): string {
+  return [...up.map((p) => `  + ${quotePath(p)}`), ...del.map((p) => `  - ${quotePath(p)}`)].join("\n");
+}

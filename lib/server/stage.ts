@@ -1,0 +1,98 @@
+import { randomBytes } from "node:crypto";
+import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { BadInputError, SocError } from "../shared/errors.ts";
+import { isRealDir } from "../shared/fs.ts";
+import { md5Files } from "../shared/hash.ts";
+import { resolveIn, type Store } from "./store.ts";
+
+/** A staging area one push rsyncs its files into. */
+export interface Stage {
+  /** 32 lowercase hex digits. */
+  id: string;
+  /** Absolute path of the stage directory. */
+  path: string;
+}
+
+/** How long an uncommitted stage is kept before createStage sweeps it, in ms. */
+export const STAGE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** Makes a fresh, empty stage; first sweeps stages older than STAGE_MAX_AGE_MS. */
+export function createStage(store: Store, nowMs: number = Date.now()): Stage {
+  _sweepStages(store, nowMs);
+  const id = randomBytes(16).toString("hex");
+  const path = join(store.stateDir, "stage", id);
+  mkdirSync(path, { mode: 0o700 });
+  return { id, path };
+}
+
+/** The absolute path of an existing stage; BadInputError "no_stage" when it is unknown. */
+export function stageDir(store: Store, id: string): string {
+  const path = join(store.stateDir, "stage", id);
+  if (!_isStageId(id) || !isRealDir(path)) {
+    throw new BadInputError(`unknown stage ${JSON.stringify(id)} (expired or already committed); start the push again`, "no_stage");
+  }
+  return path;
+}
+
+/**
+ * Deletes a stage and everything in it, best effort: it runs after a commit has succeeded,
+ * so a failure must not turn that into an error (the 24-hour sweep tries again).
+ */
+export function removeStage(store: Store, id: string): void {
+  if (!_isStageId(id)) return;
+  try {
+    rmSync(join(store.stateDir, "stage", id), { recursive: true, force: true });
+  } catch {
+    // left for _sweepStages
+  }
+}
+
+/**
+ * Checks that every upsert's file sits in the stage as a regular file of exactly its size
+ * and md5; throws SocError "stage_mismatch" (400) naming every path that does not.
+ */
+export async function verifyStage(store: Store, id: string, upserts: readonly { path: string; size: number; md5: string }[]): Promise<void> {
+  const dir = stageDir(store, id);
+  const checked = new Set<string>();
+  const files = upserts.map((u) => resolveIn(dir, u.path, checked));
+  const problems = upserts.map((u, i) => _stagedProblem(files[i] as string, u));
+  const toHash = upserts.flatMap((_, i) => (problems[i] === undefined ? [i] : []));
+  const sums = await md5Files(toHash.map((i) => files[i] as string));
+  toHash.forEach((i, k) => {
+    if (sums[k] !== (upserts[i] as { md5: string }).md5) problems[i] = "has a different md5";
+  });
+  const bad = upserts.flatMap((u, i) => (problems[i] === undefined ? [] : [u.path]));
+  if (bad.length > 0) {
+    const why = upserts.flatMap((u, i) => (problems[i] === undefined ? [] : [`${JSON.stringify(u.path)} ${problems[i]}`]));
+    throw new SocError("stage_mismatch", `staged files do not match the changeset: ${why.join("; ")}`, {
+      status: 400,
+      details: { paths: bad },
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+/** What is wrong with a staged file short of its content, or undefined (then its md5 decides). */
+function _stagedProblem(abs: string, want: { size: number }): string | undefined {
+  const st = lstatSync(abs, { throwIfNoEntry: false });
+  if (!st) return "is missing";
+  if (!st.isFile()) return "is not a regular file";
+  if (st.size !== want.size) return `has ${st.size} bytes, expected ${want.size}`;
+  return undefined;
+}
+
+function _sweepStages(store: Store, nowMs: number): void {
+  const base = join(store.stateDir, "stage");
+  for (const name of readdirSync(base)) {
+    const st = lstatSync(join(base, name), { throwIfNoEntry: false });
+    if (st && _isStageId(name) && nowMs - st.mtimeMs > STAGE_MAX_AGE_MS) {
+      rmSync(join(base, name), { recursive: true, force: true });
+    }
+  }
+}
+
+function _isStageId(id: string): boolean {
+  return /^[0-9a-f]{32}$/.test(id);
+}

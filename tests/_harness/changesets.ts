@@ -1,0 +1,12 @@
+import { commitChangeset, type Changeset } from "../../lib/server/commit.ts";
+import type { Table } from "../../lib/server/table.ts";
+
+/** A changeset from client "laptop" that changes only what `over` says. */
+export function changeset(over: Partial<Changeset>): Changeset {
+  return { client: "laptop", upserts: [], deletes: [], roots: { set: [], remove: [] }, ...over };
+}
+
+/** Commits changeset(`over`) to `table` alone (no store work) at `nowMs`, 1000 unless given. */
+export function commit(table: Table, over: Partial<Changeset>, opts: { nowMs?: number; keepVersions?: boolean } = {}) {
+  return commitChangeset(table, changeset(over), { nowMs: 1000, ...opts });
+}

@@ -1,0 +1,28 @@
+import { join } from "node:path";
+import { ROOT } from "./fs.ts";
+import { run, type RunResult } from "./proc.ts";
+
+/** Absolute path of cli.ts, for a test that starts `bun CLI ...` itself (on a terminal, in its own group). */
+export const CLI = join(ROOT, "cli.ts");
+
+/** What a finished CLI run printed and returned. */
+export type CliResult = RunResult;
+
+/** Runs `bun cli.ts ...args` in `cwd` as a real subprocess (NO_COLOR=1, `env` on top of this process's); stdout/stderr are read before the exit code. */
+export function runCli(cwd: string, args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  return run(["bun", CLI, ...args], { cwd, env: { ...process.env, NO_COLOR: "1", ...env } });
+}
+
+/** Like runCli but throws with the output when the exit code is not `expected`. */
+export async function cli(cwd: string, args: string[], expected = 0, env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  const res = await runCli(cwd, args, env);
+  if (res.code !== expected) {
+    throw new Error(`soc ${args.join(" ")} exited ${res.code}, expected ${expected}\nstdout: ${res.stdout}\nstderr: ${res.stderr}`);
+  }
+  return res;
+}
+
+/** Runs `soc ...args --json` as cli() does and parses what it printed. */
+export async function cliJson<T = unknown>(cwd: string, args: string[], expected = 0): Promise<T> {
+  return JSON.parse((await cli(cwd, [...args, "--json"], expected)).stdout) as T;
+}

@@ -1,0 +1,32 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { cli } from "./cli.ts";
+import { tempDir, writeTree } from "./fs.ts";
+import { startServer, type TestServer } from "./server.ts";
+
+/** Makes `dir/a` a working tree of the server at `url` (`soc init URL ...initArgs`) whose d/ holds `files`, tracked and pushed; returns its path. */
+export async function pushedTree(url: string, dir: string, files: Record<string, string>, initArgs: string[] = []): Promise<string> {
+  const a = join(dir, "a");
+  mkdirSync(join(a, "d"), { recursive: true });
+  writeTree(join(a, "d"), files);
+  await cli(a, ["init", url, ...initArgs]);
+  await cli(a, ["add", "-r", "d"]);
+  await cli(a, ["push"]);
+  return a;
+}
+
+/**
+ * A fresh server and a temp dir holding pushedTree(`files`) as `a`; `await using` stops the server
+ * and removes the dir, as does a set-up that fails halfway.
+ */
+export async function serverAndPushedTree(
+  files: Record<string, string>,
+  initArgs: string[] = [],
+): Promise<{ server: TestServer; dir: string; a: string } & AsyncDisposable> {
+  await using stack = new AsyncDisposableStack();
+  const server = stack.use(await startServer());
+  const dir = stack.use(tempDir()).path;
+  const a = await pushedTree(server.url, dir, files, initArgs);
+  const owned = stack.move();
+  return { server, dir, a, [Symbol.asyncDispose]: () => owned.disposeAsync() };
+}
