@@ -1,29 +1,15 @@
 import { describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { BadInputError, ConflictError } from "../../../lib/shared/errors.ts";
 import { checkChangeset, commitChangeset } from "../../../lib/server/commit.ts";
-import { changesSince, openTable, type Table } from "../../../lib/server/table.ts";
+import { changesSince } from "../../../lib/server/table.ts";
 import { changeset, commit } from "../../_harness/changesets.ts";
 import { MD5_A, MD5_B, up } from "../../_harness/upserts.ts";
-import { tempDir } from "../../_harness/fs.ts";
-
-/** A table whose database is one directory down in a fresh temp dir (openTable creates it); `await using` closes it and removes the dir. */
-async function tempTable(): Promise<Table & AsyncDisposable> {
-  using stack = new DisposableStack();
-  const dir = stack.use(tempDir("soc-table-"));
-  const table = openTable(join(dir.path, "db", "soc.db"));
-  const owned = stack.move();
-  return Object.assign(table, {
-    async [Symbol.asyncDispose]() {
-      table.close();
-      owned.dispose();
-    },
-  });
-}
+import { serverState } from "../../_harness/server-state.ts";
 
 describe("commitChangeset", () => {
   test("conflicts list every path changed after its base, and change nothing", async () => {
-    await using table = await tempTable();
+    using state = serverState("soc-commit-");
+    const { table } = state;
     commit(table, { upserts: [up("a"), up("b"), up("c")] });
     commit(table, { upserts: [up("a", MD5_B, 1), up("b", MD5_B, 1)] });
     const before = changesSince(table, 0);
@@ -40,7 +26,8 @@ describe("commitChangeset", () => {
   });
 
   test("identical content is no conflict; identical metadata too is a no-op", async () => {
-    await using table = await tempTable();
+    using state = serverState("soc-commit-");
+    const { table } = state;
     commit(table, { upserts: [up("a")] });
     commit(table, { upserts: [up("a", MD5_B, 1)] });
     // Another client built on revision 1 and made the very same change: no conflict, no new revision.
@@ -50,7 +37,8 @@ describe("commitChangeset", () => {
   });
 
   test("deletes conflict with a newer live row, not with one already deleted", async () => {
-    await using table = await tempTable();
+    using state = serverState("soc-commit-");
+    const { table } = state;
     commit(table, { upserts: [up("a"), up("b")] });
     commit(table, { upserts: [up("a", MD5_B, 1)], deletes: [{ path: "b", baseRev: 1 }] });
     expect(() => commit(table, { deletes: [{ path: "a", baseRev: 1 }] })).toThrow(ConflictError);
@@ -59,7 +47,8 @@ describe("commitChangeset", () => {
   });
 
   test("modifying a file deleted on the server conflicts; re-adding it as new does not", async () => {
-    await using table = await tempTable();
+    using state = serverState("soc-commit-");
+    const { table } = state;
     commit(table, { upserts: [up("a")] });
     commit(table, { deletes: [{ path: "a", baseRev: 1 }] });
     expect(() => commit(table, { upserts: [up("a", MD5_B, 1)] })).toThrow(ConflictError);
@@ -68,7 +57,8 @@ describe("commitChangeset", () => {
   });
 
   test("a file may not land under a live file or over live files unless the commit deletes them", async () => {
-    await using table = await tempTable();
+    using state = serverState("soc-commit-");
+    const { table } = state;
     commit(table, { upserts: [up("a"), up("d/x"), up("d/y")] });
     expect(() => commit(table, { upserts: [up("a/b")] })).toThrow('changed on the server since your base: "a/b"');
     expect(() => commit(table, { upserts: [up("d")], deletes: [{ path: "d/x", baseRev: 1 }] })).toThrow(ConflictError);
@@ -84,7 +74,8 @@ describe("commitChangeset", () => {
   });
 
   test("root rules travel with commits; unchanged rules make no revision", async () => {
-    await using table = await tempTable();
+    using state = serverState("soc-commit-");
+    const { table } = state;
     const roots = {
       set: [
         { path: "", kind: "dir" as const },
@@ -99,7 +90,8 @@ describe("commitChangeset", () => {
   });
 
   test("a throwing apply rolls the whole commit back", async () => {
-    await using table = await tempTable();
+    using state = serverState("soc-commit-");
+    const { table } = state;
     const apply = () => {
       throw new Error("disk full");
     };
@@ -108,7 +100,8 @@ describe("commitChangeset", () => {
   });
 
   test("a base revision newer than the server is refused", async () => {
-    await using table = await tempTable();
+    using state = serverState("soc-commit-");
+    const { table } = state;
     expect(() => commit(table, { upserts: [up("a", MD5_A, 7)] })).toThrow(
       'base revision 7 of "a" is newer than the server\'s 0; was the server reset?',
     );
