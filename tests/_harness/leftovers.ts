@@ -6,7 +6,7 @@
  * into the next.
  */
 import { readlinkSync } from "node:fs";
-import { liveProcesses, pollUntil } from "./proc.ts";
+import { ancestorPids, liveProcesses, pollUntil } from "./proc.ts";
 
 const GRACE_MS = 10_000;
 
@@ -31,10 +31,11 @@ if (left.length > 0) {
   process.exit(1);
 }
 
-/** Live processes (not this one, not zombies) whose argv or cwd mentions `dir`. */
+/** Live processes (not this one or its ancestors, not zombies) whose argv or cwd mentions `dir`. */
 function leftovers(dir: string): { pid: number; args: string; cwd: string }[] {
+  const mine = new Set([process.pid, ...ancestorPids(process.pid)]);
   return liveProcesses()
-    .filter((p) => p.pid !== process.pid)
+    .filter((p) => !mine.has(p.pid))
     .map((p) => ({ pid: p.pid, args: p.cmdline.split("\0").join(" ").trim(), cwd: _cwd(p.pid) }))
     .filter((p) => p.args.includes(dir) || p.cwd === dir || p.cwd.startsWith(`${dir}/`));
 }

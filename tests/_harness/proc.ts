@@ -85,6 +85,13 @@ export function childPids(pid: number, comm?: string): number[] {
   });
 }
 
+/** The pids of `pid`'s parent, its parent's parent, and so on up to init. */
+export function ancestorPids(pid: number): number[] {
+  const out: number[] = [];
+  for (let p = _stat(pid)?.ppid ?? 0; p > 0 && !out.includes(p); p = _stat(p)?.ppid ?? 0) out.push(p);
+  return out;
+}
+
 /** Resident memory of a process in KiB (VmRSS), or 0 once it is gone. */
 export function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(_read(`/proc/${pid}/status`))?.[1] ?? 0);
