@@ -21,6 +21,7 @@ async function main(): Promise<void> {
     table,
     store,
     token: config.token,
+    insecure: config.insecure,
     version: pkg.version,
     keepDays: config.keepDays,
     onInternalError: (error) => console.error("soc server: internal error:", error),

@@ -3,7 +3,7 @@ import { SocError } from "../lib/shared/errors.ts";
 import { MAX_BODY_BYTES, type ErrorBody } from "../lib/shared/protocol.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { Table } from "../lib/server/table.ts";
-import { authGuard } from "./auth.ts";
+import { requestGuard } from "./auth.ts";
 import { changesRoutes } from "./changes.ts";
 import { healthRoutes } from "./health.ts";
 import { historyRoutes } from "./history.ts";
@@ -16,8 +16,10 @@ import { tunnelRoutes } from "./tunnel.ts";
 export interface AppDeps {
   table: Table;
   store: Store;
-  /** Bearer token required by every route but /v1/health; undefined = open. */
+  /** Bearer token required by every route but /v1/health; undefined = open (to loopback requests only). */
   token?: string;
+  /** Without a token, answer requests for any Host, not just loopback names (server --insecure). */
+  insecure?: boolean;
   /** soc version reported by /v1/info. */
   version: string;
   /** Clock in ms since the epoch (tests pass a fixed one). */
@@ -28,7 +30,7 @@ export interface AppDeps {
   onInternalError?: (error: unknown) => void;
 }
 
-/** Builds the soc HTTP API (error mapping, /v1/health, auth guard, routes, OpenAPI document); never listens. */
+/** Builds the soc HTTP API (error mapping, the request guard, /v1/health, routes, OpenAPI document); never listens. */
 export function createApp(deps: AppDeps) {
   const now = deps.now ?? Date.now;
   return new Elysia()
@@ -39,8 +41,8 @@ export function createApp(deps: AppDeps) {
         throw new SocError("too_large", `request body over ${MAX_BODY_BYTES} bytes`, { status: 413 });
       }
     })
+    .use(requestGuard({ token: deps.token, insecure: deps.insecure }))
     .use(healthRoutes())
-    .use(authGuard(deps.token))
     .use(infoRoutes(deps))
     .use(changesRoutes(deps))
     .use(pushRoutes({ ...deps, now }))

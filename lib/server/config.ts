@@ -33,7 +33,7 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
   --port N            TCP port, 0 for any free one (default: $SOC_PORT, else ${DEFAULT_PORT})
   --host H            address to listen on (default: 127.0.0.1)
   --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
-  --insecure          allow a non-loopback --host without a token
+  --insecure          allow a non-loopback --host, and any Host header, without a token
   --keep-days N       keep replaced and deleted files' old content N days (default: ${DEFAULT_KEEP_DAYS}; 0 keeps none)
   --help              show this help`;
 
