@@ -23,35 +23,39 @@ export interface CommitDeps {
  * Commits a push: checks the changeset, verifies its stage (size and md5 of every upsert), then
  * commits the rows and moves the staged files into the store (keeping replaced files as versions)
  * in one synchronous step, so concurrent commits serialize. With `repair`, staged files whose rows
- * are unchanged go back over the store's copies. The stage is removed afterwards.
+ * are unchanged go back over the store's copies. The stage is removed however the commit ends:
+ * a refused push (a conflict, a mismatch) starts again with a new one.
  */
 export async function commitPush(deps: CommitDeps, req: PushCommitRequest): Promise<PushCommit> {
-  checkChangeset(req);
-  await verifyStage(deps.store, req.stage, req.upserts);
-  // No await from here on: the conflict check and the file work run as one synchronous step.
-  const stagePath = stageDir(deps.store, req.stage);
-  const keep = deps.keepDays > 0;
-  const apply = (plan: CommitPlan) => {
-    if (keep) keepVersions(deps.store, plan.replaced);
-    applyToStore(deps.store, stagePath, plan);
-  };
-  const result = commitChangeset(deps.table, req, { nowMs: deps.now(), apply, keepVersions: keep });
-  if (req.repair) {
-    const stored = new Set(result.stored);
-    const md5Of = new Map(req.upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
-    const unchanged = req.upserts.filter((u) => md5Of.has(u.path));
-    repairFromStage(deps.store, stagePath, unchanged, (path) => {
-      const row = readRow(deps.table, path);
-      return row !== undefined && !row.deleted && row.md5 === md5Of.get(path);
-    });
-  }
-  removeStage(deps.store, req.stage);
   try {
-    deps.sweep();
-  } catch (error) {
-    deps.onInternalError?.(error); // the commit stands; the timer sweeps again
+    checkChangeset(req);
+    await verifyStage(deps.store, req.stage, req.upserts);
+    // No await from here on: the conflict check and the file work run as one synchronous step.
+    const stagePath = stageDir(deps.store, req.stage);
+    const keep = deps.keepDays > 0;
+    const apply = (plan: CommitPlan) => {
+      if (keep) keepVersions(deps.store, plan.replaced);
+      applyToStore(deps.store, stagePath, plan);
+    };
+    const result = commitChangeset(deps.table, req, { nowMs: deps.now(), apply, keepVersions: keep });
+    if (req.repair) {
+      const stored = new Set(result.stored);
+      const md5Of = new Map(req.upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
+      const unchanged = req.upserts.filter((u) => md5Of.has(u.path));
+      repairFromStage(deps.store, stagePath, unchanged, (path) => {
+        const row = readRow(deps.table, path);
+        return row !== undefined && !row.deleted && row.md5 === md5Of.get(path);
+      });
+    }
+    try {
+      deps.sweep();
+    } catch (error) {
+      deps.onInternalError?.(error); // the commit stands; the timer sweeps again
+    }
+    return result;
+  } finally {
+    removeStage(deps.store, req.stage);
   }
-  return result;
 }
 
 /** What a push asks the table to change (PushCommitRequest without the stage). */

@@ -83,14 +83,27 @@ function _stagedProblem(abs: string, want: { size: number }): string | undefined
   return undefined;
 }
 
+/**
+ * Removes the stages nothing was written into for STAGE_MAX_AGE_MS. It goes by the newest write
+ * anywhere inside: an upload running for days writes its files, not the stage directory itself.
+ */
 function _sweepStages(store: Store, nowMs: number): void {
   const base = join(store.stateDir, "stage");
   for (const name of readdirSync(base)) {
-    const st = lstatSync(join(base, name), { throwIfNoEntry: false });
-    if (st && _isStageId(name) && nowMs - st.mtimeMs > STAGE_MAX_AGE_MS) {
+    if (_isStageId(name) && nowMs - _newestWriteMs(join(base, name)) > STAGE_MAX_AGE_MS) {
       rmSync(join(base, name), { recursive: true, force: true });
     }
   }
+}
+
+/** The newest mtime of `path` and everything below it (never following a link), in ms; -Infinity when it is gone. */
+function _newestWriteMs(path: string): number {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) return Number.NEGATIVE_INFINITY;
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const name of readdirSync(path)) newest = Math.max(newest, _newestWriteMs(join(path, name)));
+  return newest;
 }
 
 function _isStageId(id: string): boolean {

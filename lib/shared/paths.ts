@@ -6,12 +6,17 @@ export const MAX_PATH_BYTES = 4096;
 /** Longest single name, in UTF-8 bytes (NAME_MAX). */
 export const MAX_NAME_BYTES = 255;
 
+/** The name of soc's state directory; no repository path holds it as a segment. */
+const SOC_SEGMENT = ".soc";
+
 const encoder = new TextEncoder();
 
 /**
  * Checks a repository path that came from outside (a client, the network, a database):
- * relative, `/`-separated, no empty, `.` or `..` segment, no NUL, bounded length, and not
- * inside `.soc/`. Returns it unchanged; throws BadInputError naming the path and the reason.
+ * relative, `/`-separated, no empty, `.` or `..` segment, no NUL, bounded length, and no `.soc`
+ * segment at any depth (a planted `sub/.soc/config.json` would make commands run in `sub/` talk
+ * to another server with the user's token). Returns it unchanged; throws BadInputError naming
+ * the path and the reason.
  */
 export function checkRepoPath(path: unknown): string {
   if (typeof path !== "string") throw new BadInputError(`path must be a string, got ${typeof path}`, "bad_path");
@@ -37,7 +42,7 @@ export function toRepoPath(top: string, cwd: string, arg: string): string {
     throw new UsageError(`${arg}: outside the working tree ${top}`);
   }
   const repoPath = rel.split(sep).join("/");
-  if (repoPath === ".soc" || repoPath.startsWith(".soc/")) {
+  if (repoPath.split("/").includes(SOC_SEGMENT)) {
     throw new UsageError(`${arg}: .soc/ holds soc's own state and is never tracked`);
   }
   return repoPath;
@@ -98,8 +103,8 @@ function _pathProblem(path: string): string | undefined {
   for (const segment of path.split("/")) {
     if (segment === "") return "empty segment (// or trailing /)";
     if (segment === "." || segment === "..") return `contains "${segment}"`;
+    if (segment === SOC_SEGMENT) return `contains "${SOC_SEGMENT}", which holds soc's own state`;
     if (encoder.encode(segment).length > MAX_NAME_BYTES) return `a name longer than ${MAX_NAME_BYTES} bytes`;
   }
-  if (path === ".soc" || path.startsWith(".soc/")) return "inside .soc/";
   return undefined;
 }

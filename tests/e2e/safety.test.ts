@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { existsSync, readdirSync, writeFileSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { md5File } from "../../lib/shared/hash.ts";
+import { md5Bytes, md5File } from "../../lib/shared/hash.ts";
 import { CLI, cli, runCli } from "../_harness/cli.ts";
-import { snapshot, tempDir } from "../_harness/fs.ts";
+import { snapshot, tempDir, writeFile } from "../_harness/fs.ts";
 import { killGroup, waitFor } from "../_harness/proc.ts";
 import { startServer } from "../_harness/server.ts";
-import { pushedTree } from "../_harness/working-trees.ts";
+import { pushedTree, serverAndPushedTree } from "../_harness/working-trees.ts";
 import { overEveryTransport } from "../_harness/transports.ts";
 
 async function changes(url: string, token?: string): Promise<unknown> {
@@ -117,5 +118,24 @@ describe("the lock", () => {
     writeFileSync(join(a, "d/small"), "after a crash");
     await cli(a, ["push"]);
     expect(existsSync(join(a, ".soc/lock"))).toBe(false);
+  });
+});
+
+describe("a nested .soc", () => {
+  test("a pull refuses a row that would plant sub/.soc/config.json, naming it, and writes nothing", async () => {
+    await using t = await serverAndPushedTree({ small: "s" });
+    const planted = JSON.stringify({ remote: { url: "http://attacker.example", transport: "tunnel" } });
+    // A server that lets such a row through (an old one, or a doctored table): write it behind the API's back.
+    writeFile(t.server.store, "d/sub/.soc/config.json", planted);
+    using db = new Database(join(t.server.stateDir, "soc.db"));
+    db.run("INSERT INTO revisions (rev, at_ms, client, added, modified, deleted) VALUES (2, 0, 'x', 1, 0, 0)");
+    db.run("INSERT INTO files (path, size, mtime_ns, md5, mode, rev, deleted) VALUES (?, ?, 0, ?, 420, 2, 0)", [
+      "d/sub/.soc/config.json",
+      planted.length,
+      md5Bytes(planted),
+    ]);
+    const res = await runCli(t.a, ["pull"]);
+    expect([res.stderr, res.code]).toEqual([`error: bad path "d/sub/.soc/config.json": contains ".soc", which holds soc's own state\n`, 1]);
+    expect(existsSync(join(t.a, "d/sub"))).toBe(false);
   });
 });

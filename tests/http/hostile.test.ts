@@ -23,16 +23,17 @@ function listing(h: Harness): string[] {
 const upsert = (path: string) => upsertOf(path, "x", 0, { mtimeNs: "1" });
 
 describe("hostile input", () => {
-  test("paths that escape, are absolute or hold NUL are refused by name; nothing changes", async () => {
+  test("paths that escape, are absolute, hold NUL or a .soc at any depth are refused by name; nothing changes", async () => {
     await using h = await makeHarness();
     const { stage } = await h.stage({});
-    const before = listing(h);
+    const before = listing(h).filter((p) => !p.includes(stage)); // a refused commit removes its stage, and only that
     const cases: [string, string][] = [
       ["../x", 'bad path "../x": contains ".."'],
       ["/etc/passwd", 'bad path "/etc/passwd": absolute'],
       ["a/../../b", 'bad path "a/../../b": contains ".."'],
       ["a\0b", 'bad path "a\\u0000b": contains NUL'],
-      [".soc/state.db", 'bad path ".soc/state.db": inside .soc/'],
+      [".soc/state.db", 'bad path ".soc/state.db": contains ".soc", which holds soc\'s own state'],
+      ["sub/.soc/config.json", 'bad path "sub/.soc/config.json": contains ".soc", which holds soc\'s own state'],
     ];
     for (const [path, message] of cases) {
       for (const over of [

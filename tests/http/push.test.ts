@@ -44,6 +44,21 @@ describe("POST /v1/push/commit", () => {
     });
     expect(changesSince(h.table, 0)).toEqual(before);
     expect(readFileSync(join(h.store.root, "c"), "utf8")).toBe("1");
+    expect(existsSync(join(h.store.stateDir, "stage", stale.stage))).toBe(false);
+  });
+
+  test("a refused commit removes its stage at once: a stage mismatch, a mass deletion, a bad path", async () => {
+    await using h = await makeHarness();
+    const files = Object.fromEntries(Array.from({ length: 4 }, (_, i) => [`f${i}`, "x"]));
+    await h.commit(await h.stage(files));
+    const wrong = await h.stage({ a: "staged" });
+    const mismatch = await h.commit({ stage: wrong.stage, upserts: wrong.upserts.map((u) => ({ ...u, size: 99 })) });
+    const wipe = await h.stage({});
+    const mass = await h.commit({ stage: wipe.stage, deletes: Object.keys(files).map((path) => ({ path, baseRev: 1 })) });
+    const hostile = await h.stage({ b: "x" });
+    const bad = await h.commit({ stage: hostile.stage, deletes: [{ path: "../x", baseRev: 0 }] });
+    expect([mismatch.status, mass.status, bad.status]).toEqual([400, 409, 400]);
+    expect(readdirSync(join(h.store.stateDir, "stage"))).toEqual([]);
   });
 
   test("of two concurrent commits on the same base, one wins and the other conflicts", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SocError } from "../../../lib/shared/errors.ts";
 import { md5Bytes } from "../../../lib/shared/hash.ts";
@@ -20,6 +20,22 @@ describe("stage", () => {
     expect(existsSync(recent.path)).toBe(true);
     expect(() => stageDir(f.store, old.id)).toThrow("unknown stage");
     expect(() => stageDir(f.store, "../../store")).toThrow("unknown stage");
+  });
+
+  test("the sweep goes by the newest write inside a stage: a long upload into an old directory is kept", async () => {
+    using f = serverState("soc-store-");
+    const dayAgo = new Date(Date.now() - 25 * 3600 * 1000);
+    const busy = createStage(f.store);
+    writeFileSync(join(busy.path, "old"), "o");
+    mkdirSync(join(busy.path, "deep/er"), { recursive: true });
+    writeFileSync(join(busy.path, "deep/er/.part.XYZ"), "still arriving");
+    for (const p of ["old", "deep/er", "deep", ""]) utimesSync(join(busy.path, p), dayAgo, dayAgo);
+    const idle = createStage(f.store);
+    writeFileSync(join(idle.path, "f"), "f");
+    for (const p of ["f", ""]) utimesSync(join(idle.path, p), dayAgo, dayAgo);
+    createStage(f.store);
+    expect(existsSync(busy.path)).toBe(true);
+    expect(existsSync(idle.path)).toBe(false);
   });
 
   test("verifyStage names every staged file that is missing, the wrong size or content, or not a file", async () => {

@@ -3,7 +3,7 @@ import { checkRepoPath, comparePaths, isWithin, quotePath, toRepoPath } from "..
 
 describe("checkRepoPath", () => {
   test("accepts ordinary and odd relative names", () => {
-    for (const p of ["a", "a/b.txt", "-e sh", "with space/x", "new\nline", "é/日本", "a".repeat(255)]) {
+    for (const p of ["a", "a/b.txt", "-e sh", "with space/x", "new\nline", "é/日本", "a".repeat(255), ".socignore", "x/.soc2", "soc/.so"]) {
       expect(checkRepoPath(p)).toBe(p);
     }
   });
@@ -17,7 +17,9 @@ describe("checkRepoPath", () => {
     ["a//b", "empty segment (// or trailing /)"],
     ["a/", "empty segment (// or trailing /)"],
     ["a\0b", "contains NUL"],
-    [".soc/state.db", "inside .soc/"],
+    [".soc/state.db", 'contains ".soc", which holds soc\'s own state'],
+    ["sub/.soc/config.json", 'contains ".soc", which holds soc\'s own state'],
+    ["a/b/.soc", 'contains ".soc", which holds soc\'s own state'],
   ])("rejects %j: %s", (path, why) => {
     expect(() => checkRepoPath(path)).toThrow(`bad path ${JSON.stringify(path)}: ${why}`);
   });
@@ -41,6 +43,7 @@ describe("toRepoPath", () => {
     expect(() => toRepoPath("/w", "/w", "../x")).toThrow("../x: outside the working tree /w");
     expect(() => toRepoPath("/w", "/w", "/etc")).toThrow("/etc: outside the working tree /w");
     expect(() => toRepoPath("/w", "/w", ".soc/x")).toThrow(".soc/x: .soc/ holds soc's own state and is never tracked");
+    expect(() => toRepoPath("/w", "/w/sub", ".soc/config.json")).toThrow(".soc/config.json: .soc/ holds soc's own state and is never tracked");
   });
 });
 
