@@ -4,6 +4,9 @@ import { md5File } from "../shared/hash.ts";
 import type { FileRow } from "../shared/protocol.ts";
 import { statIsTrusted, type BaseEntry } from "./state.ts";
 
+/** The mode bits a pull applies: permissions only (no setuid, setgid or sticky from a peer). */
+export const PERMISSION_BITS = 0o777;
+
 /** What a pull will do with each changed row from the server. */
 export interface PullPlan {
   /** Rows whose content is downloaded and put in place. */
@@ -12,6 +15,8 @@ export interface PullPlan {
   remove: FileRow[];
   /** Rows whose content the tree already has (record them in the base, move nothing). */
   adopt: FileRow[];
+  /** Of `adopt`, those whose permission bits changed on the server and not here: chmod them. */
+  chmod: FileRow[];
   /** Rows already gone on both sides (drop the base entry). */
   forget: FileRow[];
   /** Rows that would overwrite or delete a local change; left alone. */
@@ -35,7 +40,7 @@ export function statSignature(top: string, path: string): string {
  * (with `keepBoth`, a conflicting regular file is renamed aside and the server's version taken).
  */
 export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMap<string, BaseEntry>, keepBoth: boolean): PullPlan {
-  const plan: PullPlan = { take: [], remove: [], adopt: [], forget: [], conflicts: [], keepBoth: [], seen: new Map() };
+  const plan: PullPlan = { take: [], remove: [], adopt: [], chmod: [], forget: [], conflicts: [], keepBoth: [], seen: new Map() };
   for (const row of rows) {
     const b = base.get(row.path);
     if (b && b.rev >= row.rev) continue;
@@ -45,6 +50,9 @@ export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMa
       (row.deleted ? plan.forget : plan.take).push(row);
     } else if (!row.deleted && local.md5 === row.md5) {
       plan.adopt.push(row);
+      // A permission-only change on the server (chmod ±x) reaches this copy unless it was changed here too.
+      const mode = local.mode & PERMISSION_BITS;
+      if (mode !== (row.mode & PERMISSION_BITS) && (!b || mode === (b.mode & PERMISSION_BITS))) plan.chmod.push(row);
     } else if (local.kind === "clean") {
       (row.deleted ? plan.remove : plan.take).push(row);
     } else if (row.deleted && local.kind === "untracked") {
@@ -72,8 +80,8 @@ export function conflictName(path: string, host: string, at: Date): string {
 
 type LocalState =
   | { kind: "absent"; md5?: undefined }
-  | { kind: "clean"; md5: string }
-  | { kind: "modified" | "untracked"; md5: string | undefined }
+  | { kind: "clean"; md5: string; mode: number }
+  | { kind: "modified" | "untracked"; md5: string | undefined; mode: number }
   | { kind: "blocked"; md5?: undefined };
 
 function _localState(top: string, path: string, b: BaseEntry | undefined): LocalState {
@@ -84,8 +92,9 @@ function _localState(top: string, path: string, b: BaseEntry | undefined): Local
     return { kind: "absent" };
   }
   if (!st.isFile()) return { kind: "blocked" };
-  if (b && statIsTrusted(b, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })) return { kind: "clean", md5: b.md5 };
+  const mode = Number(st.mode);
+  if (b && statIsTrusted(b, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })) return { kind: "clean", md5: b.md5, mode };
   const md5 = md5File(join(top, path));
-  if (b && md5 === b.md5) return { kind: "clean", md5 };
-  return { kind: b ? "modified" : "untracked", md5 };
+  if (b && md5 === b.md5) return { kind: "clean", md5, mode };
+  return { kind: b ? "modified" : "untracked", md5, mode };
 }

@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, renameSync, rmSync, type BigIntStats } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, renameSync, rmSync, type BigIntStats } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { SocError } from "../shared/errors.ts";
@@ -10,7 +10,7 @@ import { applyRootChanges, diffRoots } from "./push.ts";
 import { normalizeRules } from "./roots.ts";
 import type { SyncSession } from "./session.ts";
 import { getMeta, readBaseFor, readRoots, setMeta, updateBase, writeRoots, type BaseEntry } from "./state.ts";
-import { conflictName, planPull, statSignature, type PullPlan } from "./pull-plan.ts";
+import { conflictName, PERMISSION_BITS, planPull, statSignature, type PullPlan } from "./pull-plan.ts";
 import { pruneEmptyParents } from "../shared/fs.ts";
 
 /** What a pull did (or, with dryRun, would do); printed by `soc pull --json`. */
@@ -131,6 +131,7 @@ function _apply(s: SyncSession, staged: string, plan: PullPlan): string[] {
     renameSync(join(staged, r.path), target);
     put.push(_entryFor(r, lstatSync(target, { bigint: true })));
   }
+  for (const r of plan.chmod) chmodSync(join(top, r.path), r.mode & PERMISSION_BITS);
   for (const r of plan.adopt) put.push(_entryFor(r, lstatSync(join(top, r.path), { bigint: true })));
   updateBase(s.db, put, forget);
   return kept;

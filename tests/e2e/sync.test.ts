@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync, utimesSync, readFileSync, readdirSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { cli, cliJson, runCli } from "../_harness/cli.ts";
 import { snapshot, writeFile } from "../_harness/fs.ts";
@@ -137,6 +137,18 @@ overEveryTransport((transport) => {
       const before = p.server.log().split("/v1/push/begin").length;
       expect((await cli(p.a, ["push"])).stdout).toBe("up to date: nothing to push\n");
       expect(p.server.log().split("/v1/push/begin").length).toBe(before);
+    });
+
+    test("a permission-only change reaches the other tree, +x and -x, and leaves it clean", async () => {
+      await using p = await pair({ "run.sh": "echo hi\n", other: "o" });
+      const modeIn = (top: string) => statSync(join(top, "d/run.sh")).mode & 0o777;
+      for (const mode of [0o755, 0o644]) {
+        chmodSync(join(p.a, "d/run.sh"), mode);
+        expect((await cliJson<Json>(p.a, ["push"])).transferred).toEqual(["d/run.sh"]);
+        await cli(p.b, ["pull"]);
+        expect([modeIn(p.b), modeIn(p.server.store)]).toEqual([mode, mode]);
+        expect(JSON.parse((await cli(p.b, ["status", "--json"])).stdout)).toEqual({ added: [], modified: [], deleted: [] });
+      }
     });
 
     test("a touched file is clean after a push, and the next status hashes nothing", async () => {
