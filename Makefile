@@ -34,9 +34,10 @@ deps: tools ## Install the dependencies pinned in bun.lock
 TEST_TIMEOUT_MS := 300000
 
 # The tests run with TMPDIR set to a directory of their own, so that afterwards every process
-# still running from it (a server, rsync, sshd or soc a test failed to stop) can be named.
+# still running from it (a server, rsync, sshd or soc a test failed to stop) can be named. Other
+# users may pass through it (711): some tests run soc as nobody, where permissions bite.
 test: deps typecheck ## Type-check, then run every test (unit, http, end-to-end with a real server and rsync)
-	@run=$$(mktemp -d "$${TMPDIR:-/tmp}/soc-test-run.XXXXXX"); \
+	@run=$$(mktemp -d "$${TMPDIR:-/tmp}/soc-test-run.XXXXXX"); chmod 711 "$$run"; \
 	  TMPDIR="$$run" $(BUN) test --timeout $(TEST_TIMEOUT_MS); status=$$?; \
 	  $(BUN) tests/_harness/leftovers.ts "$$run" || status=1; \
 	  rm -rf "$$run"; exit $$status

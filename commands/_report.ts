@@ -6,11 +6,12 @@ import { comparePaths, quotePath } from "../lib/shared/paths.ts";
 import { EXIT, SocError, type ExitCode } from "../lib/shared/errors.ts";
 import type { Log, Verify } from "../lib/shared/protocol.ts";
 
-/** What `soc status --json` prints: repository paths, sorted by code point. */
+/** What `soc status --json` prints: repository paths, sorted by code point; `unreadable` only when there are any. */
 export interface StatusReport {
   added: string[];
   modified: string[];
   deleted: string[];
+  unreadable?: { path: string; error: string }[];
 }
 
 /** `n file(s)`. */
@@ -67,15 +68,17 @@ export function toStatusReport(dirty: DirtySet): StatusReport {
     added: sorted(dirty.added.map((f) => f.path)),
     modified: sorted(dirty.modified.map((f) => f.path)),
     deleted: sorted(dirty.deleted.map((e) => e.path)),
+    ...(dirty.unreadable.length ? { unreadable: dirty.unreadable } : {}),
   };
 }
 
-/** `soc status` lines: `A path`, `M path`, `D path`, quoted where a name needs it. */
+/** `soc status` lines: `A path`, `M path`, `D path`, `! path (cannot read: CODE)`, quoted where a name needs it. */
 export function statusLines(report: StatusReport): string[] {
   return [
     ...report.added.map((p) => `A ${quotePath(p)}`),
     ...report.modified.map((p) => `M ${quotePath(p)}`),
     ...report.deleted.map((p) => `D ${quotePath(p)}`),
+    ...(report.unreadable ?? []).map((u) => `! ${quotePath(u.path)} (cannot read: ${u.error})`),
   ];
 }
 

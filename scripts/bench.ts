@@ -6,7 +6,7 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { md5Files } from "../lib/shared/hash.ts";
+import { digestOrNull, md5Files } from "../lib/shared/hash.ts";
 import { loadIgnore } from "../lib/client/ignore.ts";
 import { repoLayout } from "../lib/client/repo.ts";
 import { walkTracked } from "../lib/client/walk.ts";
@@ -128,7 +128,7 @@ async function _seedBase(tree: string, writtenAt: number): Promise<void> {
   const checkedNs = BigInt(Date.now()) * 1_000_000n;
   updateBase(
     db,
-    walked.map((f, i) => ({ ...f, md5: sums[i] ?? "", rev: 1, checkedNs })),
+    walked.map((f, i) => ({ ...f, md5: digestOrNull(sums[i]) ?? "", rev: 1, checkedNs })),
   );
 }
 

@@ -88,13 +88,20 @@ function _localState(top: string, path: string, b: BaseEntry | undefined): Local
   let st: BigIntStats;
   try {
     st = lstatSync(join(top, path), { bigint: true });
-  } catch {
-    return { kind: "absent" };
+  } catch (error) {
+    // Only "not there" is absent; a path that cannot be looked at (EACCES, EIO) is never written over.
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" || code === "ENOTDIR" ? { kind: "absent" } : { kind: "blocked" };
   }
   if (!st.isFile()) return { kind: "blocked" };
   const mode = Number(st.mode);
   if (b && statIsTrusted(b, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })) return { kind: "clean", md5: b.md5, mode };
-  const md5 = md5File(join(top, path));
+  let md5: string;
+  try {
+    md5 = md5File(join(top, path));
+  } catch {
+    return { kind: "blocked" }; // unreadable: whatever it holds is not ours to replace
+  }
   if (b && md5 === b.md5) return { kind: "clean", md5, mode };
   return { kind: b ? "modified" : "untracked", md5, mode };
 }

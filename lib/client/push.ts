@@ -1,6 +1,6 @@
 import { ConflictError, SocError } from "../shared/errors.ts";
 import type { Delete, PushCommitRequest, Upsert } from "../shared/protocol.ts";
-import { comparePaths, isWithin } from "../shared/paths.ts";
+import { comparePaths, isWithin, quotePath } from "../shared/paths.ts";
 import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import type { RootRule } from "./roots.ts";
 import type { SyncSession } from "./session.ts";
@@ -37,6 +37,7 @@ export async function push(
       : undefined,
   );
   const { base, rules, scannedNs: scanNs } = dirty;
+  _refuseUnreadable(dirty.unreadable);
   if (!opts.allowMassDelete) _refuseVanishedRoots(rules, dirty);
   const rootChanges = diffRoots(rules, readRoots(s.db, "roots_base"));
   const send = (opts.force ? dirty.files : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);
@@ -98,6 +99,16 @@ export function applyRootChanges(rules: readonly RootRule[], changes: PushCommit
 }
 
 // ---------------------------------------------------------------------------
+
+/** An unreadable file is never taken for a deleted one: stop, naming each, before anything is sent. */
+function _refuseUnreadable(unreadable: readonly { path: string; error: string }[]): void {
+  if (unreadable.length === 0) return;
+  const list = unreadable.map((u) => `  ${quotePath(u.path)}: ${u.error}\n`).join("");
+  throw new SocError(
+    "unreadable",
+    `cannot read ${unreadable.length} tracked file${unreadable.length === 1 ? "" : "s"}, so nothing was pushed:\n${list}fix their permissions (or \`soc rm\` them), then push again`,
+  );
+}
 
 /**
  * Throws when a tracked directory that held files in the base now holds none: an unmounted

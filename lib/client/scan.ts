@@ -1,12 +1,14 @@
 import type { Database } from "bun:sqlite";
+import { lstatSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { md5Files } from "../shared/hash.ts";
+import { comparePaths } from "../shared/paths.ts";
 import { loadIgnore } from "./ignore.ts";
 import type { Logger } from "./log.ts";
 import type { RepoLayout } from "./repo.ts";
 import { trackerFor, type RootRule } from "./roots.ts";
 import { readBase, readRoots, refreshBase, statIsTrusted, type BaseEntry } from "./state.ts";
-import { lstatExact, toFileStat, walkTracked, type FileStat } from "./walk.ts";
+import { toFileStat, walkTracked, type FileStat } from "./walk.ts";
 
 /** A tracked file with its content hash, when one was computed. */
 export interface ScannedFile extends FileStat {
@@ -24,6 +26,11 @@ export interface DirtySet {
   files: ScannedFile[];
   /** How many files were read and hashed. */
   hashed: number;
+  /**
+   * Tracked files that exist but could not be read or lstat-ed (EACCES, EIO…), with the error
+   * code: neither deleted nor modified. A push refuses to run while there are any.
+   */
+  unreadable: { path: string; error: string }[];
 }
 
 /** A dirty set with the rules and base it was computed against and when the scan started. */
@@ -80,6 +87,7 @@ export async function diffAgainstBase(
     else toHash.push(f);
   }
   const deleted: BaseEntry[] = [];
+  const unreadable: { path: string; error: string }[] = [];
   // Only when the walk missed base entries (deletions, or files a later pattern ignores) do we
   // need to know which: the usual no-op scan skips this pass.
   if (matched < base.size) {
@@ -87,7 +95,11 @@ export async function diffAgainstBase(
     const tracked = trackerFor(opts.rules);
     for (const entry of base.values()) {
       if (walkedPaths.has(entry.path)) continue;
-      const st = tracked(entry.path) ? lstatExact(join(top, entry.path)) : undefined;
+      const st = tracked(entry.path) ? _lstatOrError(join(top, entry.path)) : undefined;
+      if (typeof st === "string") {
+        unreadable.push({ path: entry.path, error: st });
+        continue;
+      }
       if (!st?.isFile()) {
         deleted.push(entry);
         continue;
@@ -104,17 +116,37 @@ export async function diffAgainstBase(
   );
   const modified: ScannedFile[] = [];
   const refreshed: BaseEntry[] = [];
-  let unreadable = 0;
+  const missing = new Set<string>();
   toHash.forEach((f, i) => {
     const b = base.get(f.path);
-    f.md5 = sums[i] ?? undefined;
-    if (f.md5 === undefined) unreadable++;
+    const sum = sums[i] ?? null;
+    if (sum !== null && typeof sum === "object") {
+      unreadable.push({ path: f.path, error: sum.error });
+      missing.add(f.path);
+      return;
+    }
+    f.md5 = sum ?? undefined;
     if (b === undefined) return;
-    if (f.md5 === undefined) deleted.push(b);
-    else if (f.md5 !== b.md5 || f.mode !== b.mode) modified.push(f);
+    if (sum === null) {
+      deleted.push(b); // vanished while being hashed: ENOENT, never any other error
+      missing.add(f.path);
+    } else if (sum !== b.md5 || f.mode !== b.mode) modified.push(f);
     else refreshed.push({ ...b, size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, checkedNs: nowNs });
   });
-  // A tracked file that vanished while being hashed counts as deleted, not as a file.
-  const present = unreadable ? files.filter((f) => f.md5 !== undefined || !base.has(f.path)) : files;
-  return { added, modified, deleted, refreshed, files: present, hashed: toHash.length };
+  const present = missing.size ? files.filter((f) => !missing.has(f.path)) : files;
+  unreadable.sort((x, y) => comparePaths(x.path, y.path));
+  const stillAdded = missing.size ? added.filter((f) => !missing.has(f.path)) : added;
+  return { added: stillAdded, modified, deleted, refreshed, files: present, hashed: toHash.length, unreadable };
+}
+
+// ---------------------------------------------------------------------------
+
+/** lstat with exact nanoseconds; undefined when the path is gone (ENOENT, ENOTDIR), the error code when it cannot be lstat-ed. */
+function _lstatOrError(abs: string): BigIntStats | undefined | string {
+  try {
+    return lstatSync(abs, { bigint: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" || code === "ENOTDIR" ? undefined : (code ?? String(error));
+  }
 }

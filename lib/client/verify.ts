@@ -1,7 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { lstatSync } from "node:fs";
 import { join } from "node:path";
-import { md5Files } from "../shared/hash.ts";
+import { digestOrNull, md5Files } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import type { RepoLayout } from "./repo.ts";
 import { readBase } from "./state.ts";
@@ -24,6 +24,9 @@ export async function verifyTree(layout: RepoLayout, db: Database): Promise<{ ch
     return st?.isFile() === true && Number(st.size) === b.size && st.mtimeNs === b.mtimeNs;
   });
   const sums = await md5Files(entries.map((b) => join(layout.top, b.path)));
-  const mismatches = entries.flatMap((b, i) => (sums[i] && sums[i] !== b.md5 ? [{ path: b.path, expected: b.md5, actual: sums[i] as string }] : []));
+  const mismatches = entries.flatMap((b, i) => {
+    const actual = digestOrNull(sums[i]);
+    return actual !== null && actual !== b.md5 ? [{ path: b.path, expected: b.md5, actual }] : [];
+  });
   return { checked: entries.length, mismatches: mismatches.sort((x, y) => comparePaths(x.path, y.path)) };
 }

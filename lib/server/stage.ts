@@ -60,7 +60,9 @@ export async function verifyStage(store: Store, id: string, upserts: readonly { 
   const toHash = upserts.flatMap((_, i) => (problems[i] === undefined ? [i] : []));
   const sums = await md5Files(toHash.map((i) => files[i] as string));
   toHash.forEach((i, k) => {
-    if (sums[k] !== (upserts[i] as { md5: string }).md5) problems[i] = "has a different md5";
+    const sum = sums[k];
+    if (sum !== null && typeof sum === "object") problems[i] = `cannot be read (${sum.error})`;
+    else if (sum !== (upserts[i] as { md5: string }).md5) problems[i] = "has a different md5";
   });
   const bad = upserts.flatMap((u, i) => (problems[i] === undefined ? [] : [u.path]));
   if (bad.length > 0) {

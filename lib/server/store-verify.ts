@@ -1,4 +1,4 @@
-import { md5Files } from "../shared/hash.ts";
+import { digestOrNull, md5Files } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import type { Verify } from "../shared/protocol.ts";
 import { resolveIn, type Store } from "./store.ts";
@@ -16,7 +16,7 @@ export async function verifyStore(table: Table, store: Store): Promise<Verify> {
   const sums = await md5Files(files.filter((f) => f !== undefined));
   let k = 0;
   const mismatches = rows.flatMap((r, i) => {
-    const actual = files[i] === undefined ? null : (sums[k++] ?? null);
+    const actual = files[i] === undefined ? null : digestOrNull(sums[k++]);
     if (actual === r.md5) return [];
     const now = readRow(table, r.path);
     return now && !now.deleted && now.rev === r.rev ? [{ path: r.path, expected: r.md5, actual }] : [];

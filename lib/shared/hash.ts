@@ -16,9 +16,25 @@ export function md5Bytes(data: Uint8Array | string): string {
   return new Bun.CryptoHasher("md5").update(data).digest("hex");
 }
 
+/** Why a file that exists could not be hashed: the fs error code (EACCES, EIO, …). */
+export interface Unreadable {
+  error: string;
+}
+
 /**
- * Hashes many files; results in input order. A file that cannot be read yields `null`
- * (it vanished or became unreadable mid-scan) instead of failing the whole batch.
+ * md5Files' answer for one file: its hex md5; null when it is gone (ENOENT, or ENOTDIR: a parent
+ * became a file); Unreadable for any other error. Only null may ever be taken for a deletion.
+ */
+export type FileDigest = string | null | Unreadable;
+
+/** The md5 of a FileDigest, or null when there is none (gone or unreadable). */
+export function digestOrNull(d: FileDigest | undefined): string | null {
+  return typeof d === "string" ? d : null;
+}
+
+/**
+ * Hashes many files; results in input order (see FileDigest). A file that vanished or cannot be
+ * read mid-scan gets null or Unreadable instead of failing the whole batch.
  * Batches that take more than `helpAfterMs` (default 5 ms) are shared with helper workers (one
  * per spare core), which claim files from the same shared counter as this thread.
  * `onProgress(claimed, total)` is called after each file this thread hashes (claimed: files
@@ -27,9 +43,9 @@ export function md5Bytes(data: Uint8Array | string): string {
 export async function md5Files(
   paths: readonly string[],
   opts: { helpAfterMs?: number; onProgress?: (claimed: number, total: number) => void } = {},
-): Promise<(string | null)[]> {
+): Promise<FileDigest[]> {
   const helpAfterMs = opts.helpAfterMs ?? HELP_AFTER_MS;
-  const out = new Array<string | null | undefined>(paths.length);
+  const out = new Array<FileDigest | undefined>(paths.length);
   const next = new Int32Array(new SharedArrayBuffer(4));
   const buf = new Uint8Array(CHUNK);
   const started = performance.now();
@@ -49,7 +65,7 @@ export async function md5Files(
   };
   try {
     for (let i = Atomics.add(next, 0, 1); i < paths.length; i = Atomics.add(next, 0, 1)) {
-      out[i] = _md5OrNull(paths[i] as string, buf, maybeHelp);
+      out[i] = _digest(paths[i] as string, buf, maybeHelp);
       maybeHelp();
       opts.onProgress?.(Math.min(Atomics.load(next, 0), paths.length), paths.length);
     }
@@ -58,9 +74,9 @@ export async function md5Files(
     for (const w of workers) w.terminate();
   }
   // A worker that died mid-way never reported the files it had claimed: hash those here.
-  for (let i = 0; i < out.length; i++) if (out[i] === undefined) out[i] = _md5OrNull(paths[i] as string, buf);
+  for (let i = 0; i < out.length; i++) if (out[i] === undefined) out[i] = _digest(paths[i] as string, buf);
   opts.onProgress?.(paths.length, paths.length);
-  return out as (string | null)[];
+  return out as FileDigest[];
 }
 
 /** What md5Files sends a helper worker: NUL-joined paths and the shared next-index counter. */
@@ -72,7 +88,7 @@ export interface HashJob {
 /** What a helper worker sends back: the indexes it claimed and their digests, same order. */
 export interface HashResult {
   indexes: number[];
-  sums: (string | null)[];
+  sums: FileDigest[];
 }
 
 /** Hashes files claimed from `job.next` until none are left (the loop a helper worker runs). */
@@ -83,18 +99,19 @@ export function hashClaimed(job: HashJob): HashResult {
   const result: HashResult = { indexes: [], sums: [] };
   for (let i = Atomics.add(next, 0, 1); i < paths.length; i = Atomics.add(next, 0, 1)) {
     result.indexes.push(i);
-    result.sums.push(_md5OrNull(paths[i] as string, buf));
+    result.sums.push(_digest(paths[i] as string, buf));
   }
   return result;
 }
 
 // ---------------------------------------------------------------------------
 
-function _md5OrNull(path: string, buf: Uint8Array, onChunk?: () => void): string | null {
+function _digest(path: string, buf: Uint8Array, onChunk?: () => void): FileDigest {
   try {
     return _md5File(path, buf, onChunk);
-  } catch {
-    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" || code === "ENOTDIR" ? null : { error: code ?? String(error) };
   }
 }
 
@@ -115,7 +132,7 @@ function _md5File(path: string, buf: Uint8Array, onChunk?: () => void): string {
 }
 
 /** Resolves once `worker` has reported (its digests copied into `out`), failed, or exited. */
-function _collect(worker: Worker, out: (string | null | undefined)[]): Promise<void> {
+function _collect(worker: Worker, out: (FileDigest | undefined)[]): Promise<void> {
   return new Promise((resolve) => {
     worker.onmessage = (e: MessageEvent<HashResult>) => {
       const { indexes, sums } = e.data;

@@ -13,6 +13,19 @@ export function runCli(cwd: string, args: string[], env: Record<string, string |
   return run(["bun", CLI, ...args], { cwd, env: { ...process.env, NO_COLOR: "1", ...env } });
 }
 
+/** The uid and gid of `nobody`: runCliAsNobody's user, for trees where permissions must bite (root reads everything). */
+export const NOBODY = { uid: 65534, gid: 65534 };
+
+/**
+ * Like runCli, as `nobody` (setpriv, no supplementary groups, its own HOME, no transpiler cache
+ * to write); `cwd` must be reachable by it.
+ */
+export function runCliAsNobody(cwd: string, args: string[]): Promise<CliResult> {
+  const as = ["setpriv", `--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, "--clear-groups", "--"];
+  const env = { ...process.env, NO_COLOR: "1", HOME: "/nonexistent", BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" };
+  return run([...as, "bun", CLI, ...args], { cwd, env });
+}
+
 /** Like runCli but throws with the output when the exit code is not `expected`. */
 export async function cli(cwd: string, args: string[], expected = 0, env: Record<string, string | undefined> = {}): Promise<CliResult> {
   const res = await runCli(cwd, args, env);

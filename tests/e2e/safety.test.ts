@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { existsSync, readdirSync, writeFileSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, openSync, readdirSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { md5Bytes, md5File } from "../../lib/shared/hash.ts";
-import { CLI, cli, runCli } from "../_harness/cli.ts";
-import { snapshot, tempDir, writeFile } from "../_harness/fs.ts";
+import { CLI, cli, NOBODY, runCli, runCliAsNobody } from "../_harness/cli.ts";
+import { snapshot, tempDir, writeFile, writeTree } from "../_harness/fs.ts";
 import { killGroup, waitFor } from "../_harness/proc.ts";
 import { startServer } from "../_harness/server.ts";
 import { pushedTree, serverAndPushedTree } from "../_harness/working-trees.ts";
@@ -137,5 +137,48 @@ describe("a nested .soc", () => {
     const res = await runCli(t.a, ["pull"]);
     expect([res.stderr, res.code]).toEqual([`error: bad path "d/sub/.soc/config.json": contains ".soc", which holds soc's own state\n`, 1]);
     expect(existsSync(join(t.a, "d/sub"))).toBe(false);
+  });
+});
+
+describe("unreadable is not deleted", () => {
+  test("a chmod 000 file and a chmod 000 directory: status lists them as unreadable; push exits 1 naming them and sends nothing", async () => {
+    await using server = await startServer();
+    using dir = tempDir();
+    const a = join(dir.path, "a");
+    writeTree(join(a, "d"), { "secret.txt": "s", "locked/inner.txt": "i", "open.txt": "o" });
+    chmodSync(dir.path, 0o755);
+    for (const p of ["", "d", "d/secret.txt", "d/locked", "d/locked/inner.txt", "d/open.txt"]) chownSync(join(a, p), NOBODY.uid, NOBODY.gid);
+    const asNobody = async (args: string[], code = 0) => {
+      const res = await runCliAsNobody(a, args);
+      expect([args, res.stderr, res.code]).toEqual([args, expect.any(String), code]);
+      return res;
+    };
+    await asNobody(["init", server.url]);
+    await asNobody(["add", "-r", "d"]);
+    await asNobody(["push"]);
+    const storeBefore = snapshot(server.store);
+    chmodSync(join(a, "d/secret.txt"), 0o000);
+    chmodSync(join(a, "d/locked"), 0o000);
+    writeFileSync(join(a, "d/open.txt"), "edited");
+
+    const unreadable = [
+      { path: "d/locked/inner.txt", error: "EACCES" },
+      { path: "d/secret.txt", error: "EACCES" },
+    ];
+    expect(JSON.parse((await asNobody(["status", "--json"])).stdout)).toEqual({ added: [], modified: ["d/open.txt"], deleted: [], unreadable });
+    expect((await asNobody(["status"])).stdout).toStartWith(
+      "M d/open.txt\n! d/locked/inner.txt (cannot read: EACCES)\n! d/secret.txt (cannot read: EACCES)\n",
+    );
+    const push = await asNobody(["push"], 1);
+    expect(push.stderr).toBe(
+      `warning: cannot read directory ${a}/d/locked: EACCES: permission denied, scandir '${a}/d/locked'\n` +
+        "error: cannot read 2 tracked files, so nothing was pushed:\n  d/locked/inner.txt: EACCES\n  d/secret.txt: EACCES\n" +
+        "fix their permissions (or `soc rm` them), then push again\n",
+    );
+    expect(snapshot(server.store)).toEqual(storeBefore);
+    chmodSync(join(a, "d/locked"), 0o755);
+    chmodSync(join(a, "d/secret.txt"), 0o644);
+    await asNobody(["push"]);
+    expect(snapshot(server.store)).toEqual(snapshot(a));
   });
 });

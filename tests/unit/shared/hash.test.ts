@@ -42,13 +42,13 @@ describe("md5Files", () => {
     expect(await md5Files([])).toEqual([]);
   });
 
-  test("results follow input order; missing files and directories give null", async () => {
+  test("results follow input order; only a missing file gives null, any other error names itself", async () => {
     using dir = tempDir();
     writeFileSync(join(dir.path, "a"), "abc");
     writeFileSync(join(dir.path, "b"), "");
     mkdirSync(join(dir.path, "sub"));
-    const paths = ["b", "missing", "a", "sub", "a"].map((p) => join(dir.path, p));
-    expect(await md5Files(paths)).toEqual([EMPTY_MD5, null, ABC_MD5, null, ABC_MD5]);
+    const paths = ["b", "missing", "a", "sub", "a/under-a-file", "a"].map((p) => join(dir.path, p));
+    expect(await md5Files(paths)).toEqual([EMPTY_MD5, null, ABC_MD5, { error: "EISDIR" }, null, ABC_MD5]);
   });
 
   test("with helper workers, order and nulls are kept and odd names hash like any other", async () => {
