@@ -36,14 +36,20 @@ export function statSignature(top: string, path: string): string {
 /**
  * Classifies server rows against the tree, looking only at the paths that changed (stat first,
  * md5 when the stat moved). A row meets one of: clean local file or nothing here → take/remove;
- * same content → adopt; a local edit, a local new file or a directory in the way → conflict
- * (with `keepBoth`, a conflicting regular file is renamed aside and the server's version taken).
+ * same content → adopt; a local edit, a local new file, a directory in the way or a symlink
+ * among its parents → conflict (with `keepBoth`, a conflicting regular file is renamed aside and
+ * the server's version taken).
  */
 export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMap<string, BaseEntry>, keepBoth: boolean): PullPlan {
   const plan: PullPlan = { take: [], remove: [], adopt: [], chmod: [], forget: [], conflicts: [], keepBoth: [], seen: new Map() };
+  const realDirs = new Set<string>();
   for (const row of rows) {
     const b = base.get(row.path);
     if (b && b.rev >= row.rev) continue;
+    if (_underSymlink(top, row.path, realDirs)) {
+      plan.conflicts.push(row); // whatever is there lies outside the tree: never read, written or deleted
+      continue;
+    }
     plan.seen.set(row.path, statSignature(top, row.path));
     const local = _localState(top, row.path, b);
     if (local.kind === "absent") {
@@ -77,6 +83,20 @@ export function conflictName(path: string, host: string, at: Date): string {
 }
 
 // ---------------------------------------------------------------------------
+
+/** True when a directory above `path` is a symlink; `realDirs` remembers parents found to be real directories. */
+function _underSymlink(top: string, path: string, realDirs: Set<string>): boolean {
+  let rel = "";
+  for (const name of path.split("/").slice(0, -1)) {
+    rel = rel ? `${rel}/${name}` : name;
+    if (realDirs.has(rel)) continue;
+    const st = lstatSync(join(top, rel), { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) return true;
+    if (!st?.isDirectory()) return false; // missing, or a file the pull may replace: applyPull checks again
+    realDirs.add(rel);
+  }
+  return false;
+}
 
 type LocalState =
   | { kind: "absent"; md5?: undefined }

@@ -1,7 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync, realpathSync, rmSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError } from "../shared/errors.ts";
-import { moveFile, pruneEmptyDirs } from "../shared/fs.ts";
+import { placeFile, pruneEmptyDirs } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
 
 /** The server's file store (plain files by path) and where push stages live. */
@@ -67,7 +67,7 @@ export function applyToStore(
   for (const { from, to, mode } of moves) {
     if (!made.has(dirname(to))) mkdirSync(dirname(to), { recursive: true });
     made.add(dirname(to));
-    moveFile(from, to);
+    placeFile(from, to, { replace: true });
     // Permission bits only: a client must not be able to plant setuid files on the server.
     chmodSync(to, mode & 0o777);
   }

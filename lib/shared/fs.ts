@@ -1,5 +1,19 @@
 import { randomBytes } from "node:crypto";
-import { copyFileSync, linkSync, lstatSync, renameSync, rmdirSync, statSync, unlinkSync, utimesSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  utimesSync,
+} from "node:fs";
 import { dirname, join, sep } from "node:path";
 
 /** Whether `path` is a directory, following a symlink (a working tree may be reached through one). */
@@ -13,19 +27,27 @@ export function isRealDir(path: string): boolean {
 }
 
 /**
- * Moves file `from` to `to` by rename. Across filesystems it copies beside the target (mtime
- * kept), renames that into place and unlinks `from`, so readers never see half a file.
+ * Moves file `from` to `to`. With `replace`, by rename: atomic, whatever was at `to` is replaced.
+ * Without, `to` must not exist: link, then unlink `from`, so a file that appeared there meanwhile
+ * is never replaced (the error is EEXIST). Across filesystems (a mount point below the target)
+ * the bytes are copied to a temp file beside `to` (mode and mtime kept) and fsynced first, then
+ * put in place the same way, so no reader ever sees half a file.
  */
-export function moveFile(from: string, to: string): void {
+export function placeFile(from: string, to: string, opts: { replace: boolean }): void {
   try {
-    renameSync(from, to);
+    return _put(from, to, opts.replace);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EXDEV") throw error;
-    const tmp = tempBeside(to);
-    _copyWithTimes(from, tmp);
-    renameSync(tmp, to);
-    unlinkSync(from);
   }
+  const tmp = tempBeside(to);
+  try {
+    _copyWithTimes(from, tmp);
+    _fsync(tmp);
+    _put(tmp, to, opts.replace);
+  } finally {
+    rmSync(tmp, { force: true }); // only left by a failure
+  }
+  unlinkSync(from);
 }
 
 /** Hard-links `from` at `to`, or copies it (mtime kept) where links are impossible (another filesystem, no link support). */
@@ -65,8 +87,33 @@ export function pruneEmptyDirs(root: string, dir: string): void {
 
 // ---------------------------------------------------------------------------
 
+/** Puts `from` at `to` on one filesystem, consuming `from`: rename, or link + unlink when `to` must not exist. */
+function _put(from: string, to: string, replace: boolean): void {
+  if (replace) return renameSync(from, to);
+  try {
+    linkSync(from, to);
+    unlinkSync(from);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EMLINK") throw error;
+    // No hard links here: check, then rename (a narrow window instead of none).
+    if (lstatSync(to, { throwIfNoEntry: false })) throw Object.assign(new Error(`EEXIST: ${to} exists`), { code: "EEXIST" });
+    renameSync(from, to);
+  }
+}
+
 function _copyWithTimes(from: string, to: string): void {
   const st = lstatSync(from);
   copyFileSync(from, to);
+  chmodSync(to, st.mode & 0o7777);
   utimesSync(to, st.atime, st.mtime);
+}
+
+function _fsync(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
