@@ -1,11 +1,16 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { ConflictError, SocError } from "../shared/errors.ts";
 import type { Delete, PushCommitRequest, Upsert } from "../shared/protocol.ts";
-import { comparePaths, isWithin, quotePath } from "../shared/paths.ts";
+import { ancestorPaths, comparePaths, quotePath } from "../shared/paths.ts";
 import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import type { RootRule } from "./roots.ts";
 import type { SyncSession } from "./session.ts";
 import { readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
 import { scanRepo, type RepoScan, type ScannedFile } from "./scan.ts";
+
+/** How many tracked files a directory other than a tracked root must have held before its emptying stops a push. */
+export const EMPTIED_DIR_FILES = 10;
 
 /** What a push did (or, with dryRun, would do); printed by `soc push --json`. */
 export interface PushResult {
@@ -38,7 +43,7 @@ export async function push(
   );
   const { base, rules, scannedNs: scanNs } = dirty;
   _refuseUnreadable(dirty.unreadable);
-  if (!opts.allowMassDelete) _refuseVanishedRoots(rules, dirty);
+  if (!opts.allowMassDelete) _refuseEmptiedDirs(s.layout.top, rules, dirty);
   const rootChanges = diffRoots(rules, readRoots(s.db, "roots_base"));
   const send = (opts.force ? dirty.files : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);
   const hasChanges = dirty.added.length + dirty.modified.length + dirty.deleted.length + rootChanges.set.length + rootChanges.remove.length > 0;
@@ -114,16 +119,35 @@ function _refuseUnreadable(unreadable: readonly { path: string; error: string }[
  * Throws when a tracked directory that held files in the base now holds none: an unmounted
  * disk or a failed mount looks exactly like that, and pushing would delete them everywhere.
  */
-function _refuseVanishedRoots(rules: readonly RootRule[], dirty: RepoScan): void {
-  for (const root of rules) {
-    if (root.kind !== "dir") continue;
-    const had = dirty.deleted.filter((e) => isWithin(e.path, root.path)).length;
-    if (had === 0 || dirty.files.some((f) => isWithin(f.path, root.path))) continue;
-    const name = root.path === "" ? "the whole tree" : `tracked directory ${JSON.stringify(root.path)}`;
-    throw new SocError(
-      "root_vanished",
-      `refusing to push: ${name} is empty or gone, so its ${had} files would be deleted everywhere (an unmounted disk looks like this); pass --allow-mass-delete if you mean it`,
-    );
+/**
+ * Refuses the push when a directory that held tracked files is now empty or gone while the push
+ * would delete them: what an unmounted disk or a missing mount looks like. A tracked root counts
+ * from one such file, any other directory from EMPTIED_DIR_FILES (deleting a small folder stays easy).
+ */
+function _refuseEmptiedDirs(top: string, rules: readonly RootRule[], dirty: RepoScan): void {
+  if (dirty.deleted.length === 0) return;
+  const deletedUnder = new Map<string, number>();
+  for (const e of dirty.deleted) for (const dir of ["", ...ancestorPaths(e.path)]) deletedUnder.set(dir, (deletedUnder.get(dir) ?? 0) + 1);
+  const roots = new Set(rules.filter((r) => r.kind === "dir").map((r) => r.path));
+  const emptied = [...deletedUnder]
+    .filter(([dir, n]) => n >= (roots.has(dir) ? 1 : EMPTIED_DIR_FILES) && (roots.has(dir) || dir !== "") && _emptyOrGone(join(top, dir)))
+    .sort(([a], [b]) => comparePaths(a, b))[0];
+  if (!emptied) return;
+  const [dir, n] = emptied;
+  const name = dir === "" ? "the whole tree" : `${roots.has(dir) ? "tracked directory" : "directory"} ${JSON.stringify(dir)}`;
+  throw new SocError(
+    "root_vanished",
+    `refusing to push: ${name} is empty or gone, so its ${n} files would be deleted everywhere (an unmounted disk looks like this); pass --allow-mass-delete if you mean it`,
+  );
+}
+
+/** Whether `abs` is missing or an empty directory (an unmounted mount point is one). */
+function _emptyOrGone(abs: string): boolean {
+  try {
+    return readdirSync(abs).filter((name) => name !== ".soc").length === 0;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === "ENOENT" || code === "ENOTDIR";
   }
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli, cliJson, runCli } from "../_harness/cli.ts";
-import { snapshot, tempDir, writeFile } from "../_harness/fs.ts";
+import { snapshot, tempDir, writeFile, writeTree } from "../_harness/fs.ts";
 import { serverAndPushedTree } from "../_harness/working-trees.ts";
 
 /** Rewrites a file with same-size content and puts its mtime back: invisible to a stat check. */
@@ -53,6 +53,29 @@ describe("mass deletion", () => {
     expect(Object.keys(snapshot(t.server.store)).sort()).toEqual(["d/a", "d/b", "d/sub/c"]);
     await cli(t.a, ["push", "--allow-mass-delete"]);
     expect(snapshot(t.server.store)).toEqual({});
+  });
+
+  test("a directory below a root that held 10+ tracked files and is now empty or gone (an unmounted disk) is refused too", async () => {
+    const disk = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`disk/photos/p${i}.jpg`, `photo ${i}`]));
+    await using t = await serverAndPushedTree({ ...disk, "small/x": "x", "small/y": "y", keep: "k" });
+    const stored = Object.keys(snapshot(t.server.store)).sort();
+    const message = (dir: string) =>
+      `error: refusing to push: directory "${dir}" is empty or gone, so its 12 files would be deleted everywhere (an unmounted disk looks like this); pass --allow-mass-delete if you mean it\n`;
+    for (const emptied of ["d/disk", "d/disk/photos"]) {
+      rmSync(join(t.a, emptied), { recursive: true });
+      mkdirSync(join(t.a, emptied)); // the mount point, with nothing mounted on it
+      const refused = await runCli(t.a, ["push"]);
+      expect([refused.stderr, refused.code]).toEqual([message(emptied), 1]);
+      rmSync(join(t.a, "d/disk"), { recursive: true }); // gone altogether
+      expect((await runCli(t.a, ["push"])).stderr).toBe(message("d/disk"));
+      expect(Object.keys(snapshot(t.server.store)).sort()).toEqual(stored);
+      writeTree(join(t.a, "d"), disk);
+    }
+    rmSync(join(t.a, "d/small"), { recursive: true }); // a small folder deleted on purpose goes through
+    expect((await cli(t.a, ["push"])).stdout).toBe("pushed 0 files, deleted 2: now at revision 2\n");
+    rmSync(join(t.a, "d/disk"), { recursive: true });
+    await cli(t.a, ["push", "--allow-mass-delete"]);
+    expect(Object.keys(snapshot(t.server.store))).toEqual(["d/keep"]);
   });
 });
 
