@@ -6,7 +6,7 @@ import { acquireLock } from "../lib/client/lock.ts";
 import { recordOutcome } from "../lib/client/outcome.ts";
 import { createLogger, type Logger } from "../lib/client/log.ts";
 import { createProgress, noProgress, type Progress } from "../lib/client/progress.ts";
-import { findRepo } from "../lib/client/repo.ts";
+import { findRepo, type RepoLayout } from "../lib/client/repo.ts";
 import { openSession, type SyncSession } from "../lib/client/session.ts";
 import { openState } from "../lib/client/state.ts";
 import { UsageError } from "../lib/shared/errors.ts";
@@ -59,6 +59,16 @@ export function countArg(value: string, flag: string): number {
 }
 
 /**
+ * Runs `body` with the working tree containing the current directory locked (see acquireLock):
+ * another soc run makes it exit 5 naming the holder, or wait up to `wait` seconds.
+ */
+export async function withLock<T>(opts: { wait?: string; log: Logger }, body: (layout: RepoLayout) => T | Promise<T>): Promise<T> {
+  const layout = findRepo(process.cwd());
+  using _lock = await acquireLock(layout.lockFile, waitSeconds(opts.wait), (m) => opts.log.warn(m));
+  return await body(layout);
+}
+
+/**
  * Runs `body` with the working tree containing the current directory locked and connected to
  * its remote. The lock is released, the database closed and `progress` erased however `body`
  * ends; a message erases the bar before it is printed.
@@ -73,22 +83,22 @@ export async function withSession<T>(
     quiet: opts.quiet,
     sinks: { stdout: _erasing(progress, process.stdout), stderr: _erasing(progress, process.stderr) },
   });
-  const layout = findRepo(process.cwd());
-  using _lock = await acquireLock(layout.lockFile, waitSeconds(opts.wait), (m) => log.warn(m));
-  using db: Database = openState(layout.dbFile);
-  const record = (result: string, revision: number | null) => {
-    if (opts.record) recordOutcome(db, opts.record, { at: new Date().toISOString(), result, revision });
-  };
-  try {
-    const session = await openSession(layout, db, log, clientTokenFromEnv(process.env));
-    const result = await body(session);
-    const r = result as { revision?: number; conflicts?: string[] } | undefined;
-    record(r?.conflicts?.length ? "conflicts" : "ok", r?.revision ?? null);
-    return result;
-  } catch (err) {
-    record(`error: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, " ")}`, null);
-    throw err;
-  }
+  return withLock({ wait: opts.wait, log }, async (layout) => {
+    using db: Database = openState(layout.dbFile);
+    const record = (result: string, revision: number | null) => {
+      if (opts.record) recordOutcome(db, opts.record, { at: new Date().toISOString(), result, revision });
+    };
+    try {
+      const session = await openSession(layout, db, log, clientTokenFromEnv(process.env));
+      const result = await body(session);
+      const r = result as { revision?: number; conflicts?: string[] } | undefined;
+      record(r?.conflicts?.length ? "conflicts" : "ok", r?.revision ?? null);
+      return result;
+    } catch (err) {
+      record(`error: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, " ")}`, null);
+      throw err;
+    }
+  });
 }
 
 /** The flags every push or pull takes. */
