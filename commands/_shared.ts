@@ -74,7 +74,7 @@ export async function withLock<T>(opts: { wait?: string; log: Logger }, body: (l
  * ends; a message erases the bar before it is printed.
  */
 export async function withSession<T>(
-  opts: { quiet?: boolean; wait?: string; record?: "push" | "pull"; progress?: Progress },
+  opts: { quiet?: boolean; wait?: string; record?: "push" | "pull"; progress?: Progress; reattach?: boolean },
   body: (s: SyncSession) => Promise<T>,
 ): Promise<T> {
   const progress = opts.progress ?? noProgress;
@@ -89,7 +89,7 @@ export async function withSession<T>(
       if (opts.record) recordOutcome(db, opts.record, { at: new Date().toISOString(), result, revision });
     };
     try {
-      const session = await openSession(layout, db, log, clientTokenFromEnv(process.env));
+      const session = await openSession(layout, db, log, clientTokenFromEnv(process.env), { reattach: opts.reattach });
       const result = await body(session);
       const r = result as { revision?: number; conflicts?: string[] } | undefined;
       record(r?.conflicts?.length ? "conflicts" : "ok", r?.revision ?? null);
@@ -110,7 +110,7 @@ export const syncFlags = { ...flags.dryRun, ...flags.json, ...flags.wait, ...fla
  */
 export function runSync<T>(
   verb: "push" | "pull",
-  args: { quiet?: boolean; json?: boolean; wait?: string; "dry-run"?: boolean },
+  args: { quiet?: boolean; json?: boolean; wait?: string; "dry-run"?: boolean; reattach?: boolean },
   body: (s: SyncSession, progress: Progress) => Promise<T>,
 ): Promise<T> {
   const progress = _progressFor(args);

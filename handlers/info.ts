@@ -1,9 +1,9 @@
 import { Elysia } from "elysia";
 import { API_VERSION, Info } from "../lib/shared/protocol.ts";
 import type { Store } from "../lib/server/store.ts";
-import { currentRevision, type Table } from "../lib/server/table.ts";
+import { currentRevision, databaseId, type Table } from "../lib/server/table.ts";
 
-/** GET /v1/info: server version, API version, revision, transports and store path. */
+/** GET /v1/info: server version, API version, revision, database id, transports and store path. */
 export function infoRoutes(deps: { table: Table; store: Store; version: string }) {
   return new Elysia({ prefix: "/v1" }).get(
     "/info",
@@ -11,6 +11,7 @@ export function infoRoutes(deps: { table: Table; store: Store; version: string }
       server: deps.version,
       api: API_VERSION,
       revision: currentRevision(deps.table),
+      database: databaseId(deps.table),
       transports: ["local", "tunnel", "ssh"],
       store: deps.store.root,
     }),

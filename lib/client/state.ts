@@ -108,6 +108,29 @@ export function getMeta(db: Database, key: string): string | undefined {
   return row?.value;
 }
 
+/** The newest server revision this tree knows of: its last pull, or a newer revision its own pushes made. */
+export function knownRevision(db: Database): number {
+  const pushed = (db.query("SELECT COALESCE(MAX(rev), 0) AS rev FROM base").get() as { rev: number }).rev;
+  return Math.max(Number(getMeta(db, "revision") ?? "0"), pushed);
+}
+
+/** The meta key holding the id of the server database this tree syncs with. */
+export const SERVER_DATABASE = "server_database";
+
+/**
+ * Re-attaches the tree to the server database `id` as if it had never synced: no base, no
+ * agreed roots, revision 0. Local files then meet the server's as untracked ones (same bytes:
+ * adopted; different: a conflict), and none counts as deleted.
+ */
+export function reattachState(db: Database, id: string): void {
+  db.transaction(() => {
+    db.run("DELETE FROM base");
+    db.run("DELETE FROM roots_base");
+    setMeta(db, "revision", "0");
+    setMeta(db, SERVER_DATABASE, id);
+  })();
+}
+
 /** Sets a value in the meta table. */
 export function setMeta(db: Database, key: string, value: string): void {
   db.query("INSERT OR REPLACE INTO meta (key, value) VALUES ($key, $value)").run({ key, value });

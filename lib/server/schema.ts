@@ -23,4 +23,7 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
    CREATE INDEX versions_replaced_at ON versions (replaced_at_ms);
    INSERT INTO changes (path, rev, action, size, md5, mode, mtime_ns)
      SELECT path, rev, CASE deleted WHEN 0 THEN 'added' ELSE 'deleted' END, size, md5, mode, mtime_ns FROM files;`,
+  // The database's identity: clients record it and stop when it changes (a replaced server).
+  `CREATE TABLE server (id TEXT NOT NULL);
+   INSERT INTO server (id) VALUES (lower(hex(randomblob(16))));`,
 ];

@@ -18,8 +18,14 @@ const ROW_COLUMNS = `path, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs, r
 /** Opens (creating it, its directory, and migrating) the server database at `file`; close or `using` it. */
 export function openTable(file: string): Table {
   if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-  const db = openDb(file, SERVER_MIGRATIONS);
+  // Durable: a revision a client was told about must never vanish and be handed out again.
+  const db = openDb(file, SERVER_MIGRATIONS, { durable: true });
   return { db, close: () => db.close(), [Symbol.dispose]: () => db.close() };
+}
+
+/** This database's random id (32 hex digits), made when it was created: a replaced or reset server has another. */
+export function databaseId(table: Table): string {
+  return (table.db.query("SELECT id FROM server").get() as { id: string }).id;
 }
 
 /** The latest revision number; 0 before the first push. */

@@ -7,14 +7,16 @@ export type Migration = string;
 /**
  * Opens (creating if needed) an SQLite database in WAL mode and brings its schema up to
  * date: `migrations[i]` moves `PRAGMA user_version` from i to i+1, each in one transaction.
+ * `durable` syncs every commit to disk (synchronous=FULL): a commit that returned survives a
+ * power loss; without it (NORMAL) the last commits may roll back then, which a cache can afford.
  * Throws SocError when the file was written by a newer soc (a higher user_version).
  */
-export function openDb(file: string, migrations: readonly Migration[], opts: { readonly?: boolean } = {}): Database {
+export function openDb(file: string, migrations: readonly Migration[], opts: { readonly?: boolean; durable?: boolean } = {}): Database {
   const db = new Database(file, opts.readonly ? { readonly: true, strict: true } : { create: true, strict: true });
   db.exec("PRAGMA busy_timeout = 5000");
   if (opts.readonly) return db;
   db.exec("PRAGMA journal_mode = WAL");
-  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec(`PRAGMA synchronous = ${opts.durable ? "FULL" : "NORMAL"}`);
   db.exec("PRAGMA foreign_keys = ON");
   migrateDb(db, migrations, file);
   return db;

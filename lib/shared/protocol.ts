@@ -27,6 +27,8 @@ export const Info = t.Object({
   server: t.String({ description: "soc version of the server" }),
   api: t.Integer(),
   revision: Rev,
+  /** The server database's random id: another one means another (replaced, reset) server. */
+  database: t.String({ pattern: "^[0-9a-f]{32}$", description: "random id of the server's database, made when it was created" }),
   transports: t.Array(t.String()),
   /** Absolute path of the store on the server's filesystem (for the local transport). */
   store: t.String(),

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { chmodSync, chownSync, closeSync, existsSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, cpSync, existsSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { md5Bytes, md5File } from "../../lib/shared/hash.ts";
@@ -176,5 +176,77 @@ describe("unreadable is not deleted", () => {
     chmodSync(join(a, "d/secret.txt"), 0o644);
     await asNobody(["push"]);
     expect(snapshot(server.store)).toEqual(snapshot(a));
+  });
+});
+
+describe("a replaced or restored server", () => {
+  /** Points the working tree at `url`, as when a server comes back at the same address. */
+  function pointAt(top: string, url: string): void {
+    const file = join(top, ".soc/config.json");
+    const config = JSON.parse(readFileSync(file, "utf8")) as { remote: { url: string } };
+    writeFileSync(file, JSON.stringify({ ...config, remote: { ...config.remote, url } }));
+  }
+  const stopped = (url: string, why: string) =>
+    `error: the server at ${url} is not the one this tree last synced with: ${why}. Nothing was sent. To sync with it as it is now, ` +
+    "run `soc pull --reattach`: a file that differs from the server's is kept beside it as a conflict copy, nothing is overwritten or deleted\n";
+
+  test("a fresh server at the same address: push and pull stop (exit 4) and send nothing; pull --reattach keeps both, and no file is deleted", async () => {
+    await using t = await serverAndPushedTree({ x: "x0", y: "y0" });
+    await using fresh = await startServer();
+    await pushedTree(fresh.url, join(t.dir, "other"), { x: "x from the new server" });
+    const freshStore = snapshot(fresh.store);
+    const [oldId, newId] = await Promise.all(
+      [t.server.url, fresh.url].map(async (u) => ((await (await fetch(`${u}/v1/info`)).json()) as { database: string }).database),
+    );
+    pointAt(t.a, fresh.url);
+    writeFileSync(join(t.a, "d/y"), "y1");
+    for (const verb of ["push", "pull"]) {
+      const res = await runCli(t.a, [verb]);
+      expect([res.stderr, res.code]).toEqual([stopped(fresh.url, `its database is another one (id ${newId}; this tree synced with ${oldId})`), 4]);
+    }
+    expect(snapshot(fresh.store)).toEqual(freshStore);
+
+    const reattached = await runCli(t.a, ["pull", "--reattach", "--json"]);
+    expect(reattached.code).toBe(0);
+    const { keptBoth } = JSON.parse(reattached.stdout) as { keptBoth: string[] };
+    expect(keptBoth).toEqual([expect.stringMatching(/^d\/x\.conflict-.*-\d{8}-\d{6}$/)]);
+    expect([readFileSync(join(t.a, "d/x"), "utf8"), readFileSync(join(t.a, keptBoth[0] as string), "utf8")]).toEqual(["x from the new server", "x0"]);
+    const push = JSON.parse((await cli(t.a, ["push", "--json"])).stdout) as { transferred: string[]; deleted: string[] };
+    expect([push.transferred, push.deleted]).toEqual([["d/y"], []]);
+    expect(readFileSync(join(fresh.store, "d/y"), "utf8")).toBe("y1");
+  });
+
+  test("a server restored from an older backup (its head behind this tree's) stops push and pull too", async () => {
+    using dir = tempDir();
+    const [root, backup] = [join(dir.path, "server"), join(dir.path, "backup")];
+    let server = await startServer({ root });
+    const a = await pushedTree(server.url, dir.path, { f: "1" });
+    await server[Symbol.asyncDispose]();
+    cpSync(root, backup, { recursive: true });
+    server = await startServer({ root });
+    pointAt(a, server.url);
+    writeFileSync(join(a, "d/f"), "2");
+    await cli(a, ["push"]);
+    await server[Symbol.asyncDispose]();
+    rmSync(root, { recursive: true });
+    cpSync(backup, root, { recursive: true });
+    await using restored = await startServer({ root });
+    pointAt(a, restored.url);
+    writeFileSync(join(a, "d/f"), "3");
+    for (const verb of ["push", "pull"]) {
+      const res = await runCli(a, [verb]);
+      expect([res.stderr, res.code]).toEqual([
+        stopped(restored.url, "it is at revision 1, behind the 2 this tree last synced with (restored from an older backup?)"),
+        4,
+      ]);
+    }
+    expect(readFileSync(join(restored.store, "d/f"), "utf8")).toBe("1");
+    expect((await runCli(a, ["pull", "--reattach"])).code).toBe(0);
+    expect(readFileSync(join(a, "d/f"), "utf8")).toBe("1");
+    expect(
+      readdirSync(join(a, "d"))
+        .filter((n) => n.startsWith("f.conflict-"))
+        .map((n) => readFileSync(join(a, "d", n), "utf8")),
+    ).toEqual(["3"]);
   });
 });

@@ -57,7 +57,7 @@ describe("GET /v1/openapi.json", () => {
     const json = (op: Operation | undefined, status = "200") => op?.responses?.[status]?.content?.["application/json"]?.schema.properties ?? {};
     expect(paths["/v1/changes"]?.get?.parameters).toEqual([expect.objectContaining({ name: "since", in: "query" })]);
     expect(Object.keys(json(paths["/v1/changes"]?.get))).toEqual(["revision", "files", "roots"]);
-    expect(Object.keys(json(paths["/v1/info"]?.get))).toEqual(["server", "api", "revision", "transports", "store"]);
+    expect(Object.keys(json(paths["/v1/info"]?.get))).toEqual(["server", "api", "revision", "database", "transports", "store"]);
     expect(Object.keys(paths["/v1/push/commit"]?.post?.requestBody?.content["application/json"]?.schema.properties ?? {})).toEqual([
       "stage",
       "client",
