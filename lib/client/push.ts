@@ -116,10 +116,6 @@ function _refuseUnreadable(unreadable: readonly { path: string; error: string }[
 }
 
 /**
- * Throws when a tracked directory that held files in the base now holds none: an unmounted
- * disk or a failed mount looks exactly like that, and pushing would delete them everywhere.
- */
-/**
  * Refuses the push when a directory that held tracked files is now empty or gone while the push
  * would delete them: what an unmounted disk or a missing mount looks like. A tracked root counts
  * from one such file, any other directory from EMPTIED_DIR_FILES (deleting a small folder stays easy).
@@ -129,8 +125,10 @@ function _refuseEmptiedDirs(top: string, rules: readonly RootRule[], dirty: Repo
   const deletedUnder = new Map<string, number>();
   for (const e of dirty.deleted) for (const dir of ["", ...ancestorPaths(e.path)]) deletedUnder.set(dir, (deletedUnder.get(dir) ?? 0) + 1);
   const roots = new Set(rules.filter((r) => r.kind === "dir").map((r) => r.path));
+  // The top of the tree counts only when it is a tracked root itself (it always holds .soc/).
+  const threshold = (dir: string) => (roots.has(dir) ? 1 : dir === "" ? Number.POSITIVE_INFINITY : EMPTIED_DIR_FILES);
   const emptied = [...deletedUnder]
-    .filter(([dir, n]) => n >= (roots.has(dir) ? 1 : EMPTIED_DIR_FILES) && (roots.has(dir) || dir !== "") && _emptyOrGone(join(top, dir)))
+    .filter(([dir, n]) => n >= threshold(dir) && _emptyOrGone(join(top, dir)))
     .sort(([a], [b]) => comparePaths(a, b))[0];
   if (!emptied) return;
   const [dir, n] = emptied;
