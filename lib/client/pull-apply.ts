@@ -1,7 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync, renameSync, rmSync, type BigIntStats } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { placeFile, pruneEmptyParents } from "../shared/fs.ts";
+import { firstNonDirParent, placeFile, pruneEmptyParents } from "../shared/fs.ts";
 import type { FileRow } from "../shared/protocol.ts";
 import { conflictName, PERMISSION_BITS, statSignature, type PullPlan } from "./pull-plan.ts";
 import type { BaseEntry } from "./state.ts";
@@ -83,25 +83,17 @@ function _entryFor(r: FileRow, st: BigIntStats): BaseEntry {
 
 /**
  * True when every directory above `path` is a real directory (not a symlink, not a file), making
- * missing ones when `create`; `safe` remembers those already checked in this pull.
+ * missing ones when `create` (then checking them again); `safe` remembers those found real.
  */
 function _parentsAreDirs(top: string, path: string, safe: Set<string>, create: boolean): boolean {
-  let rel = "";
-  for (const name of path.split("/").slice(0, -1)) {
-    rel = rel ? `${rel}/${name}` : name;
-    if (safe.has(rel)) continue;
-    let st = lstatSync(join(top, rel), { throwIfNoEntry: false });
-    if (!st) {
-      if (!create) return true; // nothing can be below a missing directory
-      try {
-        mkdirSync(join(top, rel));
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      }
-      st = lstatSync(join(top, rel));
+  for (let blocked = firstNonDirParent(top, path, safe); blocked; blocked = firstNonDirParent(top, path, safe)) {
+    if (blocked.kind !== "missing") return false;
+    if (!create) return true; // nothing can be below a missing directory
+    try {
+      mkdirSync(join(top, blocked.rel));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
-    if (!st.isDirectory()) return false;
-    safe.add(rel);
   }
   return true;
 }

@@ -1,5 +1,6 @@
 import { lstatSync, type BigIntStats } from "node:fs";
 import { extname, join } from "node:path";
+import { firstNonDirParent, isGone } from "../shared/fs.ts";
 import { md5File } from "../shared/hash.ts";
 import type { FileRow } from "../shared/protocol.ts";
 import { statIsTrusted, type BaseEntry } from "./state.ts";
@@ -46,7 +47,7 @@ export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMa
   for (const row of rows) {
     const b = base.get(row.path);
     if (b && b.rev >= row.rev) continue;
-    if (_underSymlink(top, row.path, realDirs)) {
+    if (firstNonDirParent(top, row.path, realDirs)?.kind === "link") {
       plan.conflicts.push(row); // whatever is there lies outside the tree: never read, written or deleted
       continue;
     }
@@ -84,20 +85,6 @@ export function conflictName(path: string, host: string, at: Date): string {
 
 // ---------------------------------------------------------------------------
 
-/** True when a directory above `path` is a symlink; `realDirs` remembers parents found to be real directories. */
-function _underSymlink(top: string, path: string, realDirs: Set<string>): boolean {
-  let rel = "";
-  for (const name of path.split("/").slice(0, -1)) {
-    rel = rel ? `${rel}/${name}` : name;
-    if (realDirs.has(rel)) continue;
-    const st = lstatSync(join(top, rel), { throwIfNoEntry: false });
-    if (st?.isSymbolicLink()) return true;
-    if (!st?.isDirectory()) return false; // missing, or a file the pull may replace: applyPull checks again
-    realDirs.add(rel);
-  }
-  return false;
-}
-
 type LocalState =
   | { kind: "absent"; md5?: undefined }
   | { kind: "clean"; md5: string; mode: number }
@@ -110,8 +97,7 @@ function _localState(top: string, path: string, b: BaseEntry | undefined): Local
     st = lstatSync(join(top, path), { bigint: true });
   } catch (error) {
     // Only "not there" is absent; a path that cannot be looked at (EACCES, EIO) is never written over.
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === "ENOENT" || code === "ENOTDIR" ? { kind: "absent" } : { kind: "blocked" };
+    return isGone(error) ? { kind: "absent" } : { kind: "blocked" };
   }
   if (!st.isFile()) return { kind: "blocked" };
   const mode = Number(st.mode);

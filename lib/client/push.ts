@@ -1,6 +1,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConflictError, SocError } from "../shared/errors.ts";
+import { isGone } from "../shared/fs.ts";
 import type { Delete, PushCommitRequest, Upsert } from "../shared/protocol.ts";
 import { ancestorPaths, comparePaths, quotePath } from "../shared/paths.ts";
 import { meterTransfer, noProgress, type Progress } from "./progress.ts";
@@ -144,8 +145,7 @@ function _emptyOrGone(abs: string): boolean {
   try {
     return readdirSync(abs).filter((name) => name !== ".soc").length === 0;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === "ENOENT" || code === "ENOTDIR";
+    return isGone(error);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { lstatSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
+import { isGone } from "../shared/fs.ts";
 import { md5Files } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import { loadIgnore } from "./ignore.ts";
@@ -146,7 +147,6 @@ function _lstatOrError(abs: string): BigIntStats | undefined | string {
   try {
     return lstatSync(abs, { bigint: true });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === "ENOENT" || code === "ENOTDIR" ? undefined : (code ?? String(error));
+    return isGone(error) ? undefined : ((error as NodeJS.ErrnoException).code ?? String(error));
   }
 }

@@ -1,7 +1,7 @@
-import { chmodSync, lstatSync, mkdirSync, realpathSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, realpathSync, rmSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError } from "../shared/errors.ts";
-import { placeFile, pruneEmptyDirs } from "../shared/fs.ts";
+import { firstNonDirParent, placeFile, pruneEmptyDirs } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
 
 /** The server's file store (plain files by path) and where push stages live. */
@@ -27,23 +27,17 @@ export function openStore(root: string, opts: { stateDir?: string } = {}): Store
 /**
  * The absolute path of repository path `path` under `root` (the store or a stage). Throws
  * BadInputError when the path is invalid, escapes `root`, or has a symlink as a parent.
- * `checked` remembers parent directories already found safe, so a batch lstats each once.
+ * `checked` remembers parent directories (relative to `root`) already found safe, so a batch
+ * lstats each once.
  */
 export function resolveIn(root: string, path: string, checked: Set<string> = new Set()): string {
   checkRepoPath(path);
   const abs = resolve(root, ...path.split("/"));
   if (!abs.startsWith(root + sep)) throw new BadInputError(`bad path ${JSON.stringify(path)}: outside ${root}`, "bad_path");
   // Parents only: a symlink as the last component is replaced or unlinked, never followed.
-  let cur = root;
-  for (const segment of path.split("/").slice(0, -1)) {
-    cur = join(cur, segment);
-    if (checked.has(cur)) continue;
-    const st = lstatSync(cur, { throwIfNoEntry: false });
-    if (st?.isSymbolicLink()) {
-      throw new BadInputError(`refusing ${JSON.stringify(path)}: ${cur} is a symlink`, "unsafe_path");
-    }
-    if (!st?.isDirectory()) break; // nothing can exist below a missing entry or a file
-    checked.add(cur);
+  const blocked = firstNonDirParent(root, path, checked);
+  if (blocked?.kind === "link") {
+    throw new BadInputError(`refusing ${JSON.stringify(path)}: ${join(root, blocked.rel)} is a symlink`, "unsafe_path");
   }
   return abs;
 }

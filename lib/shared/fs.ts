@@ -16,6 +16,33 @@ import {
 } from "node:fs";
 import { dirname, join, sep } from "node:path";
 
+/** Whether an fs error says nothing is there (ENOENT, or ENOTDIR: a parent is a file): the only errors that mean "gone". */
+export function isGone(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/**
+ * The first directory above `path` (a `/`-separated path under `root`) that is not a real
+ * directory: a symlink ("link"), something else ("file") or nothing ("missing"); undefined when
+ * every parent is a real directory. `realDirs` remembers the parents (relative) found real, so a
+ * batch lstats each once. Whoever writes under `root` by name checks this first: a link is never
+ * followed.
+ */
+export function firstNonDirParent(root: string, path: string, realDirs: Set<string>): { rel: string; kind: "link" | "file" | "missing" } | undefined {
+  let rel = "";
+  for (const name of path.split("/").slice(0, -1)) {
+    rel = rel ? `${rel}/${name}` : name;
+    if (realDirs.has(rel)) continue;
+    const st = lstatSync(join(root, rel), { throwIfNoEntry: false });
+    if (!st) return { rel, kind: "missing" };
+    if (st.isSymbolicLink()) return { rel, kind: "link" };
+    if (!st.isDirectory()) return { rel, kind: "file" };
+    realDirs.add(rel);
+  }
+  return undefined;
+}
+
 /** Whether `path` is a directory, following a symlink (a working tree may be reached through one). */
 export function isDir(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;

@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from "node:fs";
+import { isGone } from "./fs.ts";
 
 const CHUNK = 1024 * 1024;
 /** Hashing time after which md5Files starts helper workers: a worker costs ~3 ms to start. */
@@ -110,8 +111,7 @@ function _digest(path: string, buf: Uint8Array, onChunk?: () => void): FileDiges
   try {
     return _md5File(path, buf, onChunk);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === "ENOENT" || code === "ENOTDIR" ? null : { error: code ?? String(error) };
+    return isGone(error) ? null : { error: (error as NodeJS.ErrnoException).code ?? String(error) };
   }
 }
 
