@@ -1,9 +1,9 @@
 import { chmodSync, lstatSync, mkdirSync, renameSync, rmSync, type BigIntStats } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { firstNonDirParent, placeFile, pruneEmptyParents } from "../shared/fs.ts";
+import { firstNonDirParent, PERMISSION_BITS, placeFile, pruneEmptyParents } from "../shared/fs.ts";
 import type { FileRow } from "../shared/protocol.ts";
-import { conflictName, PERMISSION_BITS, statSignature, type PullPlan } from "./pull-plan.ts";
+import { conflictName, statSignature, type PullPlan } from "./pull-plan.ts";
 import type { BaseEntry } from "./state.ts";
 
 /** What applying a pull changed: base entries to write, base entries to drop, and `--keep-both` copies. */

@@ -1,12 +1,9 @@
 import { lstatSync, type BigIntStats } from "node:fs";
 import { extname, join } from "node:path";
-import { firstNonDirParent, isGone } from "../shared/fs.ts";
+import { firstNonDirParent, isGone, PERMISSION_BITS } from "../shared/fs.ts";
 import { md5File } from "../shared/hash.ts";
 import type { FileRow } from "../shared/protocol.ts";
 import { statIsTrusted, type BaseEntry } from "./state.ts";
-
-/** The mode bits a pull applies: permissions only (no setuid, setgid or sticky from a peer). */
-export const PERMISSION_BITS = 0o777;
 
 /** What a pull will do with each changed row from the server. */
 export interface PullPlan {

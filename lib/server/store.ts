@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, realpathSync, rmSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError } from "../shared/errors.ts";
-import { firstNonDirParent, placeFile, pruneEmptyDirs } from "../shared/fs.ts";
+import { firstNonDirParent, PERMISSION_BITS, placeFile, pruneEmptyDirs } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
 
 /** The server's file store (plain files by path) and where push stages live. */
@@ -63,7 +63,7 @@ export function applyToStore(
     made.add(dirname(to));
     placeFile(from, to, { replace: true });
     // Permission bits only: a client must not be able to plant setuid files on the server.
-    chmodSync(to, mode & 0o777);
+    chmodSync(to, mode & PERMISSION_BITS);
   }
 }
 

@@ -16,6 +16,9 @@ import {
 } from "node:fs";
 import { dirname, join, sep } from "node:path";
 
+/** The mode bits one side applies for the other: permissions only, never setuid, setgid or sticky from a peer. */
+export const PERMISSION_BITS = 0o777;
+
 /** Whether an fs error says nothing is there (ENOENT, or ENOTDIR: a parent is a file): the only errors that mean "gone". */
 export function isGone(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
