@@ -1,6 +1,8 @@
 import { SocError, EXIT } from "./lib/shared/errors.ts";
 import { readServerConfig, SERVER_USAGE } from "./lib/server/config.ts";
 import { MAX_BODY_BYTES } from "./lib/shared/protocol.ts";
+import { createFailpoint } from "./lib/server/failpoint.ts";
+import { replayJournalAtStart } from "./lib/server/journal.ts";
 import { openStore } from "./lib/server/store.ts";
 import { openTable } from "./lib/server/table.ts";
 import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
@@ -17,6 +19,10 @@ async function main(): Promise<void> {
   }
   const table = openTable(config.db);
   const store = openStore(config.store, { stateDir: config.stateDir });
+  const log = (line: string) => console.error(`soc server: ${line}`);
+  const failpoint = config.failpoint && createFailpoint(config.failpoint);
+  // A commit cut short by a crash is finished before anyone can read the store.
+  replayJournalAtStart({ table, store, failpoint, log });
   const app = createApp({
     table,
     store,
@@ -25,6 +31,8 @@ async function main(): Promise<void> {
     version: pkg.version,
     keepDays: config.keepDays,
     onInternalError: (error) => console.error("soc server: internal error:", error),
+    log,
+    failpoint,
   });
   const server = Bun.serve({
     hostname: config.host,

@@ -4,12 +4,11 @@ import { BadInputError } from "../lib/shared/errors.ts";
 import { findContent, readLog } from "../lib/server/history.ts";
 import { ContentQuery, Log, LogQuery, Restore, RestoreRequest, Verify } from "../lib/shared/protocol.ts";
 import { restorePaths } from "../lib/server/restore.ts";
-import type { Store } from "../lib/server/store.ts";
-import type { Table } from "../lib/server/table.ts";
+import type { JournalDeps } from "../lib/server/journal.ts";
 import { verifyStore } from "../lib/server/store-verify.ts";
 
 /** GET /v1/log and /v1/content, POST /v1/restore and /v1/verify: the server's history and its checks. */
-export function historyRoutes(deps: { table: Table; store: Store; now: () => number; keepDays?: number }) {
+export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?: number }) {
   const keepVersions = (deps.keepDays ?? DEFAULT_KEEP_DAYS) > 0;
   return new Elysia({ prefix: "/v1" })
     .get("/log", ({ query }): Log => readLog(deps.table, { path: query.path, limit: _whole("limit", query.limit) }), {
@@ -41,7 +40,7 @@ export function historyRoutes(deps: { table: Table; store: Store; now: () => num
         },
       },
     )
-    .post("/restore", ({ body }): Restore => restorePaths(deps.table, deps.store, body, { nowMs: deps.now(), keepVersions }), {
+    .post("/restore", ({ body }): Restore => restorePaths(deps, body, { nowMs: deps.now(), keepVersions }), {
       body: RestoreRequest,
       response: Restore,
     })

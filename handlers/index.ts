@@ -1,11 +1,13 @@
 import { Elysia, ValidationError } from "elysia";
 import { SocError } from "../lib/shared/errors.ts";
 import { MAX_BODY_BYTES, type ErrorBody } from "../lib/shared/protocol.ts";
+import type { Failpoint } from "../lib/server/failpoint.ts";
+import { requireJournalDone } from "../lib/server/journal.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { Table } from "../lib/server/table.ts";
 import { requestGuard } from "./auth.ts";
 import { changesRoutes } from "./changes.ts";
-import { healthRoutes } from "./health.ts";
+import { HEALTH_PATH, healthRoutes } from "./health.ts";
 import { historyRoutes } from "./history.ts";
 import { infoRoutes } from "./info.ts";
 import { openapiRoutes } from "./openapi.ts";
@@ -28,6 +30,10 @@ export interface AppDeps {
   keepDays?: number;
   /** Called with every unexpected error (the client only sees a generic 500). */
   onInternalError?: (error: unknown) => void;
+  /** One line per problem or repair the client is not told about (a commit whose files wait in the journal). */
+  log?: (line: string) => void;
+  /** Crash tests only: where a commit fails or dies (SOC_TEST_FAILPOINT). */
+  failpoint?: Failpoint;
 }
 
 /** Builds the soc HTTP API (error mapping, the request guard, /v1/health, routes, OpenAPI document); never listens. */
@@ -42,6 +48,10 @@ export function createApp(deps: AppDeps) {
       }
     })
     .use(requestGuard({ token: deps.token, insecure: deps.insecure }))
+    .onRequest(({ request }) => {
+      // Nobody reads or writes a store that is behind its table: a failed commit's files go first.
+      if (new URL(request.url).pathname !== HEALTH_PATH) requireJournalDone(deps);
+    })
     .use(healthRoutes())
     .use(infoRoutes(deps))
     .use(changesRoutes(deps))

@@ -1,6 +1,7 @@
 import { Elysia } from "elysia";
 import { commitPush } from "../lib/server/commit.ts";
 import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
+import type { Failpoint } from "../lib/server/failpoint.ts";
 import { createStage } from "../lib/server/stage.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { Table } from "../lib/server/table.ts";
@@ -15,6 +16,8 @@ export function pushRoutes(deps: {
   /** Days replaced files are kept as versions; 0 keeps none. */
   keepDays?: number;
   onInternalError?: (error: unknown) => void;
+  log?: (line: string) => void;
+  failpoint?: Failpoint;
 }) {
   const keepDays = deps.keepDays ?? DEFAULT_KEEP_DAYS;
   const commit = { ...deps, keepDays, sweep: createSweeper(deps.table, deps.store, { keepDays, now: deps.now }) };

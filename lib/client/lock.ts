@@ -1,7 +1,7 @@
-import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
 import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { LockedError, SocError } from "../shared/errors.ts";
+import { DARWIN, libc, type Libc } from "../shared/libc.ts";
 
 /** Who holds a lock: written as JSON into the lock file while it is held. */
 export interface LockHolder {
@@ -54,37 +54,20 @@ export async function acquireLock(file: string, waitSeconds = 0, onWait?: (messa
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
-const DARWIN = process.platform === "darwin";
 const EWOULDBLOCK = DARWIN ? 35 : 11;
-
-let _libc: _Libc | undefined;
 
 /** flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file holds it. */
 function _tryLock(fd: number, file: string): boolean {
-  _libc ??= _openLibc();
-  if (_libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
-  const errno = _libc.errno();
+  const c = _libc();
+  if (c.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = c.errno();
   if (errno === EWOULDBLOCK) return false;
   throw new SocError("lock_failed", `cannot lock ${file} (errno ${errno}); is .soc/ on a filesystem without file locks?`);
 }
 
-interface _Libc {
-  flock(fd: number, operation: number): number;
-  /** This thread's errno, right after a failed call. */
-  errno(): number;
-}
-
-function _openLibc(): _Libc {
-  const flock = { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } as const;
-  const errnoAt = { args: [], returns: FFIType.ptr } as const;
+function _libc(): Libc {
   try {
-    // glibc and macOS name the function that finds this thread's errno differently.
-    if (DARWIN) {
-      const lib = dlopen("libc.dylib", { flock, __error: errnoAt });
-      return { flock: lib.symbols.flock, errno: () => read.i32(lib.symbols.__error() as Pointer, 0) };
-    }
-    const lib = dlopen("libc.so.6", { flock, __errno_location: errnoAt });
-    return { flock: lib.symbols.flock, errno: () => read.i32(lib.symbols.__errno_location() as Pointer, 0) };
+    return libc();
   } catch (error) {
     throw new SocError("lock_failed", `cannot load libc's flock to lock the working tree: ${(error as Error).message}`);
   }

@@ -2,15 +2,14 @@ import { BadInputError, ConflictError, SocError } from "../shared/errors.ts";
 import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { Delete, FileRow, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
 import { writeRevision } from "./revision.ts";
+import { parentDirs, syncPaths } from "../shared/fs.ts";
+import { finishJournal, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
 import { removeStage, stageDir, verifyStage } from "./stage.ts";
-import { applyToStore, repairFromStage, type Store } from "./store.ts";
+import { repairFromStage, resolveIn } from "./store.ts";
 import { currentRevision, readRow, shapeClashes, type Table } from "./table.ts";
-import { keepVersions } from "./versions.ts";
 
-/** What a commit needs besides the request: the server's state, clock and retention. */
-export interface CommitDeps {
-  table: Table;
-  store: Store;
+/** What a commit needs besides the request: the server's state, clock, retention and log. */
+export interface CommitDeps extends JournalDeps {
   now: () => number;
   /** Days replaced files are kept as versions; 0 keeps none. */
   keepDays: number;
@@ -20,33 +19,28 @@ export interface CommitDeps {
 }
 
 /**
- * Commits a push: checks the changeset, verifies its stage (size and md5 of every upsert), then
- * commits the rows and moves the staged files into the store (keeping replaced files as versions)
- * in one synchronous step, so concurrent commits serialize. With `repair`, staged files whose rows
- * are unchanged go back over the store's copies. The stage is removed however the commit ends:
- * a refused push (a conflict, a mismatch) starts again with a new one.
+ * Commits a push. First, changing nothing: checks the changeset, verifies its stage (size and md5
+ * of every upsert), checks each path is safe to write in the store, and syncs the staged files to
+ * disk. Then commits the rows together with a journal entry, and runs the journal to move the
+ * staged files into the store (keeping replaced files as versions): the conflict check and the
+ * commit run as one synchronous step, so concurrent commits serialize, and a crash after the
+ * commit is finished when the server starts again. With `repair`, staged files whose rows are
+ * unchanged go back over the store's copies. The stage is removed once nothing needs it: a
+ * refused push (a conflict, a mismatch) starts again with a new one.
  */
 export async function commitPush(deps: CommitDeps, req: PushCommitRequest): Promise<PushCommit> {
   try {
     checkChangeset(req);
-    await verifyStage(deps.store, req.stage, req.upserts);
-    // No await from here on: the conflict check and the file work run as one synchronous step.
-    const stagePath = stageDir(deps.store, req.stage);
-    const keep = deps.keepDays > 0;
-    const apply = (plan: CommitPlan) => {
-      if (keep) keepVersions(deps.store, plan.replaced);
-      applyToStore(deps.store, stagePath, plan);
-    };
-    const result = commitChangeset(deps.table, req, { nowMs: deps.now(), apply, keepVersions: keep });
-    if (req.repair) {
-      const stored = new Set(result.stored);
-      const md5Of = new Map(req.upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
-      const unchanged = req.upserts.filter((u) => md5Of.has(u.path));
-      repairFromStage(deps.store, stagePath, unchanged, (path) => {
-        const row = readRow(deps.table, path);
-        return row !== undefined && !row.deleted && row.md5 === md5Of.get(path);
-      });
-    }
+    const staged = await verifyStage(deps.store, req.stage, req.upserts);
+    const inStore = new Set<string>();
+    for (const { path } of [...req.upserts, ...req.deletes]) resolveIn(deps.store.root, path, inStore);
+    syncPaths(staged, parentDirs(stageDir(deps.store, req.stage), staged));
+    deps.failpoint?.("staged");
+    // No await from here on: the conflict check and the commit run as one synchronous step.
+    const keepVersions = deps.keepDays > 0;
+    const result = commitChangeset(deps.table, req, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });
+    finishJournal(deps);
+    if (req.repair) _repair(deps, req, result);
     try {
       deps.sweep();
     } catch (error) {
@@ -54,7 +48,7 @@ export async function commitPush(deps: CommitDeps, req: PushCommitRequest): Prom
     }
     return result;
   } finally {
-    removeStage(deps.store, req.stage);
+    if (!stageInJournal(deps.table, req.stage)) removeStage(deps.store, req.stage);
   }
 }
 
@@ -95,30 +89,19 @@ export function checkChangeset(change: Changeset): void {
   }
 }
 
-/** The file-system half of a commit, handed to `apply` inside the transaction. */
-export interface CommitPlan {
-  rev: number;
-  /** Paths to unlink from the store (live before this commit). */
-  deletes: string[];
-  /** Upserts whose staged file must be moved into the store. */
-  stores: Upsert[];
-  /** Live rows (before this commit) of the paths it deletes or writes over: the versions to keep. */
-  replaced: FileRow[];
-}
-
 /**
  * Commits a changeset's rows in one transaction: throws ConflictError listing every path changed
- * on the server after its baseRev (identical content is no conflict), else writes revision+1 and
- * calls `apply(plan)` inside the transaction. A throw from `apply` rolls the rows back but not
- * the file work `apply` had already done (a crash midway can leave store and table apart).
- * Throws SocError "mass_delete" (409) for a commit deleting more than half of 10+ live files,
- * or all of 2+, unless `change.allowMassDelete`. Replaced files are recorded as versions unless
- * `keepVersions` is false. A changeset that changes nothing returns the current revision.
+ * on the server after its baseRev (identical content is no conflict), else writes revision+1 and,
+ * given the `source` of its new content, the journal entry that puts its files in the store
+ * (runJournal, after this returns). Throws SocError "mass_delete" (409) for a commit deleting
+ * more than half of 10+ live files, or all of 2+, unless `change.allowMassDelete`. Replaced files
+ * are recorded as versions unless `keepVersions` is false. A changeset that changes nothing
+ * returns the current revision.
  */
 export function commitChangeset(
   table: Table,
   change: Changeset,
-  opts: { nowMs: number; apply?: (plan: CommitPlan) => void; keepVersions?: boolean },
+  opts: { nowMs: number; keepVersions?: boolean; source?: JournalSource },
 ): PushCommit {
   checkChangeset(change);
   const { db } = table;
@@ -148,7 +131,7 @@ export function commitChangeset(
       const setRoot = db.query("INSERT INTO roots (path, kind) VALUES ($path, $kind) ON CONFLICT (path) DO UPDATE SET kind = $kind");
       for (const r of change.roots.set) setRoot.run({ path: r.path, kind: r.kind });
       for (const path of change.roots.remove) db.query("DELETE FROM roots WHERE path = $path").run({ path });
-      opts.apply?.({ rev, deletes, stores, replaced });
+      if (opts.source) recordJournal(db, rev, opts.source);
       return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
     })
     .immediate();
@@ -156,7 +139,32 @@ export function commitChangeset(
 
 // ---------------------------------------------------------------------------
 
-type _Plan = Omit<CommitPlan, "rev"> & { conflicts: string[] };
+interface _Plan {
+  conflicts: string[];
+  /** Paths to delete (live before this commit). */
+  deletes: string[];
+  /** Upserts that change their row. */
+  stores: Upsert[];
+  /** Live rows (before this commit) of the paths it deletes or writes over: the versions to keep. */
+  replaced: FileRow[];
+}
+
+/** push --force: staged files whose rows this commit left unchanged go back over the store's copies. */
+function _repair(deps: CommitDeps, req: PushCommitRequest, result: PushCommit): void {
+  const stored = new Set(result.stored);
+  const md5Of = new Map(req.upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
+  const unchanged = req.upserts.filter((u) => md5Of.has(u.path));
+  repairFromStage(
+    deps.store,
+    stageDir(deps.store, req.stage),
+    unchanged,
+    (path) => {
+      const row = readRow(deps.table, path);
+      return row !== undefined && !row.deleted && row.md5 === md5Of.get(path);
+    },
+    result.revision,
+  );
+}
 
 function _plan(table: Table, change: Changeset): _Plan {
   const plan: _Plan = { conflicts: [], deletes: [], stores: [], replaced: [] };

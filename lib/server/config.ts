@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "../shared/errors.ts";
+import { parseFailpoint, type FailpointSpec } from "./failpoint.ts";
 
 /** Everything `server.ts` needs to start; absolute paths. */
 export interface ServerConfig {
@@ -17,6 +18,8 @@ export interface ServerConfig {
   insecure: boolean;
   /** Days replaced and deleted files are kept as versions; 0 keeps none. */
   keepDays: number;
+  /** Crash tests only (SOC_TEST_FAILPOINT): where a commit fails or dies. */
+  failpoint: FailpointSpec | undefined;
 }
 
 /** Default TCP port of the soc server. */
@@ -39,7 +42,8 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
 
 /**
  * Reads the server's flags (`argv` without the runtime and script) and environment: SOC_TOKEN,
- * and SOC_STORE / SOC_PORT as defaults for --store / --port (flags win; empty counts as unset).
+ * SOC_STORE / SOC_PORT as defaults for --store / --port (flags win; empty counts as unset), and
+ * SOC_TEST_FAILPOINT, which only crash tests set.
  * Returns `{ help: true }` for --help; throws UsageError for anything malformed or unsafe.
  */
 export function readServerConfig(argv: string[], env: Record<string, string | undefined>): ServerConfig | { help: true } {
@@ -59,7 +63,9 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
     throw new UsageError(`refusing to listen on ${host} without a token: set SOC_TOKEN or --token-file, or pass --insecure`);
   }
   const keepDays = _keepDays(values["keep-days"] ?? String(DEFAULT_KEEP_DAYS));
-  return { help: false, store, db: resolve(values.db ?? join(stateDir, "soc.db")), stateDir, port, host, token, insecure, keepDays };
+  const failpoint = env.SOC_TEST_FAILPOINT ? parseFailpoint(env.SOC_TEST_FAILPOINT) : undefined;
+  const db = resolve(values.db ?? join(stateDir, "soc.db"));
+  return { help: false, store, db, stateDir, port, host, token, insecure, keepDays, failpoint };
 }
 
 // ---------------------------------------------------------------------------

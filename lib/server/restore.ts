@@ -3,20 +3,22 @@ import { findContent, newestVersion, type ContentAt } from "./history.ts";
 import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { FileRow, Restore, RestoreRequest } from "../shared/protocol.ts";
 import { writeRevision } from "./revision.ts";
+import { finishJournal, recordJournal, type JournalDeps } from "./journal.ts";
 import type { Store } from "./store.ts";
 import { currentRevision, readRow, shapeClashes, type Table } from "./table.ts";
-import { keepVersions, placeVersion } from "./versions.ts";
 
 /**
  * Makes each requested path's old content current again, in one new revision: the content as of
  * its `rev`, or by default its newest kept version before the current content (or deletion).
  * The current file, if any, becomes a version itself (unless `keepVersions` is false); the old
- * content is hard-linked into the store. Paths already holding that content are left alone;
+ * content is hard-linked into the store through the journal, as a push's files are moved (a crash
+ * midway is finished when the server starts). Paths already holding that content are left alone;
  * nothing to do returns the current revision. Throws, changing nothing: BadInputError for a bad
  * or repeated path, NotFoundError naming a path with nothing to restore, SocError "path_clash"
  * (409) when restored files would sit under a live file or over live files.
  */
-export function restorePaths(table: Table, store: Store, req: RestoreRequest, opts: { nowMs: number; keepVersions: boolean }): Restore {
+export function restorePaths(deps: JournalDeps, req: RestoreRequest, opts: { nowMs: number; keepVersions: boolean }): Restore {
+  const { table, store } = deps;
   const seen = new Set<string>();
   for (const { path } of req.paths) {
     checkRepoPath(path);
@@ -24,7 +26,7 @@ export function restorePaths(table: Table, store: Store, req: RestoreRequest, op
     seen.add(path);
   }
   const { db } = table;
-  return db
+  const restore = db
     .transaction(() => {
       const todo: { content: ContentAt; live: FileRow | undefined }[] = [];
       for (const want of req.paths) {
@@ -44,11 +46,12 @@ export function restorePaths(table: Table, store: Store, req: RestoreRequest, op
       const replaced = todo.flatMap((t) => (t.live ? [t.live] : []));
       const writes = todo.map((t) => t.content);
       writeRevision(db, { rev, nowMs: opts.nowMs, client: req.client, writes, deletes: [], replaced, keepVersions: opts.keepVersions });
-      if (opts.keepVersions) keepVersions(store, replaced);
-      for (const { content } of todo) placeVersion(store, content.path, content.rev);
+      recordJournal(db, rev, { versions: todo.map((t) => ({ path: t.content.path, rev: t.content.rev })) });
       return { revision: rev, restored: todo.map((t) => ({ path: t.content.path, fromRev: t.content.rev })) };
     })
     .immediate();
+  finishJournal(deps);
+  return restore;
 }
 
 // ---------------------------------------------------------------------------

@@ -26,4 +26,9 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
   // The database's identity: clients record it and stop when it changes (a replaced server).
   `CREATE TABLE server (id TEXT NOT NULL);
    INSERT INTO server (id) VALUES (lower(hex(randomblob(16))));`,
+  // The redo journal (journal.ts): a revision whose files are not all in place yet, and where its
+  // new content waits: a stage id (a push) or a JSON list of [path, rev] kept versions (a restore).
+  // Its file work reads the versions it keeps by replaced_by.
+  `CREATE TABLE journal (rev INTEGER PRIMARY KEY, stage TEXT, versions TEXT);
+   CREATE INDEX versions_replaced_by ON versions (replaced_by);`,
 ];

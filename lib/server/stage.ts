@@ -21,14 +21,19 @@ export const STAGE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 export function createStage(store: Store, nowMs: number = Date.now()): Stage {
   _sweepStages(store, nowMs);
   const id = randomBytes(16).toString("hex");
-  const path = join(store.stateDir, "stage", id);
+  const path = stagePath(store, id);
   mkdirSync(path, { mode: 0o700 });
   return { id, path };
 }
 
+/** The absolute path stage `id` has, whether or not it exists (`id` is one createStage made). */
+export function stagePath(store: Store, id: string): string {
+  return join(store.stateDir, "stage", id);
+}
+
 /** The absolute path of an existing stage; BadInputError "no_stage" when it is unknown. */
 export function stageDir(store: Store, id: string): string {
-  const path = join(store.stateDir, "stage", id);
+  const path = stagePath(store, id);
   if (!_isStageId(id) || !isRealDir(path)) {
     throw new BadInputError(`unknown stage ${JSON.stringify(id)} (expired or already committed); start the push again`, "no_stage");
   }
@@ -42,7 +47,7 @@ export function stageDir(store: Store, id: string): string {
 export function removeStage(store: Store, id: string): void {
   if (!_isStageId(id)) return;
   try {
-    rmSync(join(store.stateDir, "stage", id), { recursive: true, force: true });
+    rmSync(stagePath(store, id), { recursive: true, force: true });
   } catch {
     // left for _sweepStages
   }
@@ -50,9 +55,10 @@ export function removeStage(store: Store, id: string): void {
 
 /**
  * Checks that every upsert's file sits in the stage as a regular file of exactly its size
- * and md5; throws SocError "stage_mismatch" (400) naming every path that does not.
+ * and md5; throws SocError "stage_mismatch" (400) naming every path that does not. Returns the
+ * staged files' absolute paths, in the order of `upserts`.
  */
-export async function verifyStage(store: Store, id: string, upserts: readonly { path: string; size: number; md5: string }[]): Promise<void> {
+export async function verifyStage(store: Store, id: string, upserts: readonly { path: string; size: number; md5: string }[]): Promise<string[]> {
   const dir = stageDir(store, id);
   const checked = new Set<string>();
   const files = upserts.map((u) => resolveIn(dir, u.path, checked));
@@ -72,6 +78,7 @@ export async function verifyStage(store: Store, id: string, upserts: readonly { 
       details: { paths: bad },
     });
   }
+  return files;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-import { chmodSync, mkdirSync, realpathSync, rmSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, realpathSync, renameSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError } from "../shared/errors.ts";
-import { firstNonDirParent, PERMISSION_BITS, placeFile, pruneEmptyDirs } from "../shared/fs.ts";
+import { firstNonDirParent, linkOrCopy, PERMISSION_BITS, placeFile, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
 
 /** The server's file store (plain files by path) and where push stages live. */
@@ -42,29 +42,65 @@ export function resolveIn(root: string, path: string, checked: Set<string> = new
   return abs;
 }
 
+/** A file a revision puts in the store: moved out of a stage (`move`), or linked from a kept version. */
+export interface StoreWrite {
+  path: string;
+  mode: number;
+  /** Absolute path of the new content. */
+  from: string;
+  move: boolean;
+}
+
+/** Where writeToStore moves what it finds in its way: `<stateDir>/displaced/<rev>/<path>`. */
+export function displacedRoot(store: Store, rev: number): string {
+  return join(store.stateDir, "displaced", String(rev));
+}
+
 /**
- * Applies a commit's file changes to the store: unlinks `deletes` and prunes directories they
- * leave empty (never the root), then moves each file from the stage at `stagePath` into place
- * and sets its mode. Not atomic: a throw halfway leaves the steps before it done.
+ * Puts `w` at its path in the store, so that doing it again changes nothing: a staged file gets
+ * its mode (permission bits only) and is renamed into place, and a staged file already gone was
+ * moved by an earlier try; a kept version is linked beside the target and renamed over it. What
+ * stands in the way and the table does not name (a directory at the path, a file or symlink where
+ * a parent directory belongs) is moved to displacedRoot(store, `rev`), never deleted. Returns the
+ * store paths it displaced.
  */
-export function applyToStore(
-  store: Store,
-  stagePath: string,
-  plan: { deletes: readonly string[]; stores: readonly { path: string; mode: number }[] },
-): void {
-  const [inStage, inStore] = [new Set<string>(), new Set<string>()];
-  const deletes = plan.deletes.map((path) => resolveIn(store.root, path, inStore));
-  const moves = plan.stores.map((u) => ({ from: resolveIn(stagePath, u.path, inStage), to: resolveIn(store.root, u.path, inStore), mode: u.mode }));
-  for (const abs of deletes) rmSync(abs, { force: true });
-  for (const abs of deletes) pruneEmptyDirs(store.root, dirname(abs));
-  const made = new Set<string>();
-  for (const { from, to, mode } of moves) {
-    if (!made.has(dirname(to))) mkdirSync(dirname(to), { recursive: true });
-    made.add(dirname(to));
-    placeFile(from, to, { replace: true });
-    // Permission bits only: a client must not be able to plant setuid files on the server.
-    chmodSync(to, mode & PERMISSION_BITS);
+export function writeToStore(store: Store, w: StoreWrite, rev: number): string[] {
+  checkRepoPath(w.path);
+  if (w.move && !lstatSync(w.from, { throwIfNoEntry: false })) return [];
+  const displaced: string[] = [];
+  for (let blocked = firstNonDirParent(store.root, w.path, new Set()); blocked?.kind === "link" || blocked?.kind === "file";) {
+    displaced.push(_displace(store, blocked.rel, rev));
+    blocked = firstNonDirParent(store.root, w.path, new Set());
   }
+  const to = join(store.root, ...w.path.split("/"));
+  mkdirSync(dirname(to), { recursive: true });
+  if (lstatSync(to, { throwIfNoEntry: false })?.isDirectory()) displaced.push(_displace(store, w.path, rev));
+  if (w.move) {
+    // Permission bits only: a client must not be able to plant setuid files on the server.
+    chmodSync(w.from, w.mode & PERMISSION_BITS);
+    placeFile(w.from, to, { replace: true });
+  } else if (!_sameFile(w.from, to)) {
+    // (A rename between two links of one file does nothing, so a done link is skipped, not redone.)
+    const tmp = tempBeside(to);
+    linkOrCopy(w.from, tmp);
+    renameSync(tmp, to);
+  }
+  return displaced;
+}
+
+/**
+ * Unlinks the store file at `path` and prunes the directories that leaves empty (never the root),
+ * so that doing it again changes nothing: nothing there, a parent that is not a real directory, or
+ * a directory at the path (a later step of the same revision may have made one) is left alone.
+ */
+export function deleteFromStore(store: Store, path: string): void {
+  checkRepoPath(path);
+  if (firstNonDirParent(store.root, path, new Set()) !== undefined) return;
+  const abs = join(store.root, ...path.split("/"));
+  const st = lstatSync(abs, { throwIfNoEntry: false });
+  if (!st || st.isDirectory()) return;
+  unlinkSync(abs);
+  pruneEmptyDirs(store.root, dirname(abs));
 }
 
 /**
@@ -78,8 +114,26 @@ export function repairFromStage(
   stagePath: string,
   upserts: readonly { path: string; mode: number }[],
   isCurrent: (path: string) => boolean,
+  rev: number,
 ): string[] {
   const current = upserts.filter((u) => isCurrent(u.path));
-  applyToStore(store, stagePath, { deletes: [], stores: current });
+  const checked = new Set<string>();
+  for (const u of current) writeToStore(store, { ...u, from: resolveIn(stagePath, u.path, checked), move: true }, rev);
   return current.map((u) => u.path);
+}
+
+// ---------------------------------------------------------------------------
+
+function _sameFile(a: string, b: string): boolean {
+  const [x, y] = [lstatSync(a), lstatSync(b, { throwIfNoEntry: false })];
+  return y !== undefined && x.ino === y.ino && x.dev === y.dev;
+}
+
+/** Moves store entry `rel` (not in the table) to displacedRoot, under a fresh name if that is taken; returns `rel`. */
+function _displace(store: Store, rel: string, rev: number): string {
+  let to = join(displacedRoot(store, rev), ...rel.split("/"));
+  mkdirSync(dirname(to), { recursive: true });
+  if (lstatSync(to, { throwIfNoEntry: false })) to = tempBeside(to);
+  renameSync(join(store.root, ...rel.split("/")), to);
+  return rel;
 }

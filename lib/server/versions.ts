@@ -1,6 +1,7 @@
 import { lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { linkOrCopy, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
+import { firstNonDirParent, linkOrCopy, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
+import { checkRepoPath } from "../shared/paths.ts";
 import { resolveIn, type Store } from "./store.ts";
 import type { Table } from "./table.ts";
 
@@ -20,32 +21,20 @@ export function versionFile(store: Store, path: string, rev: number): string {
 }
 
 /**
- * Hard-links each live store file about to be replaced or deleted into the versions area
- * (copying only where links are impossible). The store is untouched, so if the commit then
- * fails nothing is lost; the rename over (or unlink of) the store file completes the move.
- * A store file already missing is skipped (`verify` reports it).
+ * Hard-links the live store file `path` (written by revision `rev`) into the versions area
+ * (copying only where links are impossible) before a revision replaces or deletes it; the store
+ * is untouched. Doing it again changes nothing: a version already there is kept, and a store file
+ * already missing, or behind a parent that is not a real directory, is skipped (`verify` reports it).
  */
-export function keepVersions(store: Store, replaced: readonly { path: string; rev: number }[]): void {
-  const checked = new Set<string>();
-  for (const r of replaced) {
-    const from = resolveIn(store.root, r.path, checked);
-    if (!lstatSync(from, { throwIfNoEntry: false })?.isFile()) continue;
-    const to = versionFile(store, r.path, r.rev);
-    mkdirSync(dirname(to), { recursive: true });
-    rmSync(to, { force: true }); // left over from a commit that failed after linking
-    linkOrCopy(from, to);
-  }
-}
-
-/**
- * Makes version (`path`, `rev`) the store's file at `path`: linked beside it, then renamed over
- * it, so readers see the old file or the new one, never neither. Store files are only ever
- * replaced by rename, never written in place, so sharing the inode with the version is safe.
- */
-export function placeVersion(store: Store, path: string, rev: number): void {
-  const from = versionFile(store, path, rev);
-  const to = resolveIn(store.root, path);
+export function keepVersion(store: Store, r: { path: string; rev: number }): void {
+  checkRepoPath(r.path);
+  if (firstNonDirParent(store.root, r.path, new Set()) !== undefined) return;
+  const from = join(store.root, ...r.path.split("/"));
+  if (!lstatSync(from, { throwIfNoEntry: false })?.isFile()) return;
+  const to = versionFile(store, r.path, r.rev);
+  if (lstatSync(to, { throwIfNoEntry: false })) return;
   mkdirSync(dirname(to), { recursive: true });
+  // Beside, then renamed: a copy cut short by a crash is never taken for the whole version.
   const tmp = tempBeside(to);
   linkOrCopy(from, tmp);
   renameSync(tmp, to);

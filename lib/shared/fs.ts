@@ -3,6 +3,7 @@ import {
   chmodSync,
   closeSync,
   copyFileSync,
+  existsSync,
   fsyncSync,
   linkSync,
   lstatSync,
@@ -15,6 +16,7 @@ import {
   utimesSync,
 } from "node:fs";
 import { dirname, join, sep } from "node:path";
+import { libc } from "./libc.ts";
 
 /** The mode bits one side applies for the other: permissions only, never setuid, setgid or sticky from a peer. */
 export const PERMISSION_BITS = 0o777;
@@ -72,7 +74,7 @@ export function placeFile(from: string, to: string, opts: { replace: boolean }):
   const tmp = tempBeside(to);
   try {
     _copyWithTimes(from, tmp);
-    _fsync(tmp);
+    fsyncPath(tmp);
     _put(tmp, to, opts.replace);
   } finally {
     rmSync(tmp, { force: true }); // only left by a failure
@@ -115,6 +117,52 @@ export function pruneEmptyDirs(root: string, dir: string): void {
   }
 }
 
+/**
+ * Makes `files` and the entries of `dirs` durable: a power loss after this keeps them. On Linux
+ * one syncfs(2) per filesystem does it (a thousand fsyncs cost about 15 times as much); elsewhere
+ * each file and directory is fsynced. Throws when the disk could not write them (EIO).
+ */
+export function syncPaths(files: readonly string[], dirs: readonly string[]): void {
+  const allDirs = [...new Set([...dirs, ...files.map((f) => dirname(f))])].filter((d) => existsSync(d));
+  const syncfs = _syncfs();
+  if (syncfs === undefined) {
+    for (const path of [...files, ...allDirs]) fsyncPath(path);
+    return;
+  }
+  const oneDirPerDevice = new Map<number, string>();
+  for (const dir of allDirs) {
+    const st = statSync(dir, { throwIfNoEntry: false });
+    if (st && !oneDirPerDevice.has(st.dev)) oneDirPerDevice.set(st.dev, dir);
+  }
+  for (const dir of oneDirPerDevice.values()) {
+    const fd = openSync(dir, "r");
+    try {
+      if (syncfs(fd) !== 0) throw new Error(`syncfs ${dir} failed (errno ${libc().errno()})`);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Every directory from each of `paths`' parents up to `root` (absolute, `root` included), each once: what syncPaths must cover for new entries below `root`. */
+export function parentDirs(root: string, paths: Iterable<string>): string[] {
+  const dirs = new Set<string>([root]);
+  for (const path of paths) {
+    for (let dir = dirname(path); dir.startsWith(root + sep) && !dirs.has(dir); dir = dirname(dir)) dirs.add(dir);
+  }
+  return [...dirs];
+}
+
+/** fsync(2) of one file or directory. */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 // ---------------------------------------------------------------------------
 
 /** Puts `from` at `to` on one filesystem, consuming `from`: rename, or link + unlink when `to` must not exist. */
@@ -139,11 +187,11 @@ function _copyWithTimes(from: string, to: string): void {
   utimesSync(to, st.atime, st.mtime);
 }
 
-function _fsync(path: string): void {
-  const fd = openSync(path, "r");
+/** libc's syncfs, or undefined where there is none (macOS, a libc bun:ffi cannot load). */
+function _syncfs(): ((fd: number) => number) | undefined {
   try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    return libc().syncfs;
+  } catch {
+    return undefined;
   }
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cli } from "./cli.ts";
 import { tempDir, writeTree } from "./fs.ts";
@@ -13,6 +13,13 @@ export async function pushedTree(url: string, dir: string, files: Record<string,
   await cli(a, ["add", "-r", "d"]);
   await cli(a, ["push"]);
   return a;
+}
+
+/** Points working tree `top` at the server at `url` (its .soc/config.json), as after the server moved to another port. */
+export function pointAt(top: string, url: string): void {
+  const file = join(top, ".soc/config.json");
+  const config = JSON.parse(readFileSync(file, "utf8")) as { remote: { url: string } };
+  writeFileSync(file, JSON.stringify({ ...config, remote: { ...config.remote, url } }));
 }
 
 /**

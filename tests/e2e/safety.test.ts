@@ -9,7 +9,7 @@ import { snapshot, tempDir, writeFile, writeTree } from "../_harness/fs.ts";
 import { holdLock } from "../_harness/lock.ts";
 import { killGroup, waitFor } from "../_harness/proc.ts";
 import { startServer } from "../_harness/server.ts";
-import { pushedTree, serverAndPushedTree } from "../_harness/working-trees.ts";
+import { pointAt, pushedTree, serverAndPushedTree } from "../_harness/working-trees.ts";
 import { overEveryTransport } from "../_harness/transports.ts";
 
 async function changes(url: string, token?: string): Promise<unknown> {
@@ -181,11 +181,6 @@ describe("unreadable is not deleted", () => {
 
 describe("a replaced or restored server", () => {
   /** Points the working tree at `url`, as when a server comes back at the same address. */
-  function pointAt(top: string, url: string): void {
-    const file = join(top, ".soc/config.json");
-    const config = JSON.parse(readFileSync(file, "utf8")) as { remote: { url: string } };
-    writeFileSync(file, JSON.stringify({ ...config, remote: { ...config.remote, url } }));
-  }
   const stopped = (url: string, why: string) =>
     `error: the server at ${url} is not the one this tree last synced with: ${why}. Nothing was sent. To sync with it as it is now, ` +
     "run `soc pull --reattach`: a file that differs from the server's is kept beside it as a conflict copy, nothing is overwritten or deleted\n";

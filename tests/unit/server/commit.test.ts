@@ -89,14 +89,17 @@ describe("commitChangeset", () => {
     expect(changesSince(table, 2)).toEqual({ revision: 2, files: [], roots: [{ path: "", kind: "dir" }] });
   });
 
-  test("a throwing apply rolls the whole commit back", async () => {
+  test("the journal entry naming the stage commits with the rows, and only when something changes", async () => {
     using state = serverState("soc-commit-");
     const { table } = state;
-    const apply = () => {
-      throw new Error("disk full");
-    };
-    expect(() => commitChangeset(table, changeset({ upserts: [up("a")] }), { nowMs: 1, apply })).toThrow("disk full");
-    expect(changesSince(table, 0)).toEqual({ revision: 0, files: [], roots: [] });
+    const entries = () => table.db.query("SELECT rev, stage, versions FROM journal").all();
+    const source = { stage: "ab".repeat(16) };
+    commitChangeset(table, changeset({ upserts: [up("a")] }), { nowMs: 1, source });
+    expect(entries()).toEqual([{ rev: 1, stage: source.stage, versions: null }]);
+    table.db.query("DELETE FROM journal").run();
+    commitChangeset(table, changeset({ upserts: [up("a")] }), { nowMs: 1, source });
+    expect(() => commitChangeset(table, changeset({ upserts: [up("a", MD5_B)] }), { nowMs: 1, source })).toThrow(ConflictError);
+    expect(entries()).toEqual([]);
   });
 
   test("a base revision newer than the server is refused", async () => {

@@ -17,7 +17,20 @@ describe("readServerConfig", () => {
       token: undefined,
       insecure: false,
       keepDays: DEFAULT_KEEP_DAYS,
+      failpoint: undefined,
     });
+  });
+
+  test("SOC_TEST_FAILPOINT names a commit step, which time it is reached, and throw or kill", () => {
+    expect(readServerConfig(["--store", "/s"], { SOC_TEST_FAILPOINT: "written@2:kill" })).toMatchObject({
+      failpoint: { step: "written", nth: 2, action: "kill" },
+    });
+    expect(readServerConfig(["--store", "/s"], { SOC_TEST_FAILPOINT: "kept:throw" })).toMatchObject({
+      failpoint: { step: "kept", nth: 1, action: "throw" },
+    });
+    expect(() => readServerConfig(["--store", "/s"], { SOC_TEST_FAILPOINT: "nowhere:kill" })).toThrow(
+      'SOC_TEST_FAILPOINT must be STEP[@N]:throw|kill with STEP one of staged, committed, kept, deleted, written, synced; got "nowhere:kill"',
+    );
   });
 
   test("flags override the defaults; relative paths become absolute", () => {

@@ -3,7 +3,8 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, 
 import { join } from "node:path";
 import { md5Bytes } from "../../../lib/shared/hash.ts";
 import { createStage, removeStage, verifyStage } from "../../../lib/server/stage.ts";
-import { applyToStore, resolveIn } from "../../../lib/server/store.ts";
+import { runJournal } from "../../../lib/server/journal.ts";
+import { deleteFromStore, displacedRoot, resolveIn, writeToStore } from "../../../lib/server/store.ts";
 import { commitChangeset } from "../../../lib/server/commit.ts";
 import { changeset } from "../../_harness/changesets.ts";
 import { upsertOf } from "../../_harness/upserts.ts";
@@ -20,7 +21,8 @@ async function push(f: ServerState, files: Record<string, string>, deletes: stri
   // allowMassDelete: these tests swap files for directories wholesale; the guard has its own tests.
   const change = changeset({ client: "t", upserts, deletes: deletes.map((path) => ({ path, baseRev })), allowMassDelete: true });
   await verifyStage(f.store, stage.id, upserts);
-  const result = commitChangeset(f.table, change, { nowMs: 0, apply: (plan) => applyToStore(f.store, stage.path, plan) });
+  const result = commitChangeset(f.table, change, { nowMs: 0, source: { stage: stage.id } });
+  runJournal(f.table, f.store);
   removeStage(f.store, stage.id);
   return result;
 }
@@ -31,7 +33,8 @@ describe("store", () => {
     const stage = createStage(f.store);
     writeFile(stage.path, "docs/a.txt", "hello");
     utimesSync(join(stage.path, "docs/a.txt"), 1_600_000_000, 1_600_000_000);
-    applyToStore(f.store, stage.path, { deletes: [], stores: [{ path: "docs/a.txt", mode: 0o4755 }] });
+    const from = join(stage.path, "docs/a.txt");
+    expect(writeToStore(f.store, { path: "docs/a.txt", mode: 0o4755, from, move: true }, 1)).toEqual([]);
     const st = statSync(join(f.store.root, "docs/a.txt"));
     expect(readFileSync(join(f.store.root, "docs/a.txt"), "utf8")).toBe("hello");
     expect(st.mode & 0o7777).toBe(0o755);
@@ -79,7 +82,29 @@ describe("store", () => {
     symlinkSync(outside, join(stage.path, "via"));
     writeFileSync(join(outside, "secret"), "s");
     await expect(verifyStage(f.store, stage.id, [{ path: "via/secret", size: 1, md5: md5Bytes("s") }])).rejects.toThrow("is a symlink");
-    expect(() => applyToStore(f.store, stage.path, { deletes: ["link/x"], stores: [] })).toThrow("is a symlink");
-    expect(treeWithDirs(outside)).toEqual({ secret: "s" });
+    writeFileSync(join(outside, "x"), "x");
+    deleteFromStore(f.store, "link/x");
+    expect(treeWithDirs(outside)).toEqual({ secret: "s", x: "x" });
+  });
+
+  test("a write moves what stands in its way and the table does not name aside, never deleting it", async () => {
+    using f = serverState("soc-store-");
+    writeFile(f.store.root, "a/stray.txt", "someone put this here");
+    writeFile(f.store.root, "b", "a file where a directory belongs");
+    const stage = createStage(f.store);
+    writeFile(stage.path, "a", "new a");
+    writeFile(stage.path, "b/c", "new c");
+    const write = (path: string) => writeToStore(f.store, { path, mode: 0o644, from: join(stage.path, path), move: true }, 7);
+    expect(write("a")).toEqual(["a"]);
+    expect(write("b/c")).toEqual(["b"]);
+    expect(treeWithDirs(f.store.root)).toEqual({ a: "new a", b: "<dir>", "b/c": "new c" });
+    expect(treeWithDirs(displacedRoot(f.store, 7))).toEqual({
+      a: "<dir>",
+      "a/stray.txt": "someone put this here",
+      b: "a file where a directory belongs",
+    });
+    // Done again (a replay): the staged files are gone, so nothing changes.
+    expect([write("a"), write("b/c")]).toEqual([[], []]);
+    expect(treeWithDirs(f.store.root)).toEqual({ a: "new a", b: "<dir>", "b/c": "new c" });
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Table } from "../../../lib/server/table.ts";
-import { createSweeper, keepVersions, placeVersion, sweepVersions, versionFile, versionsRoot } from "../../../lib/server/versions.ts";
+import { createSweeper, keepVersion, sweepVersions, versionFile, versionsRoot } from "../../../lib/server/versions.ts";
 import { writeFile } from "../../_harness/fs.ts";
 import { serverState } from "../../_harness/server-state.ts";
 
@@ -15,29 +15,22 @@ function addVersion(table: Table, path: string, rev: number, replacedAtMs: numbe
 }
 
 describe("versions area", () => {
-  test("keepVersions hard-links store files under versions/<rev>/; the store is untouched", async () => {
+  test("keepVersion hard-links a store file under versions/<rev>/, once; the store is untouched", async () => {
     using f = serverState("soc-versions-");
     writeFile(f.store.root, "d/a.txt", "old");
-    keepVersions(f.store, [
-      { path: "d/a.txt", rev: 3 },
-      { path: "missing", rev: 3 },
-    ]);
+    keepVersion(f.store, { path: "d/a.txt", rev: 3 });
+    keepVersion(f.store, { path: "missing", rev: 3 });
     const kept = versionFile(f.store, "d/a.txt", 3);
     expect(kept).toBe(join(f.store.stateDir, "versions", "3", "d", "a.txt"));
     expect(readFileSync(kept, "utf8")).toBe("old");
     expect(statSync(kept).ino).toBe(statSync(join(f.store.root, "d/a.txt")).ino);
     expect(existsSync(versionFile(f.store, "missing", 3))).toBe(false);
-  });
-
-  test("placeVersion puts a version back in the store by rename, sharing its inode", async () => {
-    using f = serverState("soc-versions-");
-    writeFile(join(versionsRoot(f.store), "2"), "d/a.txt", "from rev 2");
-    writeFile(f.store.root, "d/a.txt", "current");
-    placeVersion(f.store, "d/a.txt", 2);
-    expect(readFileSync(join(f.store.root, "d/a.txt"), "utf8")).toBe("from rev 2");
-    expect(readdirSync(join(f.store.root, "d"))).toEqual(["a.txt"]);
-    expect(statSync(join(f.store.root, "d/a.txt")).ino).toBe(statSync(versionFile(f.store, "d/a.txt", 2)).ino);
-    expect(() => placeVersion(f.store, "../x", 2)).toThrow('bad path "../x": contains ".."');
+    // Done again (a journal replay, the store file already replaced): the kept version stays.
+    writeFile(f.dir, "new", "new");
+    renameSync(join(f.dir, "new"), join(f.store.root, "d/a.txt")); // store files are only ever replaced by rename
+    keepVersion(f.store, { path: "d/a.txt", rev: 3 });
+    expect(readFileSync(kept, "utf8")).toBe("old");
+    expect(readdirSync(join(versionsRoot(f.store), "3", "d"))).toEqual(["a.txt"]);
   });
 
   test("sweepVersions drops rows and files replaced more than keepDays ago, pruning emptied directories", async () => {

@@ -1,0 +1,37 @@
+import { UsageError } from "../shared/errors.ts";
+
+/** The points of a commit where a test can make the server fail or die, in the order they are reached. */
+export const FAIL_STEPS = ["staged", "committed", "kept", "deleted", "written", "synced"] as const;
+
+/** A point of a commit: staged files synced, rows committed, then after each file kept, deleted or written, and the store synced. */
+export type FailStep = (typeof FAIL_STEPS)[number];
+
+/** Called at each FailStep; a test's failpoint throws or kills the process there, otherwise it is absent. */
+export type Failpoint = (step: FailStep) => void;
+
+/** A parsed SOC_TEST_FAILPOINT: `step[@n]:throw|kill`, the n-th time (default the first) the step is reached. */
+export interface FailpointSpec {
+  step: FailStep;
+  nth: number;
+  action: "throw" | "kill";
+}
+
+/** Parses `step[@n]:throw|kill` (SOC_TEST_FAILPOINT, for crash tests); UsageError when malformed. */
+export function parseFailpoint(text: string): FailpointSpec {
+  const m = /^([a-z]+)(?:@([1-9][0-9]*))?:(throw|kill)$/.exec(text);
+  const step = FAIL_STEPS.find((s) => s === m?.[1]);
+  if (!m || step === undefined) {
+    throw new UsageError(`SOC_TEST_FAILPOINT must be STEP[@N]:throw|kill with STEP one of ${FAIL_STEPS.join(", ")}; got ${JSON.stringify(text)}`);
+  }
+  return { step, nth: Number(m[2] ?? 1), action: m[3] as FailpointSpec["action"] };
+}
+
+/** The failpoint `spec` describes: it fires once, the nth time its step is reached, by throwing or by SIGKILL. */
+export function createFailpoint(spec: FailpointSpec): Failpoint {
+  let seen = 0;
+  return (step) => {
+    if (step !== spec.step || ++seen !== spec.nth) return;
+    if (spec.action === "kill") process.kill(process.pid, "SIGKILL");
+    throw new Error(`failpoint ${spec.step}@${spec.nth}`);
+  };
+}
