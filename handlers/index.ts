@@ -1,11 +1,12 @@
-import { Elysia, ValidationError } from "elysia";
+import { Elysia } from "elysia";
 import { SocError } from "../lib/shared/errors.ts";
-import { MAX_BODY_BYTES, type ErrorBody } from "../lib/shared/protocol.ts";
+import { MAX_BODY_BYTES } from "../lib/shared/protocol.ts";
 import type { Failpoint } from "../lib/server/failpoint.ts";
 import { requireJournalDone } from "../lib/server/journal.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { Table } from "../lib/server/table.ts";
 import { requestGuard } from "./auth.ts";
+import { errorBody } from "./errors.ts";
 import { changesRoutes } from "./changes.ts";
 import { HEALTH_PATH, healthRoutes } from "./health.ts";
 import { historyRoutes } from "./history.ts";
@@ -64,28 +65,7 @@ export function createApp(deps: AppDeps) {
 // ---------------------------------------------------------------------------
 
 function _errorResponse(code: string | number, error: unknown, onInternal?: (error: unknown) => void): Response {
-  if (error instanceof SocError) {
-    const paths = error.details?.paths;
-    const headers: Record<string, string> = error.status === 401 ? { "WWW-Authenticate": 'Bearer realm="soc"' } : {};
-    return _json(error.status, { code: error.code, message: error.message, ...(Array.isArray(paths) ? { paths } : {}) }, headers);
-  }
-  if (error instanceof ValidationError && error.type !== "response") {
-    return _json(400, { code: "bad_request", message: _validationMessage(error) });
-  }
-  if (code === "PARSE") return _json(400, { code: "bad_request", message: "malformed request body (expected JSON)" });
-  if (code === "NOT_FOUND") return _json(404, { code: "not_found", message: "no such route" });
-  onInternal?.(error);
-  return _json(500, { code: "internal", message: "internal error" });
-}
-
-function _validationMessage(error: ValidationError): string {
-  const detail = error.valueError;
-  const field = (detail?.path ?? "").replace(/\/([0-9]+)(?=\/|$)/g, "[$1]").replaceAll("/", ".");
-  const where = ["body", "query", "params", "headers"].includes(error.type) ? error.type : "request";
-  const message = detail?.message === "Expected union value" ? "wrong type or format" : detail?.message;
-  return `invalid ${where}${field}: ${message ?? "does not match the schema"}`;
-}
-
-function _json(status: number, error: ErrorBody["error"], headers: Record<string, string> = {}): Response {
-  return Response.json({ error }, { status, headers });
+  const { status, body } = errorBody(code, error, onInternal);
+  const headers: Record<string, string> = status === 401 ? { "WWW-Authenticate": 'Bearer realm="soc"' } : {};
+  return Response.json(body, { status, headers });
 }

@@ -1,14 +1,32 @@
-import { Elysia } from "elysia";
-import { commitPush } from "../lib/server/commit.ts";
+import { Elysia, t } from "elysia";
+import { abandonPush, commitPush, type CommitDeps } from "../lib/server/commit.ts";
 import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
 import type { Failpoint } from "../lib/server/failpoint.ts";
-import { createStage } from "../lib/server/stage.ts";
+import { createStage, saveChangesetPart } from "../lib/server/stage.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { Table } from "../lib/server/table.ts";
 import { createSweeper } from "../lib/server/versions.ts";
-import { PushBegin, PushBeginRequest, PushCommit, PushCommitRequest } from "../lib/shared/protocol.ts";
+import {
+  COMMIT_STREAM_TYPE,
+  PushAbortRequest,
+  PushBegin,
+  PushBeginRequest,
+  PushCommit,
+  PushCommitRequest,
+  PushPart,
+  PushPartRequest,
+  type CommitProgress,
+} from "../lib/shared/protocol.ts";
+import { errorBody } from "./errors.ts";
 
-/** POST /v1/push/begin (a fresh stage) and /v1/push/commit (check, verify, commit the rows, move the files). */
+/** How often a streamed commit repeats its progress while it works, so no proxy takes the quiet for a dead server. */
+const HEARTBEAT_MS = 5_000;
+
+/**
+ * POST /v1/push/begin (a fresh stage), /v1/push/part (a part of a big changeset), /v1/push/abort
+ * (give a push up) and /v1/push/commit (check, verify, commit the rows, move the files). A commit
+ * asked for with `Accept: application/x-ndjson` streams its progress, then its result or error.
+ */
 export function pushRoutes(deps: {
   table: Table;
   store: Store;
@@ -20,7 +38,7 @@ export function pushRoutes(deps: {
   failpoint?: Failpoint;
 }) {
   const keepDays = deps.keepDays ?? DEFAULT_KEEP_DAYS;
-  const commit = { ...deps, keepDays, sweep: createSweeper(deps.table, deps.store, { keepDays, now: deps.now }) };
+  const commit: CommitDeps = { ...deps, keepDays, sweep: createSweeper(deps.table, deps.store, { keepDays, now: deps.now }) };
   return new Elysia({ prefix: "/v1/push" })
     .post(
       "/begin",
@@ -30,5 +48,64 @@ export function pushRoutes(deps: {
       },
       { body: PushBeginRequest, response: PushBegin },
     )
-    .post("/commit", ({ body }): Promise<PushCommit> => commitPush(commit, body), { body: PushCommitRequest, response: PushCommit });
+    .post(
+      "/part",
+      ({ body }): PushPart => {
+        saveChangesetPart(deps.store, body.stage, body.part, body);
+        return { part: body.part };
+      },
+      { body: PushPartRequest, response: PushPart },
+    )
+    .post(
+      "/abort",
+      ({ body }) => {
+        abandonPush(commit, body.stage);
+        return { aborted: true };
+      },
+      { body: PushAbortRequest, response: t.Object({ aborted: t.Boolean() }) },
+    )
+    .post(
+      "/commit",
+      ({ body, request, server }) => {
+        if (!request.headers.get("accept")?.includes(COMMIT_STREAM_TYPE)) return commitPush(commit, body);
+        server?.timeout(request, 0); // however long it takes: the heartbeat shows it is alive
+        return _streamCommit((onProgress) => commitPush(commit, body, onProgress), deps.onInternalError);
+      },
+      { body: PushCommitRequest, response: PushCommit },
+    );
+}
+
+// ---------------------------------------------------------------------------
+
+/** Runs `work`, answering at once with a stream of `{progress}` lines, then `{result}` or `{error, status}`. */
+function _streamCommit(work: (onProgress: (p: CommitProgress) => void) => Promise<PushCommit>, onInternal?: (error: unknown) => void): Response {
+  const encoder = new TextEncoder();
+  let last: CommitProgress | undefined;
+  let sentAt = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const send = (line: object) => controller.enqueue(encoder.encode(`${JSON.stringify(line)}\n`));
+      const onProgress = (p: CommitProgress) => {
+        const newStep = p.step !== last?.step;
+        last = p;
+        // A new step and the end of one always; otherwise a few lines a second (the md5 pass reports every file).
+        if (newStep || p.done === p.total || performance.now() - sentAt > 200) {
+          sentAt = performance.now();
+          send({ progress: p });
+        }
+      };
+      const heartbeat = setInterval(() => send({ progress: last ?? { step: "verifying", done: 0, total: 0 } }), HEARTBEAT_MS);
+      work(onProgress)
+        .then((result) => send({ result }))
+        .catch((error: unknown) => {
+          const { status, body } = errorBody("UNKNOWN", error, onInternal);
+          send({ ...body, status });
+        })
+        .finally(() => {
+          clearInterval(heartbeat);
+          controller.close();
+        });
+    },
+  });
+  return new Response(stream, { headers: { "content-type": COMMIT_STREAM_TYPE, "x-accel-buffering": "no", "cache-control": "no-store" } });
 }

@@ -1,13 +1,35 @@
 import { ConflictError, RemoteError, SocError } from "../shared/errors.ts";
-import type { Changes, ErrorBody, Info, Log, PushBegin, PushCommit, PushCommitRequest, Restore, RestoreRequest, Verify } from "../shared/protocol.ts";
+import {
+  COMMIT_STREAM_TYPE,
+  type Changes,
+  type CommitProgress,
+  type ErrorBody,
+  type FileRow,
+  type Info,
+  type Log,
+  type PushBegin,
+  type PushCommit,
+  type PushCommitRequest,
+  type PushPart,
+  type PushPartRequest,
+  type Restore,
+  type RestoreRequest,
+  type Verify,
+} from "../shared/protocol.ts";
 
 /** Typed calls to a soc server's `/v1` API. */
 export interface RemoteClient {
   url: string;
   info(): Promise<Info>;
+  /** Every row changed after revision `since`, fetched page by page, and the revision they complete. */
   changes(since: number): Promise<Changes>;
   beginPush(client: string): Promise<PushBegin>;
-  commitPush(request: PushCommitRequest): Promise<PushCommit>;
+  /** Sends one part of a changeset too big for one request (see CHANGESET_PART_BYTES). */
+  sendPushPart(request: PushPartRequest): Promise<PushPart>;
+  /** Commits a push, however long that takes, reporting the server's progress as it comes. */
+  commitPush(request: PushCommitRequest, onProgress?: (p: CommitProgress) => void): Promise<PushCommit>;
+  /** Gives a push up: the server removes its stage unless a commit holds it. Never throws. */
+  abortPush(stage: string): Promise<void>;
   log(query: { path?: string; limit?: number }): Promise<Log>;
   /** The bytes of `path` as of revision `rev` (default: current), as a stream. */
   content(path: string, rev?: number): Promise<ReadableStream<Uint8Array>>;
@@ -15,7 +37,7 @@ export interface RemoteClient {
   verify(): Promise<Verify>;
 }
 
-/** How long one API call may take before the server counts as unreachable. */
+/** How long one API call may take before the server counts as unreachable (a commit streams, and may take longer). */
 const TIMEOUT_MS = 120_000;
 
 /**
@@ -25,8 +47,13 @@ const TIMEOUT_MS = 120_000;
  */
 export function createClient(url: string, token: string | undefined): RemoteClient {
   const base = url.replace(/\/+$/, "");
-  const send = async (method: "GET" | "POST", path: string, body?: unknown): Promise<Response> => {
-    const headers: Record<string, string> = { accept: "application/json" };
+  const send = async (
+    method: "GET" | "POST",
+    path: string,
+    body?: unknown,
+    opts: { accept?: string; timeoutMs?: number } = {},
+  ): Promise<Response> => {
+    const headers: Record<string, string> = { accept: opts.accept ?? "application/json" };
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
     let res: Response;
@@ -35,7 +62,7 @@ export function createClient(url: string, token: string | undefined): RemoteClie
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(TIMEOUT_MS),
+        signal: opts.timeoutMs === 0 ? undefined : AbortSignal.timeout(opts.timeoutMs ?? TIMEOUT_MS),
       });
     } catch (err) {
       throw new RemoteError(`cannot reach the soc server at ${base}: ${(err as Error).message}`);
@@ -49,9 +76,35 @@ export function createClient(url: string, token: string | undefined): RemoteClie
   return {
     url: base,
     info: () => call<Info>("GET", "/v1/info"),
-    changes: (since) => call<Changes>("GET", `/v1/changes?since=${since}`),
+    changes: async (since) => {
+      // A row changed again while paging reappears on a later page: the later copy wins.
+      const files = new Map<string, FileRow>();
+      let after: Changes["next"];
+      for (;;) {
+        const page = await call<Changes>("GET", `/v1/changes?${query({ since, afterRev: after?.rev, afterPath: after?.path })}`);
+        for (const row of page.files) files.set(row.path, row);
+        if (page.next === undefined) return { revision: page.revision, files: [...files.values()], roots: page.roots };
+        if (after && (page.next.rev < after.rev || (page.next.rev === after.rev && page.next.path <= after.path))) {
+          throw new RemoteError(`the soc server at ${base} sent a page of changes that does not move forward`, "bad_response");
+        }
+        after = page.next;
+      }
+    },
     beginPush: (client) => call<PushBegin>("POST", "/v1/push/begin", { client }),
-    commitPush: (request) => call<PushCommit>("POST", "/v1/push/commit", request),
+    sendPushPart: (request) => call<PushPart>("POST", "/v1/push/part", request),
+    commitPush: async (request, onProgress) => {
+      // No time limit: the server streams progress (a heartbeat at least) until it answers.
+      const res = await send("POST", "/v1/push/commit", request, { accept: COMMIT_STREAM_TYPE, timeoutMs: 0 });
+      if (!res.headers.get("content-type")?.startsWith(COMMIT_STREAM_TYPE)) return (await res.json()) as PushCommit;
+      return _readCommitStream(res, base, onProgress);
+    },
+    abortPush: async (stage) => {
+      try {
+        await send("POST", "/v1/push/abort", { stage });
+      } catch {
+        // best effort: the server's sweep removes a forgotten stage after a day
+      }
+    },
     log: (q) => call<Log>("GET", `/v1/log?${query(q)}`),
     content: async (path, rev) => (await send("GET", `/v1/content?${query({ path, rev })}`)).body ?? new ReadableStream(),
     restore: (request) => call<Restore>("POST", "/v1/restore", request),
@@ -60,6 +113,32 @@ export function createClient(url: string, token: string | undefined): RemoteClie
 }
 
 // ---------------------------------------------------------------------------
+
+/** Reads a streamed commit: `{progress}` lines to `onProgress`, then `{result}` (returned) or `{error, status}` (thrown). */
+async function _readCommitStream(res: Response, base: string, onProgress?: (p: CommitProgress) => void): Promise<PushCommit> {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  try {
+    for await (const chunk of res.body ?? new ReadableStream<Uint8Array>()) {
+      buffered += decoder.decode(chunk, { stream: true });
+      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+        const line = JSON.parse(buffered.slice(0, nl)) as { progress?: CommitProgress; result?: PushCommit; error?: unknown; status?: number };
+        buffered = buffered.slice(nl + 1);
+        if (line.progress) onProgress?.(line.progress);
+        if (line.result) return line.result;
+        if (line.error) throw _errorFrom(line.status ?? 500, JSON.stringify({ error: line.error }), base);
+      }
+    }
+  } catch (err) {
+    if (err instanceof SocError) throw err;
+    throw new RemoteError(
+      `lost the soc server at ${base} while it committed (${(err as Error).message}); run \`soc push\` again: a commit that went through is not repeated`,
+    );
+  }
+  throw new RemoteError(
+    `the soc server at ${base} stopped answering while it committed; run \`soc push\` again: a commit that went through is not repeated`,
+  );
+}
 
 function _errorFrom(status: number, text: string, base: string): SocError {
   let error: ErrorBody["error"] | undefined;

@@ -2,7 +2,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConflictError, SocError } from "../shared/errors.ts";
 import { isGone } from "../shared/fs.ts";
-import type { Delete, PushCommitRequest, Upsert } from "../shared/protocol.ts";
+import { CHANGESET_PART_BYTES, type ChangesetPart, type Delete, type PushCommit, type PushCommitRequest, type Upsert } from "../shared/protocol.ts";
 import { ancestorPaths, comparePaths, quotePath } from "../shared/paths.ts";
 import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import type { RootRule } from "./roots.ts";
@@ -23,7 +23,7 @@ export interface PushResult {
 }
 
 /**
- * Sends the dirty set: one rsync run into a staging area, then a commit carrying each path's
+ * Sends the dirty set: one rsync run into a staging area, then a commit (in parts when it is big) carrying each path's
  * base revision (the server checks and writes the rows in one transaction). A refused commit (paths changed on the server) throws ConflictError and
  * changes nothing on either side. `force` re-sends every tracked file (rsync skips equal content).
  * `progress` shows the scan and the transfer (the caller erases it if this throws).
@@ -54,13 +54,6 @@ export async function push(
   if (opts.dryRun) return { revision: s.serverRevision, transferred, deleted, conflicts: [], upToDate: false };
 
   const stage = await s.remote.beginPush(s.client);
-  const meter = meterTransfer(
-    progress,
-    "send",
-    send.reduce((sum, f) => sum + f.size, 0),
-  );
-  await s.transport.upload(s.layout.top, transferred, stage, opts.force ? "checksum" : "always", meter.onProgress);
-  meter.finish();
   const request: PushCommitRequest = {
     stage: stage.stage,
     client: s.client,
@@ -70,20 +63,52 @@ export async function push(
     ...(opts.allowMassDelete ? { allowMassDelete: true } : {}),
     ...(opts.force ? { repair: true } : {}),
   };
+  let commit: PushCommit;
   try {
-    const commit = await s.remote.commitPush(request);
-    updateBase(
-      s.db,
-      send.map((f) => _baseEntry(f, commit.revision, scanNs, base.get(f.path))),
-      deleted,
+    const meter = meterTransfer(
+      progress,
+      "send",
+      send.reduce((sum, f) => sum + f.size, 0),
     );
-    writeRoots(s.db, applyRootChanges(readRoots(s.db, "roots_base"), rootChanges), "roots_base");
-    return { revision: commit.revision, transferred: commit.stored.sort(comparePaths), deleted, conflicts: [], upToDate: false };
+    await s.transport.upload(s.layout.top, transferred, stage, opts.force ? "checksum" : "always", meter.onProgress);
+    meter.finish();
+    commit = await _commit(s, request, progress);
   } catch (err) {
     if (err instanceof ConflictError)
       return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: err.paths.sort(comparePaths), upToDate: false };
+    await s.remote.abortPush(stage.stage); // the stage goes now, not in a day
     throw err;
   }
+  updateBase(
+    s.db,
+    send.map((f) => _baseEntry(f, commit.revision, scanNs, base.get(f.path))),
+    deleted,
+  );
+  writeRoots(s.db, applyRootChanges(readRoots(s.db, "roots_base"), rootChanges), "roots_base");
+  return { revision: commit.revision, transferred: commit.stored.sort(comparePaths), deleted, conflicts: [], upToDate: false };
+}
+
+/**
+ * Splits a changeset's entries into parts whose JSON stays under about `maxBytes` each (at least
+ * one entry per part, and always one part, maybe empty): every request of a push stays small.
+ */
+export function splitChangeset(upserts: readonly Upsert[], deletes: readonly Delete[], maxBytes: number = CHANGESET_PART_BYTES): ChangesetPart[] {
+  const parts: ChangesetPart[] = [{ upserts: [], deletes: [] }];
+  let bytes = 0;
+  const add = (size: number, put: (part: ChangesetPart) => void) => {
+    let part = parts.at(-1) as ChangesetPart;
+    if (bytes + size > maxBytes && part.upserts.length + part.deletes.length > 0) {
+      part = { upserts: [], deletes: [] };
+      parts.push(part);
+      bytes = 0;
+    }
+    bytes += size;
+    put(part);
+  };
+  // A path's JSON (escapes included) plus the fixed fields of an entry, generously.
+  for (const u of upserts) add(JSON.stringify(u.path).length + 140, (p) => p.upserts.push(u));
+  for (const d of deletes) add(JSON.stringify(d.path).length + 40, (p) => p.deletes.push(d));
+  return parts;
 }
 
 /** Rules to send: those set or changed locally since the last agreement, and paths whose rule went. */
@@ -105,6 +130,21 @@ export function applyRootChanges(rules: readonly RootRule[], changes: PushCommit
 }
 
 // ---------------------------------------------------------------------------
+
+/** Sends all but the last part of `request`'s changeset ahead, then commits with the last one, showing the server's progress. */
+async function _commit(s: SyncSession, request: PushCommitRequest, progress: Progress): Promise<PushCommit> {
+  const parts = splitChangeset(request.upserts, request.deletes);
+  const last = parts.pop() as ChangesetPart;
+  for (const [part, entries] of parts.entries()) {
+    progress.update("sending the changeset", part, parts.length + 1, "files");
+    await s.remote.sendPushPart({ stage: request.stage, part, ...entries });
+  }
+  const commit = await s.remote.commitPush({ ...request, ...last, ...(parts.length > 0 ? { parts: parts.length } : {}) }, (p) =>
+    progress.update(`server ${p.step}`, p.done, p.total, "files"),
+  );
+  progress.finish();
+  return commit;
+}
 
 /** An unreadable file is never taken for a deleted one: stop, naming each, before anything is sent. */
 function _refuseUnreadable(unreadable: readonly { path: string; error: string }[]): void {

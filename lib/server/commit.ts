@@ -1,10 +1,10 @@
 import { BadInputError, ConflictError, SocError } from "../shared/errors.ts";
 import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
-import type { Delete, FileRow, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
+import type { CommitProgress, Delete, FileRow, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
 import { writeRevision } from "./revision.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
 import { finishJournal, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
-import { removeStage, stageDir, verifyStage } from "./stage.ts";
+import { readChangesetParts, removeStage, stageDir, verifyStage } from "./stage.ts";
 import { repairFromStage, resolveIn } from "./store.ts";
 import { currentRevision, readRow, shapeClashes, type Table } from "./table.ts";
 
@@ -28,19 +28,27 @@ export interface CommitDeps extends JournalDeps {
  * unchanged go back over the store's copies. The stage is removed once nothing needs it: a
  * refused push (a conflict, a mismatch) starts again with a new one.
  */
-export async function commitPush(deps: CommitDeps, req: PushCommitRequest): Promise<PushCommit> {
+export async function commitPush(deps: CommitDeps, req: PushCommitRequest, onProgress?: (p: CommitProgress) => void): Promise<PushCommit> {
   try {
-    checkChangeset(req);
-    const staged = await verifyStage(deps.store, req.stage, req.upserts);
+    const change = _wholeChangeset(deps, req);
+    checkChangeset(change);
+    const verifying = (done: number, total: number) => onProgress?.({ step: "verifying", done, total });
+    const staged = await verifyStage(deps.store, req.stage, change.upserts, verifying);
     const inStore = new Set<string>();
-    for (const { path } of [...req.upserts, ...req.deletes]) resolveIn(deps.store.root, path, inStore);
+    for (const { path } of [...change.upserts, ...change.deletes]) resolveIn(deps.store.root, path, inStore);
     syncPaths(staged, parentDirs(stageDir(deps.store, req.stage), staged));
     deps.failpoint?.("staged");
     // No await from here on: the conflict check and the commit run as one synchronous step.
+    const paths = change.upserts.length + change.deletes.length;
+    onProgress?.({ step: "committing", done: 0, total: paths });
     const keepVersions = deps.keepDays > 0;
-    const result = commitChangeset(deps.table, req, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });
-    finishJournal(deps);
-    if (req.repair) _repair(deps, req, result);
+    const result = commitChangeset(deps.table, change, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });
+    try {
+      if (req.repair) _repair(deps, req.stage, change.upserts, result);
+    } finally {
+      finishJournal(deps); // moves the files in, then removes the stage
+    }
+    onProgress?.({ step: "storing", done: paths, total: paths });
     try {
       deps.sweep();
     } catch (error) {
@@ -50,6 +58,14 @@ export async function commitPush(deps: CommitDeps, req: PushCommitRequest): Prom
   } finally {
     if (!stageInJournal(deps.table, req.stage)) removeStage(deps.store, req.stage);
   }
+}
+
+/**
+ * The client gives up push `stage` (a failed upload, a commit it could not send): its stage and
+ * parts go at once, unless a commit already holds them (then the journal removes them when done).
+ */
+export function abandonPush(deps: CommitDeps, stage: string): void {
+  if (!stageInJournal(deps.table, stage)) removeStage(deps.store, stage);
 }
 
 /** What a push asks the table to change (PushCommitRequest without the stage). */
@@ -149,14 +165,21 @@ interface _Plan {
   replaced: FileRow[];
 }
 
+/** The request's changeset with the parts sent before it (POST /v1/push/part) in front. */
+function _wholeChangeset(deps: CommitDeps, req: PushCommitRequest): PushCommitRequest {
+  if (!req.parts) return req;
+  const parts = readChangesetParts(deps.store, req.stage, req.parts);
+  return { ...req, upserts: [...parts.upserts, ...req.upserts], deletes: [...parts.deletes, ...req.deletes] };
+}
+
 /** push --force: staged files whose rows this commit left unchanged go back over the store's copies. */
-function _repair(deps: CommitDeps, req: PushCommitRequest, result: PushCommit): void {
+function _repair(deps: CommitDeps, stage: string, upserts: readonly Upsert[], result: PushCommit): void {
   const stored = new Set(result.stored);
-  const md5Of = new Map(req.upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
-  const unchanged = req.upserts.filter((u) => md5Of.has(u.path));
+  const md5Of = new Map(upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
+  const unchanged = upserts.filter((u) => md5Of.has(u.path));
   repairFromStage(
     deps.store,
-    stageDir(deps.store, req.stage),
+    stageDir(deps.store, stage),
     unchanged,
     (path) => {
       const row = readRow(deps.table, path);

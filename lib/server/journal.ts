@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { SocError } from "../shared/errors.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
 import type { Failpoint } from "./failpoint.ts";
-import { stagePath } from "./stage.ts";
+import { removeStage, stagePath } from "./stage.ts";
 import { deleteFromStore, displacedRoot, resolveIn, writeToStore, type Store, type StoreWrite } from "./store.ts";
 import type { Table } from "./table.ts";
 import { keepVersion, versionFile } from "./versions.ts";
@@ -52,7 +52,7 @@ export function stageInJournal(table: Table, id: string): boolean {
 
 /**
  * Finishes every journaled revision, oldest first: keeps the versions it replaces, deletes, writes
- * its new files, syncs the store's directories, then clears its entry. Throws the first error, its
+ * its new files, syncs the store's directories, then clears its entry and removes its stage. Throws the first error, its
  * entry left for the next run; what was done by then is skipped next time.
  */
 export function runJournal(table: Table, store: Store, failpoint?: Failpoint): JournalRun {
@@ -61,6 +61,7 @@ export function runJournal(table: Table, store: Store, failpoint?: Failpoint): J
   for (const entry of entries) {
     for (const path of _applyRevision(table, store, entry, failpoint)) run.displaced.push({ rev: entry.rev, path });
     table.db.query("DELETE FROM journal WHERE rev = $rev").run({ rev: entry.rev });
+    if (entry.stage !== null) removeStage(store, entry.stage);
     run.finished.push(entry.rev);
   }
   return run;

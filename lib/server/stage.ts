@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BadInputError, SocError } from "../shared/errors.ts";
-import { isRealDir } from "../shared/fs.ts";
+import { isRealDir, tempBeside } from "../shared/fs.ts";
+import type { ChangesetPart } from "../shared/protocol.ts";
 import { md5Files } from "../shared/hash.ts";
 import { resolveIn, type Store } from "./store.ts";
 
@@ -41,16 +42,48 @@ export function stageDir(store: Store, id: string): string {
 }
 
 /**
- * Deletes a stage and everything in it, best effort: it runs after a commit has succeeded,
- * so a failure must not turn that into an error (the 24-hour sweep tries again).
+ * Deletes a stage, everything in it and its changeset parts, best effort: it runs after a commit
+ * has succeeded, so a failure must not turn that into an error (the 24-hour sweep tries again).
  */
 export function removeStage(store: Store, id: string): void {
   if (!_isStageId(id)) return;
   try {
     rmSync(stagePath(store, id), { recursive: true, force: true });
+    rmSync(_partsDir(store, id), { recursive: true, force: true });
   } catch {
     // left for _sweepStages
   }
+}
+
+/**
+ * Keeps part number `part` of stage `id`'s changeset until its commit (sending it again replaces
+ * it). Parts live in `<stateDir>/changesets/<id>/`, out of reach of the rsync that fills the stage.
+ * BadInputError "no_stage" when the stage is unknown.
+ */
+export function saveChangesetPart(store: Store, id: string, part: number, entries: ChangesetPart): void {
+  stageDir(store, id);
+  const dir = _partsDir(store, id);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = tempBeside(join(dir, "part"));
+  writeFileSync(tmp, JSON.stringify({ upserts: entries.upserts, deletes: entries.deletes }));
+  renameSync(tmp, join(dir, `${part}.json`));
+}
+
+/** The entries of parts 0 to `count`-1 of stage `id`, in order; BadInputError "stage_incomplete" naming a part that never came. */
+export function readChangesetParts(store: Store, id: string, count: number): ChangesetPart {
+  const all: ChangesetPart = { upserts: [], deletes: [] };
+  for (let part = 0; part < count; part++) {
+    let text: string;
+    try {
+      text = readFileSync(join(_partsDir(store, id), `${part}.json`), "utf8");
+    } catch {
+      throw new BadInputError(`part ${part} of this push's changeset never reached the server; start the push again`, "stage_incomplete");
+    }
+    const entries = JSON.parse(text) as ChangesetPart;
+    for (const u of entries.upserts) all.upserts.push(u);
+    for (const d of entries.deletes) all.deletes.push(d);
+  }
+  return all;
 }
 
 /**
@@ -58,13 +91,21 @@ export function removeStage(store: Store, id: string): void {
  * and md5; throws SocError "stage_mismatch" (400) naming every path that does not. Returns the
  * staged files' absolute paths, in the order of `upserts`.
  */
-export async function verifyStage(store: Store, id: string, upserts: readonly { path: string; size: number; md5: string }[]): Promise<string[]> {
+export async function verifyStage(
+  store: Store,
+  id: string,
+  upserts: readonly { path: string; size: number; md5: string }[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<string[]> {
   const dir = stageDir(store, id);
   const checked = new Set<string>();
   const files = upserts.map((u) => resolveIn(dir, u.path, checked));
   const problems = upserts.map((u, i) => _stagedProblem(files[i] as string, u));
   const toHash = upserts.flatMap((_, i) => (problems[i] === undefined ? [i] : []));
-  const sums = await md5Files(toHash.map((i) => files[i] as string));
+  const sums = await md5Files(
+    toHash.map((i) => files[i] as string),
+    { onProgress },
+  );
   toHash.forEach((i, k) => {
     const sum = sums[k];
     if (sum !== null && typeof sum === "object") problems[i] = `cannot be read (${sum.error})`;
@@ -98,11 +139,16 @@ function _stagedProblem(abs: string, want: { size: number }): string | undefined
  */
 function _sweepStages(store: Store, nowMs: number): void {
   const base = join(store.stateDir, "stage");
-  for (const name of readdirSync(base)) {
-    if (_isStageId(name) && nowMs - _newestWriteMs(join(base, name)) > STAGE_MAX_AGE_MS) {
-      rmSync(join(base, name), { recursive: true, force: true });
-    }
+  const parts = join(store.stateDir, "changesets");
+  const ids = new Set([...readdirSync(base), ...(existsSync(parts) ? readdirSync(parts) : [])].filter(_isStageId));
+  for (const id of ids) {
+    const newest = Math.max(_newestWriteMs(stagePath(store, id)), _newestWriteMs(_partsDir(store, id)));
+    if (nowMs - newest > STAGE_MAX_AGE_MS) removeStage(store, id);
   }
+}
+
+function _partsDir(store: Store, id: string): string {
+  return join(store.stateDir, "changesets", id);
 }
 
 /** The newest mtime of `path` and everything below it (never following a link), in ms; -Infinity when it is gone. */

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { openDb } from "../shared/db.ts";
 import { ancestorPaths } from "../shared/paths.ts";
-import type { Changes, FileRow, RootRuleBody } from "../shared/protocol.ts";
+import { CHANGES_PAGE_ROWS, type Changes, type FileRow, type RootRuleBody } from "../shared/protocol.ts";
 import { SERVER_MIGRATIONS } from "./schema.ts";
 
 /** The server's authoritative state: file rows (with tombstones), revisions and root rules. */
@@ -34,12 +34,30 @@ export function currentRevision(table: Table): number {
   return row.rev;
 }
 
-/** Rows changed after revision `since` (tombstones included, by path) and every root rule. */
-export function changesSince(table: Table, since: number): Changes {
+/**
+ * One page of the rows changed after revision `since` (tombstones included), in (rev, path)
+ * order, starting after row (`afterRev`, `afterPath`) when given, at most `limit` rows; and every
+ * root rule. A row changed again while a client pages moves to a later revision, so the client
+ * meets it again further on: the pages together miss nothing. `revision` is what the pages so
+ * far complete: the head on the last page, else one below the revision the page stops in.
+ */
+export function changesSince(table: Table, since: number, page: { afterRev?: number; afterPath?: string; limit?: number } = {}): Changes {
+  const limit = page.limit ?? CHANGES_PAGE_ROWS;
+  const after = { rev: Math.max(since, page.afterRev ?? since), path: page.afterRev === undefined ? "" : (page.afterPath ?? "") };
   return table.db.transaction(() => {
-    const rows = table.db.query(`SELECT ${ROW_COLUMNS} FROM files WHERE rev > $since ORDER BY path`).all({ since });
+    // rev > since, then (rev, path) after the cursor: a range of the files_rev index, in its order.
+    const rows = table.db
+      .query(
+        `SELECT ${ROW_COLUMNS} FROM files INDEXED BY files_rev
+         WHERE rev > $since AND (rev > $rev OR (rev = $rev AND path > $path)) ORDER BY rev, path LIMIT $limit`,
+      )
+      .all({ since, rev: after.rev, path: after.path, limit: limit + 1 });
     const roots = table.db.query("SELECT path, kind FROM roots ORDER BY path").all() as RootRuleBody[];
-    return { revision: currentRevision(table), files: rows.map(_toFileRow), roots };
+    const files = rows.slice(0, limit).map(_toFileRow);
+    const head = currentRevision(table);
+    const last = files.at(-1);
+    if (rows.length <= limit || last === undefined) return { revision: head, files, roots };
+    return { revision: Math.max(since, last.rev - 1), files, roots, next: { rev: last.rev, path: last.path } };
   })();
 }
 

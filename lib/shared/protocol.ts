@@ -3,7 +3,7 @@ import { t, type Static } from "elysia";
 /** Version of the HTTP API; every route lives under `/v1`. */
 export const API_VERSION = 1;
 
-/** Largest request body the server accepts, in bytes (a commit of ~200k paths). */
+/** Largest request body the server accepts, in bytes (changesets travel in parts far below it). */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 const Path = t.String({ minLength: 1, maxLength: 4096 });
@@ -35,7 +35,17 @@ export const Info = t.Object({
 });
 export type Info = Static<typeof Info>;
 
-export const ChangesQuery = t.Object({ since: t.Numeric({ minimum: 0 }) });
+/** Rows /v1/changes answers per page when no smaller `limit` is asked for. */
+export const CHANGES_PAGE_ROWS = 10_000;
+
+/** GET /v1/changes?since=N[&afterRev=R&afterPath=P][&limit=K]: a page of rows, in (rev, path) order. */
+export const ChangesQuery = t.Object({
+  since: t.Numeric({ minimum: 0 }),
+  /** Where the previous page ended (its `next`): this page starts after that row. */
+  afterRev: t.Optional(t.Numeric({ minimum: 0 })),
+  afterPath: t.Optional(t.String({ maxLength: 4096 })),
+  limit: t.Optional(t.Numeric({ minimum: 1, maximum: CHANGES_PAGE_ROWS })),
+});
 export type ChangesQuery = Static<typeof ChangesQuery>;
 
 export const FileRow = t.Object({
@@ -50,10 +60,16 @@ export const FileRow = t.Object({
 export type FileRow = Static<typeof FileRow>;
 
 export const Changes = t.Object({
+  /**
+   * Every change up to this revision is in this page or the ones before it: the head on the last
+   * page, and just below the first revision not yet complete on a page with `next`.
+   */
   revision: Rev,
   files: t.Array(FileRow),
-  /** The whole shared set of tracked-root rules as of `revision`. */
+  /** The whole shared set of tracked-root rules. */
   roots: t.Array(RootRuleSchema),
+  /** Present when more rows follow: ask again with afterRev and afterPath set to these. */
+  next: t.Optional(t.Object({ rev: Rev, path: t.String() })),
 });
 export type Changes = Static<typeof Changes>;
 
@@ -81,9 +97,33 @@ export type Upsert = Static<typeof Upsert>;
 export const Delete = t.Object({ path: Path, baseRev: Rev });
 export type Delete = Static<typeof Delete>;
 
+/** Requests stay this small, so a changeset of a million paths goes in parts (and fits nginx's default 1 MiB limit). */
+export const CHANGESET_PART_BYTES = 768 * 1024;
+
+/** POST /v1/push/part: one part of a changeset too big for one request, kept with the stage until its commit. */
+export const PushPartRequest = t.Object({
+  stage: t.String({ pattern: "^[0-9a-f]{32}$" }),
+  /** 0, 1, 2, …: sending a part again replaces it. */
+  part: t.Integer({ minimum: 0, maximum: 1_000_000 }),
+  upserts: t.Array(Upsert),
+  deletes: t.Array(Delete),
+});
+export type PushPartRequest = Static<typeof PushPartRequest>;
+/** The entries of one part of a changeset. */
+export type ChangesetPart = Pick<PushPartRequest, "upserts" | "deletes">;
+
+export const PushPart = t.Object({ part: t.Integer({ minimum: 0 }) });
+export type PushPart = Static<typeof PushPart>;
+
+/** POST /v1/push/abort: the client gives up a push; its stage and parts go (unless a commit already holds them). */
+export const PushAbortRequest = t.Object({ stage: t.String({ pattern: "^[0-9a-f]{32}$" }) });
+export type PushAbortRequest = Static<typeof PushAbortRequest>;
+
 export const PushCommitRequest = t.Object({
   stage: t.String({ pattern: "^[0-9a-f]{32}$" }),
   client: t.String({ maxLength: 256 }),
+  /** How many parts (POST /v1/push/part, numbered from 0) came before; their entries join these. */
+  parts: t.Optional(t.Integer({ minimum: 0, maximum: 1_000_000 })),
   upserts: t.Array(Upsert),
   deletes: t.Array(Delete),
   /** Root rules this client added or changed, and paths whose rule it removed. */
@@ -102,6 +142,13 @@ export const PushCommit = t.Object({
   deleted: t.Array(t.String()),
 });
 export type PushCommit = Static<typeof PushCommit>;
+
+/** How far a commit has got; `step` is "verifying" (the staged files' md5), "committing" (the rows), or "storing" (the files). */
+export const CommitProgress = t.Object({ step: t.String(), done: t.Integer({ minimum: 0 }), total: t.Integer({ minimum: 0 }) });
+export type CommitProgress = Static<typeof CommitProgress>;
+
+/** The media type of a streamed commit: one JSON object per line, `{progress}`… then `{result}` or `{error, status}`. */
+export const COMMIT_STREAM_TYPE = "application/x-ndjson";
 
 export const ErrorBody = t.Object({
   error: t.Object({

@@ -15,13 +15,13 @@ describe("GET /v1/changes", () => {
     expect(all).toEqual({
       revision: 2,
       files: [
-        { path: "a.txt", size: 0, md5: "", mode: 0o644, mtimeNs: "0", rev: 2, deleted: true },
         { path: "b/c.txt", size: 1, md5: "0d61f8370cad1d412f80b84d143e1257", mode: 0o644, mtimeNs: "1700000000123456789", rev: 1, deleted: false },
+        { path: "a.txt", size: 0, md5: "", mode: 0o644, mtimeNs: "0", rev: 2, deleted: true },
       ],
       roots: [{ path: "", kind: "dir" }],
     });
     const since1 = await (await h.call("GET", "/v1/changes?since=1")).json();
-    expect(since1).toEqual({ revision: 2, files: [all.files[0]], roots: [{ path: "", kind: "dir" }] });
+    expect(since1).toEqual({ revision: 2, files: [all.files[1]], roots: [{ path: "", kind: "dir" }] });
   });
 
   test("a missing, negative, fractional or non-numeric `since` is a 400", async () => {
@@ -37,5 +37,23 @@ describe("GET /v1/changes", () => {
       expect(res.status).toBe(400);
       expect(await res.json()).toEqual({ error: { code: "bad_request", message } });
     }
+  });
+
+  test("pages in (revision, path) order; `next` says where the following page starts, `revision` what the pages so far complete", async () => {
+    await using h = await makeHarness();
+    expect((await h.commit(await h.stage({ a: "1", b: "1", c: "1" }))).status).toBe(200);
+    expect((await h.commit(await h.stage({ d: "2" }))).status).toBe(200);
+    const page = async (query: string) => (await (await h.call("GET", `/v1/changes?${query}`)).json()) as Changes;
+    const names = (c: Changes) => c.files.map((f) => `${f.path}@${f.rev}`);
+    const first = await page("since=0&limit=2");
+    expect([names(first), first.revision, first.next]).toEqual([["a@1", "b@1"], 0, { rev: 1, path: "b" }]);
+    // A row changed while a client pages moves to a later revision, so the client meets it again.
+    expect((await h.commit({ ...(await h.stage({ a: "3" }, 1)) })).status).toBe(200);
+    const second = await page("since=0&limit=2&afterRev=1&afterPath=b");
+    expect([names(second), second.revision, second.next]).toEqual([["c@1", "d@2"], 1, { rev: 2, path: "d" }]);
+    const third = await page("since=0&limit=2&afterRev=2&afterPath=d");
+    expect([names(third), third.revision, third.next]).toEqual([["a@3"], 3, undefined]);
+    expect((await h.call("GET", "/v1/changes?since=0&limit=0")).status).toBe(400);
+    expect((await h.call("GET", "/v1/changes?since=0&limit=10001")).status).toBe(400);
   });
 });

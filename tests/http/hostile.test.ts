@@ -54,7 +54,7 @@ describe("hostile input", () => {
     const base = { stage, client: "c", upserts: [], deletes: [], roots: { set: [], remove: [] } };
     const cases: [unknown, string][] = [
       ["{not json", "malformed request body (expected JSON)"],
-      [[], "invalid body: Expected object"],
+      [[], "invalid body.stage: Expected required property"],
       [{ ...base, client: undefined }, "invalid body.client: Expected string"],
       [{ ...base, stage: "../../etc" }, "invalid body.stage: Expected string to match '^[0-9a-f]{32}$'"],
       [{ ...base, upserts: [{ ...upsert("a"), md5: "zz" }] }, "invalid body.upserts[0].md5: Expected string to match '^[0-9a-f]{32}$'"],

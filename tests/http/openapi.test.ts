@@ -44,8 +44,10 @@ describe("GET /v1/openapi.json", () => {
       "get /v1/info",
       "get /v1/log",
       "get /v1/rsync",
+      "post /v1/push/abort",
       "post /v1/push/begin",
       "post /v1/push/commit",
+      "post /v1/push/part",
       "post /v1/restore",
       "post /v1/verify",
     ]);
@@ -55,12 +57,18 @@ describe("GET /v1/openapi.json", () => {
     await using h = await makeHarness();
     const { paths } = await fetchDocument(h);
     const json = (op: Operation | undefined, status = "200") => op?.responses?.[status]?.content?.["application/json"]?.schema.properties ?? {};
-    expect(paths["/v1/changes"]?.get?.parameters).toEqual([expect.objectContaining({ name: "since", in: "query" })]);
-    expect(Object.keys(json(paths["/v1/changes"]?.get))).toEqual(["revision", "files", "roots"]);
+    expect(paths["/v1/changes"]?.get?.parameters?.map((p) => [p.name, p.in])).toEqual([
+      ["since", "query"],
+      ["afterRev", "query"],
+      ["afterPath", "query"],
+      ["limit", "query"],
+    ]);
+    expect(Object.keys(json(paths["/v1/changes"]?.get))).toEqual(["revision", "files", "roots", "next"]);
     expect(Object.keys(json(paths["/v1/info"]?.get))).toEqual(["server", "api", "revision", "database", "transports", "store"]);
     expect(Object.keys(paths["/v1/push/commit"]?.post?.requestBody?.content["application/json"]?.schema.properties ?? {})).toEqual([
       "stage",
       "client",
+      "parts",
       "upserts",
       "deletes",
       "roots",

@@ -115,3 +115,100 @@ describe("POST /v1/push/commit", () => {
     expect(readFileSync(join(h.store.root, "a"), "utf8")).toBe("kept");
   });
 });
+
+describe("a changeset in parts: POST /v1/push/part, then the commit", () => {
+  const part = (stage: string, n: number, entries: { upserts?: unknown[]; deletes?: unknown[] }) => ({
+    stage,
+    part: n,
+    upserts: [],
+    deletes: [],
+    ...entries,
+  });
+
+  test("the parts and the commit's own entries commit as one revision", async () => {
+    await using h = await makeHarness();
+    const { stage, upserts } = await h.stage({ a: "1", b: "2", c: "3" });
+    expect(await (await h.call("POST", "/v1/push/part", part(stage, 0, { upserts: upserts.slice(0, 1) }))).json()).toEqual({ part: 0 });
+    expect((await h.call("POST", "/v1/push/part", part(stage, 1, { upserts: upserts.slice(1, 2) }))).status).toBe(200);
+    const res = await h.commit({ stage, parts: 2, upserts: upserts.slice(2) });
+    expect(await res.json()).toEqual({ revision: 1, stored: ["a", "b", "c"], deleted: [] });
+    expect(readdirSync(h.store.root).sort()).toEqual(["a", "b", "c"]);
+    expect(existsSync(join(h.store.stateDir, "changesets", stage))).toBe(false);
+  });
+
+  test("a conflict anywhere refuses every part; a part that never came refuses the commit; either way stage and parts go", async () => {
+    await using h = await makeHarness();
+    await h.commit(await h.stage({ c: "1" }));
+    await h.commit(await h.stage({ c: "2" }, 1));
+    const before = changesSince(h.table, 0);
+    const stale = await h.stage({ a: "1", c: "3" }, 1);
+    await h.call("POST", "/v1/push/part", part(stale.stage, 0, { upserts: stale.upserts.filter((u) => u.path === "a") }));
+    const refused = await h.commit({ stage: stale.stage, parts: 1, upserts: stale.upserts.filter((u) => u.path === "c") });
+    expect([refused.status, ((await refused.json()) as { error: { paths: string[] } }).error.paths]).toEqual([409, ["c"]]);
+    const gap = await h.stage({ a: "1" });
+    await h.call("POST", "/v1/push/part", part(gap.stage, 1, { upserts: gap.upserts }));
+    const incomplete = await h.commit({ stage: gap.stage, parts: 2 });
+    expect([incomplete.status, await incomplete.json()]).toEqual([
+      400,
+      { error: { code: "stage_incomplete", message: "part 0 of this push's changeset never reached the server; start the push again" } },
+    ]);
+    expect(changesSince(h.table, 0)).toEqual(before);
+    expect(readdirSync(join(h.store.stateDir, "stage"))).toEqual([]);
+    expect(readdirSync(join(h.store.stateDir, "changesets"))).toEqual([]);
+  });
+
+  test("a part for an unknown stage is refused", async () => {
+    await using h = await makeHarness();
+    const res = await h.call("POST", "/v1/push/part", part("0".repeat(32), 0, {}));
+    expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([400, "no_stage"]);
+  });
+});
+
+describe("POST /v1/push/abort", () => {
+  test("removes a push's stage and parts at once, and is harmless for an unknown stage", async () => {
+    await using h = await makeHarness();
+    const { stage, upserts } = await h.stage({ a: "1" });
+    await h.call("POST", "/v1/push/part", { stage, part: 0, upserts, deletes: [] });
+    expect(await (await h.call("POST", "/v1/push/abort", { stage })).json()).toEqual({ aborted: true });
+    expect([readdirSync(join(h.store.stateDir, "stage")), readdirSync(join(h.store.stateDir, "changesets"))]).toEqual([[], []]);
+    expect((await h.call("POST", "/v1/push/abort", { stage })).status).toBe(200);
+  });
+});
+
+describe("a streamed commit (Accept: application/x-ndjson)", () => {
+  const streamed = (h: Awaited<ReturnType<typeof makeHarness>>, body: object) =>
+    h.call(
+      "POST",
+      "/v1/push/commit",
+      { client: "test", upserts: [], deletes: [], roots: { set: [], remove: [] }, ...body },
+      { accept: "application/x-ndjson" },
+    );
+  const lines = async (res: Response) =>
+    (await res.text())
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  test("reports its progress, then its result", async () => {
+    await using h = await makeHarness();
+    const { stage, upserts } = await h.stage({ a: "1", b: "2" });
+    const res = await streamed(h, { stage, upserts });
+    expect([res.status, res.headers.get("content-type")]).toEqual([200, "application/x-ndjson"]);
+    const got = await lines(res);
+    expect(got.at(-1)).toEqual({ result: { revision: 1, stored: ["a", "b"], deleted: [] } });
+    const steps = got.slice(0, -1).map((l) => (l.progress as { step: string }).step);
+    expect(steps.filter((step, i) => step !== steps[i - 1])).toEqual(["verifying", "committing", "storing"]);
+    expect(got.at(-2)).toEqual({ progress: { step: "storing", done: 2, total: 2 } });
+  });
+
+  test("a refusal comes as its error and status, as the plain answer would", async () => {
+    await using h = await makeHarness();
+    await h.commit(await h.stage({ a: "1" }));
+    await h.commit(await h.stage({ a: "2" }, 1));
+    const stale = await h.stage({ a: "3" }, 1);
+    expect((await lines(await streamed(h, stale))).at(-1)).toEqual({
+      error: { code: "conflict", message: 'changed on the server since your base: "a"; pull first', paths: ["a"] },
+      status: 409,
+    });
+  });
+});

@@ -31,7 +31,7 @@ describe("table", () => {
     expect(commit(table, { upserts: [up("a.txt"), up("dir/b.txt")] })).toEqual({ revision: 1, stored: ["a.txt", "dir/b.txt"], deleted: [] });
     expect(commit(table, { upserts: [up("a.txt", MD5_B, 1)] })).toEqual({ revision: 2, stored: ["a.txt"], deleted: [] });
     expect(changesSince(table, 1).files.map((f) => [f.path, f.rev])).toEqual([["a.txt", 2]]);
-    expect(changesSince(table, 0).files.map((f) => f.path)).toEqual(["a.txt", "dir/b.txt"]);
+    expect(changesSince(table, 0).files.map((f) => f.path)).toEqual(["dir/b.txt", "a.txt"]);
     expect(changesSince(table, 2)).toEqual({ revision: 2, files: [], roots: [] });
     const revisions = table.db.query("SELECT rev, at_ms, client, added, modified, deleted FROM revisions ORDER BY rev").all();
     expect(revisions).toEqual([
