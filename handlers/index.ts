@@ -2,6 +2,7 @@ import { Elysia, ValidationError } from "elysia";
 import { SocError } from "../lib/shared/errors.ts";
 import { MAX_BODY_BYTES, type ErrorBody } from "../lib/shared/protocol.ts";
 import type { Store } from "../lib/server/store.ts";
+import type { RsyncSession } from "../lib/server/tunnel-session.ts";
 import type { Table } from "../lib/server/table.ts";
 import { requestGuard } from "./auth.ts";
 import { changesRoutes } from "./changes.ts";
@@ -28,6 +29,8 @@ export interface AppDeps {
   keepDays?: number;
   /** Called with every unexpected error (the client only sees a generic 500). */
   onInternalError?: (error: unknown) => void;
+  /** Called with each rsync session the tunnel starts (tests read its queues). */
+  onRsyncSession?: (session: RsyncSession) => void;
 }
 
 /** Builds the soc HTTP API (error mapping, the request guard, /v1/health, routes, OpenAPI document); never listens. */

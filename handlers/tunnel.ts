@@ -10,7 +10,12 @@ import type { Store } from "../lib/server/store.ts";
  * as JSON; once checked, binary frames carry rsync's protocol both ways. A refusal is one
  * `{"error":…}` frame, then close. Auth is the app's guard, which runs before the upgrade.
  */
-export function tunnelRoutes(deps: { store: Store; rsync?: string; onInternalError?: (error: unknown) => void }) {
+export function tunnelRoutes(deps: {
+  store: Store;
+  rsync?: string;
+  onInternalError?: (error: unknown) => void;
+  onRsyncSession?: (session: RsyncSession) => void;
+}) {
   const rsync = deps.rsync ?? Bun.which("rsync") ?? "rsync";
   const places = { store: deps.store.root, stage: (id: string) => stageDir(deps.store, id) };
   // Keyed by the connection's own data object, which Bun keeps for the socket's lifetime.
@@ -22,7 +27,9 @@ export function tunnelRoutes(deps: { store: Store; rsync?: string; onInternalErr
       if (session === "refused") return;
       if (session) return session.receive(message);
       try {
-        sessions.set(ws.raw.data, startRsyncSession(socket, checkRsyncArgv(message, places, rsync)));
+        const started = startRsyncSession(socket, checkRsyncArgv(message, places, rsync));
+        sessions.set(ws.raw.data, started);
+        deps.onRsyncSession?.(started);
       } catch (error) {
         sessions.set(ws.raw.data, "refused");
         if (!(error instanceof SocError)) deps.onInternalError?.(error);

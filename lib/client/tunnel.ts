@@ -1,4 +1,5 @@
 import { UsageError } from "../shared/errors.ts";
+import { TUNNEL_MAX_FRAME, TUNNEL_WINDOW } from "../shared/protocol.ts";
 import { selfCommand } from "./self.ts";
 
 /** What one tunnel run needs; the CLI passes the process's own streams. */
@@ -18,8 +19,6 @@ export interface TunnelOptions {
 export const TUNNEL_HIGH_WATER = 1024 * 1024;
 /** The tunnel acknowledges every this many bytes written to stdout (the server's send window). */
 export const ACK_EVERY = 1024 * 1024;
-/** Bytes sent to the server but not yet handed to its rsync (`{"ack":N}` from the server) before the tunnel stops reading stdin. */
-export const SEND_WINDOW = 8 * 1024 * 1024;
 
 /**
  * The argv rsync runs as its remote shell (`-e`) to reach the server through the tunnel; rsync
@@ -104,12 +103,16 @@ async function _pump(
   stopped: () => boolean,
 ): Promise<void> {
   for await (const chunk of stdin) {
-    if (stopped()) return;
-    ws.send(chunk);
-    inFlight.sent += chunk.byteLength;
-    // Bun's client WebSocket has no drain event: poll until the socket has room again, and
-    // until the server has handed enough to rsync (its acks) to stay within the window.
-    while ((ws.bufferedAmount > TUNNEL_HIGH_WATER || inFlight.sent - inFlight.acked > SEND_WINDOW) && !stopped()) await Bun.sleep(1);
+    // Frames of at most TUNNEL_MAX_FRAME: the server closes a client further past its window.
+    for (let at = 0; at < chunk.byteLength; at += TUNNEL_MAX_FRAME) {
+      if (stopped()) return;
+      const frame = chunk.subarray(at, at + TUNNEL_MAX_FRAME);
+      ws.send(frame);
+      inFlight.sent += frame.byteLength;
+      // Bun's client WebSocket has no drain event: poll until the socket has room again, and
+      // until the server has handed enough to rsync (its acks) to stay within the window.
+      while ((ws.bufferedAmount > TUNNEL_HIGH_WATER || inFlight.sent - inFlight.acked > TUNNEL_WINDOW) && !stopped()) await Bun.sleep(1);
+    }
   }
   // Like ssh: rsync closing our stdin closes the server rsync's stdin.
   if (!stopped()) ws.send(JSON.stringify({ eof: true }));

@@ -68,8 +68,8 @@ export function serverPid(server: TestServer): number {
   return pid;
 }
 
-/** POST /v1/push/begin; returns the new stage id. */
-export async function beginPush(server: TestServer, token?: string): Promise<string> {
+/** POST /v1/push/begin to a server (a TestServer, or any with a URL); returns the new stage id. */
+export async function beginPush(server: { url: string }, token?: string): Promise<string> {
   const res = await fetch(`${server.url}/v1/push/begin`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
