@@ -27,6 +27,8 @@ export interface AppDeps {
   now?: () => number;
   /** Days replaced and deleted files are kept as versions (default 30); 0 keeps none. */
   keepDays?: number;
+  /** Tunnel (rsync) sessions served at once (default 16); more get 503 "busy". */
+  maxRsyncSessions?: number;
   /** Called with every unexpected error (the client only sees a generic 500). */
   onInternalError?: (error: unknown) => void;
   /** Called with each rsync session the tunnel starts (tests read its queues). */

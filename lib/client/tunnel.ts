@@ -17,6 +17,8 @@ export interface TunnelOptions {
 
 /** Bytes the socket may hold unsent before the tunnel stops reading stdin. */
 export const TUNNEL_HIGH_WATER = 1024 * 1024;
+/** How long the tunnel waits for the server's reason after a 503 before printing a generic one. */
+const BUSY_REASON_TIMEOUT_MS = 10_000;
 /** The tunnel acknowledges every this many bytes written to stdout (the server's send window). */
 export const ACK_EVERY = 1024 * 1024;
 
@@ -51,7 +53,7 @@ export function runTunnel(opts: TunnelOptions): Promise<number> {
     let finished = false;
     let written = 0;
     let acked = 0;
-    let failure = "";
+    let failure: Promise<string> | undefined;
     let exit: number | undefined;
     const inFlight = { sent: 0, acked: 0 };
     let output = Promise.resolve();
@@ -88,9 +90,12 @@ export function runTunnel(opts: TunnelOptions): Promise<number> {
         void output.then(() => finish(frame.exit as number));
       }
     };
-    ws.onerror = (event) => (failure = _describe(event, opts.url));
-    ws.onclose = (event) =>
-      exit !== undefined || finish(255, failure || `connection to ${opts.url} closed before rsync finished (code ${event.code})`);
+    ws.onerror = (event) => (failure = _describe(event, opts.url, headers));
+    ws.onclose = (event) => {
+      if (exit !== undefined) return;
+      const broken = `connection to ${opts.url} closed before rsync finished (code ${event.code})`;
+      void (failure ?? Promise.resolve(broken)).then((reason) => finish(255, reason));
+    };
   });
 }
 
@@ -131,10 +136,26 @@ function _parse(text: string): { ack?: unknown; stderr?: unknown; error?: unknow
   }
 }
 
-/** A refused upgrade shows only as a message with the status ("Expected 101 status code: 401"). */
-function _describe(event: Event, url: string): string {
+/**
+ * Why the WebSocket failed. A refused upgrade shows only as a message with the status ("Expected
+ * 101 status code: 401"); for 503 the server's own reason (how many sessions it runs) is asked
+ * again with a plain GET, whose body can be read.
+ */
+async function _describe(event: Event, url: string, headers: Record<string, string>): Promise<string> {
   const message = (event as ErrorEvent).message ?? "";
   if (/\b401\b/.test(message)) return "unauthorized: the server refused the token (set SOC_TOKEN to the server's token)";
   if (/\b404\b/.test(message)) return `no rsync tunnel at ${url} (is the server soc with the tunnel transport?)`;
+  if (/\b503\b/.test(message)) return (await _busyReason(url, headers)) ?? "the server is busy (HTTP 503); try again later";
   return `cannot reach ${url}${message ? `: ${message}` : ""}`;
+}
+
+/** The message of the server's 503 "busy" answer to a plain GET of the tunnel's URL; undefined when it gives none (no longer busy, unreachable). */
+async function _busyReason(url: string, headers: Record<string, string>): Promise<string | undefined> {
+  try {
+    const res = await fetch(url.replace(/^ws/, "http"), { headers, signal: AbortSignal.timeout(BUSY_REASON_TIMEOUT_MS) });
+    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+    return res.status === 503 && body.error?.code === "busy" && typeof body.error.message === "string" ? body.error.message : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -17,6 +17,8 @@ export interface ServerConfig {
   insecure: boolean;
   /** Days replaced and deleted files are kept as versions; 0 keeps none. */
   keepDays: number;
+  /** Tunnel (rsync) sessions served at once; more are refused with 503 "busy". */
+  maxRsyncSessions: number;
 }
 
 /** Default TCP port of the soc server. */
@@ -24,6 +26,9 @@ export const DEFAULT_PORT = 8417;
 
 /** Days a replaced or deleted file's old content is kept when --keep-days is not given. */
 export const DEFAULT_KEEP_DAYS = 30;
+
+/** Tunnel (rsync) sessions a server runs at once when neither --max-rsync-sessions nor SOC_MAX_RSYNC_SESSIONS says. */
+export const DEFAULT_MAX_RSYNC_SESSIONS = 16;
 
 /** `soc-server --help` text. */
 export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
@@ -35,11 +40,15 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
   --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
   --insecure          allow a non-loopback --host, and any Host header, without a token
   --keep-days N       keep replaced and deleted files' old content N days (default: ${DEFAULT_KEEP_DAYS}; 0 keeps none)
+  --max-rsync-sessions N
+                      serve at most N tunnel (rsync) sessions at once; more are told the server is
+                      busy (HTTP 503) (default: $SOC_MAX_RSYNC_SESSIONS, else ${DEFAULT_MAX_RSYNC_SESSIONS})
   --help              show this help`;
 
 /**
  * Reads the server's flags (`argv` without the runtime and script) and environment: SOC_TOKEN,
- * and SOC_STORE / SOC_PORT as defaults for --store / --port (flags win; empty counts as unset).
+ * and SOC_STORE / SOC_PORT / SOC_MAX_RSYNC_SESSIONS as defaults for --store / --port /
+ * --max-rsync-sessions (flags win; empty counts as unset).
  * Returns `{ help: true }` for --help; throws UsageError for anything malformed or unsafe.
  */
 export function readServerConfig(argv: string[], env: Record<string, string | undefined>): ServerConfig | { help: true } {
@@ -59,7 +68,9 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
     throw new UsageError(`refusing to listen on ${host} without a token: set SOC_TOKEN or --token-file, or pass --insecure`);
   }
   const keepDays = _keepDays(values["keep-days"] ?? String(DEFAULT_KEEP_DAYS));
-  return { help: false, store, db: resolve(values.db ?? join(stateDir, "soc.db")), stateDir, port, host, token, insecure, keepDays };
+  const maxRsyncSessions = _maxRsyncSessions(values["max-rsync-sessions"], env.SOC_MAX_RSYNC_SESSIONS?.trim() || undefined);
+  const db = resolve(values.db ?? join(stateDir, "soc.db"));
+  return { help: false, store, db, stateDir, port, host, token, insecure, keepDays, maxRsyncSessions };
 }
 
 // ---------------------------------------------------------------------------
@@ -78,6 +89,7 @@ function _parse(argv: string[]) {
         "token-file": { type: "string" },
         insecure: { type: "boolean" },
         "keep-days": { type: "string" },
+        "max-rsync-sessions": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -95,6 +107,13 @@ function _port(name: string, value: string): number {
 function _keepDays(value: string): number {
   if (!/^[0-9]{1,5}$/.test(value)) throw new UsageError(`--keep-days must be a whole number of days (0 keeps none), got ${JSON.stringify(value)}`);
   return Number(value);
+}
+
+function _maxRsyncSessions(flag: string | undefined, env: string | undefined): number {
+  const [name, value] = flag !== undefined ? ["--max-rsync-sessions", flag] : ["SOC_MAX_RSYNC_SESSIONS", env ?? String(DEFAULT_MAX_RSYNC_SESSIONS)];
+  const n = /^[0-9]{1,5}$/.test(value) ? Number(value) : 0;
+  if (n < 1) throw new UsageError(`${name} must be a whole number of sessions, at least 1, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 function _token(file: string | undefined, env: Record<string, string | undefined>): string | undefined {

@@ -46,9 +46,9 @@ export const CLIENT_OVERRUN_LIMIT = TUNNEL_WINDOW + TUNNEL_MAX_FRAME;
  * Spawns `cmd.argv` (with an empty environment: the server's token stays out of it) and pumps
  * bytes both ways with backpressure; sends rsync's stderr as `{"stderr":…}` and finally
  * `{"exit":N}`, then closes the socket. A client that sends past its window gets `{"error":…}`
- * and a close (1008).
+ * and a close (1008). `onExit` runs once rsync has exited, before that final close.
  */
-export function startRsyncSession(socket: TunnelSocket, cmd: RsyncServerCommand): RsyncSession {
+export function startRsyncSession(socket: TunnelSocket, cmd: RsyncServerCommand, opts: { onExit?: () => void } = {}): RsyncSession {
   const proc = Bun.spawn(cmd.argv, { cwd: cmd.dir, env: {}, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
   let gone = false;
   let acked = 0;
@@ -85,6 +85,7 @@ export function startRsyncSession(socket: TunnelSocket, cmd: RsyncServerCommand)
   void Promise.allSettled([pumpOut, pumpErr])
     .then(() => proc.exited)
     .then((code) => {
+      opts.onExit?.();
       if (gone) return;
       socket.sendText(JSON.stringify({ exit: code }));
       socket.close(1000, "rsync exited");

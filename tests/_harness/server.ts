@@ -19,14 +19,15 @@ export interface TestServer extends AsyncDisposable {
 
 /**
  * Starts a server (its store in `root`, else in a temp dir removed on stop); pass `token` to require
- * bearer auth, none means no SOC_TOKEN at all. A server that does not say where it listens within
- * `ms` is killed, and so is one whose start-up fails halfway: nothing is left running.
+ * bearer auth, none means no SOC_TOKEN at all; `args` are more server flags. A server that does not
+ * say where it listens within `ms` is killed, and so is one whose start-up fails halfway: nothing
+ * is left running.
  */
-export async function startServer(opts: { token?: string; root?: string } = {}, ms = 60_000): Promise<TestServer> {
+export async function startServer(opts: { token?: string; root?: string; args?: string[] } = {}, ms = 60_000): Promise<TestServer> {
   await using stack = new AsyncDisposableStack();
   const root = opts.root ?? stack.use(tempDir("soc-server-")).path;
   const store = join(root, "store");
-  const proc = Bun.spawn(["bun", join(ROOT, "server.ts"), "--store", store, "--port", "0"], {
+  const proc = Bun.spawn(["bun", join(ROOT, "server.ts"), "--store", store, "--port", "0", ...(opts.args ?? [])], {
     env: { ...process.env, SOC_TOKEN: opts.token },
     stdout: "pipe",
     stderr: "pipe",

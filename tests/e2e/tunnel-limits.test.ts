@@ -1,9 +1,14 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { tunnelUrl } from "../../lib/client/tunnel.ts";
 import { CLIENT_OVERRUN_LIMIT, type RsyncSession } from "../../lib/server/tunnel-session.ts";
 import { listenApp } from "../_harness/app.ts";
-import { childPids, isAlive, waitFor } from "../_harness/proc.ts";
-import { beginPush } from "../_harness/server.ts";
+import { cli, runCli } from "../_harness/cli.ts";
+import { tempDir, writeFile } from "../_harness/fs.ts";
+import { childPids, isAlive, pidsMentioning, waitFor } from "../_harness/proc.ts";
+import { beginPush, startServer } from "../_harness/server.ts";
+import { pushedTree } from "../_harness/working-trees.ts";
 
 const TOKEN = "tunnel-limits-token";
 const MiB = 1024 * 1024;
@@ -16,7 +21,11 @@ function rawTunnel(url: string) {
   let closed: { code: number; reason: string } | undefined;
   ws.onmessage = (e) => typeof e.data === "string" && frames.push(JSON.parse(e.data));
   ws.onclose = (e) => (closed = { code: e.code, reason: e.reason });
-  const opened = new Promise((resolve, reject) => ((ws.onopen = resolve), (ws.onerror = reject)));
+  // Resolves once open; rejects with the error's message (a refused upgrade names its status there).
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onerror = (e) => reject(new Error((e as ErrorEvent).message));
+  });
   return { ws, frames, opened, closed: () => closed, [Symbol.dispose]: () => ws.close() };
 }
 
@@ -54,5 +63,54 @@ describe("tunnel flow control", () => {
       },
     ]);
     expect(session.queues().mostToRsync).toBeLessThanOrEqual(CLIENT_OVERRUN_LIMIT);
+  });
+});
+
+describe("the cap on rsync sessions", () => {
+  test("past --max-rsync-sessions the upgrade gets 503 busy, a push or pull says so (exit 4), and a freed slot is taken again", async () => {
+    await using server = await startServer({ token: TOKEN, args: ["--max-rsync-sessions", "1"] });
+    using dir = tempDir();
+    const a = await pushedTree(server.url, dir.path, { x: "one" }, ["--token", TOKEN]);
+    await cli(dir.path, ["clone", server.url, "b", "--token", TOKEN]);
+    const b = join(dir.path, "b");
+    writeFile(a, "d/x", "two");
+    await cli(a, ["push"]);
+
+    const stage = await beginPush(server, TOKEN);
+    using held = rawTunnel(server.url);
+    await held.opened;
+    held.ws.send(JSON.stringify(["rsync", "--server", "-tpIRe.LsfxCIvu", ".", `stage/${stage}/`]));
+    await waitFor(() => pidsMentioning(join(server.stateDir, "stage", stage)).length > 0, "the held session's rsync to start");
+
+    using refused = rawTunnel(server.url);
+    expect(
+      await refused.opened.then(
+        () => "opened",
+        (e: Error) => e.message,
+      ),
+    ).toBe(`WebSocket connection to '${tunnelUrl(server.url)}' failed: Expected 101 status code: 503`);
+    const busy = "the server is busy: it is running 1 rsync session, its limit; try again later";
+    const upgrade = await fetch(`${server.url}/v1/rsync`, {
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        connection: "Upgrade",
+        upgrade: "websocket",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
+    });
+    expect([upgrade.status, await upgrade.json()]).toEqual([503, { error: { code: "busy", message: busy } }]);
+    const pull = await runCli(b, ["pull"]);
+    expect([pull.stderr, pull.code]).toEqual([`error: ${busy}\n`, 4]);
+    writeFile(a, "d/x", "three");
+    const push = await runCli(a, ["push"]);
+    expect([push.stderr, push.code]).toEqual([`error: ${busy}\n`, 4]);
+
+    // The end of its input ends the held session's rsync; the server frees its slot, then closes.
+    held.ws.send(JSON.stringify({ eof: true }));
+    await waitFor(() => held.closed() !== undefined, "the held session to end");
+    await cli(a, ["push"]);
+    await cli(b, ["pull"]);
+    expect(readFileSync(join(b, "d/x"), "utf8")).toBe("three");
   });
 });
