@@ -36,7 +36,7 @@ export const commands: Record<string, CommandDef<ArgsDef>> = {
   tunnel,
 } as Record<string, CommandDef<ArgsDef>>;
 
-const EXIT_HELP = `Exit codes: 0 done, 1 error, 2 usage, 3 conflicts left unresolved, 4 server unreachable or unauthorized, 5 locked by another soc run.`;
+const EXIT_HELP = `Exit codes: 0 done, 1 error, 2 usage, 3 conflicts left unresolved, 4 server unreachable, unauthorized or busy, 5 locked by another soc run.`;
 
 const soc = defineCommand({
   meta: { name: "soc", version: pkg.version, description: `Keep a directory in sync across machines through one small server. ${EXIT_HELP}` },

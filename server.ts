@@ -30,6 +30,7 @@ async function main(): Promise<void> {
     insecure: config.insecure,
     version: pkg.version,
     keepDays: config.keepDays,
+    maxRsyncSessions: config.maxRsyncSessions,
     onInternalError: (error) => console.error("soc server: internal error:", error),
     log,
     failpoint,

@@ -1,8 +1,9 @@
 import { defineCommand } from "citty";
-import { existsSync, renameSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { createLogger } from "../lib/client/log.ts";
 import { pull } from "../lib/client/pull.ts";
+import { restoreToFile } from "../lib/client/restore.ts";
 import { findRepo } from "../lib/client/repo.ts";
 import { EXIT, UsageError } from "../lib/shared/errors.ts";
 import { quotePath, toRepoPath } from "../lib/shared/paths.ts";
@@ -32,16 +33,11 @@ export default defineCommand({
     const out = createLogger({ quiet: args.quiet });
     if (args.to !== undefined) {
       if (paths.length !== 1) throw new UsageError("--to takes exactly one PATH");
-      const target = resolve(args.to);
-      if (existsSync(target)) throw new UsageError(`${args.to}: already exists; choose a new file for --to`);
-      await withSession({}, async (s) => {
-        const tmp = `${target}.soc-${process.pid}.tmp`;
-        await Bun.write(tmp, new Response(await s.remote.content(paths[0] as string, rev)));
-        renameSync(tmp, target);
-      });
-      return args.json
-        ? printJson({ path: paths[0], rev: rev ?? null, to: target })
-        : out.info(`wrote ${quotePath(paths[0] as string)} to ${target}`);
+      const shown = args.to;
+      const target = resolve(shown);
+      if (existsSync(target)) throw new UsageError(`${shown}: already exists; choose a new file for --to`);
+      const written = await withSession({}, (s) => restoreToFile(s.remote, paths[0] as string, rev, target, shown));
+      return args.json ? printJson(written) : out.info(`wrote ${quotePath(written.path)} to ${written.to}`);
     }
     const result = await withSession(args, async (s) => {
       const restored = await s.remote.restore({ client: s.client, paths: paths.map((path) => (rev ? { path, rev } : { path })) });

@@ -4,6 +4,7 @@ import { MAX_BODY_BYTES } from "../lib/shared/protocol.ts";
 import type { Failpoint } from "../lib/server/failpoint.ts";
 import { requireJournalDone } from "../lib/server/journal.ts";
 import type { Store } from "../lib/server/store.ts";
+import type { RsyncSession } from "../lib/server/tunnel-session.ts";
 import type { Table } from "../lib/server/table.ts";
 import { requestGuard } from "./auth.ts";
 import { errorBody } from "./errors.ts";
@@ -29,12 +30,16 @@ export interface AppDeps {
   now?: () => number;
   /** Days replaced and deleted files are kept as versions (default 30); 0 keeps none. */
   keepDays?: number;
+  /** Tunnel (rsync) sessions served at once (default 16); more get 503 "busy". */
+  maxRsyncSessions?: number;
   /** Called with every unexpected error (the client only sees a generic 500). */
   onInternalError?: (error: unknown) => void;
   /** One line per problem or repair the client is not told about (a commit whose files wait in the journal). */
   log?: (line: string) => void;
   /** Crash tests only: where a commit fails or dies (SOC_TEST_FAILPOINT). */
   failpoint?: Failpoint;
+  /** Called with each rsync session the tunnel starts (tests read its queues). */
+  onRsyncSession?: (session: RsyncSession) => void;
 }
 
 /** Builds the soc HTTP API (error mapping, the request guard, /v1/health, routes, OpenAPI document); never listens. */

@@ -37,6 +37,10 @@ const _RSYNC_OPERATION = {
   operationId: "getV1Rsync",
   summary: "rsync tunnel (WebSocket)",
   description:
-    "Upgrades to a WebSocket. The first text frame is rsync's remote argv as a JSON array of strings; once checked, binary frames carry rsync's protocol both ways. A refusal is one text frame {\"error\": message}, then close code 1008.",
-  responses: { "101": { description: "Switching Protocols" } },
+    'Upgrades to a WebSocket. The first text frame is rsync\'s remote argv as a JSON array of strings; once checked, binary frames carry rsync\'s protocol both ways. A refusal is one text frame {"error": message}, then close code 1008. While the server runs its limit of rsync sessions, the upgrade (and a plain GET) gets 503 with code "busy"; a plain GET otherwise gets 426.',
+  responses: {
+    "101": { description: "Switching Protocols" },
+    "426": { description: "A plain GET: the tunnel needs Upgrade: websocket" },
+    "503": { description: "Busy: the server runs its limit of rsync sessions (--max-rsync-sessions); try again later" },
+  },
 };

@@ -31,10 +31,19 @@ export interface RemoteClient {
   /** Gives a push up: the server removes its stage unless a commit holds it. Never throws. */
   abortPush(stage: string): Promise<void>;
   log(query: { path?: string; limit?: number }): Promise<Log>;
-  /** The bytes of `path` as of revision `rev` (default: current), as a stream. */
-  content(path: string, rev?: number): Promise<ReadableStream<Uint8Array>>;
+  /** The bytes of `path` as of revision `rev` (default: current), as a stream, with the digest the server names for them. */
+  content(path: string, rev?: number): Promise<RemoteContent>;
   restore(request: RestoreRequest): Promise<Restore>;
   verify(): Promise<Verify>;
+}
+
+/** A file's bytes from GET /v1/content and what the server says they are (x-soc-rev, x-soc-md5); unchecked. */
+export interface RemoteContent {
+  body: ReadableStream<Uint8Array>;
+  /** The revision that wrote this content; undefined when the server did not say. */
+  rev: number | undefined;
+  /** The hex md5 the bytes should have; undefined when the server did not say. */
+  md5: string | undefined;
 }
 
 /** How long one API call may take before the server counts as unreachable (a commit streams, and may take longer). */
@@ -106,7 +115,7 @@ export function createClient(url: string, token: string | undefined): RemoteClie
       }
     },
     log: (q) => call<Log>("GET", `/v1/log?${query(q)}`),
-    content: async (path, rev) => (await send("GET", `/v1/content?${query({ path, rev })}`)).body ?? new ReadableStream(),
+    content: async (path, rev) => _content(await send("GET", `/v1/content?${query({ path, rev })}`)),
     restore: (request) => call<Restore>("POST", "/v1/restore", request),
     verify: () => call<Verify>("POST", "/v1/verify"),
   };
@@ -138,6 +147,15 @@ async function _readCommitStream(res: Response, base: string, onProgress?: (p: C
   throw new RemoteError(
     `the soc server at ${base} stopped answering while it committed; run \`soc push\` again: a commit that went through is not repeated`,
   );
+}
+
+function _content(res: Response): RemoteContent {
+  const rev = Number(res.headers.get("x-soc-rev") ?? Number.NaN);
+  return {
+    body: res.body ?? new ReadableStream(),
+    rev: Number.isSafeInteger(rev) ? rev : undefined,
+    md5: res.headers.get("x-soc-md5") ?? undefined,
+  };
 }
 
 function _errorFrom(status: number, text: string, base: string): SocError {

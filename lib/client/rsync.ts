@@ -79,7 +79,7 @@ export async function runRsync(
   if (code !== 0) {
     // The tunnel's own line is the reliable reason (rsync's status then is 255 or 12 by race).
     const tunnel = stderr.split("\n").find((line) => line.startsWith("soc tunnel: "));
-    if (tunnel) throw new RemoteError(tunnel.slice("soc tunnel: ".length), /unauthorized/.test(tunnel) ? "unauthorized" : "unreachable");
+    if (tunnel) throw _tunnelError(tunnel.slice("soc tunnel: ".length));
     const last = stderr.trim().split("\n").slice(-3).join("; ");
     throw new SocError("rsync_failed", `rsync exited with status ${code}${last ? `: ${last}` : ""}`);
   }
@@ -101,6 +101,13 @@ export function rshString(argv: readonly string[]): string {
 }
 
 // ---------------------------------------------------------------------------
+
+/** The tunnel's own line as an error (exit 4): unauthorized, busy (a server at its cap of rsync sessions), or unreachable. */
+function _tunnelError(reason: string): RemoteError {
+  if (/unauthorized/.test(reason)) return new RemoteError(reason, "unauthorized");
+  if (/^the server is busy\b/.test(reason)) return new RemoteError(reason, "busy", 503);
+  return new RemoteError(reason);
+}
 
 /** Feeds each `\r`- or `\n`-ended line of rsync's stdout that is a progress2 report to `onProgress`. */
 async function _readProgress(stdout: ReadableStream<Uint8Array>, onProgress: (p: RsyncProgress) => void): Promise<void> {

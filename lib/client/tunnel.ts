@@ -1,4 +1,5 @@
 import { UsageError } from "../shared/errors.ts";
+import { TUNNEL_MAX_FRAME, TUNNEL_WINDOW } from "../shared/protocol.ts";
 import { selfCommand } from "./self.ts";
 
 /** What one tunnel run needs; the CLI passes the process's own streams. */
@@ -16,10 +17,10 @@ export interface TunnelOptions {
 
 /** Bytes the socket may hold unsent before the tunnel stops reading stdin. */
 export const TUNNEL_HIGH_WATER = 1024 * 1024;
+/** How long the tunnel waits for the server's reason after a 503 before printing a generic one. */
+const BUSY_REASON_TIMEOUT_MS = 10_000;
 /** The tunnel acknowledges every this many bytes written to stdout (the server's send window). */
 export const ACK_EVERY = 1024 * 1024;
-/** Bytes sent to the server but not yet handed to its rsync (`{"ack":N}` from the server) before the tunnel stops reading stdin. */
-export const SEND_WINDOW = 8 * 1024 * 1024;
 
 /**
  * The argv rsync runs as its remote shell (`-e`) to reach the server through the tunnel; rsync
@@ -52,7 +53,7 @@ export function runTunnel(opts: TunnelOptions): Promise<number> {
     let finished = false;
     let written = 0;
     let acked = 0;
-    let failure = "";
+    let failure: Promise<string> | undefined;
     let exit: number | undefined;
     const inFlight = { sent: 0, acked: 0 };
     let output = Promise.resolve();
@@ -89,9 +90,12 @@ export function runTunnel(opts: TunnelOptions): Promise<number> {
         void output.then(() => finish(frame.exit as number));
       }
     };
-    ws.onerror = (event) => (failure = _describe(event, opts.url));
-    ws.onclose = (event) =>
-      exit !== undefined || finish(255, failure || `connection to ${opts.url} closed before rsync finished (code ${event.code})`);
+    ws.onerror = (event) => (failure = _describe(event, opts.url, headers));
+    ws.onclose = (event) => {
+      if (exit !== undefined) return;
+      const broken = `connection to ${opts.url} closed before rsync finished (code ${event.code})`;
+      void (failure ?? Promise.resolve(broken)).then((reason) => finish(255, reason));
+    };
   });
 }
 
@@ -104,12 +108,16 @@ async function _pump(
   stopped: () => boolean,
 ): Promise<void> {
   for await (const chunk of stdin) {
-    if (stopped()) return;
-    ws.send(chunk);
-    inFlight.sent += chunk.byteLength;
-    // Bun's client WebSocket has no drain event: poll until the socket has room again, and
-    // until the server has handed enough to rsync (its acks) to stay within the window.
-    while ((ws.bufferedAmount > TUNNEL_HIGH_WATER || inFlight.sent - inFlight.acked > SEND_WINDOW) && !stopped()) await Bun.sleep(1);
+    // Frames of at most TUNNEL_MAX_FRAME: the server closes a client further past its window.
+    for (let at = 0; at < chunk.byteLength; at += TUNNEL_MAX_FRAME) {
+      if (stopped()) return;
+      const frame = chunk.subarray(at, at + TUNNEL_MAX_FRAME);
+      ws.send(frame);
+      inFlight.sent += frame.byteLength;
+      // Bun's client WebSocket has no drain event: poll until the socket has room again, and
+      // until the server has handed enough to rsync (its acks) to stay within the window.
+      while ((ws.bufferedAmount > TUNNEL_HIGH_WATER || inFlight.sent - inFlight.acked > TUNNEL_WINDOW) && !stopped()) await Bun.sleep(1);
+    }
   }
   // Like ssh: rsync closing our stdin closes the server rsync's stdin.
   if (!stopped()) ws.send(JSON.stringify({ eof: true }));
@@ -128,10 +136,26 @@ function _parse(text: string): { ack?: unknown; stderr?: unknown; error?: unknow
   }
 }
 
-/** A refused upgrade shows only as a message with the status ("Expected 101 status code: 401"). */
-function _describe(event: Event, url: string): string {
+/**
+ * Why the WebSocket failed. A refused upgrade shows only as a message with the status ("Expected
+ * 101 status code: 401"); for 503 the server's own reason (how many sessions it runs) is asked
+ * again with a plain GET, whose body can be read.
+ */
+async function _describe(event: Event, url: string, headers: Record<string, string>): Promise<string> {
   const message = (event as ErrorEvent).message ?? "";
   if (/\b401\b/.test(message)) return "unauthorized: the server refused the token (set SOC_TOKEN to the server's token)";
   if (/\b404\b/.test(message)) return `no rsync tunnel at ${url} (is the server soc with the tunnel transport?)`;
+  if (/\b503\b/.test(message)) return (await _busyReason(url, headers)) ?? "the server is busy (HTTP 503); try again later";
   return `cannot reach ${url}${message ? `: ${message}` : ""}`;
+}
+
+/** The message of the server's 503 "busy" answer to a plain GET of the tunnel's URL; undefined when it gives none (no longer busy, unreachable). */
+async function _busyReason(url: string, headers: Record<string, string>): Promise<string | undefined> {
+  try {
+    const res = await fetch(url.replace(/^ws/, "http"), { headers, signal: AbortSignal.timeout(BUSY_REASON_TIMEOUT_MS) });
+    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+    return res.status === 503 && body.error?.code === "busy" && typeof body.error.message === "string" ? body.error.message : undefined;
+  } catch {
+    return undefined;
+  }
 }

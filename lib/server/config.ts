@@ -20,6 +20,8 @@ export interface ServerConfig {
   keepDays: number;
   /** Crash tests only (SOC_TEST_FAILPOINT): where a commit fails or dies. */
   failpoint: FailpointSpec | undefined;
+  /** Tunnel (rsync) sessions served at once; more are refused with 503 "busy". */
+  maxRsyncSessions: number;
 }
 
 /** Default TCP port of the soc server. */
@@ -27,6 +29,9 @@ export const DEFAULT_PORT = 8417;
 
 /** Days a replaced or deleted file's old content is kept when --keep-days is not given. */
 export const DEFAULT_KEEP_DAYS = 30;
+
+/** Tunnel (rsync) sessions a server runs at once when neither --max-rsync-sessions nor SOC_MAX_RSYNC_SESSIONS says. */
+export const DEFAULT_MAX_RSYNC_SESSIONS = 16;
 
 /** `soc-server --help` text. */
 export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
@@ -38,12 +43,16 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
   --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
   --insecure          allow a non-loopback --host, and any Host header, without a token
   --keep-days N       keep replaced and deleted files' old content N days (default: ${DEFAULT_KEEP_DAYS}; 0 keeps none)
+  --max-rsync-sessions N
+                      serve at most N tunnel (rsync) sessions at once; more are told the server is
+                      busy (HTTP 503) (default: $SOC_MAX_RSYNC_SESSIONS, else ${DEFAULT_MAX_RSYNC_SESSIONS})
   --help              show this help`;
 
 /**
  * Reads the server's flags (`argv` without the runtime and script) and environment: SOC_TOKEN,
- * SOC_STORE / SOC_PORT as defaults for --store / --port (flags win; empty counts as unset), and
- * SOC_TEST_FAILPOINT, which only crash tests set.
+ * SOC_STORE / SOC_PORT / SOC_MAX_RSYNC_SESSIONS as defaults for --store / --port /
+ * --max-rsync-sessions (flags win; empty counts as unset), and SOC_TEST_FAILPOINT, which only
+ * crash tests set.
  * Returns `{ help: true }` for --help; throws UsageError for anything malformed or unsafe.
  */
 export function readServerConfig(argv: string[], env: Record<string, string | undefined>): ServerConfig | { help: true } {
@@ -63,9 +72,10 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
     throw new UsageError(`refusing to listen on ${host} without a token: set SOC_TOKEN or --token-file, or pass --insecure`);
   }
   const keepDays = _keepDays(values["keep-days"] ?? String(DEFAULT_KEEP_DAYS));
+  const maxRsyncSessions = _maxRsyncSessions(values["max-rsync-sessions"], env.SOC_MAX_RSYNC_SESSIONS?.trim() || undefined);
   const failpoint = env.SOC_TEST_FAILPOINT ? parseFailpoint(env.SOC_TEST_FAILPOINT) : undefined;
   const db = resolve(values.db ?? join(stateDir, "soc.db"));
-  return { help: false, store, db, stateDir, port, host, token, insecure, keepDays, failpoint };
+  return { help: false, store, db, stateDir, port, host, token, insecure, keepDays, maxRsyncSessions, failpoint };
 }
 
 // ---------------------------------------------------------------------------
@@ -84,6 +94,7 @@ function _parse(argv: string[]) {
         "token-file": { type: "string" },
         insecure: { type: "boolean" },
         "keep-days": { type: "string" },
+        "max-rsync-sessions": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -101,6 +112,13 @@ function _port(name: string, value: string): number {
 function _keepDays(value: string): number {
   if (!/^[0-9]{1,5}$/.test(value)) throw new UsageError(`--keep-days must be a whole number of days (0 keeps none), got ${JSON.stringify(value)}`);
   return Number(value);
+}
+
+function _maxRsyncSessions(flag: string | undefined, env: string | undefined): number {
+  const [name, value] = flag !== undefined ? ["--max-rsync-sessions", flag] : ["SOC_MAX_RSYNC_SESSIONS", env ?? String(DEFAULT_MAX_RSYNC_SESSIONS)];
+  const n = /^[0-9]{1,5}$/.test(value) ? Number(value) : 0;
+  if (n < 1) throw new UsageError(`${name} must be a whole number of sessions, at least 1, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 function _token(file: string | undefined, env: Record<string, string | undefined>): string | undefined {

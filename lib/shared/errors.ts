@@ -51,7 +51,7 @@ export class ConflictError extends SocError {
   }
 }
 
-/** The server could not be reached or refused our credentials (exit 4). */
+/** The server could not be reached, refused our credentials, or is too busy to serve us (exit 4). */
 export class RemoteError extends SocError {
   constructor(message: string, code = "unreachable", status = 502) {
     super(code, message, { status, exitCode: EXIT.unreachable });

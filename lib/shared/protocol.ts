@@ -6,6 +6,19 @@ export const API_VERSION = 1;
 /** Largest request body the server accepts, in bytes (changesets travel in parts far below it). */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The rsync tunnel's flow control (GET /v1/rsync): each end acknowledges the bytes it has handed
+ * to its rsync with `{"ack":N}` (N: the total so far), and a sender keeps at most this many bytes
+ * beyond the other end's last ack in flight.
+ */
+export const TUNNEL_WINDOW = 8 * 1024 * 1024;
+
+/**
+ * The largest binary frame a tunnel client sends. It checks the window after each frame, so it may
+ * run this far past it; a client further past it is closed (code 1008) by the server.
+ */
+export const TUNNEL_MAX_FRAME = 1024 * 1024;
+
 const Path = t.String({ minLength: 1, maxLength: 4096 });
 /** A tracked-root rule's path: a repository path, or "" for the top of the tree. */
 const RootPath = t.String({ maxLength: 4096 });

@@ -1,3 +1,4 @@
+import { websocket } from "elysia/ws";
 import { createApp, type AppDeps } from "../../handlers/index.ts";
 import type { Store } from "../../lib/server/store.ts";
 import type { Table } from "../../lib/server/table.ts";
@@ -51,5 +52,36 @@ export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): 
     },
     commit: (over) => call("POST", "/v1/push/commit", { client: "test", upserts: [], deletes: [], roots: { set: [], remove: [] }, ...over }),
     [Symbol.asyncDispose]: async () => owned.dispose(),
+  };
+}
+
+/** A real server in this process: createApp behind Bun.serve on 127.0.0.1, port 0, wired as server.ts wires it. */
+export interface ListeningApp extends AsyncDisposable {
+  url: string;
+  store: Store;
+}
+
+/**
+ * Serves createApp over a fresh temp state on port 0 in this process, for tests that need the
+ * server's own objects (`deps.onRsyncSession`); `await using` stops it, closing every connection
+ * (so each tunnel session ends its rsync), and removes its state.
+ */
+export async function listenApp(deps: Partial<AppDeps> = {}): Promise<ListeningApp> {
+  await using stack = new AsyncDisposableStack();
+  const state = stack.use(serverState("soc-listen-"));
+  const app = createApp({ table: state.table, store: state.store, version: "9.9.9", ...deps });
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    websocket: websocket as unknown as Bun.WebSocketHandler<unknown>,
+    fetch: (request) => app.handle(request),
+  });
+  stack.defer(() => server.stop(true));
+  app.server = server;
+  const owned = stack.move();
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    store: state.store,
+    [Symbol.asyncDispose]: () => owned.disposeAsync(),
   };
 }

@@ -19,14 +19,18 @@ export interface TestServer extends AsyncDisposable {
 
 /**
  * Starts a server (its store in `root`, else in a temp dir removed on stop); pass `token` to require
- * bearer auth, none means no SOC_TOKEN at all; `env` adds to its environment. A server that does not say where it listens within
- * `ms` is killed, and so is one whose start-up fails halfway: nothing is left running.
+ * bearer auth, none means no SOC_TOKEN at all; `args` are more server flags and `env` adds to its
+ * environment. A server that does not say where it listens within `ms` is killed, and so is one
+ * whose start-up fails halfway: nothing is left running.
  */
-export async function startServer(opts: { token?: string; root?: string; env?: Record<string, string> } = {}, ms = 60_000): Promise<TestServer> {
+export async function startServer(
+  opts: { token?: string; root?: string; args?: string[]; env?: Record<string, string> } = {},
+  ms = 60_000,
+): Promise<TestServer> {
   await using stack = new AsyncDisposableStack();
   const root = opts.root ?? stack.use(tempDir("soc-server-")).path;
   const store = join(root, "store");
-  const proc = Bun.spawn(["bun", join(ROOT, "server.ts"), "--store", store, "--port", "0"], {
+  const proc = Bun.spawn(["bun", join(ROOT, "server.ts"), "--store", store, "--port", "0", ...(opts.args ?? [])], {
     env: { ...process.env, SOC_TOKEN: opts.token, ...opts.env },
     stdout: "pipe",
     stderr: "pipe",
@@ -68,8 +72,8 @@ export function serverPid(server: TestServer): number {
   return pid;
 }
 
-/** POST /v1/push/begin; returns the new stage id. */
-export async function beginPush(server: TestServer, token?: string): Promise<string> {
+/** POST /v1/push/begin to a server (a TestServer, or any with a URL); returns the new stage id. */
+export async function beginPush(server: { url: string }, token?: string): Promise<string> {
   const res = await fetch(`${server.url}/v1/push/begin`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { md5Bytes, md5File } from "../../lib/shared/hash.ts";
 import { cli, cliJson, runCli } from "../_harness/cli.ts";
 import { snapshot, tempDir, writeFile, writeTree } from "../_harness/fs.ts";
 import { serverAndPushedTree } from "../_harness/working-trees.ts";
@@ -142,6 +143,20 @@ describe("history through the CLI", () => {
     expect(readFileSync(join(t.a, "d/doc"))).toEqual(Buffer.from(first));
     const gone = await runCli(t.a, ["restore", "d/never"]);
     expect([gone.stderr, gone.code]).toEqual(['error: server: "d/never" has never existed on the server\n', 1]);
+  });
+
+  test("restore --to checks the bytes against the server's md5: a damaged store copy fails, naming both digests, and writes nothing", async () => {
+    await using t = await serverAndPushedTree({ doc: "the content as pushed" });
+    const named = md5Bytes("the content as pushed");
+    corrupt(join(t.server.store, "d/doc"));
+    const damaged = md5File(join(t.server.store, "d/doc"));
+    mkdirSync(join(t.a, "out"));
+    const res = await runCli(t.a, ["restore", "d/doc", "--to", "out/doc"]);
+    expect([res.stderr, res.code]).toEqual([
+      `error: d/doc: the server sent bytes with md5 ${damaged} but named md5 ${named} for them; its copy may be damaged (\`soc verify --server\`); nothing was written to ${join(t.a, "out/doc")}\n`,
+      1,
+    ]);
+    expect(readdirSync(join(t.a, "out"))).toEqual([]);
   });
 
   test("the server refuses a push deleting over half of its files and changes nothing; the flag lets it through", async () => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UsageError } from "../../../lib/shared/errors.ts";
-import { DEFAULT_KEEP_DAYS, DEFAULT_PORT, readServerConfig } from "../../../lib/server/config.ts";
+import { DEFAULT_KEEP_DAYS, DEFAULT_MAX_RSYNC_SESSIONS, DEFAULT_PORT, readServerConfig } from "../../../lib/server/config.ts";
 import { tempDir } from "../../_harness/fs.ts";
 
 describe("readServerConfig", () => {
@@ -17,6 +17,7 @@ describe("readServerConfig", () => {
       token: undefined,
       insecure: false,
       keepDays: DEFAULT_KEEP_DAYS,
+      maxRsyncSessions: DEFAULT_MAX_RSYNC_SESSIONS,
       failpoint: undefined,
     });
   });
@@ -50,6 +51,8 @@ describe("readServerConfig", () => {
       [["--store", "s", "--host", ""], "--host must not be empty"],
       [["--store", "s", "--keep-days=-1"], '--keep-days must be a whole number of days (0 keeps none), got "-1"'],
       [["--store", "s", "--keep-days", "1.5"], '--keep-days must be a whole number of days (0 keeps none), got "1.5"'],
+      [["--store", "s", "--max-rsync-sessions", "0"], '--max-rsync-sessions must be a whole number of sessions, at least 1, got "0"'],
+      [["--store", "s", "--max-rsync-sessions", "two"], '--max-rsync-sessions must be a whole number of sessions, at least 1, got "two"'],
     ];
     for (const [argv, message] of cases) expect(() => readServerConfig(argv, {})).toThrow(new UsageError(message));
     expect(() => readServerConfig(["--store", "s", "--verbose"], {})).toThrow(/Unknown option '--verbose'/);
@@ -106,5 +109,19 @@ describe("readServerConfig: SOC_STORE and SOC_PORT", () => {
       new UsageError('SOC_PORT must be a number from 0 to 65535, got "http"'),
     );
     expect(readServerConfig(["--store", "/a", "--port", "1"], { SOC_PORT: "http" })).toMatchObject({ port: 1 });
+  });
+});
+
+describe("readServerConfig: the cap on rsync sessions", () => {
+  test("comes from --max-rsync-sessions, else SOC_MAX_RSYNC_SESSIONS (empty counts as unset), else the default", () => {
+    expect(readServerConfig(["--store", "/a", "--max-rsync-sessions", "2"], { SOC_MAX_RSYNC_SESSIONS: "3" })).toMatchObject({ maxRsyncSessions: 2 });
+    expect(readServerConfig(["--store", "/a"], { SOC_MAX_RSYNC_SESSIONS: " 3 " })).toMatchObject({ maxRsyncSessions: 3 });
+    expect(readServerConfig(["--store", "/a"], { SOC_MAX_RSYNC_SESSIONS: "" })).toMatchObject({ maxRsyncSessions: DEFAULT_MAX_RSYNC_SESSIONS });
+  });
+
+  test("a bad SOC_MAX_RSYNC_SESSIONS is a usage error naming it", () => {
+    expect(() => readServerConfig(["--store", "/a"], { SOC_MAX_RSYNC_SESSIONS: "-1" })).toThrow(
+      new UsageError('SOC_MAX_RSYNC_SESSIONS must be a whole number of sessions, at least 1, got "-1"'),
+    );
   });
 });
