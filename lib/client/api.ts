@@ -173,6 +173,13 @@ function _errorFrom(status: number, text: string, base: string): SocError {
     );
   }
   if (status === 409 && error?.paths) return new ConflictError(error.message, error.paths);
+  if (status === 413 && !error) {
+    return new RemoteError(
+      `a proxy in front of the soc server at ${base} refused a request as too large (HTTP 413); soc's requests stay under 1 MiB: raise the proxy's limit (nginx: client_max_body_size 1m)`,
+      "too_large",
+      413,
+    );
+  }
   if (!error)
     return new RemoteError(`the soc server at ${base} answered HTTP ${status} without a soc error (is this a soc server?)`, "bad_response", status);
   return new SocError(error.code, `server: ${error.message}`, { status });

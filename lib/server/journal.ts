@@ -6,7 +6,7 @@ import type { Failpoint } from "./failpoint.ts";
 import { removeStage, stagePath } from "./stage.ts";
 import { deleteFromStore, displacedRoot, resolveIn, writeToStore, type Store, type StoreWrite } from "./store.ts";
 import type { Table } from "./table.ts";
-import { keepVersion, versionFile } from "./versions.ts";
+import { keepVersion, versionFile, versionPath } from "./versions.ts";
 
 // The redo journal. A revision's rows and a journal entry naming where its new content waits are
 // committed in one transaction; the file work comes after, derived from those rows, and every
@@ -52,8 +52,9 @@ export function stageInJournal(table: Table, id: string): boolean {
 
 /**
  * Finishes every journaled revision, oldest first: keeps the versions it replaces, deletes, writes
- * its new files, syncs the store's directories, then clears its entry and removes its stage. Throws the first error, its
- * entry left for the next run; what was done by then is skipped next time.
+ * its new files, syncs the store's directories, then clears its entry and removes its stage.
+ * Throws the first error, its entry left for the next run; what was done by then is skipped
+ * next time.
  */
 export function runJournal(table: Table, store: Store, failpoint?: Failpoint): JournalRun {
   const run: JournalRun = { finished: [], displaced: [] };
@@ -152,22 +153,24 @@ function _applyRevision(table: Table, store: Store, entry: _Entry, failpoint?: F
   const from = _sourceOf(store, entry);
   const writes = changes.filter((c) => c.action !== "deleted").map((c): StoreWrite => ({ ...c, from: from(c.path), move: entry.stage !== null }));
   failpoint?.("committed");
+  // Directories found real, one set per phase: deletes prune directories, writes may move some aside.
+  const realDirs = { kept: new Set<string>(), deleted: new Set<string>(), written: new Set<string>() };
   for (const version of keep) {
-    keepVersion(store, version);
+    keepVersion(store, version, realDirs.kept);
     failpoint?.("kept");
   }
   for (const path of deletes) {
-    deleteFromStore(store, path);
+    deleteFromStore(store, path, realDirs.deleted);
     failpoint?.("deleted");
   }
   const displaced: string[] = [];
   for (const w of writes) {
-    displaced.push(...writeToStore(store, w, rev));
+    displaced.push(...writeToStore(store, w, rev, realDirs.written));
     failpoint?.("written");
   }
   // Every directory that gained or lost an entry (syncPaths skips the ones a delete pruned away).
   const inStore = [...deletes, ...writes.map((w) => w.path)].map((p) => join(store.root, ...p.split("/")));
-  const kept = keep.map((v) => versionFile(store, v.path, v.rev));
+  const kept = keep.map((v) => versionPath(store, v.path, v.rev));
   const moved = displaced.map((p) => join(displacedRoot(store, rev), ...p.split("/")));
   syncPaths([], [...parentDirs(store.root, inStore), ...parentDirs(store.stateDir, [...kept, ...moved])]);
   failpoint?.("synced");

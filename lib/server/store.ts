@@ -61,20 +61,21 @@ export function displacedRoot(store: Store, rev: number): string {
  * its mode (permission bits only) and is renamed into place, and a staged file already gone was
  * moved by an earlier try; a kept version is linked beside the target and renamed over it. What
  * stands in the way and the table does not name (a directory at the path, a file or symlink where
- * a parent directory belongs) is moved to displacedRoot(store, `rev`), never deleted. Returns the
+ * a parent directory belongs) is moved to displacedRoot(store, `rev`), never deleted. `realDirs`
+ * (store-relative directories found real) is shared by the writes of one revision. Returns the
  * store paths it displaced.
  */
-export function writeToStore(store: Store, w: StoreWrite, rev: number): string[] {
+export function writeToStore(store: Store, w: StoreWrite, rev: number, realDirs: Set<string> = new Set()): string[] {
   checkRepoPath(w.path);
   if (w.move && !lstatSync(w.from, { throwIfNoEntry: false })) return [];
   const displaced: string[] = [];
-  for (let blocked = firstNonDirParent(store.root, w.path, new Set()); blocked?.kind === "link" || blocked?.kind === "file";) {
-    displaced.push(_displace(store, blocked.rel, rev));
-    blocked = firstNonDirParent(store.root, w.path, new Set());
+  let blocked = firstNonDirParent(store.root, w.path, realDirs);
+  for (; blocked !== undefined && blocked.kind !== "missing"; blocked = firstNonDirParent(store.root, w.path, realDirs)) {
+    displaced.push(_displace(store, blocked.rel, rev, realDirs));
   }
   const to = join(store.root, ...w.path.split("/"));
-  mkdirSync(dirname(to), { recursive: true });
-  if (lstatSync(to, { throwIfNoEntry: false })?.isDirectory()) displaced.push(_displace(store, w.path, rev));
+  if (blocked?.kind === "missing") mkdirSync(dirname(to), { recursive: true });
+  if (lstatSync(to, { throwIfNoEntry: false })?.isDirectory()) displaced.push(_displace(store, w.path, rev, realDirs));
   if (w.move) {
     // Permission bits only: a client must not be able to plant setuid files on the server.
     chmodSync(w.from, w.mode & PERMISSION_BITS);
@@ -92,10 +93,11 @@ export function writeToStore(store: Store, w: StoreWrite, rev: number): string[]
  * Unlinks the store file at `path` and prunes the directories that leaves empty (never the root),
  * so that doing it again changes nothing: nothing there, a parent that is not a real directory, or
  * a directory at the path (a later step of the same revision may have made one) is left alone.
+ * `realDirs` is shared by the deletes of one revision (a pruned directory held no file to delete).
  */
-export function deleteFromStore(store: Store, path: string): void {
+export function deleteFromStore(store: Store, path: string, realDirs: Set<string> = new Set()): void {
   checkRepoPath(path);
-  if (firstNonDirParent(store.root, path, new Set()) !== undefined) return;
+  if (firstNonDirParent(store.root, path, realDirs) !== undefined) return;
   const abs = join(store.root, ...path.split("/"));
   const st = lstatSync(abs, { throwIfNoEntry: false });
   if (!st || st.isDirectory()) return;
@@ -117,8 +119,8 @@ export function repairFromStage(
   rev: number,
 ): string[] {
   const current = upserts.filter((u) => isCurrent(u.path));
-  const checked = new Set<string>();
-  for (const u of current) writeToStore(store, { ...u, from: resolveIn(stagePath, u.path, checked), move: true }, rev);
+  const [inStage, inStore] = [new Set<string>(), new Set<string>()];
+  for (const u of current) writeToStore(store, { ...u, from: resolveIn(stagePath, u.path, inStage), move: true }, rev, inStore);
   return current.map((u) => u.path);
 }
 
@@ -129,11 +131,12 @@ function _sameFile(a: string, b: string): boolean {
   return y !== undefined && x.ino === y.ino && x.dev === y.dev;
 }
 
-/** Moves store entry `rel` (not in the table) to displacedRoot, under a fresh name if that is taken; returns `rel`. */
-function _displace(store: Store, rel: string, rev: number): string {
+/** Moves store entry `rel` (not in the table) to displacedRoot, under a fresh name if that is taken, forgetting the directories known real; returns `rel`. */
+function _displace(store: Store, rel: string, rev: number, realDirs: Set<string>): string {
   let to = join(displacedRoot(store, rev), ...rel.split("/"));
   mkdirSync(dirname(to), { recursive: true });
   if (lstatSync(to, { throwIfNoEntry: false })) to = tempBeside(to);
   renameSync(join(store.root, ...rel.split("/")), to);
+  realDirs.clear();
   return rel;
 }

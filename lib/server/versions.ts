@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { linkSync, lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { firstNonDirParent, linkOrCopy, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
@@ -15,6 +15,11 @@ export function versionsRoot(store: Store): string {
   return join(store.stateDir, "versions");
 }
 
+/** Where the content `path` had as written by revision `rev` is kept, for a path from the table (already checked). */
+export function versionPath(store: Store, path: string, rev: number): string {
+  return join(versionsRoot(store), String(rev), ...path.split("/"));
+}
+
 /** Absolute path of the content `path` had as written by revision `rev`; BadInputError for a bad path. */
 export function versionFile(store: Store, path: string, rev: number): string {
   return resolveIn(join(versionsRoot(store), String(rev)), path);
@@ -24,20 +29,32 @@ export function versionFile(store: Store, path: string, rev: number): string {
  * Hard-links the live store file `path` (written by revision `rev`) into the versions area
  * (copying only where links are impossible) before a revision replaces or deletes it; the store
  * is untouched. Doing it again changes nothing: a version already there is kept, and a store file
- * already missing, or behind a parent that is not a real directory, is skipped (`verify` reports it).
+ * already missing, or behind a parent that is not a real directory, is skipped (`verify` reports
+ * it). `realDirs` (store-relative directories found real) is shared by the calls of one revision.
  */
-export function keepVersion(store: Store, r: { path: string; rev: number }): void {
+export function keepVersion(store: Store, r: { path: string; rev: number }, realDirs: Set<string> = new Set()): void {
   checkRepoPath(r.path);
-  if (firstNonDirParent(store.root, r.path, new Set()) !== undefined) return;
+  if (firstNonDirParent(store.root, r.path, realDirs) !== undefined) return;
   const from = join(store.root, ...r.path.split("/"));
   if (!lstatSync(from, { throwIfNoEntry: false })?.isFile()) return;
-  const to = versionFile(store, r.path, r.rev);
-  if (lstatSync(to, { throwIfNoEntry: false })) return;
-  mkdirSync(dirname(to), { recursive: true });
-  // Beside, then renamed: a copy cut short by a crash is never taken for the whole version.
-  const tmp = tempBeside(to);
-  linkOrCopy(from, tmp);
-  renameSync(tmp, to);
+  const to = versionPath(store, r.path, r.rev);
+  for (let made = false; ; made = true) {
+    try {
+      return linkSync(from, to);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") return; // kept by an earlier try
+      if (code === "ENOENT" && !made) {
+        mkdirSync(dirname(to), { recursive: true });
+        continue;
+      }
+      if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EMLINK") throw error;
+      // A copy goes beside, then is renamed: one cut short by a crash is never taken for the version.
+      const tmp = tempBeside(to);
+      linkOrCopy(from, tmp);
+      return renameSync(tmp, to);
+    }
+  }
 }
 
 /**

@@ -50,6 +50,35 @@ overEveryTransport((transport) =>
   }),
 );
 
+describe("a push refused before its commit reaches the server", () => {
+  test("a proxy's 413: the client drops its stage at once (/v1/push/abort) instead of leaving it for a day", async () => {
+    await using server = await startServer();
+    using dir = tempDir();
+    // A reverse proxy with a body limit below the commit's size, as nginx's client_max_body_size.
+    using proxy = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch(request) {
+        const url = new URL(request.url);
+        if (url.pathname === "/v1/push/commit") return new Response("<html>413 Request Entity Too Large</html>", { status: 413 });
+        return fetch(`${server.url}${url.pathname}${url.search}`, { method: request.method, headers: request.headers, body: request.body });
+      },
+    });
+    const proxied = `http://127.0.0.1:${proxy.port}`;
+    const a = await pushedTree(server.url, dir.path, { f: "1" }, ["--transport", "local"]);
+    pointAt(a, proxied);
+    writeFileSync(join(a, "d/f"), "2");
+    const res = await runCli(a, ["push"]);
+    expect([res.stderr, res.code]).toEqual([
+      `error: a proxy in front of the soc server at ${proxied} refused a request as too large (HTTP 413); soc's requests stay under 1 MiB: raise the proxy's limit (nginx: client_max_body_size 1m)\n`,
+      4,
+    ]);
+    expect(server.log()).toContain("POST /v1/push/abort 200");
+    expect(readdirSync(join(server.stateDir, "stage"))).toEqual([]);
+    expect(readFileSync(join(server.store, "d/f"), "utf8")).toBe("1");
+  });
+});
+
 describe("auth through the CLI", () => {
   test("no token, a wrong token: exit 4 naming the problem, nothing recorded; the right one works", async () => {
     await using server = await startServer({ token: "s3cret" });
