@@ -72,6 +72,8 @@ export function createClient(url: string, token: string | undefined): RemoteClie
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: opts.timeoutMs === 0 ? undefined : AbortSignal.timeout(opts.timeoutMs ?? TIMEOUT_MS),
+        // Bun's own idle timer (5 minutes) too: a server committing a huge changeset may go quiet.
+        ...(opts.timeoutMs === 0 ? { timeout: false } : {}),
       });
     } catch (err) {
       throw new RemoteError(`cannot reach the soc server at ${base}: ${(err as Error).message}`);
