@@ -95,7 +95,10 @@ function _streamCommit(work: (onProgress: (p: CommitProgress) => void) => Promis
         }
       };
       const heartbeat = setInterval(() => send({ progress: last ?? { step: "verifying", done: 0, total: 0 } }), HEARTBEAT_MS);
-      work(onProgress)
+      // The answer's head and a first line go out before the work, whose first steps run without a pause.
+      send({ progress: { step: "verifying", done: 0, total: 0 } });
+      Bun.sleep(0)
+        .then(() => work(onProgress))
         .then((result) => send({ result }))
         .catch((error: unknown) => {
           const { status, body } = errorBody("UNKNOWN", error, onInternal);
