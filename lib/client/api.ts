@@ -1,4 +1,5 @@
 import { ConflictError, RemoteError, SocError } from "../shared/errors.ts";
+import { comparePaths } from "../shared/paths.ts";
 import {
   COMMIT_STREAM_TYPE,
   type Changes,
@@ -37,11 +38,9 @@ export interface RemoteClient {
   verify(): Promise<Verify>;
 }
 
-/** A file's bytes from GET /v1/content and what the server says they are (x-soc-rev, x-soc-md5); unchecked. */
+/** A file's bytes from GET /v1/content and the md5 the server names for them (x-soc-md5); unchecked. */
 export interface RemoteContent {
   body: ReadableStream<Uint8Array>;
-  /** The revision that wrote this content; undefined when the server did not say. */
-  rev: number | undefined;
   /** The hex md5 the bytes should have; undefined when the server did not say. */
   md5: string | undefined;
 }
@@ -78,7 +77,7 @@ export function createClient(url: string, token: string | undefined): RemoteClie
     } catch (err) {
       throw new RemoteError(`cannot reach the soc server at ${base}: ${(err as Error).message}`);
     }
-    if (!res.ok) throw _errorFrom(res.status, await res.text(), base);
+    if (!res.ok) throw _errorFrom(res.status, _errorIn(await res.text()), base);
     return res;
   };
   const call = async <T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> => (await (await send(method, path, body)).json()) as T;
@@ -95,7 +94,7 @@ export function createClient(url: string, token: string | undefined): RemoteClie
         const page = await call<Changes>("GET", `/v1/changes?${query({ since, afterRev: after?.rev, afterPath: after?.path })}`);
         for (const row of page.files) files.set(row.path, row);
         if (page.next === undefined) return { revision: page.revision, files: [...files.values()], roots: page.roots };
-        if (after && (page.next.rev < after.rev || (page.next.rev === after.rev && page.next.path <= after.path))) {
+        if (after && (page.next.rev < after.rev || (page.next.rev === after.rev && comparePaths(page.next.path, after.path) <= 0))) {
           throw new RemoteError(`the soc server at ${base} sent a page of changes that does not move forward`, "bad_response");
         }
         after = page.next;
@@ -117,7 +116,10 @@ export function createClient(url: string, token: string | undefined): RemoteClie
       }
     },
     log: (q) => call<Log>("GET", `/v1/log?${query(q)}`),
-    content: async (path, rev) => _content(await send("GET", `/v1/content?${query({ path, rev })}`)),
+    content: async (path, rev) => {
+      const res = await send("GET", `/v1/content?${query({ path, rev })}`);
+      return { body: res.body ?? new ReadableStream(), md5: res.headers.get("x-soc-md5") ?? undefined };
+    },
     restore: (request) => call<Restore>("POST", "/v1/restore", request),
     verify: () => call<Verify>("POST", "/v1/verify"),
   };
@@ -133,11 +135,16 @@ async function _readCommitStream(res: Response, base: string, onProgress?: (p: C
     for await (const chunk of res.body ?? new ReadableStream<Uint8Array>()) {
       buffered += decoder.decode(chunk, { stream: true });
       for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-        const line = JSON.parse(buffered.slice(0, nl)) as { progress?: CommitProgress; result?: PushCommit; error?: unknown; status?: number };
+        const line = JSON.parse(buffered.slice(0, nl)) as {
+          progress?: CommitProgress;
+          result?: PushCommit;
+          error?: ErrorBody["error"];
+          status?: number;
+        };
         buffered = buffered.slice(nl + 1);
         if (line.progress) onProgress?.(line.progress);
         if (line.result) return line.result;
-        if (line.error) throw _errorFrom(line.status ?? 500, JSON.stringify({ error: line.error }), base);
+        if (line.error) throw _errorFrom(line.status ?? 500, line.error, base);
       }
     }
   } catch (err) {
@@ -151,22 +158,16 @@ async function _readCommitStream(res: Response, base: string, onProgress?: (p: C
   );
 }
 
-function _content(res: Response): RemoteContent {
-  const rev = Number(res.headers.get("x-soc-rev") ?? Number.NaN);
-  return {
-    body: res.body ?? new ReadableStream(),
-    rev: Number.isSafeInteger(rev) ? rev : undefined,
-    md5: res.headers.get("x-soc-md5") ?? undefined,
-  };
+/** The `{ error }` of an error answer's body, or undefined when it is not a soc error (a proxy's page). */
+function _errorIn(text: string): ErrorBody["error"] | undefined {
+  try {
+    return (JSON.parse(text) as ErrorBody).error;
+  } catch {
+    return undefined;
+  }
 }
 
-function _errorFrom(status: number, text: string, base: string): SocError {
-  let error: ErrorBody["error"] | undefined;
-  try {
-    error = (JSON.parse(text) as ErrorBody).error;
-  } catch {
-    error = undefined;
-  }
+function _errorFrom(status: number, error: ErrorBody["error"] | undefined, base: string): SocError {
   if (status === 401) {
     return new RemoteError(
       `unauthorized: the soc server at ${base} refused the token (set it with \`soc init URL --token T\` or SOC_TOKEN)`,

@@ -10,7 +10,7 @@ import { planPull, type PullPlan } from "./pull-plan.ts";
 import { applyRootChanges, diffRoots } from "./push.ts";
 import { normalizeRules } from "./roots.ts";
 import type { SyncSession } from "./session.ts";
-import { getMeta, readBaseFor, readRoots, setMeta, updateBase, writeRoots } from "./state.ts";
+import { getMeta, noteRevision, readBaseFor, readRoots, setMeta, updateBase, writeRoots } from "./state.ts";
 
 /** What a pull did (or, with dryRun, would do); printed by `soc pull --json`. */
 export interface PullResult {
@@ -68,6 +68,7 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
       // Unresolved conflicts are fetched again by the next pull: stop just below the oldest.
       const floor = plan.conflicts.reduce((low, c) => Math.min(low, c.rev - 1), changes.revision);
       setMeta(s.db, "revision", String(Math.max(since, floor)));
+      noteRevision(s.db, changes.revision);
       return _result(changes.revision, plan, kept);
     } finally {
       rmSync(staged, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { ancestorPaths, comparePaths, quotePath } from "../shared/paths.ts";
 import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import type { RootRule } from "./roots.ts";
 import type { SyncSession } from "./session.ts";
-import { readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
+import { noteRevision, readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
 import { scanRepo, type RepoScan, type ScannedFile } from "./scan.ts";
 
 /** How many tracked files a directory other than a tracked root must have held before its emptying stops a push. */
@@ -85,6 +85,7 @@ export async function push(
     deleted,
   );
   writeRoots(s.db, applyRootChanges(readRoots(s.db, "roots_base"), rootChanges), "roots_base");
+  noteRevision(s.db, commit.revision);
   return { revision: commit.revision, transferred: commit.stored.sort(comparePaths), deleted, conflicts: [], upToDate: false };
 }
 

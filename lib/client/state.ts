@@ -39,6 +39,10 @@ const MIGRATIONS: Migration[] = [
      checked_ns INTEGER NOT NULL
    ) WITHOUT ROWID;
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;`,
+  // The newest server revision the tree has seen (noteRevision), kept so a session need not scan the base for it.
+  `INSERT OR REPLACE INTO meta (key, value)
+     SELECT 'known_revision', CAST(MAX(COALESCE((SELECT MAX(rev) FROM base), 0),
+       COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'revision'), 0)) AS TEXT);`,
 ];
 
 /** Opens the working tree's state database at `file`, creating and migrating it as needed. */
@@ -108,11 +112,20 @@ export function getMeta(db: Database, key: string): string | undefined {
   return row?.value;
 }
 
-/** The newest server revision this tree knows of: its last pull, or a newer revision its own pushes made. */
+/** The newest server revision this tree has seen: from its pulls, or made by its own pushes. */
 export function knownRevision(db: Database): number {
-  const pushed = (db.query("SELECT COALESCE(MAX(rev), 0) AS rev FROM base").get() as { rev: number }).rev;
-  return Math.max(Number(getMeta(db, "revision") ?? "0"), pushed);
+  return Number(getMeta(db, KNOWN_REVISION) ?? "0");
 }
+
+/** Records that the server has reached revision `rev` (a pull saw it, a push made it); never lowers it. */
+export function noteRevision(db: Database, rev: number): void {
+  db.query(
+    `INSERT INTO meta (key, value) VALUES ($key, $rev) ON CONFLICT (key) DO UPDATE SET value = excluded.value
+     WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)`,
+  ).run({ key: KNOWN_REVISION, rev: String(rev) });
+}
+
+const KNOWN_REVISION = "known_revision";
 
 /** The meta key holding the id of the server database this tree syncs with. */
 export const SERVER_DATABASE = "server_database";
@@ -127,6 +140,7 @@ export function reattachState(db: Database, id: string): void {
     db.run("DELETE FROM base");
     db.run("DELETE FROM roots_base");
     setMeta(db, "revision", "0");
+    setMeta(db, KNOWN_REVISION, "0");
     setMeta(db, SERVER_DATABASE, id);
   })();
 }

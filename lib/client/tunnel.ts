@@ -149,12 +149,15 @@ async function _describe(event: Event, url: string, headers: Record<string, stri
   return `cannot reach ${url}${message ? `: ${message}` : ""}`;
 }
 
-/** The message of the server's 503 "busy" answer to a plain GET of the tunnel's URL; undefined when it gives none (no longer busy, unreachable). */
+/**
+ * The message of the server's 503 answer to a plain GET of the tunnel's URL (busy at its cap of
+ * sessions, or its store behind its table); undefined when it gives none (no longer, unreachable).
+ */
 async function _busyReason(url: string, headers: Record<string, string>): Promise<string | undefined> {
   try {
     const res = await fetch(url.replace(/^ws/, "http"), { headers, signal: AbortSignal.timeout(BUSY_REASON_TIMEOUT_MS) });
-    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
-    return res.status === 503 && body.error?.code === "busy" && typeof body.error.message === "string" ? body.error.message : undefined;
+    const body = (await res.json()) as { error?: { message?: unknown } };
+    return res.status === 503 && typeof body.error?.message === "string" ? body.error.message : undefined;
   } catch {
     return undefined;
   }

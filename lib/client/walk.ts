@@ -22,7 +22,7 @@ export function walkTracked(top: string, rules: readonly RootRule[], ignored: Ig
   const queue = _statQueue(top);
   const visit = (rel: string, known?: EntryType): void => {
     if (excluded.size > 0 && excluded.has(rel)) return;
-    const type = known ?? _typeOf(lstatExact(rel === "" ? top : join(top, rel)));
+    const type = known ?? _typeOf(_lstatExact(rel === "" ? top : join(top, rel)));
     if (type === "file") queue.add(rel);
     else if (type === "dir") {
       if (rel !== "" && ignored(`${rel}/`)) return;
@@ -34,7 +34,7 @@ export function walkTracked(top: string, rules: readonly RootRule[], ignored: Ig
     }
   };
   for (const start of walkStarts(rules)) {
-    const type = _typeOf(lstatExact(start.path === "" ? top : join(top, start.path)));
+    const type = _typeOf(_lstatExact(start.path === "" ? top : join(top, start.path)));
     if (start.kind === "file" ? type !== "dir" : type === "dir" || type === "link") visit(start.path, type);
   }
   return queue.finish(ignored);
@@ -45,16 +45,16 @@ export function toFileStat(path: string, st: BigIntStats): FileStat {
   return { path, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, mode: Number(st.mode) & 0o7777 };
 }
 
+// ---------------------------------------------------------------------------
+
 /** lstat with exact nanoseconds; undefined when the path cannot be lstat-ed. */
-export function lstatExact(abs: string): BigIntStats | undefined {
+function _lstatExact(abs: string): BigIntStats | undefined {
   try {
     return lstatSync(abs, { bigint: true });
   } catch {
     return undefined;
   }
 }
-
-// ---------------------------------------------------------------------------
 
 type EntryType = "file" | "dir" | "link" | "special";
 

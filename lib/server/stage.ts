@@ -141,9 +141,9 @@ function _sweepStages(store: Store, nowMs: number): void {
   const base = join(store.stateDir, "stage");
   const parts = join(store.stateDir, "changesets");
   const ids = new Set([...readdirSync(base), ...(existsSync(parts) ? readdirSync(parts) : [])].filter(_isStageId));
+  const since = nowMs - STAGE_MAX_AGE_MS;
   for (const id of ids) {
-    const newest = Math.max(_newestWriteMs(stagePath(store, id)), _newestWriteMs(_partsDir(store, id)));
-    if (nowMs - newest > STAGE_MAX_AGE_MS) removeStage(store, id);
+    if (!_writtenSince(stagePath(store, id), since) && !_writtenSince(_partsDir(store, id), since)) removeStage(store, id);
   }
 }
 
@@ -151,14 +151,15 @@ function _partsDir(store: Store, id: string): string {
   return join(store.stateDir, "changesets", id);
 }
 
-/** The newest mtime of `path` and everything below it (never following a link), in ms; -Infinity when it is gone. */
-function _newestWriteMs(path: string): number {
+/**
+ * Whether `path` or anything below it (never following a link) was written after `sinceMs`. It
+ * stops at the first such entry: a stage being filled answers at once, however many files it holds.
+ */
+function _writtenSince(path: string, sinceMs: number): boolean {
   const st = lstatSync(path, { throwIfNoEntry: false });
-  if (!st) return Number.NEGATIVE_INFINITY;
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs;
-  for (const name of readdirSync(path)) newest = Math.max(newest, _newestWriteMs(join(path, name)));
-  return newest;
+  if (!st) return false;
+  if (st.mtimeMs > sinceMs) return true;
+  return st.isDirectory() && readdirSync(path).some((name) => _writtenSince(join(path, name), sinceMs));
 }
 
 function _isStageId(id: string): boolean {

@@ -240,6 +240,30 @@ describe("a replaced or restored server", () => {
     expect(readFileSync(join(fresh.store, "d/y"), "utf8")).toBe("y1");
   });
 
+  test("a revision this tree made by deleting alone counts too: a backup from before it stops push", async () => {
+    using dir = tempDir();
+    const [root, backup] = [join(dir.path, "server"), join(dir.path, "backup")];
+    let server = await startServer({ root });
+    const a = await pushedTree(server.url, dir.path, { f: "1", g: "1" });
+    await server[Symbol.asyncDispose]();
+    cpSync(root, backup, { recursive: true });
+    server = await startServer({ root });
+    pointAt(a, server.url);
+    rmSync(join(a, "d/g"));
+    await cli(a, ["push"]);
+    await server[Symbol.asyncDispose]();
+    rmSync(root, { recursive: true });
+    cpSync(backup, root, { recursive: true });
+    await using restored = await startServer({ root });
+    pointAt(a, restored.url);
+    writeFileSync(join(a, "d/f"), "2");
+    const res = await runCli(a, ["push"]);
+    expect([res.stderr, res.code]).toEqual([
+      stopped(restored.url, "it is at revision 1, behind the 2 this tree last synced with (restored from an older backup?)"),
+      4,
+    ]);
+  });
+
   test("a server restored from an older backup (its head behind this tree's) stops push and pull too", async () => {
     using dir = tempDir();
     const [root, backup] = [join(dir.path, "server"), join(dir.path, "backup")];

@@ -2,7 +2,19 @@ import { Database } from "bun:sqlite";
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { openDb } from "../../../lib/shared/db.ts";
-import { getMeta, openState, readBase, readRoots, refreshBase, setMeta, updateBase, writeRoots, type BaseEntry } from "../../../lib/client/state.ts";
+import {
+  getMeta,
+  knownRevision,
+  noteRevision,
+  openState,
+  readBase,
+  readRoots,
+  refreshBase,
+  setMeta,
+  updateBase,
+  writeRoots,
+  type BaseEntry,
+} from "../../../lib/client/state.ts";
 import { tempDir } from "../../_harness/fs.ts";
 
 const entry: BaseEntry = {
@@ -22,7 +34,7 @@ test("a new state database is in WAL mode at the latest schema version", () => {
   openState(file).close();
   using db = new Database(file);
   expect(db.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
-  expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: 1 });
+  expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: 2 });
 });
 
 test("a database from a newer soc is refused, not downgraded", () => {
@@ -69,4 +81,31 @@ test("roots and meta round-trip", () => {
   expect(getMeta(db, "revision")).toBeUndefined();
   setMeta(db, "revision", "3");
   expect(getMeta(db, "revision")).toBe("3");
+});
+
+test("the newest revision a tree has seen only rises, and a tree from before it was kept starts from its base and last pull", () => {
+  using dir = tempDir();
+  const file = join(dir.path, "state.db");
+  {
+    using db = openState(file);
+    expect(knownRevision(db)).toBe(0);
+    noteRevision(db, 12);
+    noteRevision(db, 9);
+    expect(knownRevision(db)).toBe(12);
+  }
+  // A database at schema version 1: revisions only in its base and its pull floor.
+  const old = join(dir.path, "old.db");
+  {
+    using db = new Database(old);
+    db.exec(`CREATE TABLE roots (path TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE roots_base (path TEXT PRIMARY KEY, kind TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE base (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+        md5 TEXT NOT NULL, mode INTEGER NOT NULL, rev INTEGER NOT NULL, checked_ns INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO meta (key, value) VALUES ('revision', '4');
+      PRAGMA user_version = 1;`);
+    db.query("INSERT INTO base VALUES ('a', 1, 1, 1, 'x', 420, 7, 1)").run();
+  }
+  using db = openState(old);
+  expect(knownRevision(db)).toBe(7);
 });
