@@ -1,46 +1,40 @@
 #!/usr/bin/env bun
 import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
-import add from "./commands/add.ts";
-import clone from "./commands/clone.ts";
-import init from "./commands/init.ts";
-import log from "./commands/log.ts";
-import pull from "./commands/pull.ts";
-import push from "./commands/push.ts";
-import remote from "./commands/remote.ts";
-import restore from "./commands/restore.ts";
-import rm from "./commands/rm.ts";
-import schedule from "./commands/schedule.ts";
-import status from "./commands/status.ts";
-import tunnel from "./commands/tunnel.ts";
-import verify from "./commands/verify.ts";
 import { colorWanted } from "./lib/client/config.ts";
 import { EXIT, SocError, UsageError } from "./lib/shared/errors.ts";
 import { createLogger } from "./lib/client/log.ts";
 import { suggest, unknownFlags } from "./lib/client/suggest.ts";
 import pkg from "./package.json" with { type: "json" };
 
+/** A command, loaded on first use: `soc status` need not load what `soc push` or `soc tunnel` import. */
+type LoadCommand = () => Promise<CommandDef<ArgsDef>>;
+const load =
+  (of: () => Promise<{ default: unknown }>): LoadCommand =>
+  async () =>
+    (await of()).default as CommandDef<ArgsDef>;
+
 /** Every verb, one file each in commands/; `soc_add`, `soc_push` and `soc_pull` (bin/) run these too. */
-export const commands: Record<string, CommandDef<ArgsDef>> = {
-  init,
-  clone,
-  add,
-  rm,
-  status,
-  push,
-  pull,
-  remote,
-  log,
-  restore,
-  verify,
-  schedule,
-  tunnel,
-} as Record<string, CommandDef<ArgsDef>>;
+export const commands: Record<string, LoadCommand> = {
+  init: load(() => import("./commands/init.ts")),
+  clone: load(() => import("./commands/clone.ts")),
+  add: load(() => import("./commands/add.ts")),
+  rm: load(() => import("./commands/rm.ts")),
+  status: load(() => import("./commands/status.ts")),
+  push: load(() => import("./commands/push.ts")),
+  pull: load(() => import("./commands/pull.ts")),
+  remote: load(() => import("./commands/remote.ts")),
+  log: load(() => import("./commands/log.ts")),
+  restore: load(() => import("./commands/restore.ts")),
+  verify: load(() => import("./commands/verify.ts")),
+  schedule: load(() => import("./commands/schedule.ts")),
+  tunnel: load(() => import("./commands/tunnel.ts")),
+};
 
 const EXIT_HELP = `Exit codes: 0 done, 1 error, 2 usage, 3 conflicts left unresolved, 4 server unreachable, unauthorized or busy, 5 locked by another soc run.`;
 
 const soc = defineCommand({
   meta: { name: "soc", version: pkg.version, description: `Keep a directory in sync across machines through one small server. ${EXIT_HELP}` },
-  subCommands: commands,
+  subCommands: commands as Record<string, () => Promise<CommandDef<ArgsDef>>>,
 });
 
 /** Runs soc with `argv` (without the program name); resolves to the exit code. */
@@ -48,10 +42,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const [first] = argv;
     if (first === "--version" || first === "-V") return _print(`soc ${pkg.version}\n`);
-    const cmd = first === undefined || first.startsWith("-") ? undefined : commands[first];
-    if (first !== undefined && !first.startsWith("-") && !cmd) {
+    const loader = first === undefined || first.startsWith("-") ? undefined : commands[first];
+    if (first !== undefined && !first.startsWith("-") && !loader) {
       throw new UsageError(`unknown command "${first}"${suggest(first, Object.keys(commands))}; see \`soc --help\``);
     }
+    const cmd = await loader?.();
     const rest = argv.slice(1);
     const wantsHelp = (cmd ? _beforeDashes(rest) : argv).some((a) => a === "--help" || a === "-h");
     if (!cmd || wantsHelp) return _print(_plainUsage(await renderUsage(cmd ?? soc, cmd ? soc : undefined)), cmd || wantsHelp ? 0 : EXIT.usage);

@@ -17,10 +17,10 @@ export default defineCommand({
     using db = openState(layout.dbFile);
     const dirty = await scanRepo(layout, db, createLogger());
     const report = toStatusReport(dirty);
-    if (args.verbose) process.stderr.write(`scanned ${files(dirty.files.length)}, hashed ${dirty.hashed}\n`);
+    if (args.verbose) process.stderr.write(`scanned ${files(dirty.tracked)}, hashed ${dirty.hashed}\n`);
     if (args.json) return printJson(report);
     const lines = statusLines(report);
-    process.stdout.write(lines.length ? `${lines.join("\n")}\n` : `nothing to push (${files(dirty.files.length)} tracked)\n`);
+    process.stdout.write(lines.length ? `${lines.join("\n")}\n` : `nothing to push (${files(dirty.tracked)} tracked)\n`);
     if (readRepoConfig(layout).remote) {
       process.stdout.write(`${describeOutcome("push", readOutcome(db, "push"))}\n${describeOutcome("pull", readOutcome(db, "pull"))}\n`);
     }

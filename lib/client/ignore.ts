@@ -22,7 +22,7 @@ export function loadIgnore(top: string): IgnoreMatcher {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     // No patterns of the user's: the built-ins as one regex, far cheaper per path than `ignore`.
-    return (repoPath) => _BUILTIN_RE.test(repoPath);
+    return (repoPath) => (repoPath.includes(".soc/") || repoPath.includes(".conflict-")) && _BUILTIN_RE.test(repoPath);
   }
   const ig = ignore().add(BUILTIN).add(patterns);
   return (repoPath) => repoPath !== "" && repoPath !== "/" && ig.ignores(repoPath);
@@ -30,5 +30,5 @@ export function loadIgnore(top: string): IgnoreMatcher {
 
 // ---------------------------------------------------------------------------
 
-/** BUILTIN as a regex over a whole repository path (directories end in `/`). */
+/** BUILTIN as a regex over a whole repository path (directories end in `/`); asked only of paths holding one of its fixed parts. */
 const _BUILTIN_RE = /(^|\/)\.soc\/|(^|\/)[^/]*\.conflict-[^/]*-\d{8}-\d{6}[^/]*\/?$/;

@@ -1,4 +1,4 @@
-import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+import { createConsola, type ConsolaInstance, type LogObject } from "consola/core";
 
 /** Where soc's messages go: results on stdout, warnings and errors on stderr, never mixed. */
 export interface Logger {

@@ -36,7 +36,7 @@ export async function push(
   progress.update("scanning", 0, 0);
   const scanStarted = performance.now();
   const onHash = (done: number, total: number) => progress.update("hashing", done, total, "files");
-  const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true, onHash });
+  const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true, allFiles: opts.force, onHash });
   progress.finish(
     dirty.hashed > 0
       ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s`
@@ -46,7 +46,7 @@ export async function push(
   _refuseUnreadable(dirty.unreadable);
   if (!opts.allowMassDelete) _refuseEmptiedDirs(s.layout.top, rules, dirty);
   const rootChanges = diffRoots(rules, readRoots(s.db, "roots_base"));
-  const send = (opts.force ? dirty.files : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);
+  const send = (opts.force ? (dirty.files ?? []) : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);
   const hasChanges = dirty.added.length + dirty.modified.length + dirty.deleted.length + rootChanges.set.length + rootChanges.remove.length > 0;
   const transferred = send.map((f) => f.path).sort(comparePaths);
   const deleted = dirty.deleted.map((e) => e.path).sort(comparePaths);

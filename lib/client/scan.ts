@@ -8,8 +8,9 @@ import { loadIgnore } from "./ignore.ts";
 import type { Logger } from "./log.ts";
 import type { RepoLayout } from "./repo.ts";
 import { trackerFor, type RootRule } from "./roots.ts";
-import { readBase, readRoots, refreshBase, statIsTrusted, type BaseEntry } from "./state.ts";
-import { toFileStat, walkTracked, type FileStat } from "./walk.ts";
+import { BASE_STAT_FIELDS, readBaseIndex, readRoots, refreshBase, statIsTrusted, type BaseEntry, type BaseIndex } from "./state.ts";
+import { STAT_FIELDS } from "./stat-core.ts";
+import { fileStatAt, startWalk, toFileStat, type FileStat, type WalkedFiles } from "./walk.ts";
 
 /** A tracked file with its content hash, when one was computed. */
 export interface ScannedFile extends FileStat {
@@ -23,8 +24,12 @@ export interface DirtySet {
   deleted: BaseEntry[];
   /** Clean entries whose stat fields or check time moved: write them back so the next scan is cheap. */
   refreshed: BaseEntry[];
-  /** Every tracked file found, clean or not (a `--force` push sends them all). */
-  files: ScannedFile[];
+  /** How many tracked files there are, clean or not. */
+  tracked: number;
+  /** Every tracked file, each with its md5: only when asked for with `allFiles` (a `--force` push sends them all). */
+  files?: ScannedFile[];
+  /** The base entries of the paths this scan looked at closer (all of them with `allFiles`); a push needs their revisions. */
+  base: ReadonlyMap<string, BaseEntry>;
   /** How many files were read and hashed. */
   hashed: number;
   /**
@@ -34,82 +39,94 @@ export interface DirtySet {
   unreadable: { path: string; error: string }[];
 }
 
-/** A dirty set with the rules and base it was computed against and when the scan started. */
+/** A dirty set with the rules it was computed against and when the scan started. */
 export interface RepoScan extends DirtySet {
   rules: RootRule[];
-  base: ReadonlyMap<string, BaseEntry>;
   scannedNs: bigint;
+}
+
+/** How a scan may be asked to go further than finding what changed. */
+export interface ScanOptions {
+  /** Hash files new to the base too (a push sends them with their md5). */
+  hashAdded?: boolean;
+  /** Return every tracked file with its md5 in `files`. */
+  allFiles?: boolean;
+  onHash?: (done: number, total: number) => void;
 }
 
 /**
  * Computes the dirty set of a working tree against its base and writes back refreshed stat
- * fields, so the next scan need not hash files whose content turned out unchanged.
+ * fields, so the next scan need not hash files whose content turned out unchanged. The base is
+ * read while the walk's lstats run on other threads.
  */
-export async function scanRepo(
-  layout: RepoLayout,
-  db: Database,
-  log: Logger,
-  opts: { hashAdded?: boolean; onHash?: (done: number, total: number) => void } = {},
-): Promise<RepoScan> {
+export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, opts: ScanOptions = {}): Promise<RepoScan> {
   const rules = readRoots(db);
   const nowNs = BigInt(Date.now()) * 1_000_000n;
-  const walked = walkTracked(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m));
-  const base = readBase(db);
-  const dirty = await diffAgainstBase(layout.top, walked, base, { rules, hashAdded: opts.hashAdded, nowNs, onHash: opts.onHash });
+  const walk = startWalk(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m));
+  const base = readBaseIndex(db);
+  const dirty = await diffAgainstBase(layout.top, walk.finish(), base, { ...opts, rules, nowNs });
   if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
-  return { ...dirty, rules, base, scannedNs: nowNs };
+  return { ...dirty, rules, scannedNs: nowNs };
 }
 
 /**
  * Compares walked files with the base: stat first, md5 only when the stat moved or the entry
- * is racily clean. With `hashAdded`, files new to the base are hashed too (a push needs them).
- * Base entries missing from the walk but still tracked and present (e.g. now ignored) stay tracked.
+ * is racily clean. Only files that need a closer look become objects. Base entries missing from
+ * the walk but still tracked and present (e.g. now ignored) stay tracked.
  */
 export async function diffAgainstBase(
   top: string,
-  walked: FileStat[],
-  base: ReadonlyMap<string, BaseEntry>,
-  opts: { rules: readonly RootRule[]; hashAdded?: boolean; nowNs?: bigint; onHash?: (done: number, total: number) => void },
+  walked: WalkedFiles,
+  base: BaseIndex,
+  opts: ScanOptions & { rules: readonly RootRule[]; nowNs?: bigint },
 ): Promise<DirtySet> {
   const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
-  const files: ScannedFile[] = walked;
+  const { paths, stats } = walked;
+  const seen = new Uint8Array(base.paths.length);
   const added: ScannedFile[] = [];
   const toHash: ScannedFile[] = [];
+  const clean: number[] = [];
   let matched = 0;
-  for (const f of files) {
-    const b = base.get(f.path);
-    if (b === undefined) {
+  for (let i = 0; i < paths.length; i++) {
+    const at = base.position.get(paths[i] as string);
+    if (at === undefined) {
+      const f = fileStatAt(walked, i);
       added.push(f);
       if (opts.hashAdded) toHash.push(f);
       continue;
     }
+    seen[at] = 1;
     matched++;
-    if (statIsTrusted(b, f)) f.md5 = b.md5;
-    else toHash.push(f);
+    if (_statIsTrusted(base.stats, at, stats, i)) {
+      if (opts.allFiles) clean.push(i);
+    } else toHash.push(fileStatAt(walked, i));
   }
-  const deleted: BaseEntry[] = [];
-  const unreadable: { path: string; error: string }[] = [];
   // Only when the walk missed base entries (deletions, or files a later pattern ignores) do we
   // need to know which: the usual no-op scan skips this pass.
-  if (matched < base.size) {
-    const walkedPaths = new Set(files.map((f) => f.path));
-    const tracked = trackerFor(opts.rules);
-    for (const entry of base.values()) {
-      if (walkedPaths.has(entry.path)) continue;
-      const st = tracked(entry.path) ? _lstatOrError(join(top, entry.path)) : undefined;
-      if (typeof st === "string") {
-        unreadable.push({ path: entry.path, error: st });
-        continue;
-      }
-      if (!st?.isFile()) {
-        deleted.push(entry);
-        continue;
-      }
-      const f: ScannedFile = toFileStat(entry.path, st);
-      files.push(f);
-      if (statIsTrusted(entry, f)) f.md5 = entry.md5;
-      else toHash.push(f);
+  const unwalked: string[] = [];
+  if (matched < base.paths.length) for (let at = 0; at < seen.length; at++) if (!seen[at]) unwalked.push(base.paths[at] as string);
+  const closer = base.entries([...toHash.map((f) => f.path), ...unwalked, ...clean.map((i) => paths[i] as string)]);
+  const entry = (path: string) => closer.get(path) as BaseEntry;
+
+  const walkedToHash = toHash.length;
+  const files: ScannedFile[] = []; // tracked files the walk missed (e.g. now ignored) but still there
+  const deleted: BaseEntry[] = [];
+  const unreadable: { path: string; error: string }[] = [];
+  const tracked = trackerFor(opts.rules);
+  for (const path of unwalked) {
+    const st = tracked(path) ? _lstatOrError(join(top, path)) : undefined;
+    if (typeof st === "string") {
+      unreadable.push({ path, error: st });
+      continue;
     }
+    if (!st?.isFile()) {
+      deleted.push(entry(path));
+      continue;
+    }
+    const f: ScannedFile = toFileStat(path, st);
+    files.push(f);
+    if (statIsTrusted(entry(path), f)) f.md5 = entry(path).md5;
+    else toHash.push(f);
   }
   const sums = await md5Files(
     toHash.map((f) => join(top, f.path)),
@@ -119,7 +136,7 @@ export async function diffAgainstBase(
   const refreshed: BaseEntry[] = [];
   const missing = new Set<string>();
   toHash.forEach((f, i) => {
-    const b = base.get(f.path);
+    const b = closer.get(f.path);
     const sum = sums[i] ?? null;
     if (sum !== null && typeof sum === "object") {
       unreadable.push({ path: f.path, error: sum.error });
@@ -134,13 +151,30 @@ export async function diffAgainstBase(
     } else if (sum !== b.md5 || f.mode !== b.mode) modified.push(f);
     else refreshed.push({ ...b, size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, checkedNs: nowNs });
   });
-  const present = missing.size ? files.filter((f) => !missing.has(f.path)) : files;
   unreadable.sort((x, y) => comparePaths(x.path, y.path));
   const stillAdded = missing.size ? added.filter((f) => !missing.has(f.path)) : added;
-  return { added: stillAdded, modified, deleted, refreshed, files: present, hashed: toHash.length, unreadable };
+  const found = paths.length + files.length - missing.size;
+  if (!opts.allFiles) return { added: stillAdded, modified, deleted, refreshed, tracked: found, base: closer, hashed: toHash.length, unreadable };
+  const cleanFiles = clean.map((i): ScannedFile => ({ ...fileStatAt(walked, i), md5: entry(paths[i] as string).md5 }));
+  const all = [...files, ...toHash.slice(0, walkedToHash), ...cleanFiles].filter((f) => !missing.has(f.path));
+  return { added: stillAdded, modified, deleted, refreshed, tracked: found, files: all, base: closer, hashed: toHash.length, unreadable };
 }
 
 // ---------------------------------------------------------------------------
+
+/** Whether walked file `i` still holds base entry `at`'s content by its stat alone (statIsTrusted, over the packed numbers). */
+function _statIsTrusted(base: Float64Array, at: number, walked: Float64Array, i: number): boolean {
+  const b = at * BASE_STAT_FIELDS;
+  const w = i * STAT_FIELDS;
+  return (
+    base[b + 5] === 1 &&
+    base[b] === walked[w] &&
+    base[b + 1] === walked[w + 1] &&
+    base[b + 2] === walked[w + 2] &&
+    base[b + 3] === walked[w + 3] &&
+    base[b + 4] === walked[w + 4]
+  );
+}
 
 /** lstat with exact nanoseconds; undefined when the path is gone (ENOENT, ENOTDIR), the error code when it cannot be lstat-ed. */
 function _lstatOrError(abs: string): BigIntStats | undefined | string {

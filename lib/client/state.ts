@@ -70,6 +70,68 @@ export function readBase(db: Database): Map<string, BaseEntry> {
   return new Map(rows.map((row) => [row[0], _toEntry(row)]));
 }
 
+/**
+ * The base as a scan compares against it, without an object per entry: every path, with
+ * BASE_STAT_FIELDS numbers each in `stats` (size, mtime s, mtime ns, ctime s, ctime ns, and 1
+ * when the entry was recorded safely after its mtime, 0 when it is racily clean). A time splits
+ * as in STAT_FIELDS (walk-worker.ts): nanoseconds divided and remaindered by 1e9, toward zero.
+ */
+export interface BaseIndex {
+  paths: string[];
+  stats: Float64Array;
+  /** Where each path sits in `paths`. */
+  position: Map<string, number>;
+  /** The whole entries of `paths`, for the few a scan must look at closer. */
+  entries(paths: Iterable<string>): Map<string, BaseEntry>;
+}
+
+/** Numbers per entry in BaseIndex.stats. */
+export const BASE_STAT_FIELDS = 6;
+
+/** The base, indexed for a scan (one row array per entry, numbers only, no BigInt). */
+export function readBaseIndex(db: Database): BaseIndex {
+  const rows = db
+    .query(
+      `SELECT path, size, mtime_ns / 1000000000, mtime_ns % 1000000000, ctime_ns / 1000000000, ctime_ns % 1000000000,
+              checked_ns - mtime_ns >= ${RACY_WINDOW_NS} FROM base`,
+    )
+    .values() as [string, number, number, number, number, number, number][];
+  const paths: string[] = new Array(rows.length);
+  const stats = new Float64Array(rows.length * BASE_STAT_FIELDS);
+  const position = new Map<string, number>();
+  rows.forEach((row, i) => {
+    paths[i] = row[0];
+    position.set(row[0], i);
+    for (let f = 0; f < BASE_STAT_FIELDS; f++) stats[i * BASE_STAT_FIELDS + f] = row[f + 1] as number;
+  });
+  const entries = (wanted: Iterable<string>): Map<string, BaseEntry> => {
+    const list = [...wanted];
+    if (list.length < paths.length / 8) return readBaseFor(db, list);
+    const all = readBase(db); // one pass beats a query per path
+    return new Map(list.flatMap((p) => (all.has(p) ? [[p, all.get(p) as BaseEntry]] : [])));
+  };
+  return { paths, stats, position, entries };
+}
+
+/** A BaseIndex over entries held in memory (a test's, or a small caller's). */
+export function baseIndexOf(base: ReadonlyMap<string, BaseEntry>): BaseIndex {
+  const all = [...base.values()];
+  const stats = new Float64Array(all.length * BASE_STAT_FIELDS);
+  all.forEach((b, i) => {
+    const o = i * BASE_STAT_FIELDS;
+    stats.set([b.size, Number(b.mtimeNs / _NS), Number(b.mtimeNs % _NS), Number(b.ctimeNs / _NS), Number(b.ctimeNs % _NS)], o);
+    stats[o + 5] = b.mtimeNs + RACY_WINDOW_NS <= b.checkedNs ? 1 : 0;
+  });
+  return {
+    paths: all.map((b) => b.path),
+    stats,
+    position: new Map(all.map((b, i) => [b.path, i])),
+    entries: (wanted) => new Map([...wanted].flatMap((p) => (base.has(p) ? [[p, base.get(p) as BaseEntry]] : []))),
+  };
+}
+
+const _NS = 1_000_000_000n;
+
 /** The base entries of `paths` only (a pull looks at just the paths that changed). */
 export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, BaseEntry> {
   const query = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path = $path").safeIntegers(true);

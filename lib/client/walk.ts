@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, type BigIntStats, type Dirent } from "node:fs";
 import { join } from "node:path";
 import type { IgnoreMatcher } from "./ignore.ts";
-import { batchBytes, BY_MAIN, BY_WORKER, claimBatch, statBatch, type StatBatch } from "./walk-worker.ts";
+import { startStat, STAT_FIELDS } from "./stat-core.ts";
 import { walkStarts, type RootRule } from "./roots.ts";
 
 /** What lstat says about one tracked regular file. */
@@ -13,22 +13,34 @@ export interface FileStat {
   mode: number;
 }
 
+/** The tracked regular files of a walk, without an object per file: `stats` holds STAT_FIELDS numbers per path (stat-core.ts). */
+export interface WalkedFiles {
+  paths: string[];
+  stats: Float64Array;
+}
+
+/** A walk whose directories are read and whose lstats may still be running; `finish` waits for them. */
+export interface PendingWalk {
+  finish(): WalkedFiles;
+}
+
 /**
- * Walks the tracked roots under `top` and lstats every tracked regular file. Ignored paths and
- * `.soc/` are skipped; symlinks and special files are skipped with one `warn` each, never followed.
+ * Walks the tracked roots under `top` and starts lstat-ing every regular file found, on other
+ * threads where the C core runs (stat-core.ts): the caller can read the base meanwhile. Ignored
+ * paths and `.soc/` are skipped; symlinks and special files are skipped with one `warn` each,
+ * never followed. A path that vanished or changed type since readdir is left out.
  */
-export function walkTracked(top: string, rules: readonly RootRule[], ignored: IgnoreMatcher, warn: (msg: string) => void): FileStat[] {
+export function startWalk(top: string, rules: readonly RootRule[], ignored: IgnoreMatcher, warn: (msg: string) => void): PendingWalk {
   const excluded = new Set(rules.filter((r) => r.kind === "exclude").map((r) => r.path));
-  const queue = _statQueue(top);
+  const rels: string[] = [];
   const visit = (rel: string, known?: EntryType): void => {
     if (excluded.size > 0 && excluded.has(rel)) return;
     const type = known ?? _typeOf(_lstatExact(rel === "" ? top : join(top, rel)));
-    if (type === "file") queue.add(rel);
+    if (type === "file") rels.push(rel);
     else if (type === "dir") {
       if (rel !== "" && ignored(`${rel}/`)) return;
       const prefix = rel === "" ? "" : `${rel}/`;
       for (const child of _readdir(rel === "" ? top : join(top, rel), warn)) visit(prefix + child.name, _direntType(child));
-      queue.flush();
     } else if (type !== undefined && !ignored(rel)) {
       warn(`skipping ${type === "link" ? "symlink" : "special file"} ${JSON.stringify(rel)} (not followed, not tracked)`);
     }
@@ -37,7 +49,29 @@ export function walkTracked(top: string, rules: readonly RootRule[], ignored: Ig
     const type = _typeOf(_lstatExact(start.path === "" ? top : join(top, start.path)));
     if (start.kind === "file" ? type !== "dir" : type === "dir" || type === "link") visit(start.path, type);
   }
-  return queue.finish(ignored);
+  const job = startStat(top, rels);
+  // Matched against the ignore rules while the lstats run: an ignored file costs a wasted lstat, never a read.
+  const keep = rels.map((rel) => !ignored(rel));
+  return { finish: () => _regularFiles(rels, keep, job.wait()) };
+}
+
+/** walkTracked's files as one object each (a small tree, or a caller that wants them all). */
+export function walkTracked(top: string, rules: readonly RootRule[], ignored: IgnoreMatcher, warn: (msg: string) => void): FileStat[] {
+  const walked = startWalk(top, rules, ignored, warn).finish();
+  return walked.paths.map((_, i) => fileStatAt(walked, i));
+}
+
+/** The i-th file of a walk as a FileStat. */
+export function fileStatAt(walked: WalkedFiles, i: number): FileStat {
+  const s = walked.stats;
+  const o = i * STAT_FIELDS;
+  return {
+    path: walked.paths[i] as string,
+    size: s[o] as number,
+    mtimeNs: _nanos(s[o + 1] as number, s[o + 2] as number),
+    ctimeNs: _nanos(s[o + 3] as number, s[o + 4] as number),
+    mode: (s[o + 5] as number) & 0o7777,
+  };
 }
 
 /** A FileStat from a bigint lstat. */
@@ -72,103 +106,29 @@ function _direntType(d: Dirent): EntryType | undefined {
   return undefined;
 }
 
-/** Paths per lstat batch, the unit the main thread and the helper worker take turns on. */
-const _BATCH = 1024;
-/** Files found before a helper worker is started: it costs ~3 ms to start, ~2.5 µs per lstat saved. */
-const _WORKER_MIN = 4096;
-/** How long to wait for a batch the worker took before doing it here instead (a hung or dead worker). */
-const _WORKER_PATIENCE_MS = 10_000;
-
-/** rels[start, end) and the shared memory their lstat results go to (see walk-worker.ts). */
-interface _Batch {
-  start: number;
-  end: number;
-  shared: SharedArrayBuffer;
+/** Whole seconds and the nanoseconds past them (as STAT_FIELDS holds a time) as nanoseconds since the epoch. */
+function _nanos(seconds: number, nanos: number): bigint {
+  return BigInt(seconds) * 1_000_000_000n + BigInt(nanos);
 }
 
-/**
- * Collects the walk's regular files and lstats them in batches. In a large tree a worker lstats
- * batches while this thread is still reading directories; at the end this thread takes the
- * untaken batches from the back and waits (Atomics, shared memory) for those the worker took.
- * lstat dominates a no-op status (one syscall per file). Files are matched against the ignore
- * rules only in `finish`, while the worker is already busy: an ignored file costs a wasted lstat,
- * never a read. Synchronous on purpose, so walkTracked keeps its signature.
- */
-function _statQueue(top: string): { add(rel: string): void; flush(): void; finish(ignored: IgnoreMatcher): FileStat[] } {
-  const prefix = top === "" || top.endsWith("/") ? top : `${top}/`;
-  const rels: string[] = [];
-  const batches: _Batch[] = [];
-  let worker: Worker | null | undefined;
-  const post = (b: _Batch) => {
-    const msg: StatBatch = { kind: "soc-stat", prefix, paths: rels.slice(b.start, b.end).join("\0"), shared: b.shared };
-    worker?.postMessage(msg);
+/** The kept regular files of a finished stat, packed: a path that vanished or changed type since readdir is left out. */
+function _regularFiles(rels: string[], keep: readonly boolean[], stats: Float64Array): WalkedFiles {
+  let n = 0;
+  const isKept = (i: number) => {
+    const mode = stats[i * STAT_FIELDS + 5] as number;
+    return keep[i] === true && mode >= 0 && (mode & 0o170000) === 0o100000;
   };
-  const cut = (all: boolean) => {
-    for (let at = batches.at(-1)?.end ?? 0; rels.length - at >= _BATCH || (all && rels.length > at);) {
-      const end = Math.min(at + _BATCH, rels.length);
-      batches.push({ start: at, end, shared: new SharedArrayBuffer(batchBytes(end - at)) });
-      at = end;
-      if (!all) post(batches.at(-1) as _Batch);
-    }
-  };
-  return {
-    add: (rel) => void rels.push(rel),
-    flush: () => {
-      cut(false);
-      if (worker === undefined && rels.length >= _WORKER_MIN && navigator.hardwareConcurrency > 1) {
-        worker = _startWorker(new URL("./walk-worker.ts", import.meta.url).href);
-        batches.forEach(post);
-      }
-    },
-    finish: (ignored) => {
-      cut(true);
-      const keep = rels.map((rel) => !ignored(rel));
-      try {
-        for (let i = batches.length - 1; i >= 0; i--) {
-          const b = batches[i] as _Batch;
-          if (claimBatch(b.shared, BY_MAIN)) statBatch(prefix, rels, b.start, b.end, b.shared);
-        }
-        for (const b of batches) {
-          const claim = new Int32Array(b.shared, 0, 1);
-          if (Atomics.load(claim, 0) === BY_WORKER && Atomics.wait(claim, 0, BY_WORKER, _WORKER_PATIENCE_MS) === "timed-out") {
-            b.shared = new SharedArrayBuffer(batchBytes(b.end - b.start));
-            statBatch(prefix, rels, b.start, b.end, b.shared);
-          }
-        }
-      } finally {
-        worker?.terminate();
-      }
-      return batches.flatMap((b) => _fileStats(rels, keep, b.start, b.end, b.shared));
-    },
-  };
-}
-
-/** A helper worker, or null when one cannot be started (the caller then works alone). */
-function _startWorker(url: string): Worker | null {
-  try {
-    return new Worker(url);
-  } catch {
-    return null;
+  for (let i = 0; i < rels.length; i++) if (isKept(i)) n++;
+  if (n === rels.length) return { paths: rels, stats };
+  const paths: string[] = new Array(n);
+  const packed = new Float64Array(n * STAT_FIELDS);
+  for (let i = 0, j = 0; i < rels.length; i++) {
+    if (!isKept(i)) continue;
+    paths[j] = rels[i] as string;
+    packed.set(stats.subarray(i * STAT_FIELDS, (i + 1) * STAT_FIELDS), j * STAT_FIELDS);
+    j++;
   }
-}
-
-/** The regular files of one finished batch; a path that vanished or changed type since readdir is left out. */
-function _fileStats(rels: readonly string[], keep: readonly boolean[], start: number, end: number, shared: SharedArrayBuffer): FileStat[] {
-  const slots = new BigInt64Array(shared, 8, (end - start) * 4);
-  const out: FileStat[] = [];
-  for (let i = start, o = 0; i < end; i++, o += 4) {
-    const mode = Number(slots[o + 3]);
-    if (keep[i] && mode !== -1 && (mode & 0o170000) === 0o100000) {
-      out.push({
-        path: rels[i] as string,
-        size: Number(slots[o]),
-        mtimeNs: slots[o + 1] as bigint,
-        ctimeNs: slots[o + 2] as bigint,
-        mode: mode & 0o7777,
-      });
-    }
-  }
-  return out;
+  return { paths, stats: packed };
 }
 
 function _readdir(abs: string, warn: (msg: string) => void): Dirent[] {

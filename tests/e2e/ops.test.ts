@@ -70,13 +70,15 @@ describe("cron", () => {
   });
 });
 
+const loadedCommands = await Promise.all(Object.entries(commands).map(async ([name, load]) => [name, await load()] as const));
+
 describe("the CLI itself", () => {
   test("--version prints the version", async () => {
     using dir = tempDir();
     expect((await cli(dir.path, ["--version"])).stdout).toBe(`soc ${pkg.version}\n`);
   });
 
-  for (const [name, cmd] of Object.entries(commands)) {
+  for (const [name, cmd] of loadedCommands) {
     if ((cmd.meta as { hidden?: boolean } | undefined)?.hidden) continue;
     test(`soc ${name} --help describes every flag and gives an example`, async () => {
       using dir = tempDir();

@@ -1,12 +1,12 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { md5Bytes } from "../../../lib/shared/hash.ts";
 import { loadIgnore } from "../../../lib/client/ignore.ts";
 import type { RootRule } from "../../../lib/client/roots.ts";
 import { diffAgainstBase } from "../../../lib/client/scan.ts";
-import { walkTracked, type FileStat } from "../../../lib/client/walk.ts";
-import { RACY_WINDOW_NS } from "../../../lib/client/state.ts";
+import { startWalk, walkTracked, type FileStat, type WalkedFiles } from "../../../lib/client/walk.ts";
+import { baseIndexOf, RACY_WINDOW_NS } from "../../../lib/client/state.ts";
 import type { BaseEntry } from "../../../lib/client/state.ts";
 import { tempDir, writeFile } from "../../_harness/fs.ts";
 
@@ -23,6 +23,16 @@ function walk(top: string, rules = ALL, warnings: string[] = []): FileStat[] {
   return walkTracked(top, rules, loadIgnore(top), (m) => warnings.push(m)).sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
+/** The walk as a scan takes it. */
+function walked(top: string): WalkedFiles {
+  return startWalk(top, ALL, loadIgnore(top), () => {}).finish();
+}
+
+/** diffAgainstBase over a fresh walk of `top`. */
+function diff(top: string, base: Map<string, BaseEntry>, opts: { hashAdded?: boolean; allFiles?: boolean } = {}) {
+  return diffAgainstBase(top, walked(top), baseIndexOf(base), { rules: ALL, ...opts });
+}
+
 /** A base as a push would record it: current stat, real md5, checked now. */
 function baseOf(top: string, files: FileStat[], checkedNs = BigInt(Date.now()) * 1_000_000n): Map<string, BaseEntry> {
   const base = new Map<string, BaseEntry>();
@@ -32,129 +42,141 @@ function baseOf(top: string, files: FileStat[], checkedNs = BigInt(Date.now()) *
   return base;
 }
 
-describe("walkTracked", () => {
-  test("lists tracked regular files, skips ignored ones and .soc/", () => {
-    using dir = tempDir();
-    write(dir.path, "t/a.txt", "a");
-    write(dir.path, "t/sub/b.txt", "b");
-    write(dir.path, "t/app.log", "noise");
-    write(dir.path, "t/build/out.bin", "noise");
-    write(dir.path, "t/.soc/x", "never");
-    write(dir.path, "other.txt", "untracked");
-    writeFileSync(join(dir.path, ".socignore"), "*.log\nbuild/\n");
-    expect(walk(dir.path).map((f) => f.path)).toEqual(["t/a.txt", "t/sub/b.txt"]);
-  });
+for (const core of ["c", "js"]) {
+  describe(`with the ${core} stat core`, () => {
+    beforeAll(() => {
+      process.env.SOC_STAT_CORE = core;
+    });
+    afterAll(() => {
+      delete process.env.SOC_STAT_CORE;
+    });
 
-  test("warns once per symlink or special file and never follows them", () => {
-    using dir = tempDir();
-    write(dir.path, "t/a.txt", "a");
-    mkdirSync(join(dir.path, "elsewhere"));
-    write(dir.path, "elsewhere/secret", "s");
-    symlinkSync(join(dir.path, "elsewhere"), join(dir.path, "t/linkdir"));
-    symlinkSync("a.txt", join(dir.path, "t/link.txt"));
-    expect(Bun.spawnSync(["mkfifo", join(dir.path, "t/fifo")]).exitCode).toBe(0);
-    const warnings: string[] = [];
-    expect(walk(dir.path, ALL, warnings).map((f) => f.path)).toEqual(["t/a.txt"]);
-    expect(warnings.sort()).toEqual([
-      'skipping special file "t/fifo" (not followed, not tracked)',
-      'skipping symlink "t/link.txt" (not followed, not tracked)',
-      'skipping symlink "t/linkdir" (not followed, not tracked)',
-    ]);
-  });
+    describe("walkTracked", () => {
+      test("lists tracked regular files, skips ignored ones and .soc/", () => {
+        using dir = tempDir();
+        write(dir.path, "t/a.txt", "a");
+        write(dir.path, "t/sub/b.txt", "b");
+        write(dir.path, "t/app.log", "noise");
+        write(dir.path, "t/build/out.bin", "noise");
+        write(dir.path, "t/.soc/x", "never");
+        write(dir.path, "other.txt", "untracked");
+        writeFileSync(join(dir.path, ".socignore"), "*.log\nbuild/\n");
+        expect(walk(dir.path).map((f) => f.path)).toEqual(["t/a.txt", "t/sub/b.txt"]);
+      });
 
-  test("keeps names byte-exact: spaces, quotes, newline, leading dash, unicode, 255 bytes, deep", () => {
-    using dir = tempDir();
-    const names = [
-      "t/with space",
-      't/"quoted"',
-      "t/new\nline",
-      "t/-e sh",
-      "t/e\u0301 NFD",
-      "t/é NFC",
-      `t/${"n".repeat(255)}`,
-      `t/${"deep/".repeat(40)}f`,
-    ];
-    for (const n of names) write(dir.path, n, n);
-    expect(
-      walk(dir.path)
-        .map((f) => f.path)
-        .sort(),
-    ).toEqual([...names].sort());
-  });
-});
+      test("warns once per symlink or special file and never follows them", () => {
+        using dir = tempDir();
+        write(dir.path, "t/a.txt", "a");
+        mkdirSync(join(dir.path, "elsewhere"));
+        write(dir.path, "elsewhere/secret", "s");
+        symlinkSync(join(dir.path, "elsewhere"), join(dir.path, "t/linkdir"));
+        symlinkSync("a.txt", join(dir.path, "t/link.txt"));
+        expect(Bun.spawnSync(["mkfifo", join(dir.path, "t/fifo")]).exitCode).toBe(0);
+        const warnings: string[] = [];
+        expect(walk(dir.path, ALL, warnings).map((f) => f.path)).toEqual(["t/a.txt"]);
+        expect(warnings.sort()).toEqual([
+          'skipping special file "t/fifo" (not followed, not tracked)',
+          'skipping symlink "t/link.txt" (not followed, not tracked)',
+          'skipping symlink "t/linkdir" (not followed, not tracked)',
+        ]);
+      });
 
-describe("diffAgainstBase", () => {
-  test("everything is added before there is a base, and nothing is hashed", async () => {
-    using dir = tempDir();
-    write(dir.path, "t/a", "a");
-    const d = await diffAgainstBase(dir.path, walk(dir.path), new Map(), { rules: ALL });
-    expect(d.added.map((f) => f.path)).toEqual(["t/a"]);
-    expect(d.hashed).toBe(0);
-  });
+      test("keeps names byte-exact: spaces, quotes, newline, leading dash, unicode, 255 bytes, deep", () => {
+        using dir = tempDir();
+        const names = [
+          "t/with space",
+          't/"quoted"',
+          "t/new\nline",
+          "t/-e sh",
+          "t/e\u0301 NFD",
+          "t/é NFC",
+          `t/${"n".repeat(255)}`,
+          `t/${"deep/".repeat(40)}f`,
+        ];
+        for (const n of names) write(dir.path, n, n);
+        expect(
+          walk(dir.path)
+            .map((f) => f.path)
+            .sort(),
+        ).toEqual([...names].sort());
+      });
+    });
 
-  test("a touch without content change is clean; the refreshed stat makes the next scan hash nothing", async () => {
-    using dir = tempDir();
-    write(dir.path, "t/a", "same");
-    const base = baseOf(dir.path, walk(dir.path));
-    const later = new Date(Date.now() - 1800_000);
-    utimesSync(join(dir.path, "t/a"), later, later);
-    const first = await diffAgainstBase(dir.path, walk(dir.path), base, { rules: ALL });
-    expect([first.added, first.modified, first.deleted, first.hashed]).toEqual([[], [], [], 1]);
-    expect(first.refreshed.map((e) => e.path)).toEqual(["t/a"]);
-    for (const e of first.refreshed) base.set(e.path, e);
-    const second = await diffAgainstBase(dir.path, walk(dir.path), base, { rules: ALL });
-    expect([second.modified, second.hashed, second.refreshed]).toEqual([[], 0, []]);
-  });
+    describe("diffAgainstBase", () => {
+      test("everything is added before there is a base, and nothing is hashed", async () => {
+        using dir = tempDir();
+        write(dir.path, "t/a", "a");
+        const d = await diff(dir.path, new Map());
+        expect(d.added.map((f) => f.path)).toEqual(["t/a"]);
+        expect(d.hashed).toBe(0);
+      });
 
-  test("a same-size edit inside the racy window is found even when the stat looks unchanged", async () => {
-    using dir = tempDir();
-    write(dir.path, "t/a", "1111", new Date());
-    const files = walk(dir.path);
-    // The base was recorded in the same tick as the file's mtime, with content that has since changed.
-    const base = baseOf(dir.path, files, (files[0] as FileStat).mtimeNs);
-    base.set("t/a", { ...(base.get("t/a") as BaseEntry), md5: md5Bytes("2222") });
-    const d = await diffAgainstBase(dir.path, files, base, { rules: ALL });
-    expect(d.modified.map((f) => f.path)).toEqual(["t/a"]);
-    expect(d.hashed).toBe(1);
-  });
+      test("a touch without content change is clean; the refreshed stat makes the next scan hash nothing", async () => {
+        using dir = tempDir();
+        write(dir.path, "t/a", "same");
+        const base = baseOf(dir.path, walk(dir.path));
+        const later = new Date(Date.now() - 1800_000);
+        utimesSync(join(dir.path, "t/a"), later, later);
+        const first = await diff(dir.path, base);
+        expect([first.added, first.modified, first.deleted, first.hashed]).toEqual([[], [], [], 1]);
+        expect(first.refreshed.map((e) => e.path)).toEqual(["t/a"]);
+        for (const e of first.refreshed) base.set(e.path, e);
+        const second = await diff(dir.path, base);
+        expect([second.modified, second.hashed, second.refreshed]).toEqual([[], 0, []]);
+      });
 
-  test("an entry checked safely after its mtime is trusted without hashing", async () => {
-    using dir = tempDir();
-    write(dir.path, "t/a", "1111");
-    const files = walk(dir.path);
-    const base = baseOf(dir.path, files, (files[0] as FileStat).mtimeNs + RACY_WINDOW_NS + 1n);
-    const d = await diffAgainstBase(dir.path, files, base, { rules: ALL });
-    expect([d.modified, d.hashed]).toEqual([[], 0]);
-  });
+      test("a same-size edit inside the racy window is found even when the stat looks unchanged", async () => {
+        using dir = tempDir();
+        write(dir.path, "t/a", "1111", new Date());
+        const files = walk(dir.path);
+        // The base was recorded in the same tick as the file's mtime, with content that has since changed.
+        const base = baseOf(dir.path, files, (files[0] as FileStat).mtimeNs);
+        base.set("t/a", { ...(base.get("t/a") as BaseEntry), md5: md5Bytes("2222") });
+        const d = await diff(dir.path, base);
+        expect(d.modified.map((f) => f.path)).toEqual(["t/a"]);
+        expect(d.hashed).toBe(1);
+      });
 
-  test("edits, deletions, new files, and a file replaced by a directory", async () => {
-    using dir = tempDir();
-    write(dir.path, "t/edit", "old");
-    write(dir.path, "t/gone", "x");
-    write(dir.path, "t/becomes-dir", "x");
-    const base = baseOf(dir.path, walk(dir.path));
-    write(dir.path, "t/edit", "new content");
-    rmSync(join(dir.path, "t/gone"));
-    rmSync(join(dir.path, "t/becomes-dir"));
-    write(dir.path, "t/becomes-dir/inner", "y");
-    write(dir.path, "t/new", "z");
-    const d = await diffAgainstBase(dir.path, walk(dir.path), base, { rules: ALL, hashAdded: true });
-    expect(d.added.map((f) => [f.path, f.md5]).sort()).toEqual([
-      ["t/becomes-dir/inner", md5Bytes("y")],
-      ["t/new", md5Bytes("z")],
-    ]);
-    expect(d.modified.map((f) => [f.path, f.md5])).toEqual([["t/edit", md5Bytes("new content")]]);
-    expect(d.deleted.map((e) => e.path).sort()).toEqual(["t/becomes-dir", "t/gone"]);
-  });
+      test("an entry checked safely after its mtime is trusted without hashing", async () => {
+        using dir = tempDir();
+        write(dir.path, "t/a", "1111");
+        const files = walk(dir.path);
+        const base = baseOf(dir.path, files, (files[0] as FileStat).mtimeNs + RACY_WINDOW_NS + 1n);
+        const d = await diff(dir.path, base);
+        expect([d.modified, d.hashed]).toEqual([[], 0]);
+      });
 
-  test("a file already in the base stays tracked when a later pattern ignores it", async () => {
-    using dir = tempDir();
-    write(dir.path, "t/keep.log", "x");
-    const base = baseOf(dir.path, walk(dir.path));
-    writeFileSync(join(dir.path, ".socignore"), "*.log\n");
-    const d = await diffAgainstBase(dir.path, walk(dir.path), base, { rules: ALL });
-    expect([d.added, d.modified, d.deleted]).toEqual([[], [], []]);
-    expect(d.files.map((f) => f.path)).toEqual(["t/keep.log"]);
-    expect(statSync(join(dir.path, "t/keep.log")).size).toBe(1);
+      test("edits, deletions, new files, and a file replaced by a directory", async () => {
+        using dir = tempDir();
+        write(dir.path, "t/edit", "old");
+        write(dir.path, "t/gone", "x");
+        write(dir.path, "t/becomes-dir", "x");
+        const base = baseOf(dir.path, walk(dir.path));
+        write(dir.path, "t/edit", "new content");
+        rmSync(join(dir.path, "t/gone"));
+        rmSync(join(dir.path, "t/becomes-dir"));
+        write(dir.path, "t/becomes-dir/inner", "y");
+        write(dir.path, "t/new", "z");
+        const d = await diff(dir.path, base, { hashAdded: true });
+        expect(d.added.map((f) => [f.path, f.md5]).sort()).toEqual([
+          ["t/becomes-dir/inner", md5Bytes("y")],
+          ["t/new", md5Bytes("z")],
+        ]);
+        expect(d.modified.map((f) => [f.path, f.md5])).toEqual([["t/edit", md5Bytes("new content")]]);
+        expect(d.deleted.map((e) => e.path).sort()).toEqual(["t/becomes-dir", "t/gone"]);
+      });
+
+      test("a file already in the base stays tracked when a later pattern ignores it", async () => {
+        using dir = tempDir();
+        write(dir.path, "t/keep.log", "x");
+        const base = baseOf(dir.path, walk(dir.path));
+        writeFileSync(join(dir.path, ".socignore"), "*.log\n");
+        const d = await diff(dir.path, base);
+        expect([d.added, d.modified, d.deleted, d.tracked]).toEqual([[], [], [], 1]);
+        const all = await diff(dir.path, base, { allFiles: true });
+        expect(all.files?.map((f) => [f.path, f.md5])).toEqual([["t/keep.log", md5Bytes("x")]]);
+        expect(statSync(join(dir.path, "t/keep.log")).size).toBe(1);
+      });
+    });
   });
-});
+}
