@@ -15,6 +15,8 @@ export interface RepoLayout {
   dir: string;
   /** The local SQLite database: tracked roots, base entries, revision. */
   dbFile: string;
+  /** A cache of the base's paths and stat numbers for the next scan (base-snapshot.ts). */
+  baseSnapshotFile: string;
   /** The remote and transport settings, JSON. */
   configFile: string;
   /** The push/pull lock file. */
@@ -31,6 +33,7 @@ export function repoLayout(top: string): RepoLayout {
     top: abs,
     dir,
     dbFile: join(dir, "state.db"),
+    baseSnapshotFile: join(dir, "base-snapshot"),
     configFile: join(dir, "config.json"),
     lockFile: join(dir, "lock"),
     tmpDir: join(dir, "tmp"),

@@ -2,13 +2,14 @@ import type { Database } from "bun:sqlite";
 import { lstatSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { isGone } from "../shared/fs.ts";
+import { BASE_STAT_FIELDS, loadBaseIndex, type BaseIndex } from "./base-index.ts";
 import { md5Files } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import { loadIgnore } from "./ignore.ts";
 import type { Logger } from "./log.ts";
 import type { RepoLayout } from "./repo.ts";
 import { trackerFor, type RootRule } from "./roots.ts";
-import { BASE_STAT_FIELDS, readBaseIndex, readRoots, refreshBase, statIsTrusted, type BaseEntry, type BaseIndex } from "./state.ts";
+import { readRoots, refreshBase, statIsTrusted, type BaseEntry } from "./state.ts";
 import { STAT_FIELDS } from "./stat-core.ts";
 import { fileStatAt, startWalk, toFileStat, type FileStat, type WalkedFiles } from "./walk.ts";
 
@@ -63,8 +64,8 @@ export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, op
   const rules = readRoots(db);
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   const walk = startWalk(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m));
-  const base = readBaseIndex(db);
-  const dirty = await diffAgainstBase(layout.top, walk.finish(), base, { ...opts, rules, nowNs });
+  const base = loadBaseIndex(db, layout.baseSnapshotFile);
+  const dirty = await diffAgainstBase(layout.top, walk.finish(base), base, { ...opts, rules, nowNs });
   if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
   return { ...dirty, rules, scannedNs: nowNs };
 }
@@ -82,14 +83,15 @@ export async function diffAgainstBase(
 ): Promise<DirtySet> {
   const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
   const { paths, stats } = walked;
-  const seen = new Uint8Array(base.paths.length);
+  const match = walked.match ?? base.match(paths);
+  const seen = new Uint8Array(base.count);
   const added: ScannedFile[] = [];
   const toHash: ScannedFile[] = [];
   const clean: number[] = [];
   let matched = 0;
   for (let i = 0; i < paths.length; i++) {
-    const at = base.position.get(paths[i] as string);
-    if (at === undefined) {
+    const at = match[i] as number;
+    if (at < 0) {
       const f = fileStatAt(walked, i);
       added.push(f);
       if (opts.hashAdded) toHash.push(f);
@@ -104,7 +106,7 @@ export async function diffAgainstBase(
   // Only when the walk missed base entries (deletions, or files a later pattern ignores) do we
   // need to know which: the usual no-op scan skips this pass.
   const unwalked: string[] = [];
-  if (matched < base.paths.length) for (let at = 0; at < seen.length; at++) if (!seen[at]) unwalked.push(base.paths[at] as string);
+  if (matched < base.count) for (let at = 0; at < seen.length; at++) if (!seen[at]) unwalked.push(base.pathAt(at));
   const closer = base.entries([...toHash.map((f) => f.path), ...unwalked, ...clean.map((i) => paths[i] as string)]);
   const entry = (path: string) => closer.get(path) as BaseEntry;
 

@@ -158,14 +158,82 @@ void *soc_stat_start(const char *top, const char *names, int size, int n, int th
   return job;
 }
 
+static u64 hash_path(const char *p) {
+  u64 h = 1469598103934665603ULL;
+  while (*p) {
+    h ^= (unsigned char)*p++;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+static int same_path(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+
 /*
- * Waits for a job, copies its FIELDS numbers per path into `out`, and frees it: 0 when every
- * path was tried, -1 when statx(2) is missing from the kernel (ENOSYS: nothing can be trusted).
- * A part whose thread did not start runs here.
+ * For each of the job's paths, the index of the same path among the `count` NUL-terminated
+ * paths packed in `base` (`size` bytes), or -1, into `match`. One hash table, no string
+ * objects: a scan of a large tree matches its files to the base here rather than in a JS Map.
+ * Returns -1 when `base` does not hold `count` paths.
  */
-int soc_stat_wait(void *handle, double *out) {
+static int match_paths(struct job *job, const char *base, int size, int count, i32 *match) {
+  const char **at = malloc(sizeof(char *) * (size_t)(count > 0 ? count : 1));
+  u32 slots = 16;
+  while (slots < (u32)count * 2u) slots <<= 1;
+  u32 *table = calloc(slots, sizeof(u32));
+  if (!at || !table) {
+    free(at);
+    free(table);
+    return -1;
+  }
+  const char *p = base;
+  const char *end = base + size;
+  for (int j = 0; j < count; j++) {
+    if (p >= end) {
+      free(at);
+      free(table);
+      return -1;
+    }
+    at[j] = p;
+    while (p < end && *p) p++;
+    if (p >= end) {
+      free(at);
+      free(table);
+      return -1;
+    }
+    p++;
+    u32 k = (u32)hash_path(at[j]) & (slots - 1);
+    while (table[k]) k = (k + 1) & (slots - 1);
+    table[k] = (u32)j + 1;
+  }
+  for (int i = 0; i < job->n; i++) {
+    const char *name = job->paths[i];
+    u32 k = (u32)hash_path(name) & (slots - 1);
+    match[i] = -1;
+    for (; table[k]; k = (k + 1) & (slots - 1)) {
+      if (same_path(at[table[k] - 1], name)) {
+        match[i] = (i32)table[k] - 1;
+        break;
+      }
+    }
+  }
+  free(at);
+  free(table);
+  return 0;
+}
+
+/*
+ * Waits for a job, copies its FIELDS numbers per path into `out`, and frees it. With `base`
+ * (see match_paths), also matches the paths to it into `match`. Returns 0 when every path was
+ * tried, -1 when statx(2) is missing from the kernel (ENOSYS: nothing can be trusted), -2 when
+ * `base` was malformed (`match` then means nothing). A part whose thread did not start runs here.
+ */
+int soc_stat_wait(void *handle, double *out, const char *base, int size, int count, i32 *match) {
   struct job *job = handle;
   int enosys = 0;
+  int matched = base ? match_paths(job, base, size, count, match) : 0;
   for (int t = 0; t < job->threads; t++) {
     if (job->started[t]) pthread_join(job->thread[t], 0);
     else stat_part(&job->part[t]);
@@ -173,5 +241,5 @@ int soc_stat_wait(void *handle, double *out) {
   }
   memcpy(out, job->out, sizeof(double) * FIELDS * (size_t)job->n);
   free_job(job);
-  return enosys ? -1 : 0;
+  return enosys ? -1 : matched < 0 ? -2 : 0;
 }

@@ -4,9 +4,18 @@ import { batchBytes, BY_MAIN, BY_WORKER, claimBatch, STAT_FIELDS, statBatch, typ
 
 export { STAT_FIELDS };
 
-/** A stat of many paths under way; `wait` returns STAT_FIELDS numbers per path, in order. */
+/** Paths packed as UTF-8, each ended by a NUL, `count` of them (BaseIndex.pathBlock). */
+export interface PathBlock {
+  pathBlock: Uint8Array;
+  count: number;
+}
+
+/**
+ * A stat of many paths under way. `wait` returns STAT_FIELDS numbers per path, in order, and
+ * with `against`, where the C core ran, each path's index in that block or -1 (`match`).
+ */
 export interface StatJob {
-  wait(): Float64Array;
+  wait(against?: PathBlock): { stats: Float64Array; match?: Int32Array };
 }
 
 /** Which implementation lstats a scan's files: the C core on threads, or the JS fallback. */
@@ -36,9 +45,13 @@ export function startStat(top: string, rels: readonly string[]): StatJob {
     const job = core.soc_stat_start(Buffer.from(`${top}\0`), names, names.length, rels.length, threads);
     if (job !== null) {
       return {
-        wait: () => {
-          const out = new Float64Array(rels.length * STAT_FIELDS);
-          return core.soc_stat_wait(job, out) === 0 ? out : _statInJs(top, rels).wait();
+        wait: (against) => {
+          const stats = new Float64Array(rels.length * STAT_FIELDS);
+          const match = against && new Int32Array(rels.length);
+          const block = against?.pathBlock ?? null;
+          const done = core.soc_stat_wait(job, stats, block, block?.length ?? 0, against?.count ?? 0, match ?? null);
+          if (done === -1) return _statInJs(top, rels).wait();
+          return { stats, ...(done === 0 && match ? { match } : {}) };
         },
       };
     }
@@ -54,7 +67,7 @@ const _MAX_THREADS = 8;
 
 interface _CoreSymbols {
   soc_stat_start(top: Buffer, names: Uint8Array, size: number, n: number, threads: number): Pointer | null;
-  soc_stat_wait(job: Pointer, out: Float64Array): number;
+  soc_stat_wait(job: Pointer, out: Float64Array, base: Uint8Array | null, size: number, count: number, match: Int32Array | null): number;
 }
 
 let _compiled: _CoreSymbols | null | undefined;
@@ -69,7 +82,7 @@ function _core(): _CoreSymbols | null {
       source: coreSource,
       symbols: {
         soc_stat_start: { args: ["ptr", "ptr", "i32", "i32", "i32"], returns: "ptr" },
-        soc_stat_wait: { args: ["ptr", "ptr"], returns: "i32" },
+        soc_stat_wait: { args: ["ptr", "ptr", "ptr", "i32", "i32", "ptr"], returns: "i32" },
       },
     });
     _compiled = symbols as unknown as _CoreSymbols;
@@ -119,9 +132,9 @@ function _statInJs(top: string, rels: readonly string[]): StatJob {
       } finally {
         worker?.terminate();
       }
-      const out = new Float64Array(rels.length * STAT_FIELDS);
-      for (const b of batches) out.set(new Float64Array(b.shared, 8, (b.end - b.start) * STAT_FIELDS), b.start * STAT_FIELDS);
-      return out;
+      const stats = new Float64Array(rels.length * STAT_FIELDS);
+      for (const b of batches) stats.set(new Float64Array(b.shared, 8, (b.end - b.start) * STAT_FIELDS), b.start * STAT_FIELDS);
+      return { stats };
     },
   };
 }

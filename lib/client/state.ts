@@ -19,6 +19,9 @@ export interface BaseEntry {
   checkedNs: bigint;
 }
 
+/** One step of the base's generation (a trigger's body). */
+const _BUMP = "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'base_generation';";
+
 const MIGRATIONS: Migration[] = [
   `CREATE TABLE roots (
      path TEXT PRIMARY KEY,
@@ -43,6 +46,11 @@ const MIGRATIONS: Migration[] = [
   `INSERT OR REPLACE INTO meta (key, value)
      SELECT 'known_revision', CAST(MAX(COALESCE((SELECT MAX(rev) FROM base), 0),
        COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'revision'), 0)) AS TEXT);`,
+  // Every change to the base, by any code, moves its generation: the base's snapshot (base-snapshot.ts) names the one it copies.
+  `INSERT OR REPLACE INTO meta (key, value) VALUES ('base_generation', '1');
+   CREATE TRIGGER base_inserted AFTER INSERT ON base BEGIN ${_BUMP} END;
+   CREATE TRIGGER base_updated AFTER UPDATE ON base BEGIN ${_BUMP} END;
+   CREATE TRIGGER base_deleted AFTER DELETE ON base BEGIN ${_BUMP} END;`,
 ];
 
 /** Opens the working tree's state database at `file`, creating and migrating it as needed. */
@@ -70,67 +78,28 @@ export function readBase(db: Database): Map<string, BaseEntry> {
   return new Map(rows.map((row) => [row[0], _toEntry(row)]));
 }
 
+/** The base's generation now (meta "base_generation": every change to the base moves it). */
+export function baseGeneration(db: Database): number {
+  return Number(getMeta(db, BASE_GENERATION) ?? "0");
+}
+
 /**
- * The base as a scan compares against it, without an object per entry: every path, with
- * BASE_STAT_FIELDS numbers each in `stats` (size, mtime s, mtime ns, ctime s, ctime ns, and 1
- * when the entry was recorded safely after its mtime, 0 when it is racily clean). A time splits
- * as in STAT_FIELDS (walk-worker.ts): nanoseconds divided and remaindered by 1e9, toward zero.
+ * Every base path with its stat numbers as a scan compares them (numbers only, no BigInt): size,
+ * mtime s, mtime ns, ctime s, ctime ns (nanoseconds divided and remaindered by 1e9, toward zero),
+ * and 1 when the entry was recorded safely after its mtime, 0 when it is racily clean; read
+ * in one transaction with the generation they are.
  */
-export interface BaseIndex {
-  paths: string[];
-  stats: Float64Array;
-  /** Where each path sits in `paths`. */
-  position: Map<string, number>;
-  /** The whole entries of `paths`, for the few a scan must look at closer. */
-  entries(paths: Iterable<string>): Map<string, BaseEntry>;
+export function readBaseStats(db: Database): { generation: number; rows: [string, number, number, number, number, number, number][] } {
+  return db.transaction(() => ({
+    generation: baseGeneration(db),
+    rows: db
+      .query(
+        `SELECT path, size, mtime_ns / 1000000000, mtime_ns % 1000000000, ctime_ns / 1000000000, ctime_ns % 1000000000,
+                checked_ns - mtime_ns >= ${RACY_WINDOW_NS} FROM base`,
+      )
+      .values() as [string, number, number, number, number, number, number][],
+  }))();
 }
-
-/** Numbers per entry in BaseIndex.stats. */
-export const BASE_STAT_FIELDS = 6;
-
-/** The base, indexed for a scan (one row array per entry, numbers only, no BigInt). */
-export function readBaseIndex(db: Database): BaseIndex {
-  const rows = db
-    .query(
-      `SELECT path, size, mtime_ns / 1000000000, mtime_ns % 1000000000, ctime_ns / 1000000000, ctime_ns % 1000000000,
-              checked_ns - mtime_ns >= ${RACY_WINDOW_NS} FROM base`,
-    )
-    .values() as [string, number, number, number, number, number, number][];
-  const paths: string[] = new Array(rows.length);
-  const stats = new Float64Array(rows.length * BASE_STAT_FIELDS);
-  const position = new Map<string, number>();
-  rows.forEach((row, i) => {
-    paths[i] = row[0];
-    position.set(row[0], i);
-    for (let f = 0; f < BASE_STAT_FIELDS; f++) stats[i * BASE_STAT_FIELDS + f] = row[f + 1] as number;
-  });
-  const entries = (wanted: Iterable<string>): Map<string, BaseEntry> => {
-    const list = [...wanted];
-    if (list.length < paths.length / 8) return readBaseFor(db, list);
-    const all = readBase(db); // one pass beats a query per path
-    return new Map(list.flatMap((p) => (all.has(p) ? [[p, all.get(p) as BaseEntry]] : [])));
-  };
-  return { paths, stats, position, entries };
-}
-
-/** A BaseIndex over entries held in memory (a test's, or a small caller's). */
-export function baseIndexOf(base: ReadonlyMap<string, BaseEntry>): BaseIndex {
-  const all = [...base.values()];
-  const stats = new Float64Array(all.length * BASE_STAT_FIELDS);
-  all.forEach((b, i) => {
-    const o = i * BASE_STAT_FIELDS;
-    stats.set([b.size, Number(b.mtimeNs / _NS), Number(b.mtimeNs % _NS), Number(b.ctimeNs / _NS), Number(b.ctimeNs % _NS)], o);
-    stats[o + 5] = b.mtimeNs + RACY_WINDOW_NS <= b.checkedNs ? 1 : 0;
-  });
-  return {
-    paths: all.map((b) => b.path),
-    stats,
-    position: new Map(all.map((b, i) => [b.path, i])),
-    entries: (wanted) => new Map([...wanted].flatMap((p) => (base.has(p) ? [[p, base.get(p) as BaseEntry]] : []))),
-  };
-}
-
-const _NS = 1_000_000_000n;
 
 /** The base entries of `paths` only (a pull looks at just the paths that changed). */
 export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, BaseEntry> {
@@ -188,6 +157,7 @@ export function noteRevision(db: Database, rev: number): void {
 }
 
 const KNOWN_REVISION = "known_revision";
+const BASE_GENERATION = "base_generation";
 
 /** The meta key holding the id of the server database this tree syncs with. */
 export const SERVER_DATABASE = "server_database";

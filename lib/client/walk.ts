@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, type BigIntStats, type Dirent } from "node:fs";
 import { join } from "node:path";
 import type { IgnoreMatcher } from "./ignore.ts";
-import { startStat, STAT_FIELDS } from "./stat-core.ts";
+import { startStat, STAT_FIELDS, type PathBlock } from "./stat-core.ts";
 import { walkStarts, type RootRule } from "./roots.ts";
 
 /** What lstat says about one tracked regular file. */
@@ -13,15 +13,22 @@ export interface FileStat {
   mode: number;
 }
 
-/** The tracked regular files of a walk, without an object per file: `stats` holds STAT_FIELDS numbers per path (stat-core.ts). */
+/**
+ * The tracked regular files of a walk, without an object per file: `stats` holds STAT_FIELDS
+ * numbers per path (stat-core.ts); `match`, each path's index in the block `finish` was given, or -1.
+ */
 export interface WalkedFiles {
   paths: string[];
   stats: Float64Array;
+  match?: Int32Array;
 }
 
-/** A walk whose directories are read and whose lstats may still be running; `finish` waits for them. */
+/**
+ * A walk whose directories are read and whose lstats may still be running; `finish` waits for
+ * them, and matches the files against `against` on the way where the C core runs.
+ */
 export interface PendingWalk {
-  finish(): WalkedFiles;
+  finish(against?: PathBlock): WalkedFiles;
 }
 
 /**
@@ -52,7 +59,7 @@ export function startWalk(top: string, rules: readonly RootRule[], ignored: Igno
   const job = startStat(top, rels);
   // Matched against the ignore rules while the lstats run: an ignored file costs a wasted lstat, never a read.
   const keep = rels.map((rel) => !ignored(rel));
-  return { finish: () => _regularFiles(rels, keep, job.wait()) };
+  return { finish: (against) => _regularFiles(rels, keep, job.wait(against)) };
 }
 
 /** walkTracked's files as one object each (a small tree, or a caller that wants them all). */
@@ -112,23 +119,25 @@ function _nanos(seconds: number, nanos: number): bigint {
 }
 
 /** The kept regular files of a finished stat, packed: a path that vanished or changed type since readdir is left out. */
-function _regularFiles(rels: string[], keep: readonly boolean[], stats: Float64Array): WalkedFiles {
+function _regularFiles(rels: string[], keep: readonly boolean[], { stats, match }: { stats: Float64Array; match?: Int32Array }): WalkedFiles {
   let n = 0;
   const isKept = (i: number) => {
     const mode = stats[i * STAT_FIELDS + 5] as number;
     return keep[i] === true && mode >= 0 && (mode & 0o170000) === 0o100000;
   };
   for (let i = 0; i < rels.length; i++) if (isKept(i)) n++;
-  if (n === rels.length) return { paths: rels, stats };
+  if (n === rels.length) return { paths: rels, stats, ...(match ? { match } : {}) };
   const paths: string[] = new Array(n);
   const packed = new Float64Array(n * STAT_FIELDS);
+  const matched = match && new Int32Array(n);
   for (let i = 0, j = 0; i < rels.length; i++) {
     if (!isKept(i)) continue;
     paths[j] = rels[i] as string;
     packed.set(stats.subarray(i * STAT_FIELDS, (i + 1) * STAT_FIELDS), j * STAT_FIELDS);
+    if (matched) matched[j] = match[i] as number;
     j++;
   }
-  return { paths, stats: packed };
+  return { paths, stats: packed, ...(matched ? { match: matched } : {}) };
 }
 
 function _readdir(abs: string, warn: (msg: string) => void): Dirent[] {

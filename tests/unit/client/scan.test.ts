@@ -6,7 +6,8 @@ import { loadIgnore } from "../../../lib/client/ignore.ts";
 import type { RootRule } from "../../../lib/client/roots.ts";
 import { diffAgainstBase } from "../../../lib/client/scan.ts";
 import { startWalk, walkTracked, type FileStat, type WalkedFiles } from "../../../lib/client/walk.ts";
-import { baseIndexOf, RACY_WINDOW_NS } from "../../../lib/client/state.ts";
+import { baseIndexOf } from "../../../lib/client/base-index.ts";
+import { RACY_WINDOW_NS } from "../../../lib/client/state.ts";
 import type { BaseEntry } from "../../../lib/client/state.ts";
 import { tempDir, writeFile } from "../../_harness/fs.ts";
 

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { loadIgnore } from "../../../lib/client/ignore.ts";
 import { startStat, statCore, STAT_FIELDS } from "../../../lib/client/stat-core.ts";
 import { walkTracked, type FileStat } from "../../../lib/client/walk.ts";
+import { baseIndexOf } from "../../../lib/client/base-index.ts";
+import type { BaseEntry } from "../../../lib/client/state.ts";
 import { tempDir, writeFile } from "../../_harness/fs.ts";
 
 // scan.test.ts runs the walk and the diff with each core; these pin the cores to each other and to lstat.
@@ -55,7 +57,7 @@ test("the C core's results survive garbage collection between start and wait (it
     const junk: unknown[] = [];
     for (let i = 0; i < 200_000; i++) junk.push(new Uint8Array(16).fill(i & 255), `junk ${i}`);
     Bun.gc(true);
-    const out = job.wait();
+    const out = job.wait().stats;
     const sizes = rels.map((_, i) => out[i * STAT_FIELDS]);
     expect(sizes).toEqual(rels.map((rel) => lstatSync(join(dir.path, rel)).size));
   }
@@ -65,7 +67,25 @@ test("a path that cannot be lstat-ed gets a negative mode from either core", () 
   using dir = tempDir();
   writeFile(dir.path, "here", "x");
   for (const core of ["c", "js"]) {
-    const out = withCore(core, () => startStat(dir.path, ["here", "gone", "here/below"]).wait());
+    const out = withCore(core, () => startStat(dir.path, ["here", "gone", "here/below"]).wait().stats);
     expect([out[5] as number, out[STAT_FIELDS + 5] as number, out[2 * STAT_FIELDS + 5] as number].map((m) => m < 0)).toEqual([false, true, true]);
   }
 });
+
+test("the C core matches walked paths to a base block as the JS index does: unicode, prefixes, absent, duplicates none", () => {
+  using dir = tempDir();
+  const names = ["a", "a/b", "ab", "é NFC", "e\u0301 NFD", "𝄞 clef", "new\nline", "z"];
+  for (const n of names) if (n !== "a") writeFile(dir.path, n.replace("a/b", "sub/a-b"), n);
+  const walked = ["ab", "é NFC", "e\u0301 NFD", "𝄞 clef", "new\nline", "z", "only-walked"];
+  const base = baseIndexOf(new Map(["z", "𝄞 clef", "a", "é NFC", "ab", "only-base", "e\u0301 NFD", "new\nline"].map((p) => [p, entry(p)])));
+  const viaC = startStat(dir.path, walked).wait(base).match;
+  expect(viaC).toBeDefined();
+  expect([...(viaC as Int32Array)]).toEqual([...base.match(walked)]);
+  expect([...base.match(walked)].map((j) => (j < 0 ? null : base.pathAt(j)))).toEqual([...walked.slice(0, -1), null]);
+  // A block that does not hold as many paths as it claims is refused, never half-matched.
+  expect(startStat(dir.path, walked).wait({ pathBlock: base.pathBlock.subarray(0, 5), count: base.count }).match).toBeUndefined();
+});
+
+function entry(path: string): BaseEntry {
+  return { path, size: 1, mtimeNs: 1n, ctimeNs: 1n, md5: "0".repeat(32), mode: 0o644, rev: 1, checkedNs: 3_000_000_000n };
+}

@@ -34,7 +34,7 @@ test("a new state database is in WAL mode at the latest schema version", () => {
   openState(file).close();
   using db = new Database(file);
   expect(db.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
-  expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: 2 });
+  expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: 3 });
 });
 
 test("a database from a newer soc is refused, not downgraded", () => {

@@ -1,0 +1,158 @@
+import type { Database } from "bun:sqlite";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { baseGeneration, RACY_WINDOW_NS, readBase, readBaseFor, readBaseStats, type BaseEntry } from "./state.ts";
+
+/** Numbers per entry in BaseIndex.stats: size, mtime s, mtime ns, ctime s, ctime ns, settled (see readBaseStats). */
+export const BASE_STAT_FIELDS = 6;
+
+/**
+ * The base as a scan compares against it, without a string or an object per entry: the stat
+ * numbers in one array and the paths as one block of UTF-8, each ended by a NUL (the C stat
+ * core matches walked paths against that block directly, stat-core.ts).
+ */
+export interface BaseIndex {
+  /** The base generation this copies. */
+  generation: number;
+  count: number;
+  stats: Float64Array;
+  pathBlock: Uint8Array;
+  /** The path of entry `j`. */
+  pathAt(j: number): string;
+  /** For each of `paths`, its entry's index, or -1 (in JS; the C core does this itself). */
+  match(paths: readonly string[]): Int32Array;
+  /** The whole entries of `paths`, for the few a scan must look at closer. */
+  entries(paths: Iterable<string>): Map<string, BaseEntry>;
+}
+
+/**
+ * The base for a scan: from a snapshot in one file beside the database (`file`, .soc/base-snapshot)
+ * when it copies the base's current generation, else from the database, writing a new snapshot
+ * for the next scan. One file read costs a fraction of a row per entry (the idea of git's index).
+ * The snapshot is only a cache: every change to the base, by any code, moves its generation
+ * (triggers, state.ts), so a stale snapshot is never used, and a damaged one is read past.
+ */
+export function loadBaseIndex(db: Database, file: string): BaseIndex {
+  const lookup = (wanted: Iterable<string>, count: number) => _entries(db, wanted, count);
+  const stored = _readSnapshot(file, baseGeneration(db));
+  if (stored) return _index(stored.generation, stored.stats, stored.pathBlock, lookup);
+  const { generation, rows } = readBaseStats(db);
+  const stats = new Float64Array(rows.length * BASE_STAT_FIELDS);
+  rows.forEach((row, i) => stats.set(row.slice(1) as number[], i * BASE_STAT_FIELDS));
+  const index = _index(generation, stats, _pathBlock(rows.map((row) => row[0])), lookup);
+  _writeSnapshot(file, index);
+  return index;
+}
+
+/** A BaseIndex over entries held in memory (a test's, or a small caller's). */
+export function baseIndexOf(base: ReadonlyMap<string, BaseEntry>): BaseIndex {
+  const all = [...base.values()];
+  const stats = new Float64Array(all.length * BASE_STAT_FIELDS);
+  all.forEach((b, i) => {
+    const [mtimeS, mtimeNs, ctimeS, ctimeNs] = [b.mtimeNs / _NS, b.mtimeNs % _NS, b.ctimeNs / _NS, b.ctimeNs % _NS].map(Number);
+    const settled = b.mtimeNs + RACY_WINDOW_NS <= b.checkedNs ? 1 : 0;
+    stats.set([b.size, mtimeS, mtimeNs, ctimeS, ctimeNs, settled] as number[], i * BASE_STAT_FIELDS);
+  });
+  const lookup = (wanted: Iterable<string>) => new Map([...wanted].flatMap((p) => (base.has(p) ? [[p, base.get(p) as BaseEntry] as const] : [])));
+  return _index(0, stats, _pathBlock(all.map((b) => b.path)), lookup);
+}
+
+// ---------------------------------------------------------------------------
+
+const _NS = 1_000_000_000n;
+
+function _index(
+  generation: number,
+  stats: Float64Array,
+  pathBlock: Uint8Array,
+  lookup: (wanted: Iterable<string>, count: number) => Map<string, BaseEntry>,
+): BaseIndex {
+  const count = stats.length / BASE_STAT_FIELDS;
+  let starts: Int32Array | undefined;
+  const pathAt = (j: number): string => {
+    if (!starts) {
+      starts = new Int32Array(count + 1);
+      for (let k = 0, at = 0; k < count; k++) {
+        starts[k] = at;
+        at = pathBlock.indexOf(0, at) + 1;
+      }
+      starts[count] = pathBlock.length;
+    }
+    return Buffer.from(pathBlock.buffer, pathBlock.byteOffset, pathBlock.byteLength).toString("utf8", starts[j], (starts[j + 1] as number) - 1);
+  };
+  const match = (paths: readonly string[]): Int32Array => {
+    const text = Buffer.from(pathBlock.buffer, pathBlock.byteOffset, pathBlock.byteLength).toString("utf8");
+    const position = new Map<string, number>();
+    text
+      .slice(0, -1)
+      .split("\0")
+      .forEach((p, j) => count > 0 && position.set(p, j));
+    return Int32Array.from(paths, (p) => position.get(p) ?? -1);
+  };
+  return { generation, count, stats, pathBlock, pathAt, match, entries: (wanted) => lookup(wanted, count) };
+}
+
+/** Paths as one block of UTF-8, each ended by a NUL (which no path holds). */
+function _pathBlock(paths: readonly string[]): Uint8Array {
+  return paths.length === 0 ? new Uint8Array(0) : Buffer.from(`${paths.join("\0")}\0`, "utf8");
+}
+
+/** The entries of `wanted` from the database: a query each for a few, one pass over the base for many. */
+function _entries(db: Database, wanted: Iterable<string>, count: number): Map<string, BaseEntry> {
+  const list = [...wanted];
+  if (list.length < count / 8) return readBaseFor(db, list);
+  const all = readBase(db);
+  return new Map(list.flatMap((p) => (all.has(p) ? [[p, all.get(p) as BaseEntry] as const] : [])));
+}
+
+/**
+ * Snapshot layout, little-endian: 8 bytes magic, then float64s generation, entry count and byte
+ * length of the path block; the stat numbers (BASE_STAT_FIELDS per entry, 8-aligned); the path block.
+ */
+const _MAGIC = "SOCBASE1";
+const _HEADER = 32;
+
+function _readSnapshot(file: string, generation: number): { generation: number; stats: Float64Array; pathBlock: Uint8Array } | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    return undefined;
+  }
+  if (bytes.length < _HEADER || bytes.toString("latin1", 0, 8) !== _MAGIC || bytes.byteOffset % 8 !== 0) return undefined;
+  const head = new DataView(bytes.buffer, bytes.byteOffset, _HEADER);
+  const [stored, count, blockBytes] = [head.getFloat64(8, true), head.getFloat64(16, true), head.getFloat64(24, true)];
+  const statBytes = count * BASE_STAT_FIELDS * 8;
+  if (stored !== generation || bytes.length !== _HEADER + statBytes + blockBytes) return undefined;
+  const pathBlock = bytes.subarray(_HEADER + statBytes);
+  if (_nulCount(pathBlock) !== count || (count > 0 && pathBlock.at(-1) !== 0)) return undefined;
+  return { generation, stats: new Float64Array(bytes.buffer, bytes.byteOffset + _HEADER, count * BASE_STAT_FIELDS), pathBlock };
+}
+
+function _nulCount(bytes: Uint8Array): number {
+  let n = 0;
+  for (let at = bytes.indexOf(0); at >= 0; at = bytes.indexOf(0, at + 1)) n++;
+  return n;
+}
+
+/** Writes the snapshot whole or not at all (a temp file renamed over it); a failure only costs the next scan time. */
+function _writeSnapshot(file: string, index: BaseIndex): void {
+  const head = new DataView(new ArrayBuffer(_HEADER));
+  new Uint8Array(head.buffer).set(Buffer.from(_MAGIC, "latin1"));
+  head.setFloat64(8, index.generation, true);
+  head.setFloat64(16, index.count, true);
+  head.setFloat64(24, index.pathBlock.length, true);
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(
+      tmp,
+      Buffer.concat([
+        new Uint8Array(head.buffer),
+        new Uint8Array(index.stats.buffer, index.stats.byteOffset, index.stats.byteLength),
+        index.pathBlock,
+      ]),
+    );
+    renameSync(tmp, file);
+  } catch {
+    rmSync(tmp, { force: true });
+  }
+}
