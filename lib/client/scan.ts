@@ -108,7 +108,6 @@ export async function diffAgainstBase(
   const unwalked: string[] = [];
   if (matched < base.count) for (let at = 0; at < seen.length; at++) if (!seen[at]) unwalked.push(base.pathAt(at));
   const closer = base.entries([...toHash.map((f) => f.path), ...unwalked, ...clean.map((i) => paths[i] as string)]);
-  const entry = (path: string) => closer.get(path) as BaseEntry;
 
   const walkedToHash = toHash.length;
   const files: ScannedFile[] = []; // tracked files the walk missed (e.g. now ignored) but still there
@@ -116,18 +115,20 @@ export async function diffAgainstBase(
   const unreadable: { path: string; error: string }[] = [];
   const tracked = trackerFor(opts.rules);
   for (const path of unwalked) {
+    const b = closer.get(path);
+    if (b === undefined) continue; // a concurrent push or pull took it out of the base meanwhile
     const st = tracked(path) ? _lstatOrError(join(top, path)) : undefined;
     if (typeof st === "string") {
       unreadable.push({ path, error: st });
       continue;
     }
     if (!st?.isFile()) {
-      deleted.push(entry(path));
+      deleted.push(b);
       continue;
     }
     const f: ScannedFile = toFileStat(path, st);
     files.push(f);
-    if (statIsTrusted(entry(path), f)) f.md5 = entry(path).md5;
+    if (statIsTrusted(b, f)) f.md5 = b.md5;
     else toHash.push(f);
   }
   const sums = await md5Files(
@@ -157,7 +158,7 @@ export async function diffAgainstBase(
   const stillAdded = missing.size ? added.filter((f) => !missing.has(f.path)) : added;
   const found = paths.length + files.length - missing.size;
   if (!opts.allFiles) return { added: stillAdded, modified, deleted, refreshed, tracked: found, base: closer, hashed: toHash.length, unreadable };
-  const cleanFiles = clean.map((i): ScannedFile => ({ ...fileStatAt(walked, i), md5: entry(paths[i] as string).md5 }));
+  const cleanFiles = clean.map((i): ScannedFile => ({ ...fileStatAt(walked, i), md5: (closer.get(paths[i] as string) as BaseEntry).md5 }));
   const all = [...files, ...toHash.slice(0, walkedToHash), ...cleanFiles].filter((f) => !missing.has(f.path));
   return { added: stillAdded, modified, deleted, refreshed, tracked: found, files: all, base: closer, hashed: toHash.length, unreadable };
 }

@@ -1,4 +1,7 @@
 import { cc, type Pointer } from "bun:ffi";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import coreSource from "./stat-core.c" with { type: "file" };
 import { batchBytes, BY_MAIN, BY_WORKER, claimBatch, STAT_FIELDS, statBatch, type StatBatch } from "./walk-worker.ts";
 
@@ -22,14 +25,19 @@ export interface StatJob {
 export type StatCore = "c" | "js";
 
 /**
- * The implementation `startStat` uses here: the C core (stat-core.c, compiled at run time by
- * bun:ffi's TinyCC) unless it cannot be built on this system, or SOC_STAT_CORE=js asks for the
- * fallback (lstatSync, with a helper worker in a large tree).
+ * The implementation `startStat` uses here for `paths` paths: the C core (stat-core.c, compiled
+ * at run time by bun:ffi's TinyCC, ~10 ms) from C_CORE_MIN paths on, unless it cannot be built
+ * on this system; else the fallback (lstatSync, with a helper worker in a large tree).
+ * SOC_STAT_CORE=js or =c picks one for any number of paths (=c still falls back where C cannot run).
  */
-export function statCore(): StatCore {
-  if (process.env.SOC_STAT_CORE === "js") return "js";
+export function statCore(paths: number = Number.POSITIVE_INFINITY): StatCore {
+  const wanted = process.env.SOC_STAT_CORE;
+  if (wanted === "js" || (wanted !== "c" && paths < C_CORE_MIN)) return "js";
   return _core() ? "c" : "js";
 }
+
+/** Paths from which the C core pays for its compilation. */
+export const C_CORE_MIN = 2000;
 
 /**
  * Starts lstat-ing `top/rel` for every `rel` (never following a final symlink). With the C core
@@ -37,7 +45,7 @@ export function statCore(): StatCore {
  * (read the base) until `wait`; the JS fallback starts a worker in a large tree and does the rest in `wait`.
  */
 export function startStat(top: string, rels: readonly string[]): StatJob {
-  const core = statCore() === "c" ? _core() : undefined;
+  const core = statCore(rels.length) === "c" ? _core() : undefined;
   if (core && rels.length > 0) {
     // Both buffers are read during the call only: the C side copies the names and fills `out` in soc_stat_wait.
     const names = new TextEncoder().encode(`${rels.join("\0")}\0`);
@@ -77,19 +85,33 @@ function _core(): _CoreSymbols | null {
   if (_compiled !== undefined) return _compiled;
   _compiled = null;
   if (process.platform !== "linux") return _compiled; // statx(2) is Linux's
-  try {
-    const { symbols } = cc({
-      source: coreSource,
+  const compile = (source: string) =>
+    cc({
+      source,
       symbols: {
         soc_stat_start: { args: ["ptr", "ptr", "i32", "i32", "i32"], returns: "ptr" },
         soc_stat_wait: { args: ["ptr", "ptr", "ptr", "i32", "i32", "ptr"], returns: "i32" },
       },
-    });
-    _compiled = symbols as unknown as _CoreSymbols;
+    }).symbols as unknown as _CoreSymbols;
+  try {
+    // Inside a compiled soc the source lives in Bun's embedded filesystem, which TinyCC cannot open: compile a copy.
+    _compiled = coreSource.startsWith("/$bunfs/") ? _compileCopy(compile) : compile(coreSource);
   } catch {
     // No TinyCC in this build, no statx in this libc: the JS fallback does the same work.
   }
   return _compiled;
+}
+
+/** Compiles a copy of the C source from a private temp directory (removed at once). */
+function _compileCopy(compile: (source: string) => _CoreSymbols): _CoreSymbols {
+  const dir = mkdtempSync(join(tmpdir(), "soc-stat-core-"));
+  try {
+    const copy = join(dir, "stat-core.c");
+    writeFileSync(copy, readFileSync(coreSource));
+    return compile(copy);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Paths per batch the main thread and the helper worker take turns on. */

@@ -81,16 +81,19 @@ describe("make deploy, with the throwaway sshd as the droplet", () => {
     await _soc(work.path, ["clone", url, b, "--token", token]);
     expect(snapshot(b)).toEqual(snapshot(a));
 
-    // Over 4096 files: the stat worker; every one touched: the hash workers too.
+    // Over 4096 files: the C stat core (compiled from a copy of its embedded source), or the
+    // fallback's stat worker; every one touched: the hash workers too.
     const past = new Date(Date.now() - 3600_000);
     utimesSync(join(a, "docs/readme.txt"), past, past);
     for (let i = 0; i < BIG; i++) utimesSync(join(a, `big/f${i}`), past, past);
     writeFile(a, "big/f7", "file 7, edited\n");
+    const fallback = await _soc(a, ["status", "-v", "--json"], { SOC_STAT_CORE: "js" });
     const status = await _soc(a, ["status", "-v", "--json"]);
-    expect([status.stdout, status.stderr]).toEqual([
+    expect([fallback.stdout, fallback.stderr]).toEqual([
       '{"added":[],"modified":["big/f7"],"deleted":[]}\n',
       `scanned ${BIG + 1} files, hashed ${BIG + 1}\n`,
     ]);
+    expect([status.stdout, status.stderr]).toEqual([fallback.stdout, `scanned ${BIG + 1} files, hashed 1\n`]);
 
     const second = await deploy();
     expect([second.code, second.stdout]).toEqual([
@@ -133,8 +136,8 @@ describe("make deploy, with the throwaway sshd as the droplet", () => {
 // ---------------------------------------------------------------------------
 
 /** The compiled soc, with a PATH that holds rsync only; throws with its output unless it exits 0. */
-async function _soc(cwd: string, args: string[]) {
-  const res = await run([SOC, ...args], { cwd, env: { PATH: bin.path, HOME: process.env.HOME, NO_COLOR: "1" } });
+async function _soc(cwd: string, args: string[], env: Record<string, string> = {}) {
+  const res = await run([SOC, ...args], { cwd, env: { PATH: bin.path, HOME: process.env.HOME, NO_COLOR: "1", ...env } });
   if (res.code !== 0) throw new Error(`soc ${args.join(" ")} exited ${res.code}\nstdout: ${res.stdout}\nstderr: ${res.stderr}`);
   return res;
 }

@@ -5,7 +5,7 @@ import { md5Bytes } from "../../../lib/shared/hash.ts";
 import { loadIgnore } from "../../../lib/client/ignore.ts";
 import type { RootRule } from "../../../lib/client/roots.ts";
 import { diffAgainstBase } from "../../../lib/client/scan.ts";
-import { startWalk, walkTracked, type FileStat, type WalkedFiles } from "../../../lib/client/walk.ts";
+import { startWalk, walkTracked, type FileStat } from "../../../lib/client/walk.ts";
 import { baseIndexOf } from "../../../lib/client/base-index.ts";
 import { RACY_WINDOW_NS } from "../../../lib/client/state.ts";
 import type { BaseEntry } from "../../../lib/client/state.ts";
@@ -24,14 +24,12 @@ function walk(top: string, rules = ALL, warnings: string[] = []): FileStat[] {
   return walkTracked(top, rules, loadIgnore(top), (m) => warnings.push(m)).sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-/** The walk as a scan takes it. */
-function walked(top: string): WalkedFiles {
-  return startWalk(top, ALL, loadIgnore(top), () => {}).finish();
-}
-
-/** diffAgainstBase over a fresh walk of `top`. */
+/** diffAgainstBase over a fresh walk of `top`, matched to the base as scanRepo does (by the C core when it runs). */
 function diff(top: string, base: Map<string, BaseEntry>, opts: { hashAdded?: boolean; allFiles?: boolean } = {}) {
-  return diffAgainstBase(top, walked(top), baseIndexOf(base), { rules: ALL, ...opts });
+  const index = baseIndexOf(base);
+  const walked = startWalk(top, ALL, loadIgnore(top), () => {}).finish(index);
+  expect(walked.match !== undefined).toBe(process.env.SOC_STAT_CORE === "c");
+  return diffAgainstBase(top, walked, index, { rules: ALL, ...opts });
 }
 
 /** A base as a push would record it: current stat, real md5, checked now. */

@@ -53,7 +53,7 @@ test("the C core's results survive garbage collection between start and wait (it
   const rels = Array.from({ length: 3000 }, (_, i) => `d${i % 5}/file-${i}`);
   for (const [i, rel] of rels.entries()) writeFile(dir.path, rel, "y".repeat(i % 17));
   for (let round = 0; round < 3; round++) {
-    const job = startStat(dir.path, rels);
+    const job = withCore("c", () => startStat(dir.path, rels));
     const junk: unknown[] = [];
     for (let i = 0; i < 200_000; i++) junk.push(new Uint8Array(16).fill(i & 255), `junk ${i}`);
     Bun.gc(true);
@@ -78,12 +78,14 @@ test("the C core matches walked paths to a base block as the JS index does: unic
   for (const n of names) if (n !== "a") writeFile(dir.path, n.replace("a/b", "sub/a-b"), n);
   const walked = ["ab", "é NFC", "e\u0301 NFD", "𝄞 clef", "new\nline", "z", "only-walked"];
   const base = baseIndexOf(new Map(["z", "𝄞 clef", "a", "é NFC", "ab", "only-base", "e\u0301 NFD", "new\nline"].map((p) => [p, entry(p)])));
-  const viaC = startStat(dir.path, walked).wait(base).match;
+  const viaC = withCore("c", () => startStat(dir.path, walked).wait(base).match);
   expect(viaC).toBeDefined();
   expect([...(viaC as Int32Array)]).toEqual([...base.match(walked)]);
   expect([...base.match(walked)].map((j) => (j < 0 ? null : base.pathAt(j)))).toEqual([...walked.slice(0, -1), null]);
   // A block that does not hold as many paths as it claims is refused, never half-matched.
-  expect(startStat(dir.path, walked).wait({ pathBlock: base.pathBlock.subarray(0, 5), count: base.count }).match).toBeUndefined();
+  expect(
+    withCore("c", () => startStat(dir.path, walked).wait({ pathBlock: base.pathBlock.subarray(0, 5), count: base.count }).match),
+  ).toBeUndefined();
 });
 
 function entry(path: string): BaseEntry {
