@@ -47,18 +47,81 @@ export function loadBaseIndex(db: Database, file: string): BaseIndex {
 export function baseIndexOf(base: ReadonlyMap<string, BaseEntry>): BaseIndex {
   const all = [...base.values()];
   const stats = new Float64Array(all.length * BASE_STAT_FIELDS);
-  all.forEach((b, i) => {
-    const [mtimeS, mtimeNs, ctimeS, ctimeNs] = [b.mtimeNs / _NS, b.mtimeNs % _NS, b.ctimeNs / _NS, b.ctimeNs % _NS].map(Number);
-    const settled = b.mtimeNs + RACY_WINDOW_NS <= b.checkedNs ? 1 : 0;
-    stats.set([b.size, mtimeS, mtimeNs, ctimeS, ctimeNs, settled] as number[], i * BASE_STAT_FIELDS);
-  });
+  all.forEach((b, i) => stats.set(_statNumbers(b), i * BASE_STAT_FIELDS));
   const lookup = (wanted: Iterable<string>) => new Map([...wanted].flatMap((p) => (base.has(p) ? [[p, base.get(p) as BaseEntry] as const] : [])));
   return _index(0, stats, _pathBlock(all.map((b) => b.path)), lookup);
+}
+
+/** A change to the base as it bears on its index: entries changed in place, new ones, and positions taken out. */
+export interface BasePatch {
+  updated: { at: number; entry: BaseEntry }[];
+  added: BaseEntry[];
+  removed: number[];
+}
+
+/**
+ * Runs `write`, a change to the base, in one immediate transaction. When the base was still at
+ * `index`'s generation as it began, the base is now exactly `index` with `patch` applied: that is
+ * written as the snapshot at the new generation, so the next scan need not read the database,
+ * and returned. Otherwise (someone else changed the base since `index` was read) the snapshot
+ * stays stale for the next scan to rebuild, and this returns undefined.
+ */
+export function changeBase(db: Database, file: string, index: BaseIndex, patch: BasePatch, write: () => void): BaseIndex | undefined {
+  let from = -1;
+  let to = -1;
+  db.transaction(() => {
+    from = baseGeneration(db);
+    write();
+    to = baseGeneration(db);
+  }).immediate();
+  if (from !== index.generation) return undefined;
+  const next = _patched(index, patch, to, (wanted) => _entries(db, wanted, index.count));
+  _writeSnapshot(file, next);
+  return next;
 }
 
 // ---------------------------------------------------------------------------
 
 const _NS = 1_000_000_000n;
+
+/** An entry's BASE_STAT_FIELDS numbers. */
+function _statNumbers(b: BaseEntry): number[] {
+  const [mtimeS, mtimeNs, ctimeS, ctimeNs] = [b.mtimeNs / _NS, b.mtimeNs % _NS, b.ctimeNs / _NS, b.ctimeNs % _NS].map(Number) as number[];
+  return [b.size, mtimeS, mtimeNs, ctimeS, ctimeNs, b.mtimeNs + RACY_WINDOW_NS <= b.checkedNs ? 1 : 0] as number[];
+}
+
+/** `index` with `patch` applied, at `generation`. */
+function _patched(index: BaseIndex, patch: BasePatch, generation: number, lookup: (wanted: Iterable<string>) => Map<string, BaseEntry>): BaseIndex {
+  let stats = index.stats.slice();
+  for (const { at, entry } of patch.updated) stats.set(_statNumbers(entry), at * BASE_STAT_FIELDS);
+  let block = index.pathBlock;
+  if (patch.removed.length > 0) {
+    const gone = new Uint8Array(index.count);
+    for (const at of patch.removed) gone[at] = 1;
+    const keptStats = new Float64Array((index.count - patch.removed.length) * BASE_STAT_FIELDS);
+    const pieces: Uint8Array[] = [];
+    let run = 0; // where the current run of kept paths began
+    for (let at = 0, k = 0, start = 0; at < index.count; at++) {
+      const end = block.indexOf(0, start) + 1;
+      if (gone[at]) {
+        pieces.push(block.subarray(run, start));
+        run = end;
+      } else keptStats.set(stats.subarray(at * BASE_STAT_FIELDS, (at + 1) * BASE_STAT_FIELDS), k++ * BASE_STAT_FIELDS);
+      start = end;
+    }
+    pieces.push(block.subarray(run));
+    stats = keptStats;
+    block = Buffer.concat(pieces);
+  }
+  if (patch.added.length > 0) {
+    const grown = new Float64Array(stats.length + patch.added.length * BASE_STAT_FIELDS);
+    grown.set(stats);
+    patch.added.forEach((b, i) => grown.set(_statNumbers(b), stats.length + i * BASE_STAT_FIELDS));
+    stats = grown;
+    block = Buffer.concat([block, _pathBlock(patch.added.map((b) => b.path))]);
+  }
+  return _index(generation, stats, block, lookup);
+}
 
 function _index(
   generation: number,

@@ -8,6 +8,7 @@ import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import type { RootRule } from "./roots.ts";
 import type { SyncSession } from "./session.ts";
 import { noteRevision, readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
+import { changeBase } from "./base-index.ts";
 import { scanRepo, type RepoScan, type ScannedFile } from "./scan.ts";
 
 /** How many tracked files a directory other than a tracked root must have held before its emptying stops a push. */
@@ -79,11 +80,17 @@ export async function push(
     await s.remote.abortPush(stage.stage); // the stage goes now, not in a day
     throw err;
   }
-  updateBase(
-    s.db,
-    send.map((f) => _baseEntry(f, commit.revision, scanNs, base.get(f.path))),
-    deleted,
-  );
+  const entries = send.map((f) => _baseEntry(f, commit.revision, scanNs, base.get(f.path)));
+  const record = () => updateBase(s.db, entries, deleted);
+  if (dirty.index) {
+    const at = dirty.positions;
+    const patch = {
+      updated: entries.filter((e) => at.has(e.path)).map((entry) => ({ at: at.get(entry.path) as number, entry })),
+      added: entries.filter((e) => !at.has(e.path)),
+      removed: deleted.map((path) => at.get(path) as number),
+    };
+    changeBase(s.db, s.layout.baseSnapshotFile, dirty.index, patch, record);
+  } else record();
   writeRoots(s.db, applyRootChanges(readRoots(s.db, "roots_base"), rootChanges), "roots_base");
   noteRevision(s.db, commit.revision);
   return { revision: commit.revision, transferred: commit.stored.sort(comparePaths), deleted, conflicts: [], upToDate: false };

@@ -2,7 +2,7 @@ import type { Database } from "bun:sqlite";
 import { lstatSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { isGone } from "../shared/fs.ts";
-import { BASE_STAT_FIELDS, loadBaseIndex, type BaseIndex } from "./base-index.ts";
+import { BASE_STAT_FIELDS, changeBase, loadBaseIndex, type BaseIndex } from "./base-index.ts";
 import { md5Files } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import { loadIgnore } from "./ignore.ts";
@@ -31,6 +31,8 @@ export interface DirtySet {
   files?: ScannedFile[];
   /** The base entries of the paths this scan looked at closer (all of them with `allFiles`); a push needs their revisions. */
   base: ReadonlyMap<string, BaseEntry>;
+  /** Where each path of `base` sits in the base index the scan compared against. */
+  positions: ReadonlyMap<string, number>;
   /** How many files were read and hashed. */
   hashed: number;
   /**
@@ -44,6 +46,8 @@ export interface DirtySet {
 export interface RepoScan extends DirtySet {
   rules: RootRule[];
   scannedNs: bigint;
+  /** The base index as the scan left it (its refreshes applied), or undefined when someone else changed the base meanwhile. */
+  index: BaseIndex | undefined;
 }
 
 /** How a scan may be asked to go further than finding what changed. */
@@ -66,8 +70,12 @@ export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, op
   const walk = startWalk(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m));
   const base = loadBaseIndex(db, layout.baseSnapshotFile);
   const dirty = await diffAgainstBase(layout.top, walk.finish(base), base, { ...opts, rules, nowNs });
-  if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
-  return { ...dirty, rules, scannedNs: nowNs };
+  const updated = dirty.refreshed.map((entry) => ({ at: dirty.positions.get(entry.path) as number, entry }));
+  const index =
+    updated.length === 0
+      ? base
+      : changeBase(db, layout.baseSnapshotFile, base, { updated, added: [], removed: [] }, () => refreshBase(db, dirty.refreshed));
+  return { ...dirty, rules, scannedNs: nowNs, index };
 }
 
 /**
@@ -88,6 +96,7 @@ export async function diffAgainstBase(
   const added: ScannedFile[] = [];
   const toHash: ScannedFile[] = [];
   const clean: number[] = [];
+  const positions = new Map<string, number>();
   let matched = 0;
   for (let i = 0; i < paths.length; i++) {
     const at = match[i] as number;
@@ -100,13 +109,22 @@ export async function diffAgainstBase(
     seen[at] = 1;
     matched++;
     if (_statIsTrusted(base.stats, at, stats, i)) {
-      if (opts.allFiles) clean.push(i);
-    } else toHash.push(fileStatAt(walked, i));
+      if (!opts.allFiles) continue;
+      clean.push(i);
+      positions.set(paths[i] as string, at);
+    } else {
+      toHash.push(fileStatAt(walked, i));
+      positions.set(paths[i] as string, at);
+    }
   }
   // Only when the walk missed base entries (deletions, or files a later pattern ignores) do we
   // need to know which: the usual no-op scan skips this pass.
   const unwalked: string[] = [];
-  if (matched < base.count) for (let at = 0; at < seen.length; at++) if (!seen[at]) unwalked.push(base.pathAt(at));
+  for (let at = 0; matched + unwalked.length < base.count && at < seen.length; at++) {
+    if (seen[at]) continue;
+    unwalked.push(base.pathAt(at));
+    positions.set(unwalked.at(-1) as string, at);
+  }
   const closer = base.entries([...toHash.map((f) => f.path), ...unwalked, ...clean.map((i) => paths[i] as string)]);
 
   const walkedToHash = toHash.length;
@@ -157,10 +175,11 @@ export async function diffAgainstBase(
   unreadable.sort((x, y) => comparePaths(x.path, y.path));
   const stillAdded = missing.size ? added.filter((f) => !missing.has(f.path)) : added;
   const found = paths.length + files.length - missing.size;
-  if (!opts.allFiles) return { added: stillAdded, modified, deleted, refreshed, tracked: found, base: closer, hashed: toHash.length, unreadable };
+  if (!opts.allFiles)
+    return { added: stillAdded, modified, deleted, refreshed, tracked: found, base: closer, positions, hashed: toHash.length, unreadable };
   const cleanFiles = clean.map((i): ScannedFile => ({ ...fileStatAt(walked, i), md5: (closer.get(paths[i] as string) as BaseEntry).md5 }));
   const all = [...files, ...toHash.slice(0, walkedToHash), ...cleanFiles].filter((f) => !missing.has(f.path));
-  return { added: stillAdded, modified, deleted, refreshed, tracked: found, files: all, base: closer, hashed: toHash.length, unreadable };
+  return { added: stillAdded, modified, deleted, refreshed, tracked: found, files: all, base: closer, positions, hashed: toHash.length, unreadable };
 }
 
 // ---------------------------------------------------------------------------

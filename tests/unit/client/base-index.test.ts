@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BASE_STAT_FIELDS, loadBaseIndex } from "../../../lib/client/base-index.ts";
+import { BASE_STAT_FIELDS, changeBase, loadBaseIndex, type BaseIndex } from "../../../lib/client/base-index.ts";
 import { baseGeneration, openState, reattachState, refreshBase, updateBase, type BaseEntry } from "../../../lib/client/state.ts";
 import { tempDir } from "../../_harness/fs.ts";
 
@@ -56,4 +56,49 @@ test("a scan reads the snapshot only while it copies the current base; a stale o
   // A damaged snapshot (cut short) is read past, never trusted.
   writeFileSync(file, readFileSync(file).subarray(0, 60));
   expect(loadBaseIndex(db, file).count).toBe(3);
+});
+
+/** An index's entries as [path, its numbers], sorted: what two indexes of one base must agree on. */
+function contents(index: BaseIndex): [string, number[]][] {
+  return Array.from({ length: index.count }, (_, j): [string, number[]] => [
+    index.pathAt(j),
+    [...index.stats.subarray(j * BASE_STAT_FIELDS, (j + 1) * BASE_STAT_FIELDS)],
+  ]).sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+test("a change made through changeBase leaves the snapshot current: what the database would say, at its generation", () => {
+  using dir = tempDir();
+  using db = openState(join(dir.path, "state.db"));
+  const file = join(dir.path, "base-snapshot");
+  updateBase(
+    db,
+    ["a", "b", "c", "d", "e"].map((p) => entry(p)),
+  );
+  const index = loadBaseIndex(db, file);
+  const at = (p: string) => [0, 1, 2, 3, 4].find((j) => index.pathAt(j) === p) as number;
+  const next = changeBase(
+    db,
+    file,
+    index,
+    { updated: [{ at: at("b"), entry: entry("b", 9) }], added: [entry("f/é", 3)], removed: [at("a"), at("d")] },
+    () => updateBase(db, [entry("b", 9), entry("f/é", 3)], ["a", "d"]),
+  );
+  expect(next?.generation).toBe(baseGeneration(db));
+  const fromSnapshot = loadBaseIndex(db, file);
+  expect(fromSnapshot.generation).toBe(baseGeneration(db));
+  rmSync(file);
+  const fromDatabase = loadBaseIndex(db, file);
+  expect(contents(fromSnapshot)).toEqual(contents(fromDatabase));
+  expect(contents(fromDatabase).map(([p]) => p)).toEqual(["b", "c", "e", "f/é"]);
+});
+
+test("changeBase leaves the snapshot stale when someone else changed the base since the index was read", () => {
+  using dir = tempDir();
+  using db = openState(join(dir.path, "state.db"));
+  const file = join(dir.path, "base-snapshot");
+  updateBase(db, [entry("a")]);
+  const index = loadBaseIndex(db, file);
+  updateBase(db, [entry("other", 4)]); // another run's write
+  expect(changeBase(db, file, index, { updated: [], added: [entry("mine")], removed: [] }, () => updateBase(db, [entry("mine")]))).toBeUndefined();
+  expect(contents(loadBaseIndex(db, file)).map(([p]) => p)).toEqual(["a", "mine", "other"]);
 });
