@@ -1,5 +1,5 @@
 import type { Database } from "bun:sqlite";
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { baseGeneration, RACY_WINDOW_NS, readBase, readBaseFor, readBaseStats, type BaseEntry } from "./state.ts";
 
 /** Numbers per entry in BaseIndex.stats: size, mtime s, mtime ns, ctime s, ctime ns, settled (see readBaseStats). */
@@ -41,6 +41,22 @@ export function loadBaseIndex(db: Database, file: string): BaseIndex {
   const index = _index(generation, stats, _pathBlock(rows.map((row) => row[0])), lookup);
   _writeSnapshot(file, index);
   return index;
+}
+
+/** How many entries the snapshot at `file` holds, from its header alone (0 without one): about how big the tree is. */
+export function snapshotCount(file: string): number {
+  const head = Buffer.alloc(_HEADER);
+  try {
+    const fd = openSync(file, "r");
+    try {
+      if (readSync(fd, head, 0, _HEADER, 0) !== _HEADER || head.toString("latin1", 0, 8) !== _MAGIC) return 0;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return 0;
+  }
+  return head.readDoubleLE(16);
 }
 
 /** A BaseIndex over entries held in memory (a test's, or a small caller's). */

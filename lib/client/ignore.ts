@@ -22,13 +22,25 @@ export function loadIgnore(top: string): IgnoreMatcher {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
     // No patterns of the user's: the built-ins as one regex, far cheaper per path than `ignore`.
-    return (repoPath) => (repoPath.includes(".soc/") || repoPath.includes(".conflict-")) && _BUILTIN_RE.test(repoPath);
+    const builtin: IgnoreMatcher = (repoPath) => (repoPath.includes(".soc/") || repoPath.includes(".conflict-")) && _BUILTIN_RE.test(repoPath);
+    _builtinOnly.add(builtin);
+    return builtin;
   }
   const ig = ignore().add(BUILTIN).add(patterns);
   return (repoPath) => repoPath !== "" && repoPath !== "/" && ig.ignores(repoPath);
 }
 
+/**
+ * Whether `ignored` is loadIgnore's answer for a tree without a .socignore: only soc's own
+ * exclusions apply, which the C walk (stat-core.c) knows by name without asking per path.
+ */
+export function isBuiltinOnly(ignored: IgnoreMatcher): boolean {
+  return _builtinOnly.has(ignored);
+}
+
 // ---------------------------------------------------------------------------
+
+const _builtinOnly = new WeakSet<IgnoreMatcher>();
 
 /** BUILTIN as a regex over a whole repository path (directories end in `/`); asked only of paths holding one of its fixed parts. */
 const _BUILTIN_RE = /(^|\/)\.soc\/|(^|\/)[^/]*\.conflict-[^/]*-\d{8}-\d{6}[^/]*\/?$/;

@@ -2,7 +2,7 @@ import type { Database } from "bun:sqlite";
 import { lstatSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
 import { isGone } from "../shared/fs.ts";
-import { BASE_STAT_FIELDS, changeBase, loadBaseIndex, type BaseIndex } from "./base-index.ts";
+import { BASE_STAT_FIELDS, changeBase, loadBaseIndex, snapshotCount, type BaseIndex } from "./base-index.ts";
 import { md5Files } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import { loadIgnore } from "./ignore.ts";
@@ -67,7 +67,7 @@ export interface ScanOptions {
 export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, opts: ScanOptions = {}): Promise<RepoScan> {
   const rules = readRoots(db);
   const nowNs = BigInt(Date.now()) * 1_000_000n;
-  const walk = startWalk(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m));
+  const walk = startWalk(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m), snapshotCount(layout.baseSnapshotFile));
   const base = loadBaseIndex(db, layout.baseSnapshotFile);
   const dirty = await diffAgainstBase(layout.top, walk.finish(base), base, { ...opts, rules, nowNs });
   const updated = dirty.refreshed.map((entry) => ({ at: dirty.positions.get(entry.path) as number, entry }));
@@ -90,15 +90,15 @@ export async function diffAgainstBase(
   opts: ScanOptions & { rules: readonly RootRule[]; nowNs?: bigint },
 ): Promise<DirtySet> {
   const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
-  const { paths, stats } = walked;
-  const match = walked.match ?? base.match(paths);
+  const { stats } = walked;
+  const match = walked.match ?? base.match(Array.from({ length: walked.count }, (_, i) => walked.pathAt(i)));
   const seen = new Uint8Array(base.count);
   const added: ScannedFile[] = [];
   const toHash: ScannedFile[] = [];
   const clean: number[] = [];
   const positions = new Map<string, number>();
   let matched = 0;
-  for (let i = 0; i < paths.length; i++) {
+  for (let i = 0; i < walked.count; i++) {
     const at = match[i] as number;
     if (at < 0) {
       const f = fileStatAt(walked, i);
@@ -111,10 +111,10 @@ export async function diffAgainstBase(
     if (_statIsTrusted(base.stats, at, stats, i)) {
       if (!opts.allFiles) continue;
       clean.push(i);
-      positions.set(paths[i] as string, at);
+      positions.set(walked.pathAt(i), at);
     } else {
       toHash.push(fileStatAt(walked, i));
-      positions.set(paths[i] as string, at);
+      positions.set(walked.pathAt(i), at);
     }
   }
   // Only when the walk missed base entries (deletions, or files a later pattern ignores) do we
@@ -125,7 +125,7 @@ export async function diffAgainstBase(
     unwalked.push(base.pathAt(at));
     positions.set(unwalked.at(-1) as string, at);
   }
-  const closer = base.entries([...toHash.map((f) => f.path), ...unwalked, ...clean.map((i) => paths[i] as string)]);
+  const closer = base.entries([...toHash.map((f) => f.path), ...unwalked, ...clean.map((i) => walked.pathAt(i))]);
 
   const walkedToHash = toHash.length;
   const files: ScannedFile[] = []; // tracked files the walk missed (e.g. now ignored) but still there
@@ -174,10 +174,10 @@ export async function diffAgainstBase(
   });
   unreadable.sort((x, y) => comparePaths(x.path, y.path));
   const stillAdded = missing.size ? added.filter((f) => !missing.has(f.path)) : added;
-  const found = paths.length + files.length - missing.size;
+  const found = walked.count + files.length - missing.size;
   if (!opts.allFiles)
     return { added: stillAdded, modified, deleted, refreshed, tracked: found, base: closer, positions, hashed: toHash.length, unreadable };
-  const cleanFiles = clean.map((i): ScannedFile => ({ ...fileStatAt(walked, i), md5: (closer.get(paths[i] as string) as BaseEntry).md5 }));
+  const cleanFiles = clean.map((i): ScannedFile => ({ ...fileStatAt(walked, i), md5: (closer.get(walked.pathAt(i)) as BaseEntry).md5 }));
   const all = [...files, ...toHash.slice(0, walkedToHash), ...cleanFiles].filter((f) => !missing.has(f.path));
   return { added: stillAdded, modified, deleted, refreshed, tracked: found, files: all, base: closer, positions, hashed: toHash.length, unreadable };
 }

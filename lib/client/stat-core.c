@@ -1,7 +1,8 @@
 /*
- * The stat core of a scan (lib/client/stat-core.ts compiles this at run time with bun:ffi's
- * TinyCC). It lstats a list of repository paths relative to the tree's top on several threads,
- * which a JS loop over lstatSync cannot do: one statx(2) per path, into six doubles each.
+ * The walk-and-stat core of a scan (lib/client/stat-core.ts compiles this at run time with
+ * bun:ffi's TinyCC). It reads the tracked directories and lstats every file on several threads,
+ * which a JS loop over readdirSync and lstatSync cannot do, and matches the files to the base
+ * with one hash table: a scan of an unchanged tree makes no JS string per file.
  *
  * No system headers: the machine running soc may have none. Everything used is declared here,
  * in the forms the Linux ABI fixes for every architecture (struct statx is one layout
@@ -39,7 +40,24 @@ struct statx {
   u64 spare2[14];
 };
 
+/* struct dirent as glibc and musl lay it out on every 64-bit Linux. */
+struct dirent {
+  u64 d_ino;
+  i64 d_off;
+  u16 d_reclen;
+  unsigned char d_type;
+  char d_name[256];
+};
+typedef struct DIR DIR;
+
 int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf);
+int openat(int dirfd, const char *path, int flags, ...);
+DIR *fdopendir(int fd);
+struct dirent *readdir(DIR *dir);
+int closedir(DIR *dir);
+void *realloc(void *p, size_t n);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
 int open(const char *path, int flags, ...);
 int close(int fd);
 void *malloc(size_t n);
@@ -56,6 +74,14 @@ int pthread_join(u64 thread, void **ret);
 #define ENOSYS 38
 #define MAX_THREADS 16
 #define NS 1000000000LL
+#define DT_UNKNOWN 0
+#define DT_DIR 4
+#define DT_REG 8
+#define DT_LNK 10
+#define S_IFMT 0170000
+#define S_IFREG 0100000
+#define S_IFDIR 0040000
+#define S_IFLNK 0120000
 
 /* Per path, six doubles (all exact): size, mtime s, mtime ns, ctime s, ctime ns, st_mode; st_mode
  * is -errno when the path could not be lstat-ed. A time splits as its nanoseconds since the epoch
@@ -70,17 +96,50 @@ struct part {
   int enosys;
 };
 
+/* A growing byte buffer. */
+struct bytes {
+  char *at;
+  size_t len, cap;
+  int failed;
+};
+
 struct job {
   int top;
   int n;
   int threads;
-  char *names;
+  struct bytes names; /* the paths, each ended by a NUL */
+  const char **paths;
   double *out;
   u64 thread[MAX_THREADS];
   int started[MAX_THREADS];
   struct part part[MAX_THREADS];
-  const char **paths;
+  /* A tree walk (soc_walk_start) runs on its own thread, which stats what it found. */
+  u64 walker;
+  int walking;
+  struct bytes starts;   /* directories to walk, then files to take as they are */
+  int start_dirs, start_files;
+  struct bytes excluded; /* paths never to enter or take */
+  int excluded_n;
+  struct bytes skipped;  /* one type byte ('l' symlink, 's' special) then the path, NUL-ended */
+  int enosys;
 };
+
+static void put(struct bytes *b, const char *s, size_t n) {
+  if (b->failed) return;
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->len + n) cap *= 2;
+    char *grown = realloc(b->at, cap);
+    if (!grown) {
+      b->failed = 1;
+      return;
+    }
+    b->at = grown;
+    b->cap = cap;
+  }
+  memcpy(b->at + b->len, s, n);
+  b->len += n;
+}
 
 static void split_time(struct statx_timestamp t, double *s, double *ns) {
   i64 total = t.tv_sec * NS + (i64)t.tv_nsec;
@@ -109,42 +168,33 @@ static void *stat_part(void *arg) {
 
 static void free_job(struct job *job) {
   if (job->top >= 0) close(job->top);
-  free(job->names);
+  free(job->names.at);
+  free(job->starts.at);
+  free(job->excluded.at);
+  free(job->skipped.at);
   free(job->paths);
   free(job->out);
   free(job);
 }
 
-/*
- * Starts lstat-ing the `n` NUL-terminated paths packed in `names` (`size` bytes, relative to
- * directory `top`) on `threads` threads, and returns at once: a job to hand to soc_stat_wait, or
- * 0 when none could start (the caller then stats the paths itself). The job works on its own
- * copies: the JS memory behind `names` may move once this call returns.
- */
-void *soc_stat_start(const char *top, const char *names, int size, int n, int threads) {
-  struct job *job = calloc(1, sizeof(struct job));
-  if (!job) return 0;
-  job->n = n;
-  job->top = open(top, O_RDONLY_CLOEXEC);
-  job->names = malloc((size_t)size + 1);
+/* Points job->paths at the names and makes room for the results; 0 when out of memory. */
+static int index_names(struct job *job) {
+  int n = job->n;
   job->paths = malloc(sizeof(char *) * (size_t)(n > 0 ? n : 1));
   job->out = malloc(sizeof(double) * FIELDS * (size_t)(n > 0 ? n : 1));
-  if (job->top < 0 || !job->names || !job->paths || !job->out) {
-    free_job(job);
-    return 0;
-  }
-  memcpy(job->names, names, (size_t)size);
-  job->names[size] = 0;
-  const char *at = job->names;
-  const char *end = job->names + size;
+  if (!job->paths || !job->out || job->names.failed) return 0;
+  const char *at = job->names.at;
   for (int i = 0; i < n; i++) {
-    job->paths[i] = at < end ? at : end;
-    while (at < end && *at) at++;
-    at++;
+    job->paths[i] = at;
+    at += strlen(at) + 1;
   }
-  if (threads < 1) threads = 1;
-  if (threads > MAX_THREADS) threads = MAX_THREADS;
-  job->threads = threads;
+  return 1;
+}
+
+/* Stats the job's paths on its threads and waits for them (a thread that cannot start: here). */
+static void stat_all(struct job *job, int wait) {
+  int n = job->n;
+  int threads = job->threads;
   int per = (n + threads - 1) / threads;
   for (int t = 0; t < threads; t++) {
     struct part *p = &job->part[t];
@@ -155,6 +205,197 @@ void *soc_stat_start(const char *top, const char *names, int size, int n, int th
     p->to = (t + 1) * per < n ? (t + 1) * per : n;
     job->started[t] = pthread_create(&job->thread[t], 0, stat_part, p) == 0;
   }
+  if (!wait) return;
+  for (int t = 0; t < threads; t++) {
+    if (job->started[t]) pthread_join(job->thread[t], 0);
+    else stat_part(&job->part[t]);
+    job->started[t] = 0;
+    job->enosys |= job->part[t].enosys;
+  }
+}
+
+static struct job *new_job(const char *top, int threads) {
+  struct job *job = calloc(1, sizeof(struct job));
+  if (!job) return 0;
+  job->top = open(top, O_RDONLY_CLOEXEC);
+  if (job->top < 0) {
+    free(job);
+    return 0;
+  }
+  if (threads < 1) threads = 1;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  job->threads = threads;
+  return job;
+}
+
+/*
+ * Starts lstat-ing the `n` NUL-terminated paths packed in `names` (`size` bytes, relative to
+ * directory `top`) on `threads` threads, and returns at once: a job to hand to soc_stat_wait, or
+ * 0 when none could start (the caller then stats the paths itself). The job works on its own
+ * copies: the JS memory behind `names` may move once this call returns.
+ */
+void *soc_stat_start(const char *top, const char *names, int size, int n, int threads) {
+  struct job *job = new_job(top, threads);
+  if (!job) return 0;
+  job->n = n;
+  put(&job->names, names, (size_t)size);
+  put(&job->names, "", 1);
+  if (!index_names(job)) {
+    free_job(job);
+    return 0;
+  }
+  stat_all(job, 0);
+  return job;
+}
+
+/* soc's own exclusions by name (ignore.ts BUILTIN): a conflict copy kept by `pull --keep-both`,
+ * "*.conflict-*-DDDDDDDD-DDDDDD*"; and a directory named ".soc". */
+static int is_digits(const char *s, int n) {
+  for (int i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9') return 0;
+  return 1;
+}
+
+static int builtin_excluded(const char *name, int is_dir) {
+  if (is_dir && strcmp(name, ".soc") == 0) return 1;
+  for (const char *c = name; *c; c++) {
+    if (c[0] != '.' || c[1] != 'c' || c[2] != 'o' || c[3] != 'n' || c[4] != 'f' || c[5] != 'l' || c[6] != 'i' || c[7] != 'c' ||
+        c[8] != 't' || c[9] != '-')
+      continue;
+    for (const char *d = c + 10; *d; d++) {
+      if (d[0] == '-' && strlen(d) >= 16 && is_digits(d + 1, 8) && d[9] == '-' && is_digits(d + 10, 6)) return 1;
+    }
+    return 0;
+  }
+  return 0;
+}
+
+static int is_excluded(struct job *job, const char *rel) {
+  const char *at = job->excluded.at;
+  for (int i = 0; i < job->excluded_n; i++) {
+    if (strcmp(at, rel) == 0) return 1;
+    at += strlen(at) + 1;
+  }
+  return 0;
+}
+
+static void skip(struct job *job, char type, const char *rel, size_t len) {
+  put(&job->skipped, &type, 1);
+  put(&job->skipped, rel, len + 1);
+}
+
+/*
+ * Reads directory `rel` (relative to the top, "" for the top) and everything beneath it. Its
+ * subdirectories are walked after it is closed: one directory open at a time, however deep.
+ */
+static void walk_dir(struct job *job, const char *rel, size_t len) {
+  int fd = openat(job->top, len ? rel : ".", O_RDONLY_CLOEXEC);
+  if (fd < 0) return;
+  DIR *dir = fdopendir(fd);
+  if (!dir) {
+    close(fd);
+    return;
+  }
+  struct bytes subdirs = {0};
+  char *path = malloc(4096 + 256 + 2);
+  if (!path) {
+    closedir(dir);
+    return;
+  }
+  for (struct dirent *e = readdir(dir); e; e = readdir(dir)) {
+    const char *name = e->d_name;
+    if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+    size_t n = strlen(name);
+    if (len + 1 + n >= 4096) continue; /* longer than PATH_MAX: no system call could reach it */
+    size_t plen = 0;
+    if (len) {
+      memcpy(path, rel, len);
+      path[len] = '/';
+      plen = len + 1;
+    }
+    memcpy(path + plen, name, n + 1);
+    plen += n;
+    int type = e->d_type;
+    if (type == DT_UNKNOWN) {
+      struct statx st;
+      if (statx(job->top, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) != 0) continue;
+      int fmt = st.stx_mode & S_IFMT;
+      type = fmt == S_IFDIR ? DT_DIR : fmt == S_IFREG ? DT_REG : fmt == S_IFLNK ? DT_LNK : -1;
+    }
+    if (builtin_excluded(name, type == DT_DIR) || (job->excluded_n && is_excluded(job, path))) continue;
+    if (type == DT_DIR) put(&subdirs, path, plen + 1);
+    else if (type == DT_REG) {
+      put(&job->names, path, plen + 1);
+      job->n++;
+    } else skip(job, type == DT_LNK ? 'l' : 's', path, plen);
+  }
+  closedir(dir);
+  free(path);
+  if (subdirs.failed) job->names.failed = 1;
+  for (size_t at = 0; at < subdirs.len;) {
+    size_t n = strlen(subdirs.at + at);
+    walk_dir(job, subdirs.at + at, n);
+    at += n + 1;
+  }
+  free(subdirs.at);
+}
+
+/* The walker thread: walks, stats on the job's threads, keeps only regular files. */
+static void *walk_all(void *arg) {
+  struct job *job = arg;
+  const char *at = job->starts.at;
+  for (int i = 0; i < job->start_dirs + job->start_files; i++) {
+    size_t len = strlen(at);
+    if (i >= job->start_dirs) {
+      put(&job->names, at, len + 1);
+      job->n++;
+    } else if (len < 4096) walk_dir(job, at, len);
+    at += len + 1;
+  }
+  if (!index_names(job)) {
+    job->names.failed = 1;
+    return 0;
+  }
+  stat_all(job, 1);
+  /* A path that vanished or is no longer a regular file since readdir is left out. */
+  int kept = 0;
+  size_t to = 0;
+  for (int i = 0; i < job->n; i++) {
+    double *o = job->out + (size_t)i * FIELDS;
+    if (o[5] < 0 || ((int)o[5] & S_IFMT) != S_IFREG) continue;
+    size_t len = strlen(job->paths[i]) + 1;
+    char *dst = job->names.at + to;
+    if (dst != job->paths[i]) for (size_t k = 0; k < len; k++) dst[k] = job->paths[i][k];
+    job->paths[kept] = dst;
+    to += len;
+    if (kept != i) memcpy(job->out + (size_t)kept * FIELDS, o, sizeof(double) * FIELDS);
+    kept++;
+  }
+  job->n = kept;
+  job->names.len = to;
+  return 0;
+}
+
+/*
+ * Starts walking the tree at `top` on a thread of its own and returns at once: a job for
+ * soc_stat_wait, or 0 when none could start. `starts` holds `dirs` directories to walk, then
+ * `files` files to take as they are; `excluded` holds `excluded_n` paths never to enter or take;
+ * all relative to `top`, each ended by a NUL. soc's own exclusions by name apply (builtin_excluded);
+ * the caller walks in JS where a .socignore adds patterns of its own.
+ */
+void *soc_walk_start(const char *top, const char *starts, int starts_size, int dirs, int files, const char *excluded, int excluded_size, int excluded_n, int threads) {
+  struct job *job = new_job(top, threads);
+  if (!job) return 0;
+  put(&job->starts, starts, (size_t)starts_size);
+  put(&job->excluded, excluded, (size_t)excluded_size);
+  job->start_dirs = dirs;
+  job->start_files = files;
+  job->excluded_n = excluded_n;
+  if (job->starts.failed || job->excluded.failed || pthread_create(&job->walker, 0, walk_all, job) != 0) {
+    free_job(job);
+    return 0;
+  }
+  job->walking = 1;
   return job;
 }
 
@@ -167,53 +408,34 @@ static u64 hash_path(const char *p) {
   return h;
 }
 
-static int same_path(const char *a, const char *b) {
-  while (*a && *a == *b) a++, b++;
-  return *a == *b;
-}
-
 /*
  * For each of the job's paths, the index of the same path among the `count` NUL-terminated
  * paths packed in `base` (`size` bytes), or -1, into `match`. One hash table, no string
- * objects: a scan of a large tree matches its files to the base here rather than in a JS Map.
- * Returns -1 when `base` does not hold `count` paths.
+ * objects. Returns -1 when `base` does not hold `count` paths.
  */
 static int match_paths(struct job *job, const char *base, int size, int count, i32 *match) {
   const char **at = malloc(sizeof(char *) * (size_t)(count > 0 ? count : 1));
   u32 slots = 16;
   while (slots < (u32)count * 2u) slots <<= 1;
   u32 *table = calloc(slots, sizeof(u32));
-  if (!at || !table) {
-    free(at);
-    free(table);
-    return -1;
-  }
+  int ok = at && table;
   const char *p = base;
   const char *end = base + size;
-  for (int j = 0; j < count; j++) {
-    if (p >= end) {
-      free(at);
-      free(table);
-      return -1;
-    }
+  for (int j = 0; ok && j < count; j++) {
     at[j] = p;
     while (p < end && *p) p++;
-    if (p >= end) {
-      free(at);
-      free(table);
-      return -1;
-    }
+    if (p >= end) ok = 0;
     p++;
     u32 k = (u32)hash_path(at[j]) & (slots - 1);
-    while (table[k]) k = (k + 1) & (slots - 1);
-    table[k] = (u32)j + 1;
+    while (ok && table[k]) k = (k + 1) & (slots - 1);
+    if (ok) table[k] = (u32)j + 1;
   }
-  for (int i = 0; i < job->n; i++) {
+  for (int i = 0; ok && i < job->n; i++) {
     const char *name = job->paths[i];
     u32 k = (u32)hash_path(name) & (slots - 1);
     match[i] = -1;
     for (; table[k]; k = (k + 1) & (slots - 1)) {
-      if (same_path(at[table[k] - 1], name)) {
+      if (strcmp(at[table[k] - 1], name) == 0) {
         match[i] = (i32)table[k] - 1;
         break;
       }
@@ -221,25 +443,45 @@ static int match_paths(struct job *job, const char *base, int size, int count, i
   }
   free(at);
   free(table);
-  return 0;
+  return ok ? 0 : -1;
 }
 
 /*
- * Waits for a job, copies its FIELDS numbers per path into `out`, and frees it. With `base`
- * (see match_paths), also matches the paths to it into `match`. Returns 0 when every path was
- * tried, -1 when statx(2) is missing from the kernel (ENOSYS: nothing can be trusted), -2 when
- * `base` was malformed (`match` then means nothing). A part whose thread did not start runs here.
+ * Waits for a job (started by soc_stat_start or soc_walk_start) and tells its size in `info`:
+ * paths, bytes of names, bytes of skipped entries, status (0 done; -1 statx(2) is missing from
+ * the kernel, ENOSYS, so nothing can be trusted; -3 out of memory). The job stays for soc_job_take.
  */
-int soc_stat_wait(void *handle, double *out, const char *base, int size, int count, i32 *match) {
+void soc_stat_wait(void *handle, double *info) {
   struct job *job = handle;
-  int enosys = 0;
+  if (job->walking) {
+    pthread_join(job->walker, 0);
+    job->walking = 0;
+  } else
+    for (int t = 0; t < job->threads; t++) {
+      if (job->started[t]) pthread_join(job->thread[t], 0);
+      else stat_part(&job->part[t]);
+      job->enosys |= job->part[t].enosys;
+    }
+  info[0] = job->n;
+  info[1] = (double)job->names.len;
+  info[2] = (double)job->skipped.len;
+  info[3] = job->names.failed || job->skipped.failed ? -3 : job->enosys ? -1 : 0;
+}
+
+/*
+ * Copies a waited-for job's results out and frees it: FIELDS numbers per path into `out`, the
+ * names into `names` and where each starts into `starts` (both optional), the skipped entries
+ * into `skipped`; with `base` (see match_paths), each path's index there into `match`, and
+ * returns -2 when `base` was malformed (`match` then means nothing), else 0.
+ */
+int soc_job_take(void *handle, double *out, char *names, i32 *starts, char *skipped, const char *base, int size, int count, i32 *match) {
+  struct job *job = handle;
   int matched = base ? match_paths(job, base, size, count, match) : 0;
-  for (int t = 0; t < job->threads; t++) {
-    if (job->started[t]) pthread_join(job->thread[t], 0);
-    else stat_part(&job->part[t]);
-    enosys |= job->part[t].enosys;
-  }
   memcpy(out, job->out, sizeof(double) * FIELDS * (size_t)job->n);
+  if (names) memcpy(names, job->names.at, job->names.len);
+  if (starts)
+    for (int i = 0; i < job->n; i++) starts[i] = (i32)(job->paths[i] - job->names.at);
+  if (skipped) memcpy(skipped, job->skipped.at, job->skipped.len);
   free_job(job);
-  return enosys ? -1 : matched < 0 ? -2 : 0;
+  return matched < 0 ? -2 : 0;
 }

@@ -13,21 +13,39 @@ export interface PathBlock {
   count: number;
 }
 
-/**
- * A stat of many paths under way. `wait` returns STAT_FIELDS numbers per path, in order, and
- * with `against`, where the C core ran, each path's index in that block or -1 (`match`).
- */
+/** STAT_FIELDS numbers per path, in order; with `against`, where the C core ran, each path's index in that block or -1. */
+export interface StatResult {
+  stats: Float64Array;
+  match?: Int32Array;
+}
+
+/** A stat of many paths under way. */
 export interface StatJob {
-  wait(against?: PathBlock): { stats: Float64Array; match?: Int32Array };
+  wait(against?: PathBlock): StatResult;
+}
+
+/** What a tree walk in C found: its regular files (count, paths on demand) and the symlinks and special files it skipped. */
+export interface TreeWalkResult extends StatResult {
+  count: number;
+  pathAt(i: number): string;
+  skipped: { path: string; kind: "symlink" | "special file" }[];
+}
+
+/** A tree walk under way on C threads. */
+export interface TreeWalkJob {
+  wait(against?: PathBlock): TreeWalkResult;
 }
 
 /** Which implementation lstats a scan's files: the C core on threads, or the JS fallback. */
 export type StatCore = "c" | "js";
 
+/** Paths from which the C core pays for its compilation (~10 ms). */
+export const C_CORE_MIN = 2000;
+
 /**
- * The implementation `startStat` uses here for `paths` paths: the C core (stat-core.c, compiled
- * at run time by bun:ffi's TinyCC, ~10 ms) from C_CORE_MIN paths on, unless it cannot be built
- * on this system; else the fallback (lstatSync, with a helper worker in a large tree).
+ * The implementation used here for about `paths` paths: the C core (stat-core.c, compiled at run
+ * time by bun:ffi's TinyCC) from C_CORE_MIN paths on, unless it cannot be built on this system;
+ * else the fallback (readdirSync and lstatSync, with a helper worker in a large tree).
  * SOC_STAT_CORE=js or =c picks one for any number of paths (=c still falls back where C cannot run).
  */
 export function statCore(paths: number = Number.POSITIVE_INFINITY): StatCore {
@@ -36,30 +54,22 @@ export function statCore(paths: number = Number.POSITIVE_INFINITY): StatCore {
   return _core() ? "c" : "js";
 }
 
-/** Paths from which the C core pays for its compilation. */
-export const C_CORE_MIN = 2000;
-
 /**
  * Starts lstat-ing `top/rel` for every `rel` (never following a final symlink). With the C core
  * the work runs on other threads and this returns at once, so the caller can do something else
  * (read the base) until `wait`; the JS fallback starts a worker in a large tree and does the rest in `wait`.
  */
 export function startStat(top: string, rels: readonly string[]): StatJob {
-  const core = statCore(rels.length) === "c" ? _core() : undefined;
+  const core = statCore(rels.length) === "c" ? _core() : null;
   if (core && rels.length > 0) {
-    // Both buffers are read during the call only: the C side copies the names and fills `out` in soc_stat_wait.
-    const names = new TextEncoder().encode(`${rels.join("\0")}\0`);
-    const threads = rels.length < _THREAD_MIN ? 1 : Math.min(navigator.hardwareConcurrency, _MAX_THREADS);
-    const job = core.soc_stat_start(Buffer.from(`${top}\0`), names, names.length, rels.length, threads);
+    // Read during the call only: the C side copies the names.
+    const names = Buffer.from(`${rels.join("\0")}\0`, "utf8");
+    const job = core.soc_stat_start(_cString(top), names, names.length, rels.length, _threads(rels.length));
     if (job !== null) {
       return {
         wait: (against) => {
-          const stats = new Float64Array(rels.length * STAT_FIELDS);
-          const match = against && new Int32Array(rels.length);
-          const block = against?.pathBlock ?? null;
-          const done = core.soc_stat_wait(job, stats, block, block?.length ?? 0, against?.count ?? 0, match ?? null);
-          if (done === -1) return _statInJs(top, rels).wait();
-          return { stats, ...(done === 0 && match ? { match } : {}) };
+          const r = _take(core, job, against, false);
+          return r ? { stats: r.stats, ...(r.match ? { match: r.match } : {}) } : _statInJs(top, rels).wait();
         },
       };
     }
@@ -67,15 +77,122 @@ export function startStat(top: string, rels: readonly string[]): StatJob {
   return _statInJs(top, rels);
 }
 
+/**
+ * Starts a walk of the tree at `top` in C, on threads of its own, and returns at once; null where
+ * the C core cannot run. It walks `dirs` (never entering or taking a path in `excluded`, nor what
+ * soc always ignores: ignore.ts BUILTIN) and takes `files` as they are, all relative to `top`.
+ * Only for a tree without a .socignore: its patterns are matched in JS.
+ */
+export function startTreeWalk(top: string, dirs: readonly string[], files: readonly string[], excluded: readonly string[]): TreeWalkJob | null {
+  const core = _core();
+  if (!core) return null;
+  const starts = _block([...dirs, ...files, "unused"]); // never empty: bun:ffi has no pointer for an empty array
+  const skip = _block([...excluded, "unused"]);
+  const job = core.soc_walk_start(
+    _cString(top),
+    starts,
+    starts.length,
+    dirs.length,
+    files.length,
+    skip,
+    skip.length,
+    excluded.length,
+    _threads(Infinity),
+  );
+  if (job === null) return null;
+  return {
+    wait: (against) => {
+      const r = _take(core, job, against, true);
+      if (!r) throw new Error(`cannot walk ${top}: out of memory, or statx(2) is missing from this kernel (try SOC_STAT_CORE=js)`);
+      return r as TreeWalkResult;
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------
 
+const _MAX_THREADS = 8;
 /** Paths below which one thread does it all (a thread costs about as much as 50 lstats). */
 const _THREAD_MIN = 512;
-const _MAX_THREADS = 8;
+
+function _threads(paths: number): number {
+  return paths < _THREAD_MIN ? 1 : Math.min(navigator.hardwareConcurrency, _MAX_THREADS);
+}
+
+function _cString(s: string): Buffer {
+  return Buffer.from(`${s}\0`, "utf8");
+}
+
+function _block(paths: readonly string[]): Buffer {
+  return Buffer.from(paths.map((p) => `${p}\0`).join(""), "utf8");
+}
+
+/** Waits for a C job and copies its results out (it is freed); undefined when its results cannot be trusted. */
+function _take(core: _CoreSymbols, job: Pointer, against: PathBlock | undefined, withPaths: boolean): TreeWalkResult | undefined {
+  const info = new Float64Array(4);
+  core.soc_stat_wait(job, info);
+  const [count, nameBytes, skippedBytes, status] = info as unknown as [number, number, number, number];
+  const stats = new Float64Array(count * STAT_FIELDS);
+  const names = withPaths ? Buffer.alloc(nameBytes) : null;
+  const starts = withPaths ? new Int32Array(count + 1) : null;
+  const skipped = withPaths ? Buffer.alloc(skippedBytes) : null;
+  const match = against && against.count > 0 ? new Int32Array(count + 1) : null;
+  const block = match ? (against?.pathBlock ?? null) : null;
+  // Empty arrays go as null: bun:ffi has no pointer for them.
+  const orNull = <T extends ArrayBufferView>(a: T | null) => (a && a.byteLength > 0 ? a : null);
+  const matched = core.soc_job_take(
+    job,
+    stats.length > 0 ? stats : new Float64Array(1),
+    orNull(names),
+    starts,
+    orNull(skipped),
+    block,
+    block?.length ?? 0,
+    against?.count ?? 0,
+    match,
+  );
+  if (status !== 0) return undefined;
+  if (starts) starts[count] = nameBytes;
+  return {
+    stats,
+    ...(match && matched === 0 ? { match: match.subarray(0, count) } : against?.count === 0 ? { match: new Int32Array(count).fill(-1) } : {}),
+    count,
+    pathAt: (i) => (names as Buffer).toString("utf8", (starts as Int32Array)[i], ((starts as Int32Array)[i + 1] as number) - 1),
+    skipped: skipped
+      ? skipped
+          .toString("utf8")
+          .split("\0")
+          .slice(0, -1)
+          .map((entry) => ({ path: entry.slice(1), kind: entry.startsWith("l") ? "symlink" : "special file" }))
+      : [],
+  };
+}
 
 interface _CoreSymbols {
   soc_stat_start(top: Buffer, names: Uint8Array, size: number, n: number, threads: number): Pointer | null;
-  soc_stat_wait(job: Pointer, out: Float64Array, base: Uint8Array | null, size: number, count: number, match: Int32Array | null): number;
+  soc_walk_start(
+    top: Buffer,
+    starts: Uint8Array,
+    startsSize: number,
+    dirs: number,
+    files: number,
+    excluded: Uint8Array,
+    excludedSize: number,
+    excludedCount: number,
+    threads: number,
+  ): Pointer | null;
+  soc_stat_wait(job: Pointer, info: Float64Array): void;
+  soc_job_take(
+    job: Pointer,
+    out: Float64Array,
+    names: Uint8Array | null,
+    starts: Int32Array | null,
+    skipped: Uint8Array | null,
+    base: Uint8Array | null,
+    size: number,
+    count: number,
+    match: Int32Array | null,
+  ): number;
 }
 
 let _compiled: _CoreSymbols | null | undefined;
@@ -90,7 +207,9 @@ function _core(): _CoreSymbols | null {
       source,
       symbols: {
         soc_stat_start: { args: ["ptr", "ptr", "i32", "i32", "i32"], returns: "ptr" },
-        soc_stat_wait: { args: ["ptr", "ptr", "ptr", "i32", "i32", "ptr"], returns: "i32" },
+        soc_walk_start: { args: ["ptr", "ptr", "i32", "i32", "i32", "ptr", "i32", "i32", "i32"], returns: "ptr" },
+        soc_stat_wait: { args: ["ptr", "ptr"], returns: "void" },
+        soc_job_take: { args: ["ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "i32", "i32", "ptr"], returns: "i32" },
       },
     }).symbols as unknown as _CoreSymbols;
   try {

@@ -1,7 +1,7 @@
 import { lstatSync, readdirSync, type BigIntStats, type Dirent } from "node:fs";
 import { join } from "node:path";
-import type { IgnoreMatcher } from "./ignore.ts";
-import { startStat, STAT_FIELDS, type PathBlock } from "./stat-core.ts";
+import { isBuiltinOnly, type IgnoreMatcher } from "./ignore.ts";
+import { startStat, startTreeWalk, statCore, STAT_FIELDS, type PathBlock } from "./stat-core.ts";
 import { walkStarts, type RootRule } from "./roots.ts";
 
 /** What lstat says about one tracked regular file. */
@@ -15,10 +15,12 @@ export interface FileStat {
 
 /**
  * The tracked regular files of a walk, without an object per file: `stats` holds STAT_FIELDS
- * numbers per path (stat-core.ts); `match`, each path's index in the block `finish` was given, or -1.
+ * numbers per path (stat-core.ts), `pathAt(i)` names path i (made on demand after a walk in C);
+ * `match`, each path's index in the block `finish` was given, or -1.
  */
 export interface WalkedFiles {
-  paths: string[];
+  count: number;
+  pathAt(i: number): string;
   stats: Float64Array;
   match?: Int32Array;
 }
@@ -32,13 +34,43 @@ export interface PendingWalk {
 }
 
 /**
- * Walks the tracked roots under `top` and starts lstat-ing every regular file found, on other
- * threads where the C core runs (stat-core.ts): the caller can read the base meanwhile. Ignored
- * paths and `.soc/` are skipped; symlinks and special files are skipped with one `warn` each,
- * never followed. A path that vanished or changed type since readdir is left out.
+ * Walks the tracked roots under `top` and lstats every regular file, on other threads where the
+ * C core runs (stat-core.ts): the caller can read the base meanwhile. Ignored paths and `.soc/`
+ * are skipped; symlinks and special files are skipped with one `warn` each, never followed. A
+ * path that vanished or changed type since readdir is left out. `expected` (about how many files
+ * there are) picks the C core from C_CORE_MIN on; a tree with a .socignore is read in JS.
  */
-export function startWalk(top: string, rules: readonly RootRule[], ignored: IgnoreMatcher, warn: (msg: string) => void): PendingWalk {
+export function startWalk(
+  top: string,
+  rules: readonly RootRule[],
+  ignored: IgnoreMatcher,
+  warn: (msg: string) => void,
+  expected?: number,
+): PendingWalk {
   const excluded = new Set(rules.filter((r) => r.kind === "exclude").map((r) => r.path));
+  const skipped = (rel: string, kind: string) => warn(`skipping ${kind} ${JSON.stringify(rel)} (not followed, not tracked)`);
+  if (isBuiltinOnly(ignored) && statCore(expected) === "c") {
+    const dirs: string[] = [];
+    const files: string[] = [];
+    for (const start of walkStarts(rules)) {
+      const type = _typeOf(_lstatExact(start.path === "" ? top : join(top, start.path)));
+      if (start.kind === "dir" && type === "dir") dirs.push(start.path);
+      else if (start.kind === "file" && type === "file") files.push(start.path);
+      else if ((start.kind === "file" && type !== "dir" && type !== undefined) || (start.kind === "dir" && type === "link")) {
+        if (!ignored(start.path)) skipped(start.path, type === "link" ? "symlink" : "special file");
+      }
+    }
+    const job = startTreeWalk(top, dirs, files, [...excluded]);
+    if (job) {
+      return {
+        finish: (against) => {
+          const found = job.wait(against);
+          for (const s of found.skipped) skipped(s.path, s.kind);
+          return found;
+        },
+      };
+    }
+  }
   const rels: string[] = [];
   const visit = (rel: string, known?: EntryType): void => {
     if (excluded.size > 0 && excluded.has(rel)) return;
@@ -48,9 +80,7 @@ export function startWalk(top: string, rules: readonly RootRule[], ignored: Igno
       if (rel !== "" && ignored(`${rel}/`)) return;
       const prefix = rel === "" ? "" : `${rel}/`;
       for (const child of _readdir(rel === "" ? top : join(top, rel), warn)) visit(prefix + child.name, _direntType(child));
-    } else if (type !== undefined && !ignored(rel)) {
-      warn(`skipping ${type === "link" ? "symlink" : "special file"} ${JSON.stringify(rel)} (not followed, not tracked)`);
-    }
+    } else if (type !== undefined && !ignored(rel)) skipped(rel, type === "link" ? "symlink" : "special file");
   };
   for (const start of walkStarts(rules)) {
     const type = _typeOf(_lstatExact(start.path === "" ? top : join(top, start.path)));
@@ -65,7 +95,7 @@ export function startWalk(top: string, rules: readonly RootRule[], ignored: Igno
 /** walkTracked's files as one object each (a small tree, or a caller that wants them all). */
 export function walkTracked(top: string, rules: readonly RootRule[], ignored: IgnoreMatcher, warn: (msg: string) => void): FileStat[] {
   const walked = startWalk(top, rules, ignored, warn).finish();
-  return walked.paths.map((_, i) => fileStatAt(walked, i));
+  return Array.from({ length: walked.count }, (_, i) => fileStatAt(walked, i));
 }
 
 /** The i-th file of a walk as a FileStat. */
@@ -73,7 +103,7 @@ export function fileStatAt(walked: WalkedFiles, i: number): FileStat {
   const s = walked.stats;
   const o = i * STAT_FIELDS;
   return {
-    path: walked.paths[i] as string,
+    path: walked.pathAt(i),
     size: s[o] as number,
     mtimeNs: _nanos(s[o + 1] as number, s[o + 2] as number),
     ctimeNs: _nanos(s[o + 3] as number, s[o + 4] as number),
@@ -126,7 +156,7 @@ function _regularFiles(rels: string[], keep: readonly boolean[], { stats, match 
     return keep[i] === true && mode >= 0 && (mode & 0o170000) === 0o100000;
   };
   for (let i = 0; i < rels.length; i++) if (isKept(i)) n++;
-  if (n === rels.length) return { paths: rels, stats, ...(match ? { match } : {}) };
+  if (n === rels.length) return { count: n, pathAt: (i) => rels[i] as string, stats, ...(match ? { match } : {}) };
   const paths: string[] = new Array(n);
   const packed = new Float64Array(n * STAT_FIELDS);
   const matched = match && new Int32Array(n);
@@ -137,7 +167,7 @@ function _regularFiles(rels: string[], keep: readonly boolean[], { stats, match 
     if (matched) matched[j] = match[i] as number;
     j++;
   }
-  return { paths, stats: packed, ...(matched ? { match: matched } : {}) };
+  return { count: n, pathAt: (i) => paths[i] as string, stats: packed, ...(matched ? { match: matched } : {}) };
 }
 
 function _readdir(abs: string, warn: (msg: string) => void): Dirent[] {

@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
-import { lstatSync, utimesSync } from "node:fs";
+import { lstatSync, symlinkSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { loadIgnore } from "../../../lib/client/ignore.ts";
+import type { RootRule } from "../../../lib/client/roots.ts";
 import { startStat, statCore, STAT_FIELDS } from "../../../lib/client/stat-core.ts";
 import { walkTracked, type FileStat } from "../../../lib/client/walk.ts";
 import { baseIndexOf } from "../../../lib/client/base-index.ts";
@@ -91,3 +92,43 @@ test("the C core matches walked paths to a base block as the JS index does: unic
 function entry(path: string): BaseEntry {
   return { path, size: 1, mtimeNs: 1n, ctimeNs: 1n, md5: "0".repeat(32), mode: 0o644, rev: 1, checkedNs: 3_000_000_000n };
 }
+
+test("the C tree walk takes what the JS walk takes: excluded rules, roots inside them, .soc, conflict copies, file roots, links, depth", () => {
+  using dir = tempDir();
+  const files = [
+    "t/a.txt",
+    "t/x/skip/no.txt",
+    "t/x/skip/back/yes.txt",
+    "t/.soc/never",
+    "t/sub/.soc/never",
+    "t/notes.conflict-host-20240101-120000",
+    "t/keep.conflict-host-2024",
+    "t/olddir.conflict-host-20240101-120000/inside",
+    "t/é NFC/𝄞",
+    `t/${"deep/".repeat(100)}bottom`,
+    "single.txt",
+    "untracked/x",
+  ];
+  for (const f of files) writeFile(dir.path, f, f);
+  symlinkSync("a.txt", join(dir.path, "t/link"));
+  symlinkSync("t/a.txt", join(dir.path, "linkroot"));
+  const rules: RootRule[] = [
+    { path: "t", kind: "dir" },
+    { path: "t/x/skip", kind: "exclude" },
+    { path: "t/x/skip/back", kind: "dir" },
+    { path: "single.txt", kind: "file" },
+    { path: "linkroot", kind: "file" },
+  ];
+  const run = (core: string) =>
+    withCore(core, () => {
+      const warnings: string[] = [];
+      const found = walkTracked(dir.path, rules, loadIgnore(dir.path), (m) => warnings.push(m));
+      return { paths: found.map((f) => f.path).sort(), warnings: warnings.sort() };
+    });
+  const c = run("c");
+  expect(c).toEqual(run("js"));
+  expect(c.paths).toEqual(
+    ["single.txt", "t/a.txt", "t/keep.conflict-host-2024", "t/x/skip/back/yes.txt", "t/é NFC/𝄞", `t/${"deep/".repeat(100)}bottom`].sort(),
+  );
+  expect(c.warnings).toEqual(['skipping symlink "linkroot" (not followed, not tracked)', 'skipping symlink "t/link" (not followed, not tracked)']);
+});
