@@ -1,6 +1,6 @@
 import { SocError, EXIT } from "./lib/shared/errors.ts";
 import { readServerConfig, SERVER_USAGE } from "./lib/server/config.ts";
-import { MAX_BODY_BYTES } from "./lib/shared/protocol.ts";
+import { MAX_BODY_BYTES } from "./lib/shared/wire.ts";
 import { createFailpoint } from "./lib/server/failpoint.ts";
 import { replayJournalAtStart } from "./lib/server/journal.ts";
 import { openStore } from "./lib/server/store.ts";

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { SocError } from "../lib/shared/errors.ts";
-import { MAX_BODY_BYTES } from "../lib/shared/protocol.ts";
+import { MAX_BODY_BYTES } from "../lib/shared/wire.ts";
 import type { Failpoint } from "../lib/server/failpoint.ts";
 import { requireJournalDone } from "../lib/server/journal.ts";
 import type { Store } from "../lib/server/store.ts";

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
-import { API_VERSION, Info } from "../lib/shared/protocol.ts";
+import { Info } from "../lib/shared/protocol.ts";
+import { API_VERSION } from "../lib/shared/wire.ts";
 import type { Store } from "../lib/server/store.ts";
 import { currentRevision, databaseId, type Table } from "../lib/server/table.ts";
 

@@ -7,7 +7,6 @@ import type { Store } from "../lib/server/store.ts";
 import type { Table } from "../lib/server/table.ts";
 import { createSweeper } from "../lib/server/versions.ts";
 import {
-  COMMIT_STREAM_TYPE,
   PushAbortRequest,
   PushBegin,
   PushBeginRequest,
@@ -17,6 +16,7 @@ import {
   PushPartRequest,
   type CommitProgress,
 } from "../lib/shared/protocol.ts";
+import { COMMIT_STREAM_TYPE } from "../lib/shared/wire.ts";
 import { errorBody } from "./errors.ts";
 
 /** How often a streamed commit repeats its progress while it works, so no proxy takes the quiet for a dead server. */

@@ -1,7 +1,6 @@
 import { ConflictError, RemoteError, SocError } from "../shared/errors.ts";
 import { comparePaths } from "../shared/paths.ts";
 import {
-  COMMIT_STREAM_TYPE,
   type Changes,
   type CommitProgress,
   type ErrorBody,
@@ -17,6 +16,7 @@ import {
   type RestoreRequest,
   type Verify,
 } from "../shared/protocol.ts";
+import { COMMIT_STREAM_TYPE } from "../shared/wire.ts";
 
 /** Typed calls to a soc server's `/v1` API. */
 export interface RemoteClient {

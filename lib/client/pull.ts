@@ -1,6 +1,7 @@
 import { lstatSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { SocError } from "../shared/errors.ts";
+import { syncPaths } from "../shared/fs.ts";
 import { md5Files } from "../shared/hash.ts";
 import { checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { Changes, FileRow } from "../shared/protocol.ts";
@@ -62,6 +63,7 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
       const verified = await _verify(staged, plan.take, (done, total) => progress.update("verifying", done, total));
       progress.finish();
       if (!verified) continue;
+      syncPaths([], [staged]); // durable before it is renamed into the tree: a crash never leaves an empty file there
       const { put, forget, kept } = applyPull(s.layout.top, staged, plan);
       updateBase(s.db, put, forget);
       _mergeRoots(s, changes);

@@ -1,5 +1,5 @@
 import { UsageError } from "../shared/errors.ts";
-import { TUNNEL_MAX_FRAME, TUNNEL_WINDOW } from "../shared/protocol.ts";
+import { TUNNEL_MAX_FRAME, TUNNEL_WINDOW } from "../shared/wire.ts";
 import { selfCommand } from "./self.ts";
 
 /** What one tunnel run needs; the CLI passes the process's own streams. */

@@ -3,7 +3,8 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { openDb } from "../shared/db.ts";
 import { ancestorPaths } from "../shared/paths.ts";
-import { CHANGES_PAGE_ROWS, type Changes, type FileRow, type RootRuleBody } from "../shared/protocol.ts";
+import { type Changes, type FileRow, type RootRuleBody } from "../shared/protocol.ts";
+import { CHANGES_PAGE_ROWS } from "../shared/wire.ts";
 import { SERVER_MIGRATIONS } from "./schema.ts";
 
 /** The server's authoritative state: file rows (with tombstones), revisions and root rules. */

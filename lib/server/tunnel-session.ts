@@ -1,4 +1,4 @@
-import { TUNNEL_MAX_FRAME, TUNNEL_WINDOW } from "../shared/protocol.ts";
+import { TUNNEL_MAX_FRAME, TUNNEL_WINDOW } from "../shared/wire.ts";
 import type { RsyncServerCommand } from "./tunnel-argv.ts";
 
 /** The part of Bun's ServerWebSocket a session uses. */

@@ -1,23 +1,5 @@
 import { t, type Static } from "elysia";
-
-/** Version of the HTTP API; every route lives under `/v1`. */
-export const API_VERSION = 1;
-
-/** Largest request body the server accepts, in bytes (changesets travel in parts far below it). */
-export const MAX_BODY_BYTES = 64 * 1024 * 1024;
-
-/**
- * The rsync tunnel's flow control (GET /v1/rsync): each end acknowledges the bytes it has handed
- * to its rsync with `{"ack":N}` (N: the total so far), and a sender keeps at most this many bytes
- * beyond the other end's last ack in flight.
- */
-export const TUNNEL_WINDOW = 8 * 1024 * 1024;
-
-/**
- * The largest binary frame a tunnel client sends. It checks the window after each frame, so it may
- * run this far past it; a client further past it is closed (code 1008) by the server.
- */
-export const TUNNEL_MAX_FRAME = 1024 * 1024;
+import { CHANGES_PAGE_ROWS } from "./wire.ts";
 
 const Path = t.String({ minLength: 1, maxLength: 4096 });
 /** A tracked-root rule's path: a repository path, or "" for the top of the tree. */
@@ -47,9 +29,6 @@ export const Info = t.Object({
   store: t.String(),
 });
 export type Info = Static<typeof Info>;
-
-/** Rows /v1/changes answers per page when no smaller `limit` is asked for. */
-export const CHANGES_PAGE_ROWS = 10_000;
 
 /** GET /v1/changes?since=N[&afterRev=R&afterPath=P][&limit=K]: a page of rows, in (rev, path) order. */
 export const ChangesQuery = t.Object({
@@ -110,9 +89,6 @@ export type Upsert = Static<typeof Upsert>;
 export const Delete = t.Object({ path: Path, baseRev: Rev });
 export type Delete = Static<typeof Delete>;
 
-/** Requests stay this small, so a changeset of a million paths goes in parts (and fits nginx's default 1 MiB limit). */
-export const CHANGESET_PART_BYTES = 768 * 1024;
-
 /** POST /v1/push/part: one part of a changeset too big for one request, kept with the stage until its commit. */
 export const PushPartRequest = t.Object({
   stage: t.String({ pattern: "^[0-9a-f]{32}$" }),
@@ -159,9 +135,6 @@ export type PushCommit = Static<typeof PushCommit>;
 /** How far a commit has got; `step` is "verifying" (the staged files' md5), "committing" (the rows), or "storing" (the files). */
 export const CommitProgress = t.Object({ step: t.String(), done: t.Integer({ minimum: 0 }), total: t.Integer({ minimum: 0 }) });
 export type CommitProgress = Static<typeof CommitProgress>;
-
-/** The media type of a streamed commit: one JSON object per line, `{progress}`… then `{result}` or `{error, status}`. */
-export const COMMIT_STREAM_TYPE = "application/x-ndjson";
 
 export const ErrorBody = t.Object({
   error: t.Object({

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CHANGES_PAGE_ROWS, CHANGESET_PART_BYTES } from "../../lib/shared/protocol.ts";
+import { CHANGES_PAGE_ROWS, CHANGESET_PART_BYTES } from "../../lib/shared/wire.ts";
 import { cli } from "../_harness/cli.ts";
 import { tempDir, tree } from "../_harness/fs.ts";
 import { startServer } from "../_harness/server.ts";
