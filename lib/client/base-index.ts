@@ -1,5 +1,5 @@
 import type { Database } from "bun:sqlite";
-import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { baseGeneration, RACY_WINDOW_NS, readBase, readBaseFor, readBaseStats, type BaseEntry } from "./state.ts";
 
 /** Numbers per entry in BaseIndex.stats: size, mtime s, mtime ns, ctime s, ctime ns, settled (see readBaseStats). */
@@ -91,6 +91,7 @@ export function changeBase(db: Database, file: string, index: BaseIndex, patch: 
     to = baseGeneration(db);
   }).immediate();
   if (from !== index.generation) return undefined;
+  if (patch.added.length === 0 && patch.removed.length === 0 && _patchInPlace(file, index, patch.updated, to)) return { ...index, generation: to };
   const next = _patched(index, patch, to, (wanted) => _entries(db, wanted, index.count));
   _writeSnapshot(file, next);
   return next;
@@ -194,6 +195,8 @@ function _readSnapshot(file: string, generation: number): { generation: number; 
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
+    // A snapshot patched in place while it was read shows another generation by now (see _patchInPlace).
+    if (_generationOnDisk(file) !== generation) return undefined;
   } catch {
     return undefined;
   }
@@ -211,6 +214,58 @@ function _nulCount(bytes: Uint8Array): number {
   let n = 0;
   for (let at = bytes.indexOf(0); at >= 0; at = bytes.indexOf(0, at + 1)) n++;
   return n;
+}
+
+/** The generation in the header of the snapshot at `file` as it is now. */
+function _generationOnDisk(file: string): number {
+  const fd = openSync(file, "r");
+  try {
+    return _headerGeneration(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Rewrites the stat numbers of `updated` entries in the snapshot file itself (a refresh changes a
+ * few entries of a large base; rewriting it all would cost more than the scan saved). A seqlock:
+ * the header's generation is -1 while the entries change, then `generation`; a reader accepts
+ * what it read only when the header says the same generation before and after (_readSnapshot),
+ * and a crash half-way leaves -1, never a wrong snapshot. False when the file on disk is not
+ * `index`'s (the caller then writes it whole); `index.stats` is updated too.
+ */
+function _patchInPlace(file: string, index: BaseIndex, updated: BasePatch["updated"], generation: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, "r+");
+  } catch {
+    return false;
+  }
+  try {
+    if (_headerGeneration(fd) !== index.generation) return false;
+    const word = Buffer.alloc(8);
+    const setGeneration = (g: number) => {
+      word.writeDoubleLE(g);
+      writeSync(fd, word, 0, 8, 8);
+    };
+    setGeneration(-1);
+    for (const { at, entry } of updated) {
+      const numbers = new Float64Array(_statNumbers(entry));
+      index.stats.set(numbers, at * BASE_STAT_FIELDS);
+      writeSync(fd, new Uint8Array(numbers.buffer), 0, numbers.byteLength, _HEADER + at * BASE_STAT_FIELDS * 8);
+    }
+    setGeneration(generation);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function _headerGeneration(fd: number): number {
+  const head = Buffer.alloc(8);
+  return readSync(fd, head, 0, 8, 8) === 8 ? head.readDoubleLE(0) : -1;
 }
 
 /** Writes the snapshot whole or not at all (a temp file renamed over it); a failure only costs the next scan time. */

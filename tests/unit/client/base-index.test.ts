@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BASE_STAT_FIELDS, changeBase, loadBaseIndex, type BaseIndex } from "../../../lib/client/base-index.ts";
 import { baseGeneration, openState, reattachState, refreshBase, updateBase, type BaseEntry } from "../../../lib/client/state.ts";
@@ -101,4 +101,32 @@ test("changeBase leaves the snapshot stale when someone else changed the base si
   updateBase(db, [entry("other", 4)]); // another run's write
   expect(changeBase(db, file, index, { updated: [], added: [entry("mine")], removed: [] }, () => updateBase(db, [entry("mine")]))).toBeUndefined();
   expect(contents(loadBaseIndex(db, file)).map(([p]) => p)).toEqual(["a", "mine", "other"]);
+});
+
+test("a change of stat only is written into the snapshot in place, and a snapshot caught half-way (-1) is never trusted", () => {
+  using dir = tempDir();
+  using db = openState(join(dir.path, "state.db"));
+  const file = join(dir.path, "base-snapshot");
+  updateBase(
+    db,
+    ["a", "b", "c"].map((p) => entry(p)),
+  );
+  const index = loadBaseIndex(db, file);
+  const inode = statSync(file).ino;
+  const b = [0, 1, 2].find((j) => index.pathAt(j) === "b") as number;
+  const next = changeBase(db, file, index, { updated: [{ at: b, entry: entry("b", 7) }], added: [], removed: [] }, () =>
+    refreshBase(db, [entry("b", 7)]),
+  );
+  expect(next?.generation).toBe(baseGeneration(db));
+  expect(statSync(file).ino).toBe(inode);
+  const fromSnapshot = loadBaseIndex(db, file);
+  expect(fromSnapshot.stats[b * BASE_STAT_FIELDS]).toBe(7);
+  rmSync(file);
+  expect(contents(loadBaseIndex(db, file))).toEqual(contents(fromSnapshot));
+  // A writer that stopped between its two header writes leaves -1: the next scan reads the database.
+  const bytes = readFileSync(file);
+  bytes.writeDoubleLE(-1, 8);
+  bytes.writeDoubleLE(99, 32 + b * BASE_STAT_FIELDS * 8);
+  writeFileSync(file, bytes);
+  expect(loadBaseIndex(db, file).stats[b * BASE_STAT_FIELDS]).toBe(7);
 });
