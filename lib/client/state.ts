@@ -101,15 +101,13 @@ export function readBaseStats(db: Database): { generation: number; rows: [string
   }))();
 }
 
-/** The base entries of `paths` only (a pull looks at just the paths that changed). */
+/** The base entries of `paths` only (a pull looks at just the paths that changed): one query for them all. */
 export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, BaseEntry> {
-  const query = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path = $path").safeIntegers(true);
-  const out = new Map<string, BaseEntry>();
-  for (const path of paths) {
-    const row = query.values({ path })[0] as _BaseRow | undefined;
-    if (row) out.set(path, _toEntry(row));
-  }
-  return out;
+  const rows = db
+    .query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path IN (SELECT value FROM json_each($list))")
+    .safeIntegers(true)
+    .values({ list: JSON.stringify([...paths]) }) as _BaseRow[];
+  return new Map(rows.map((row) => [row[0], _toEntry(row)]));
 }
 
 /** True when the base has an entry at `path`. */
