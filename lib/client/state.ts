@@ -126,8 +126,10 @@ export function baseHasBelow(db: Database, dir: string): boolean {
 export function updateBase(db: Database, upserts: Iterable<BaseEntry>, deleted: Iterable<string> = []): void {
   db.transaction(() => {
     const put = db.query(
-      `INSERT OR REPLACE INTO base (path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns)
-       VALUES ($path, $size, $mtimeNs, $ctimeNs, $md5, $mode, $rev, $checkedNs)`,
+      `INSERT INTO base (path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns)
+       VALUES ($path, $size, $mtimeNs, $ctimeNs, $md5, $mode, $rev, $checkedNs)
+       ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
+         md5 = excluded.md5, mode = excluded.mode, rev = excluded.rev, checked_ns = excluded.checked_ns`,
     );
     for (const e of upserts) put.run({ ...e });
     const del = db.query("DELETE FROM base WHERE path = $path");
