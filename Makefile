@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The one Bun soc is tested with, written once: package.json's "packageManager".
 BUN_VERSION := $(shell sed -nE 's/.*"packageManager": *"bun@([0-9.]+)".*/\1/p' package.json)
 
-.PHONY: help deps tools test demo bench typecheck fmt build deploy clean
+.PHONY: help deps tools test demo bench bench-load typecheck fmt build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -55,6 +55,9 @@ demo: deps ## Show soc at work on a sample tree in a temp directory
 
 bench: deps ## Measure soc against git, rsync and md5sum on 100k files
 	$(BUN) scripts/bench.ts
+
+bench-load: deps ## One server with 10k files: 1,000 pollers and 20 pushers for 60 s [BENCH_LOAD_SECONDS=60], then 50 clones at once [BENCH_LOAD_CLONES=50]
+	$(BUN) scripts/bench-load.ts
 
 # Standalone executables (no bun where they run). The workers are extra entrypoints named flat,
 # [name], so new URL("./hash-worker.ts", import.meta.url) finds them beside the entry inside the
