@@ -114,16 +114,17 @@ function _hasGnuTime(): boolean {
   return _gnuTime;
 }
 
-/** A soc server started as a child process on a free port over `store`; `await using` stops it. */
+/** A soc server started as a child process on a free port over `store`, its log (stderr) into `logFile` if given; `await using` stops it. */
 export async function startServerProcess(
   store: string,
   env: Record<string, string | undefined> = {},
+  logFile?: string,
 ): Promise<{ url: string; pid: number } & AsyncDisposable> {
   const root = new URL("..", import.meta.url).pathname;
   const proc = Bun.spawn(["bun", `${root}server.ts`, "--store", store, "--port", "0"], {
     env: { ...process.env, ...env },
     stdout: "pipe",
-    stderr: "ignore",
+    stderr: logFile === undefined ? "ignore" : Bun.file(logFile),
   });
   let text = "";
   for await (const chunk of proc.stdout) {

@@ -25,6 +25,8 @@ export interface LoadJob {
   startMs: number;
   /** How long requests are sent, in ms. */
   durationMs: number;
+  /** Requests due before this time (ms since the epoch) warm up the server and this thread, and are not timed (errors still count). */
+  measureFromMs: number;
   /** The server's revision when the load starts (where pollers begin). */
   head: number;
   /** Files each push writes (push only). */
@@ -34,8 +36,9 @@ export interface LoadJob {
 /** What a worker reports once every request it sent has answered (or failed). */
 export interface LoadResult {
   kind: LoadJob["kind"];
+  /** Requests sent, warm-up included. */
   sent: number;
-  /** Per answered request: ms from when it was due to its whole answer (a push: begin to commit result). */
+  /** Per answered request after the warm-up: ms from when it was due to its whole answer (a push: begin to commit result). */
   latencies: number[];
   /** Per request: ms between when it was due and when it went (the generator's own delay). */
   lags: number[];
@@ -68,7 +71,7 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     result.sent++;
     const request: Promise<void> = send(n % job.clients, Math.floor(n / job.clients))
       .then(() => {
-        result.latencies.push(_now() - due);
+        if (due >= job.measureFromMs) result.latencies.push(_now() - due);
       })
       .catch((error: unknown) => {
         result.errors++;
