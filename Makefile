@@ -64,10 +64,11 @@ bench-load: deps ## One server with 10k files: 1,000 pollers and 20 pushers for 
 # binary; a .env or bunfig.toml in whatever directory soc runs in is not read.
 COMPILE := $(BUN) build --compile --no-compile-autoload-dotenv --no-compile-autoload-bunfig --entry-naming='[name].[ext]'
 WORKERS := lib/shared/hash-worker.ts lib/client/walk-worker.ts
+SERVER_WORKERS := lib/shared/hash-worker.ts lib/server/commit-worker.ts
 
 build: deps ## Compile dist/soc and dist/soc-server, standalone executables (no bun needed to run them)
 	$(COMPILE) cli.ts $(WORKERS) --outfile dist/soc
-	$(COMPILE) server.ts $(WORKERS) --outfile dist/soc-server
+	$(COMPILE) server.ts $(SERVER_WORKERS) --outfile dist/soc-server
 
 deploy: build ## Run the server on DEPLOY_HOST=user@host [DEPLOY_DIR=/opt/soc DEPLOY_PORT=22 SERVER_PORT=8417 DEPLOY_SYSTEMD=1]
 	$(BUN) scripts/deploy.ts

@@ -55,9 +55,7 @@ export async function benchLoad(log: (m: string) => void = () => {}): Promise<Be
     log(
       `load for ${WARMUP_S} + ${SECONDS} s: ${POLLERS} pollers every ${POLL_EVERY_MS / 1000} s, ${PUSHERS} pushers every ${PUSH_EVERY_MS / 1000} s`,
     );
-    const logStart = statSync(serverLog).size;
-    const rows = await _loadPhase(server, token, head, log);
-    log(`the server's own log says: ${_serverSide(readFileSync(serverLog, "utf8").slice(logStart))}`);
+    const rows = await _loadPhase(server, token, head, serverLog, log);
     if (CLONES > 0) rows.push(await _cloneStorm(server.url, token, store, dir, log));
     return rows;
   } finally {
@@ -67,15 +65,25 @@ export async function benchLoad(log: (m: string) => void = () => {}): Promise<Be
 
 // ---------------------------------------------------------------------------
 
-async function _loadPhase(server: { url: string; pid: number }, token: string, head: number, log: (m: string) => void): Promise<BenchRow[]> {
+async function _loadPhase(
+  server: { url: string; pid: number },
+  token: string,
+  head: number,
+  serverLog: string,
+  log: (m: string) => void,
+): Promise<BenchRow[]> {
   const startMs = performance.timeOrigin + performance.now() + 500;
   const measureFromMs = startMs + WARMUP_S * 1000;
   const durationMs = (WARMUP_S + SECONDS) * 1000;
   const common = { url: server.url, token, startMs, measureFromMs, durationMs, head, filesPerPush: FILES_PER_PUSH };
   const rss: number[] = [];
   let sampler: Timer | undefined;
+  let logFrom = 0;
   const sampling = setTimeout(
-    () => (sampler = setInterval(() => rss.push(_rssKiB(server.pid)), 1000)),
+    () => {
+      logFrom = statSync(serverLog).size;
+      sampler = setInterval(() => rss.push(_rssKiB(server.pid)), 1000);
+    },
     measureFromMs - performance.timeOrigin - performance.now(),
   );
   const workers: Worker[] = [];
@@ -90,6 +98,7 @@ async function _loadPhase(server: { url: string; pid: number }, token: string, h
           (r.samples.length > 0 ? `; first errors: ${r.samples.join(" | ")}` : ""),
       );
     }
+    log(`the server's own log says: ${_serverSide(readFileSync(serverLog, "utf8").slice(logFrom))}`);
     const window = Math.min(RSS_WINDOW_S, Math.floor(rss.length / 2));
     const [first, last] = [median(rss.slice(0, window)), median(rss.slice(-window))];
     log(`server RSS: ${(first / 1024).toFixed(0)} MiB in the first ${window} s, ${(last / 1024).toFixed(0)} MiB in the last ${window} s`);
