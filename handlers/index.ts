@@ -62,13 +62,13 @@ export function createApp(deps: AppDeps) {
     .use(requestGuard({ token: deps.token, insecure: deps.insecure }))
     .onRequest(async ({ request }) => {
       // Nobody reads or writes a store that is behind its table: a failed commit's files go first,
-      // and a commit running in the worker places its files before anything else is served.
-      if (new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, deps);
+      // and a write waits while the commit worker places a revision's files.
+      if (new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, deps, request.method === "GET" ? "read" : "write");
     })
     .onAfterHandle(async ({ request }) => {
-      // A read may have seen a revision the worker committed after the check above: its answer
-      // waits until that revision's files are in the store (a client acts on it only then).
-      if (request.method === "GET" && new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, deps);
+      // A read is answered at once unless the table it read may hold a revision whose files are
+      // still being placed: then once they are (a client acts on the answer only after that).
+      if (request.method === "GET" && new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, deps, "answer");
     })
     .use(healthRoutes())
     .use(infoRoutes(deps))

@@ -3,7 +3,7 @@ import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { CommitProgress, Delete, FileRow, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
 import { writeRevision } from "./revision.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
-import { finishJournal, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
+import { finishJournal, firstUnplaced, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
 import { enterJournal, leaveJournal, storePlaced, type JournalGate } from "./journal-gate.ts";
 import { readChangesetParts, removeStage, stageDir, verifyStage } from "./stage.ts";
 import { repairFromStage, resolveIn } from "./store.ts";
@@ -46,7 +46,7 @@ export async function commitPush(deps: CommitDeps, req: PushCommitRequest, onPro
     onProgress?.({ step: "committing", done: 0, total: paths });
     const keepVersions = deps.keepDays > 0;
     // Holding the journal: until this revision's files are in place, the server's other thread serves no reads.
-    if (deps.gate) enterJournal(deps.gate);
+    if (deps.gate) enterJournal(deps.gate, () => firstUnplaced(deps.table));
     let result: PushCommit;
     try {
       result = commitChangeset(deps.table, change, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });

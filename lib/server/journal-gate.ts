@@ -1,10 +1,12 @@
 import { journalPending, requireJournalDone, type JournalDeps } from "./journal.ts";
+import { currentRevision } from "./table.ts";
 
-// Who holds the redo journal, in one word of memory shared by the server's threads. The commit
+// Who holds the redo journal, in two words of memory shared by the server's threads. The commit
 // worker holds it from just before its transaction until its journal run ends; the main thread
 // holds it while it finishes a journal left behind, or commits a restore. One holder at a time
-// means one journal run at a time. A request reads the table only when the store is not behind it:
-// while the worker's revision is committed but its files not yet in place (PLACING), it waits.
+// means one journal run at a time. No answer may show a revision whose files are not in the store
+// yet: while the worker may have committed one (PLACING), a write waits before it starts, and a
+// read's answer waits when the table's head has reached the oldest revision not yet placed.
 
 const IDLE = 0;
 /** The main thread holds the journal (to finish it, to commit a restore, or holdJournal's caller). */
@@ -14,27 +16,32 @@ const PLACING = 2;
 /** The worker's revisions are all in the store; it syncs the store to disk and clears the journal. */
 const SYNCING = 3;
 
-/** The shared word (a SharedArrayBuffer, so it can be handed to a worker). */
+/** The shared words (over a SharedArrayBuffer, so they can be handed to a worker): [state, oldest revision not yet placed, or 0: any]. */
 export interface JournalGate {
   readonly word: Int32Array;
 }
 
-/** A gate over `buffer` (4 bytes; a new one by default): pass the same buffer to each thread. */
-export function createJournalGate(buffer: SharedArrayBuffer = new SharedArrayBuffer(4)): JournalGate {
-  return { word: new Int32Array(buffer, 0, 1) };
+/** Where a request is: about to write, about to read the table, or holding the answer of a read. */
+export type GateStep = "write" | "read" | "answer";
+
+/** A gate over `buffer` (8 bytes; a new one by default): pass the same buffer to each thread. */
+export function createJournalGate(buffer: SharedArrayBuffer = new SharedArrayBuffer(8)): JournalGate {
+  return { word: new Int32Array(buffer, 0, 2) };
 }
 
 /**
  * The worker, before its transaction: blocks until no one holds the journal, then holds it; the
- * store counts as behind the table until `storePlaced` or `leaveJournal`. Never call it on the
- * main thread while something else may hold the gate (it blocks).
+ * store counts as behind the table, from revision `unplacedFrom` on, until `storePlaced` or
+ * `leaveJournal`. Never call it on the main thread while something else may hold the gate (it blocks).
  */
-export function enterJournal(gate: JournalGate): void {
+export function enterJournal(gate: JournalGate, unplacedFrom: (() => number) | undefined = undefined): void {
   for (;;) {
     const was = Atomics.compareExchange(gate.word, 0, IDLE, PLACING);
-    if (was === IDLE) return;
+    if (was === IDLE) break;
     Atomics.wait(gate.word, 0, was, 100);
   }
+  // Until it is written the floor is 0, "any revision": a reader meanwhile waits, which is safe.
+  if (unplacedFrom) Atomics.store(gate.word, 1, unplacedFrom());
 }
 
 /** The worker: every revision it committed has its files in the store (what is left is syncing and clearing). */
@@ -44,6 +51,7 @@ export function storePlaced(gate: JournalGate): void {
 
 /** Whoever holds the journal lets it go (also after a failure: an entry left in the journal is found by the next request). */
 export function leaveJournal(gate: JournalGate): void {
+  Atomics.store(gate.word, 1, 0);
   Atomics.store(gate.word, 0, IDLE);
   Atomics.notify(gate.word, 0);
 }
@@ -54,15 +62,19 @@ export function resetJournalGate(gate: JournalGate): void {
 }
 
 /**
- * The main thread, before (and after) a request reads the table: resolves once the store is not
- * behind it. Waits while the worker places a revision's files; finishes what a failed run left in
- * the journal itself; throws SocError "store_behind" (503) when it cannot (requireJournalDone).
+ * The main thread: resolves once a request at `step` may go on without showing a store behind
+ * its table. "write" (before a request that is not a GET) waits while the worker places files;
+ * "read" (before a GET) does not, as "answer" (after the GET's read) waits then only if the table
+ * holds a revision the worker has not placed yet. Each finishes what a failed run left in the
+ * journal first, or throws SocError "store_behind" (503) when it cannot (requireJournalDone).
  */
-export async function storeWhole(gate: JournalGate, deps: JournalDeps): Promise<void> {
+export async function storeWhole(gate: JournalGate, deps: JournalDeps, step: GateStep = "write"): Promise<void> {
   for (;;) {
     const state = Atomics.load(gate.word, 0);
     if (state === SYNCING) return;
     if (state === PLACING) {
+      // Heads only grow: a head read now below the floor was below it for the read before, too.
+      if (step === "read" || (step === "answer" && currentRevision(deps.table) < Atomics.load(gate.word, 1))) return;
       await _change(gate, state);
       continue;
     }
@@ -103,7 +115,7 @@ export async function withJournal<T>(gate: JournalGate, work: () => T): Promise<
 
 // ---------------------------------------------------------------------------
 
-/** Resolves once the word no longer holds `state` (at once if it already changed). */
+/** Resolves once the state no longer is `state` (at once if it already changed). */
 async function _change(gate: JournalGate, state: number): Promise<void> {
   const wait = Atomics.waitAsync(gate.word, 0, state);
   if (wait.async) await wait.value;

@@ -5,7 +5,7 @@ import { parentDirs, syncPaths } from "../shared/fs.ts";
 import type { Failpoint } from "./failpoint.ts";
 import { removeStage, stagePath } from "./stage.ts";
 import { deleteFromStore, displacedRoot, resolveIn, writeToStore, type Store, type StoreWrite } from "./store.ts";
-import type { Table } from "./table.ts";
+import { currentRevision, type Table } from "./table.ts";
 import { keepVersion, versionFile, versionPath } from "./versions.ts";
 
 // The redo journal. A revision's rows and a journal entry naming where its new content waits are
@@ -45,6 +45,12 @@ export function recordJournal(db: Database, rev: number, source: JournalSource):
 /** Whether some revision's files are not all in place yet. */
 export function journalPending(table: Table): boolean {
   return table.db.query("SELECT 1 FROM journal LIMIT 1").get() !== null;
+}
+
+/** The oldest revision whose files a commit starting now may leave out of the store: the oldest journal entry's, else the next one. */
+export function firstUnplaced(table: Table): number {
+  const row = table.db.query("SELECT MIN(rev) AS rev FROM journal").get() as { rev: number | null };
+  return row.rev ?? currentRevision(table) + 1;
 }
 
 /** Whether stage `id` still holds content of an unfinished revision (then it must not be removed). */

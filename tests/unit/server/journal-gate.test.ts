@@ -43,6 +43,23 @@ describe("the journal gate", () => {
     await storeWhole(gate, f);
   });
 
+  test("a read goes on while the worker commits; its answer waits only once the table holds the revision being placed", async () => {
+    using f = serverState("soc-gate-");
+    const gate = createJournalGate();
+    commitChangeset(f.table, changeset({ upserts: [upsertOf("a.txt", "a")] }), { nowMs: 0 }); // revision 1, placed
+    enterJournal(gate, () => 2); // the worker, about to commit revision 2
+    await storeWhole(gate, f, "read");
+    await storeWhole(gate, f, "answer"); // the table is still at 1: nothing unplaced to show
+    const write = storeWhole(gate, f, "write");
+    expect(await settledSoon(write)).toBe(false);
+    commitChangeset(f.table, changeset({ upserts: [upsertOf("b.txt", "b")] }), { nowMs: 0 }); // revision 2 is committed
+    const answer = storeWhole(gate, f, "answer");
+    expect(await settledSoon(answer)).toBe(false);
+    storePlaced(gate);
+    await Promise.all([write, answer]);
+    leaveJournal(gate);
+  });
+
   test("with no one holding it, a request finishes what a failed run left in the journal first", async () => {
     using f = serverState("soc-gate-");
     const gate = createJournalGate();
