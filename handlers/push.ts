@@ -1,9 +1,7 @@
 import { Elysia, t } from "elysia";
-import { abandonPush } from "../lib/server/commit.ts";
 import type { Committer } from "../lib/server/committer.ts";
 import { createStage, saveChangesetPart } from "../lib/server/stage.ts";
 import type { Store } from "../lib/server/store.ts";
-import type { Table } from "../lib/server/table.ts";
 import {
   COMMIT_STREAM_TYPE,
   PushAbortRequest,
@@ -26,7 +24,7 @@ const HEARTBEAT_MS = 5_000;
  * `commits`, one at a time, off this thread when it can). A commit asked for with
  * `Accept: application/x-ndjson` streams its progress, then its result or error.
  */
-export function pushRoutes(deps: { table: Table; store: Store; now: () => number; commits: Committer; onInternalError?: (error: unknown) => void }) {
+export function pushRoutes(deps: { store: Store; now: () => number; commits: Committer; onInternalError?: (error: unknown) => void }) {
   return new Elysia({ prefix: "/v1/push" })
     .post(
       "/begin",
@@ -46,8 +44,8 @@ export function pushRoutes(deps: { table: Table; store: Store; now: () => number
     )
     .post(
       "/abort",
-      ({ body }) => {
-        abandonPush(deps, body.stage);
+      async ({ body }) => {
+        await deps.commits.abandon(body.stage);
         return { aborted: true };
       },
       { body: PushAbortRequest, response: t.Object({ aborted: t.Boolean() }) },

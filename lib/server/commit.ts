@@ -45,7 +45,7 @@ export async function commitPush(deps: CommitDeps, req: PushCommitRequest, onPro
     const paths = change.upserts.length + change.deletes.length;
     onProgress?.({ step: "committing", done: 0, total: paths });
     const keepVersions = deps.keepDays > 0;
-    // Holding the journal: until this revision's files are in place, the server's other thread serves no reads.
+    // Holding the journal: until this revision's files are in place, no answer of the other thread shows it.
     if (deps.gate) enterJournal(deps.gate, () => firstUnplaced(deps.table));
     let result: PushCommit;
     try {

@@ -1,6 +1,6 @@
 import { ConflictError, SocError } from "../shared/errors.ts";
 import type { CommitProgress, PushCommit, PushCommitRequest } from "../shared/protocol.ts";
-import { commitPush } from "./commit.ts";
+import { abandonPush, commitPush } from "./commit.ts";
 import type { CommitJob, CommitWorkerInit, CommitWorkerReply, SocErrorData } from "./commit-worker.ts";
 import type { Failpoint, SharedFailpoint } from "./failpoint.ts";
 import { createJournalGate, resetJournalGate, type JournalGate } from "./journal-gate.ts";
@@ -19,6 +19,12 @@ export interface Committer extends AsyncDisposable {
   readonly mode: "worker" | "inline";
   /** Commits a push (commitPush), after every commit asked for before it; throws what commitPush throws. */
   commit(request: PushCommitRequest, onProgress?: (p: CommitProgress) => void): Promise<PushCommit>;
+  /**
+   * Drops push `stage` (abandonPush) once the commits asked for before are done: a client whose
+   * commit's answer was cut off gives its stage up while that very commit may still be moving
+   * the stage's files into the store.
+   */
+  abandon(stage: string): Promise<void>;
   /** Stops the worker once the commits asked for so far are done. */
   close(): Promise<void>;
 }
@@ -52,12 +58,14 @@ export function createCommitter(deps: CommitterDeps): Committer {
     tail = next.catch(() => {});
     return next;
   };
+  const abandon = (stage: string) => queued(async () => abandonPush(deps, stage));
   if (inline) {
     const commitDeps = { ...deps, gate, sweep: createSweeper(deps.table, deps.store, { keepDays: deps.keepDays, now: deps.now }) };
     return {
       gate,
       mode: "inline",
       commit: (request, onProgress) => queued(() => commitPush(commitDeps, request, onProgress)),
+      abandon,
       close: async () => {
         await tail;
       },
@@ -84,6 +92,7 @@ export function createCommitter(deps: CommitterDeps): Committer {
     gate,
     mode: "worker",
     commit: (request, onProgress) => queued(() => worker.run({ type: "commit", id: ++nextId, request, nowMs: deps.now() }, onProgress)),
+    abandon,
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCommitter } from "../../../lib/server/committer.ts";
 import { createFailpoint } from "../../../lib/server/failpoint.ts";
 import { journalPending } from "../../../lib/server/journal.ts";
-import { storeWhole } from "../../../lib/server/journal-gate.ts";
-import { createStage } from "../../../lib/server/stage.ts";
+import { holdJournal, storeWhole } from "../../../lib/server/journal-gate.ts";
+import { createStage, stagePath } from "../../../lib/server/stage.ts";
 import { changesSince } from "../../../lib/server/table.ts";
 import { ConflictError } from "../../../lib/shared/errors.ts";
 import type { PushCommitRequest, Upsert } from "../../../lib/shared/protocol.ts";
@@ -71,6 +71,27 @@ describe("createCommitter", () => {
       "B storing",
       "B revision 2",
     ]);
+  });
+
+  test("a stage given up while its commit runs goes only after that commit: every file of the commit lands", async () => {
+    using f = serverState("soc-committer-");
+    await using commits = createCommitter({ table: f.table, store: f.store, now: () => 0, keepDays: 30 });
+    const request = staged(f, { "a.txt": "a", "d/b.txt": "b" });
+    const held = await holdJournal(commits.gate);
+    let committing!: () => void;
+    const reachedGate = new Promise<void>((resolve) => (committing = resolve));
+    const commit = commits.commit(request, (p) => p.step === "committing" && committing());
+    let abandoned: Promise<void>;
+    try {
+      await reachedGate; // verified and synced; the worker now waits for the journal
+      abandoned = commits.abandon(request.stage);
+    } finally {
+      held[Symbol.dispose]();
+    }
+    expect(await commit).toEqual({ revision: 1, stored: ["a.txt", "d/b.txt"], deleted: [] });
+    await abandoned;
+    expect([readFileSync(join(f.store.root, "a.txt"), "utf8"), readFileSync(join(f.store.root, "d/b.txt"), "utf8")]).toEqual(["a", "b"]);
+    expect(existsSync(stagePath(f.store, request.stage))).toBe(false);
   });
 
   test("stays on this thread for an in-memory table or a failpoint that cannot cross threads", async () => {
