@@ -132,7 +132,6 @@ function _workerSlot(init: CommitWorkerInit, gate: JournalGate, deps: CommitterD
     w.onmessage = (e: MessageEvent<CommitWorkerReply>) => onReply(e.data);
     w.onerror = (e) => failed(e.message);
     w.addEventListener("close", () => worker === w && failed("it exited"));
-    w.unref(); // never what keeps a process alive
     w.postMessage(init);
     return w;
   };
@@ -141,10 +140,12 @@ function _workerSlot(init: CommitWorkerInit, gate: JournalGate, deps: CommitterD
       clearTimeout(idle);
       worker ??= start();
       const w = worker;
+      w.ref(); // a commit under way keeps the process alive; an idle worker does not
       return new Promise<PushCommit>((resolve, reject) => {
         current = { id: job.id, onProgress, resolve, reject };
         w.postMessage(job);
       }).finally(() => {
+        w.unref();
         if (worker === w) idle = setTimeout(stop, IDLE_MS).unref();
       });
     },
