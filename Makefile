@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The one Bun soc is tested with, written once: package.json's "packageManager".
 BUN_VERSION := $(shell sed -nE 's/.*"packageManager": *"bun@([0-9.]+)".*/\1/p' package.json)
 
-.PHONY: help deps tools test demo bench bench-1m typecheck fmt build deploy clean
+.PHONY: help deps tools test demo bench bench-1m bench-load typecheck fmt build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -59,15 +59,19 @@ bench: deps ## Measure soc against git, rsync and md5sum on 100k files
 bench-1m: deps ## Measure add, push and status at 100k and 1M files: linear growth, status RSS beside git's (slow, a few GB)
 	$(BUN) scripts/bench-1m.ts
 
+bench-load: deps ## One server with 10k files: 1,000 pollers and 20 pushers for 60 s [BENCH_LOAD_SECONDS=60], then 50 clones at once [BENCH_LOAD_CLONES=50]
+	$(BUN) scripts/bench-load.ts
+
 # Standalone executables (no bun where they run). The workers are extra entrypoints named flat,
 # [name], so new URL("./hash-worker.ts", import.meta.url) finds them beside the entry inside the
 # binary; a .env or bunfig.toml in whatever directory soc runs in is not read.
 COMPILE := $(BUN) build --compile --no-compile-autoload-dotenv --no-compile-autoload-bunfig --entry-naming='[name].[ext]'
 WORKERS := lib/shared/hash-worker.ts lib/client/walk-worker.ts
+SERVER_WORKERS := lib/shared/hash-worker.ts lib/server/commit-worker.ts
 
 build: deps ## Compile dist/soc and dist/soc-server, standalone executables (no bun needed to run them)
 	$(COMPILE) cli.ts $(WORKERS) --outfile dist/soc
-	$(COMPILE) server.ts $(WORKERS) --outfile dist/soc-server
+	$(COMPILE) server.ts $(SERVER_WORKERS) --outfile dist/soc-server
 
 deploy: build ## Run the server on DEPLOY_HOST=user@host [DEPLOY_DIR=/opt/soc DEPLOY_PORT=22 SERVER_PORT=8417 DEPLOY_SYSTEMD=1]
 	$(BUN) scripts/deploy.ts

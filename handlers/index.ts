@@ -2,7 +2,9 @@ import { Elysia } from "elysia";
 import { SocError } from "../lib/shared/errors.ts";
 import { MAX_BODY_BYTES } from "../lib/shared/wire.ts";
 import type { Failpoint } from "../lib/server/failpoint.ts";
-import { requireJournalDone } from "../lib/server/journal.ts";
+import { createCommitter, type Committer } from "../lib/server/committer.ts";
+import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
+import { storeWhole } from "../lib/server/journal-gate.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { RsyncSession } from "../lib/server/tunnel-session.ts";
 import type { Table } from "../lib/server/table.ts";
@@ -36,8 +38,10 @@ export interface AppDeps {
   onInternalError?: (error: unknown) => void;
   /** One line per problem or repair the client is not told about (a commit whose files wait in the journal). */
   log?: (line: string) => void;
-  /** Crash tests only: where a commit fails or dies (SOC_TEST_FAILPOINT). */
+  /** Crash tests only: where a commit fails or dies (SOC_TEST_FAILPOINT); one made by createFailpoint also cuts commits in the worker. */
   failpoint?: Failpoint;
+  /** Runs push commits (default: createCommitter over this table and store, in a worker thread when it can). */
+  committer?: Committer;
   /** Called with each rsync session the tunnel starts (tests read its queues). */
   onRsyncSession?: (session: RsyncSession) => void;
 }
@@ -45,6 +49,8 @@ export interface AppDeps {
 /** Builds the soc HTTP API (error mapping, the request guard, /v1/health, routes, OpenAPI document); never listens. */
 export function createApp(deps: AppDeps) {
   const now = deps.now ?? Date.now;
+  const keepDays = deps.keepDays ?? DEFAULT_KEEP_DAYS;
+  const commits = deps.committer ?? createCommitter({ ...deps, now, keepDays });
   return new Elysia()
     .onError(({ code, error }) => _errorResponse(code, error, deps.onInternalError))
     .onRequest(({ request }) => {
@@ -54,15 +60,21 @@ export function createApp(deps: AppDeps) {
       }
     })
     .use(requestGuard({ token: deps.token, insecure: deps.insecure }))
-    .onRequest(({ request }) => {
-      // Nobody reads or writes a store that is behind its table: a failed commit's files go first.
-      if (new URL(request.url).pathname !== HEALTH_PATH) requireJournalDone(deps);
+    .onRequest(async ({ request }) => {
+      // Nobody reads or writes a store that is behind its table: a failed commit's files go first,
+      // and a write waits while the commit worker places a revision's files.
+      if (new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, deps, request.method === "GET" ? "read" : "write");
+    })
+    .onAfterHandle(async ({ request }) => {
+      // A read is answered at once unless the table it read may hold a revision whose files are
+      // still being placed: then once they are (a client acts on the answer only after that).
+      if (request.method === "GET" && new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, deps, "answer");
     })
     .use(healthRoutes())
     .use(infoRoutes(deps))
     .use(changesRoutes(deps))
-    .use(pushRoutes({ ...deps, now }))
-    .use(historyRoutes({ ...deps, now }))
+    .use(pushRoutes({ ...deps, now, commits }))
+    .use(historyRoutes({ ...deps, now, gate: commits.gate }))
     .use(tunnelRoutes(deps))
     .use(openapiRoutes(deps));
 }

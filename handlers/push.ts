@@ -1,11 +1,7 @@
 import { Elysia, t } from "elysia";
-import { abandonPush, commitPush, type CommitDeps } from "../lib/server/commit.ts";
-import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
-import type { Failpoint } from "../lib/server/failpoint.ts";
+import type { Committer } from "../lib/server/committer.ts";
 import { createStage, saveChangesetPart } from "../lib/server/stage.ts";
 import type { Store } from "../lib/server/store.ts";
-import type { Table } from "../lib/server/table.ts";
-import { createSweeper } from "../lib/server/versions.ts";
 import {
   PushAbortRequest,
   PushBegin,
@@ -24,21 +20,11 @@ const HEARTBEAT_MS = 5_000;
 
 /**
  * POST /v1/push/begin (a fresh stage), /v1/push/part (a part of a big changeset), /v1/push/abort
- * (give a push up) and /v1/push/commit (check, verify, commit the rows, move the files). A commit
- * asked for with `Accept: application/x-ndjson` streams its progress, then its result or error.
+ * (give a push up) and /v1/push/commit (check, verify, commit the rows, move the files: through
+ * `commits`, one at a time, off this thread when it can). A commit asked for with
+ * `Accept: application/x-ndjson` streams its progress, then its result or error.
  */
-export function pushRoutes(deps: {
-  table: Table;
-  store: Store;
-  now: () => number;
-  /** Days replaced files are kept as versions; 0 keeps none. */
-  keepDays?: number;
-  onInternalError?: (error: unknown) => void;
-  log?: (line: string) => void;
-  failpoint?: Failpoint;
-}) {
-  const keepDays = deps.keepDays ?? DEFAULT_KEEP_DAYS;
-  const commit: CommitDeps = { ...deps, keepDays, sweep: createSweeper(deps.table, deps.store, { keepDays, now: deps.now }) };
+export function pushRoutes(deps: { store: Store; now: () => number; commits: Committer; onInternalError?: (error: unknown) => void }) {
   return new Elysia({ prefix: "/v1/push" })
     .post(
       "/begin",
@@ -58,8 +44,8 @@ export function pushRoutes(deps: {
     )
     .post(
       "/abort",
-      ({ body }) => {
-        abandonPush(commit, body.stage);
+      async ({ body }) => {
+        await deps.commits.abandon(body.stage);
         return { aborted: true };
       },
       { body: PushAbortRequest, response: t.Object({ aborted: t.Boolean() }) },
@@ -67,9 +53,9 @@ export function pushRoutes(deps: {
     .post(
       "/commit",
       ({ body, request, server }) => {
-        if (!request.headers.get("accept")?.includes(COMMIT_STREAM_TYPE)) return commitPush(commit, body);
+        if (!request.headers.get("accept")?.includes(COMMIT_STREAM_TYPE)) return deps.commits.commit(body);
         server?.timeout(request, 0); // however long it takes: the heartbeat shows it is alive
-        return _streamCommit((onProgress) => commitPush(commit, body, onProgress), deps.onInternalError);
+        return _streamCommit((onProgress) => deps.commits.commit(body, onProgress), deps.onInternalError);
       },
       { body: PushCommitRequest, response: PushCommit },
     );

@@ -36,6 +36,13 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
+/** The `p`-th percentile of `xs` (0 < p <= 100), nearest rank: the smallest value with at least p% of `xs` at or below it; NaN when empty. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length))) - 1] as number;
+}
+
 /** Result of one finished child process. */
 export interface RunResult {
   stdout: string;
@@ -107,13 +114,17 @@ function _hasGnuTime(): boolean {
   return _gnuTime;
 }
 
-/** A soc server started as a child process on a free port over `store`; `await using` stops it. */
-export async function startServerProcess(store: string, env: Record<string, string | undefined> = {}): Promise<{ url: string } & AsyncDisposable> {
+/** A soc server started as a child process on a free port over `store`, its log (stderr) into `logFile` if given; `await using` stops it. */
+export async function startServerProcess(
+  store: string,
+  env: Record<string, string | undefined> = {},
+  logFile?: string,
+): Promise<{ url: string; pid: number } & AsyncDisposable> {
   const root = new URL("..", import.meta.url).pathname;
   const proc = Bun.spawn(["bun", `${root}server.ts`, "--store", store, "--port", "0"], {
     env: { ...process.env, ...env },
     stdout: "pipe",
-    stderr: "ignore",
+    stderr: logFile === undefined ? "ignore" : Bun.file(logFile),
   });
   let text = "";
   for await (const chunk of proc.stdout) {
@@ -122,6 +133,7 @@ export async function startServerProcess(store: string, env: Record<string, stri
     if (url) {
       return {
         url,
+        pid: proc.pid,
         [Symbol.asyncDispose]: async () => {
           proc.kill("SIGTERM");
           await proc.exited;

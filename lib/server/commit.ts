@@ -3,7 +3,8 @@ import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { CommitProgress, Delete, FileRow, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
 import { writeRevision } from "./revision.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
-import { finishJournal, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
+import { finishJournal, firstUnplaced, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
+import { enterJournal, leaveJournal, storePlaced, type JournalGate } from "./journal-gate.ts";
 import { readChangesetParts, removeStage, stageDir, verifyStage } from "./stage.ts";
 import { repairFromStage, resolveIn } from "./store.ts";
 import { currentRevision, readRow, shapeClashes, type Table } from "./table.ts";
@@ -16,6 +17,8 @@ export interface CommitDeps extends JournalDeps {
   /** Sweeps expired versions (createSweeper); its failure is reported, not thrown. */
   sweep: () => number;
   onInternalError?: (error: unknown) => void;
+  /** Held from the transaction until the files are in place, when another thread serves requests meanwhile (journal-gate.ts). */
+  gate?: JournalGate;
 }
 
 /**
@@ -42,11 +45,21 @@ export async function commitPush(deps: CommitDeps, req: PushCommitRequest, onPro
     const paths = change.upserts.length + change.deletes.length;
     onProgress?.({ step: "committing", done: 0, total: paths });
     const keepVersions = deps.keepDays > 0;
-    const result = commitChangeset(deps.table, change, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });
+    // Holding the journal: until this revision's files are in place, no answer of the other thread shows it.
+    if (deps.gate) enterJournal(deps.gate, () => firstUnplaced(deps.table));
+    let result: PushCommit;
     try {
-      if (req.repair) _repair(deps, req.stage, change.upserts, result);
+      result = commitChangeset(deps.table, change, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });
+      const placed = (rev: number) => {
+        if (deps.gate && rev >= result.revision) storePlaced(deps.gate);
+      };
+      try {
+        if (req.repair) _repair(deps, req.stage, change.upserts, result);
+      } finally {
+        finishJournal({ ...deps, onPlaced: placed }); // moves the files in, then removes the stage
+      }
     } finally {
-      finishJournal(deps); // moves the files in, then removes the stage
+      if (deps.gate) leaveJournal(deps.gate);
     }
     onProgress?.({ step: "storing", done: paths, total: paths });
     try {
@@ -64,7 +77,7 @@ export async function commitPush(deps: CommitDeps, req: PushCommitRequest, onPro
  * The client gives up push `stage` (a failed upload, a commit it could not send): its stage and
  * parts go at once, unless a commit already holds them (then the journal removes them when done).
  */
-export function abandonPush(deps: CommitDeps, stage: string): void {
+export function abandonPush(deps: Pick<CommitDeps, "table" | "store">, stage: string): void {
   if (!stageInJournal(deps.table, stage)) removeStage(deps.store, stage);
 }
 

@@ -26,12 +26,24 @@ export function parseFailpoint(text: string): FailpointSpec {
   return { step, nth: Number(m[2] ?? 1), action: m[3] as FailpointSpec["action"] };
 }
 
-/** The failpoint `spec` describes: it fires once, the nth time its step is reached, by throwing or by SIGKILL. */
-export function createFailpoint(spec: FailpointSpec): Failpoint {
-  let seen = 0;
-  return (step) => {
-    if (step !== spec.step || ++seen !== spec.nth) return;
+/** A failpoint that can be handed to another thread: its spec and the count of its step so far, shared. */
+export interface SharedFailpoint {
+  spec: FailpointSpec;
+  /** 4 bytes: how many times the step was reached, by any thread. */
+  seen: SharedArrayBuffer;
+}
+
+/**
+ * The failpoint `spec` describes: it fires once, the nth time its step is reached, by throwing or
+ * by SIGKILL. Threads made with the same `seen` count together (the commit worker and the main
+ * thread finishing what it left); `shared` is what to hand another thread.
+ */
+export function createFailpoint(spec: FailpointSpec, seen: SharedArrayBuffer = new SharedArrayBuffer(4)): Failpoint & { shared: SharedFailpoint } {
+  const count = new Int32Array(seen, 0, 1);
+  const failpoint = (step: FailStep) => {
+    if (step !== spec.step || Atomics.add(count, 0, 1) + 1 !== spec.nth) return;
     if (spec.action === "kill") process.kill(process.pid, "SIGKILL");
     throw new Error(`failpoint ${spec.step}@${spec.nth}`);
   };
+  return Object.assign(failpoint, { shared: { spec, seen } });
 }

@@ -5,7 +5,7 @@ import { parentDirs, syncPaths } from "../shared/fs.ts";
 import type { Failpoint } from "./failpoint.ts";
 import { removeStage, stagePath } from "./stage.ts";
 import { deleteFromStore, displacedRoot, resolveIn, writeToStore, type Store, type StoreWrite } from "./store.ts";
-import type { Table } from "./table.ts";
+import { currentRevision, type Table } from "./table.ts";
 import { keepVersion, versionFile, versionPath } from "./versions.ts";
 
 // The redo journal. A revision's rows and a journal entry naming where its new content waits are
@@ -31,6 +31,8 @@ export interface JournalDeps {
   store: Store;
   failpoint?: Failpoint;
   log?: (line: string) => void;
+  /** Called when a revision's files are all in the store, before they are synced to disk and its entry cleared. */
+  onPlaced?: (rev: number) => void;
 }
 
 /** Records, inside the caller's transaction, that revision `rev`'s files are still to be put in place from `source`. */
@@ -45,6 +47,12 @@ export function journalPending(table: Table): boolean {
   return table.db.query("SELECT 1 FROM journal LIMIT 1").get() !== null;
 }
 
+/** The oldest revision whose files a commit starting now may leave out of the store: the oldest journal entry's, else the next one. */
+export function firstUnplaced(table: Table): number {
+  const row = table.db.query("SELECT MIN(rev) AS rev FROM journal").get() as { rev: number | null };
+  return row.rev ?? currentRevision(table) + 1;
+}
+
 /** Whether stage `id` still holds content of an unfinished revision (then it must not be removed). */
 export function stageInJournal(table: Table, id: string): boolean {
   return table.db.query("SELECT 1 FROM journal WHERE stage = $id").get({ id }) !== null;
@@ -54,13 +62,13 @@ export function stageInJournal(table: Table, id: string): boolean {
  * Finishes every journaled revision, oldest first: keeps the versions it replaces, deletes, writes
  * its new files, syncs the store's directories, then clears its entry and removes its stage.
  * Throws the first error, its entry left for the next run; what was done by then is skipped
- * next time.
+ * next time. `onPlaced(rev)` is called once a revision's files are in the store, before the sync.
  */
-export function runJournal(table: Table, store: Store, failpoint?: Failpoint): JournalRun {
+export function runJournal(table: Table, store: Store, failpoint?: Failpoint, onPlaced?: (rev: number) => void): JournalRun {
   const run: JournalRun = { finished: [], displaced: [] };
   const entries = table.db.query("SELECT rev, stage, versions FROM journal ORDER BY rev").all() as _Entry[];
   for (const entry of entries) {
-    for (const path of _applyRevision(table, store, entry, failpoint)) run.displaced.push({ rev: entry.rev, path });
+    for (const path of _applyRevision(table, store, entry, failpoint, onPlaced)) run.displaced.push({ rev: entry.rev, path });
     table.db.query("DELETE FROM journal WHERE rev = $rev").run({ rev: entry.rev });
     if (entry.stage !== null) removeStage(store, entry.stage);
     run.finished.push(entry.rev);
@@ -74,7 +82,7 @@ export function runJournal(table: Table, store: Store, failpoint?: Failpoint): J
  */
 export function finishJournal(deps: JournalDeps): void {
   try {
-    _logRun(deps, runJournal(deps.table, deps.store, deps.failpoint));
+    _logRun(deps, runJournal(deps.table, deps.store, deps.failpoint, deps.onPlaced));
   } catch (error) {
     deps.log?.(
       `${_unfinished(deps.table)} is committed but its files are not all in the store yet: ${_why(error)}; trying again before the next request`,
@@ -140,7 +148,7 @@ interface _Entry {
 }
 
 /** Applies one entry's file work (see runJournal); returns the store paths displaced. */
-function _applyRevision(table: Table, store: Store, entry: _Entry, failpoint?: Failpoint): string[] {
+function _applyRevision(table: Table, store: Store, entry: _Entry, failpoint?: Failpoint, onPlaced?: (rev: number) => void): string[] {
   const { db } = table;
   const { rev } = entry;
   const changes = db.query("SELECT path, action, mode FROM changes WHERE rev = $rev ORDER BY path").all({ rev }) as {
@@ -168,6 +176,7 @@ function _applyRevision(table: Table, store: Store, entry: _Entry, failpoint?: F
     displaced.push(...writeToStore(store, w, rev, realDirs.written));
     failpoint?.("written");
   }
+  onPlaced?.(rev);
   // Every directory that gained or lost an entry (syncPaths skips the ones a delete pruned away).
   const inStore = [...deletes, ...writes.map((w) => w.path)].map((p) => join(store.root, ...p.split("/")));
   const kept = keep.map((v) => versionPath(store, v.path, v.rev));

@@ -36,6 +36,20 @@ export function currentRevision(table: Table): number {
 }
 
 /**
+ * The two queries of changesSince, each one range of the files_rev index (whose entries are
+ * (rev, path) in a WITHOUT ROWID table), read in its order from its first row: a poll with nothing
+ * new reads no row at all, however big the table or its newest revision. One lower bound each: given
+ * two (rev > since AND (rev, path) > cursor), SQLite ranges over one and filters the rest, and
+ * the one it picks can be the rows of a whole revision.
+ */
+export const CHANGES_SQL = {
+  /** The first page: every row after revision `$since`. */
+  first: `SELECT ${ROW_COLUMNS} FROM files INDEXED BY files_rev WHERE rev > $since ORDER BY rev, path LIMIT $limit`,
+  /** A following page: the rows after the cursor (`$rev`, `$path`), in (rev, path) order. */
+  after: `SELECT ${ROW_COLUMNS} FROM files INDEXED BY files_rev WHERE (rev, path) > ($rev, $path) ORDER BY rev, path LIMIT $limit`,
+};
+
+/**
  * One page of the rows changed after revision `since` (tombstones included), in (rev, path)
  * order, starting after row (`afterRev`, `afterPath`) when given, at most `limit` rows; and every
  * root rule. A row changed again while a client pages moves to a later revision, so the client
@@ -44,15 +58,12 @@ export function currentRevision(table: Table): number {
  */
 export function changesSince(table: Table, since: number, page: { afterRev?: number; afterPath?: string; limit?: number } = {}): Changes {
   const limit = page.limit ?? CHANGES_PAGE_ROWS;
-  const after = { rev: Math.max(since, page.afterRev ?? since), path: page.afterRev === undefined ? "" : (page.afterPath ?? "") };
   return table.db.transaction(() => {
-    // rev > since, then (rev, path) after the cursor: a range of the files_rev index, in its order.
-    const rows = table.db
-      .query(
-        `SELECT ${ROW_COLUMNS} FROM files INDEXED BY files_rev
-         WHERE rev > $since AND (rev > $rev OR (rev = $rev AND path > $path)) ORDER BY rev, path LIMIT $limit`,
-      )
-      .all({ since, rev: after.rev, path: after.path, limit: limit + 1 });
+    // A cursor past `since` implies rev > since; one at or before it (or none) leaves rev > since alone.
+    const rows =
+      page.afterRev !== undefined && page.afterRev > since
+        ? table.db.query(CHANGES_SQL.after).all({ rev: page.afterRev, path: page.afterPath ?? "", limit: limit + 1 })
+        : table.db.query(CHANGES_SQL.first).all({ since, limit: limit + 1 });
     const roots = table.db.query("SELECT path, kind FROM roots ORDER BY path").all() as RootRuleBody[];
     const files = rows.slice(0, limit).map(_toFileRow);
     const head = currentRevision(table);

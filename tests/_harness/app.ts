@@ -1,5 +1,7 @@
 import { websocket } from "elysia/ws";
 import { createApp, type AppDeps } from "../../handlers/index.ts";
+import { createCommitter, type Committer } from "../../lib/server/committer.ts";
+import { DEFAULT_KEEP_DAYS } from "../../lib/server/config.ts";
 import type { Store } from "../../lib/server/store.ts";
 import type { Table } from "../../lib/server/table.ts";
 import type { PushCommitRequest, Upsert } from "../../lib/shared/protocol.ts";
@@ -13,6 +15,8 @@ export interface Harness extends AsyncDisposable {
   table: Table;
   store: Store;
   app: ReturnType<typeof createApp>;
+  /** The app's committer (a worker thread's), closed with the harness. */
+  commits: Committer;
   /** Sends a request to the app; `body` objects are sent as JSON. */
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
   /** Begins a push and writes `files` (path → content) into its stage; returns the stage id and upserts. */
@@ -25,7 +29,9 @@ export interface Harness extends AsyncDisposable {
 export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): Promise<Harness> {
   using stack = new DisposableStack();
   const { dir, store, table } = stack.use(serverState("soc-http-"));
-  const app = createApp({ table, store, token, version: "9.9.9", now: () => 1_700_000_000_000, ...deps });
+  const now = deps.now ?? (() => 1_700_000_000_000);
+  const commits = deps.committer ?? createCommitter({ ...deps, table, store, now, keepDays: deps.keepDays ?? DEFAULT_KEEP_DAYS });
+  const app = createApp({ table, store, token, version: "9.9.9", now, committer: commits, ...deps });
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = auth) =>
     app.handle(
@@ -41,6 +47,7 @@ export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): 
     table,
     store,
     app,
+    commits,
     call,
     async stage(files, baseRev = 0) {
       const begin = (await (await call("POST", "/v1/push/begin", { client: "test" })).json()) as { stage: string; stagePath: string };
@@ -51,7 +58,13 @@ export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): 
       return { stage: begin.stage, upserts };
     },
     commit: (over) => call("POST", "/v1/push/commit", { client: "test", upserts: [], deletes: [], roots: { set: [], remove: [] }, ...over }),
-    [Symbol.asyncDispose]: async () => owned.dispose(),
+    [Symbol.asyncDispose]: async () => {
+      try {
+        await commits.close();
+      } finally {
+        owned.dispose();
+      }
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Changes } from "../../lib/shared/protocol.ts";
+import { enterJournal, leaveJournal, storePlaced } from "../../lib/server/journal-gate.ts";
 import { makeHarness } from "../_harness/app.ts";
 
 describe("GET /v1/changes", () => {
@@ -22,6 +23,23 @@ describe("GET /v1/changes", () => {
     });
     const since1 = await (await h.call("GET", "/v1/changes?since=1")).json();
     expect(since1).toEqual({ revision: 2, files: [all.files[1]], roots: [{ path: "", kind: "dir" }] });
+  });
+
+  test("is answered only once a committed revision's files are in the store: it waits while the commit worker places them", async () => {
+    await using h = await makeHarness();
+    enterJournal(h.commits.gate); // this thread plays the worker between its transaction and its files
+    let answered = false;
+    const poll = h.call("GET", "/v1/changes?since=0").then(async (res) => {
+      answered = true;
+      return (await res.json()) as Changes;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(answered).toBe(false);
+    const health = await h.call("GET", "/v1/health"); // never held back
+    expect(health.status).toBe(200);
+    storePlaced(h.commits.gate);
+    expect(await poll).toEqual({ revision: 0, files: [], roots: [] });
+    leaveJournal(h.commits.gate);
   });
 
   test("a missing, negative, fractional or non-numeric `since` is a 400", async () => {

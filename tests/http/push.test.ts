@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { holdJournal } from "../../lib/server/journal-gate.ts";
 import { changesSince } from "../../lib/server/table.ts";
 import { makeHarness } from "../_harness/app.ts";
 
@@ -199,6 +200,33 @@ describe("a streamed commit (Accept: application/x-ndjson)", () => {
     const steps = got.slice(0, -1).map((l) => (l.progress as { step: string }).step);
     expect(steps.filter((step, i) => step !== steps[i - 1])).toEqual(["verifying", "committing", "storing"]);
     expect(got.at(-2)).toEqual({ progress: { step: "storing", done: 2, total: 2 } });
+  });
+
+  test("a poll is answered while a commit waits in its worker for the journal; the commit lands once it is free", async () => {
+    await using h = await makeHarness();
+    expect(h.commits.mode).toBe("worker");
+    const { stage, upserts } = await h.stage({ a: "1" });
+    const held = await holdJournal(h.commits.gate);
+    const reader = (await streamed(h, { stage, upserts })).body?.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+    let text = "";
+    const decoder = new TextDecoder();
+    try {
+      // "committing": the worker has checked and verified the push, and now waits for the journal.
+      while (!text.includes('"committing"')) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`the commit ended early: ${text}`);
+        text += decoder.decode(value, { stream: true });
+      }
+      const poll = await h.call("GET", "/v1/changes?since=0");
+      expect(await poll.json()).toEqual({ revision: 0, files: [], roots: [] });
+    } finally {
+      held[Symbol.dispose]();
+    }
+    for (let r = await reader.read(); !r.done; r = await reader.read()) text += decoder.decode(r.value, { stream: true });
+    expect(JSON.parse(text.trim().split("\n").at(-1) as string)).toEqual({ result: { revision: 1, stored: ["a"], deleted: [] } });
+    const poll = (await (await h.call("GET", "/v1/changes?since=0")).json()) as { revision: number; files: { path: string }[] };
+    expect([poll.revision, poll.files.map((f) => f.path)]).toEqual([1, ["a"]]);
+    expect(readFileSync(join(h.store.root, "a"), "utf8")).toBe("1");
   });
 
   test("a refusal comes as its error and status, as the plain answer would", async () => {

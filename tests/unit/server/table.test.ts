@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { changesSince, currentRevision, openTable, readRow, type Table } from "../../../lib/server/table.ts";
+import { CHANGES_SQL, changesSince, currentRevision, openTable, readRow, type Table } from "../../../lib/server/table.ts";
 import { commit } from "../../_harness/changesets.ts";
 import { MD5_A, MD5_B, up } from "../../_harness/upserts.ts";
 import { tempDir } from "../../_harness/fs.ts";
@@ -38,6 +38,25 @@ describe("table", () => {
       { rev: 1, at_ms: 1000, client: "laptop", added: 2, modified: 0, deleted: 0 },
       { rev: 2, at_ms: 1000, client: "laptop", added: 0, modified: 1, deleted: 0 },
     ]);
+  });
+
+  test("changesSince reads one range of the files_rev index, first page or following: no scan, no sort", async () => {
+    await using table = await tempTable();
+    const plan = (sql: string) =>
+      (table.db.query(`EXPLAIN QUERY PLAN ${sql}`).all({ since: 0, rev: 0, path: "", limit: 1 }) as { detail: string }[]).map((r) => r.detail);
+    expect(plan(CHANGES_SQL.first)).toEqual(["SEARCH files USING INDEX files_rev (rev>?)"]);
+    expect(plan(CHANGES_SQL.after)).toEqual(["SEARCH files USING INDEX files_rev ((rev,path)>(?,?))"]);
+  });
+
+  test("a page cursor at or before `since` is ignored: the page starts after `since`", async () => {
+    await using table = await tempTable();
+    commit(table, { upserts: [up("a.txt"), up("b.txt")] });
+    commit(table, { upserts: [up("c.txt"), up("d.txt")] });
+    const after1 = changesSince(table, 1);
+    expect(after1.files.map((f) => f.path)).toEqual(["c.txt", "d.txt"]);
+    expect(changesSince(table, 1, { afterRev: 1, afterPath: "zzz" })).toEqual(after1);
+    expect(changesSince(table, 1, { afterRev: 0 })).toEqual(after1);
+    expect(changesSince(table, 0, { afterRev: 2, afterPath: "c.txt" }).files.map((f) => f.path)).toEqual(["d.txt"]);
   });
 
   test("a delete leaves a tombstone that incremental changes include", async () => {

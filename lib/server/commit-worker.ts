@@ -1,0 +1,99 @@
+import { SocError } from "../shared/errors.ts";
+import type { CommitProgress, PushCommit, PushCommitRequest } from "../shared/protocol.ts";
+import { commitPush, type CommitDeps } from "./commit.ts";
+import { createFailpoint, type SharedFailpoint } from "./failpoint.ts";
+import { createJournalGate } from "./journal-gate.ts";
+import type { Store } from "./store.ts";
+import { openTable } from "./table.ts";
+import { createSweeper } from "./versions.ts";
+
+// Entry of the commit worker (committer.ts): it opens its own connection to the table and runs
+// each commit it is sent (checks, md5 of the stage, the transaction, the journal's file work), so
+// that the main thread keeps serving requests meanwhile. The main thread sends one at a time.
+
+declare const self: Worker;
+
+/** The first message: where the state is, and what the main thread shares with this one. */
+export interface CommitWorkerInit {
+  type: "init";
+  dbFile: string;
+  store: Store;
+  keepDays: number;
+  /** The journal gate's SharedArrayBuffer. */
+  gate: SharedArrayBuffer;
+  failpoint?: SharedFailpoint;
+}
+
+/** A commit to run; `nowMs` is the main thread's clock when it was asked for. */
+export interface CommitJob {
+  type: "commit";
+  id: number;
+  request: PushCommitRequest;
+  nowMs: number;
+}
+
+/** A SocError as it crosses threads. */
+export interface SocErrorData {
+  code: string;
+  message: string;
+  status: number;
+  exitCode: SocError["exitCode"];
+  details?: Record<string, unknown>;
+}
+
+/** What the worker sends back: a job's progress, result or error; a log line; an unexpected error's text. */
+export type CommitWorkerReply =
+  | { id: number; progress: CommitProgress }
+  | { id: number; result: PushCommit }
+  | { id: number; error: SocErrorData }
+  | { id: number; internal: string }
+  | { log: string }
+  | { internal: string };
+
+let deps: CommitDeps | undefined;
+let nowMs = 0;
+
+self.onmessage = async (e: MessageEvent<CommitWorkerInit | CommitJob>) => {
+  const msg = e.data;
+  if (msg.type === "init") {
+    deps = _open(msg);
+    return;
+  }
+  const reply = (r: CommitWorkerReply) => postMessage(r);
+  try {
+    if (deps === undefined) throw new Error("the commit worker got a commit before its state");
+    nowMs = msg.nowMs;
+    const result = await commitPush(deps, msg.request, (progress) => reply({ id: msg.id, progress }));
+    reply({ id: msg.id, result });
+  } catch (error) {
+    if (error instanceof SocError) {
+      const { code, message, status, exitCode, details } = error;
+      reply({ id: msg.id, error: { code, message, status, exitCode, ...(details ? { details } : {}) } });
+    } else {
+      reply({ id: msg.id, internal: _text(error) });
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------
+
+function _open(init: CommitWorkerInit): CommitDeps {
+  const table = openTable(init.dbFile);
+  const { store, keepDays } = init;
+  const now = () => nowMs;
+  return {
+    table,
+    store,
+    now,
+    keepDays,
+    sweep: createSweeper(table, store, { keepDays, now }),
+    gate: createJournalGate(init.gate),
+    failpoint: init.failpoint && createFailpoint(init.failpoint.spec, init.failpoint.seen),
+    log: (line) => postMessage({ log: line } satisfies CommitWorkerReply),
+    onInternalError: (error) => postMessage({ internal: _text(error) } satisfies CommitWorkerReply),
+  };
+}
+
+function _text(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

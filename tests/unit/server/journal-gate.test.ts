@@ -1,0 +1,87 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { commitChangeset } from "../../../lib/server/commit.ts";
+import { journalPending } from "../../../lib/server/journal.ts";
+import { createJournalGate, enterJournal, holdJournal, leaveJournal, storePlaced, storeWhole } from "../../../lib/server/journal-gate.ts";
+import { createStage } from "../../../lib/server/stage.ts";
+import { changeset } from "../../_harness/changesets.ts";
+import { writeFile } from "../../_harness/fs.ts";
+import { serverState, type ServerState } from "../../_harness/server-state.ts";
+import { upsertOf } from "../../_harness/upserts.ts";
+
+/** Commits `a.txt` as revision 1 with its file work left in the journal (what a failed run leaves). */
+function leftInJournal(f: ServerState): void {
+  const stage = createStage(f.store);
+  writeFile(stage.path, "a.txt", "a");
+  commitChangeset(f.table, changeset({ upserts: [upsertOf("a.txt", "a")] }), { nowMs: 0, source: { stage: stage.id } });
+}
+
+/** Whether `p` has settled once the tasks already queued have run (it cannot, while the gate holds it back). */
+async function settledSoon(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  void p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await new Promise((resolve) => setImmediate(resolve));
+  return settled;
+}
+
+describe("the journal gate", () => {
+  test("a request waits while the worker places its files, and goes on once they are placed", async () => {
+    using f = serverState("soc-gate-");
+    const gate = createJournalGate();
+    enterJournal(gate); // this thread plays the worker: committed, placing
+    const whole = storeWhole(gate, f);
+    expect(await settledSoon(whole)).toBe(false);
+    storePlaced(gate);
+    await whole;
+    // Syncing, and then idle with nothing left: requests pass at once.
+    await storeWhole(gate, f);
+    leaveJournal(gate);
+    await storeWhole(gate, f);
+  });
+
+  test("a read goes on while the worker commits; its answer waits only once the table holds the revision being placed", async () => {
+    using f = serverState("soc-gate-");
+    const gate = createJournalGate();
+    commitChangeset(f.table, changeset({ upserts: [upsertOf("a.txt", "a")] }), { nowMs: 0 }); // revision 1, placed
+    enterJournal(gate, () => 2); // the worker, about to commit revision 2
+    await storeWhole(gate, f, "read");
+    await storeWhole(gate, f, "answer"); // the table is still at 1: nothing unplaced to show
+    const write = storeWhole(gate, f, "write");
+    expect(await settledSoon(write)).toBe(false);
+    commitChangeset(f.table, changeset({ upserts: [upsertOf("b.txt", "b")] }), { nowMs: 0 }); // revision 2 is committed
+    const answer = storeWhole(gate, f, "answer");
+    expect(await settledSoon(answer)).toBe(false);
+    storePlaced(gate);
+    await Promise.all([write, answer]);
+    leaveJournal(gate);
+  });
+
+  test("with no one holding it, a request finishes what a failed run left in the journal first", async () => {
+    using f = serverState("soc-gate-");
+    const gate = createJournalGate();
+    leftInJournal(f);
+    await storeWhole(gate, f);
+    expect(journalPending(f.table)).toBe(false);
+    expect(readFileSync(join(f.store.root, "a.txt"), "utf8")).toBe("a");
+  });
+
+  test("a held journal holds back a request only when something is left in it, and another holder until it is let go", async () => {
+    using f = serverState("soc-gate-");
+    const gate = createJournalGate();
+    const held = await holdJournal(gate);
+    await storeWhole(gate, f); // nothing pending: served
+    leftInJournal(f);
+    const whole = storeWhole(gate, f);
+    const next = holdJournal(gate);
+    expect(await settledSoon(whole)).toBe(false);
+    expect(await settledSoon(next)).toBe(false);
+    held[Symbol.dispose]();
+    (await next)[Symbol.dispose]();
+    await whole;
+    expect(journalPending(f.table)).toBe(false);
+  });
+});
