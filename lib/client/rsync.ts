@@ -114,11 +114,18 @@ async function _readProgress(stdout: ReadableStream<Uint8Array>, onProgress: (p:
   const decoder = new TextDecoder();
   let pending = "";
   for await (const chunk of stdout) {
-    const lines = (pending + decoder.decode(chunk, { stream: true })).split(/[\r\n]/);
-    pending = lines.pop() ?? "";
-    for (const line of lines) {
-      const p = parseProgress2(line);
-      if (p) onProgress(p);
+    const text = pending + decoder.decode(chunk, { stream: true });
+    const end = Math.max(text.lastIndexOf("\r"), text.lastIndexOf("\n"));
+    pending = text.slice(end + 1);
+    // Only the newest complete line counts (progress2 is cumulative): a clone of many files gets
+    // thousands of lines a second, and parsing each cost more CPU than the transfer.
+    for (let stop = end, start = end; stop > 0; stop = start) {
+      start = Math.max(text.lastIndexOf("\r", stop - 1), text.lastIndexOf("\n", stop - 1));
+      const p = parseProgress2(text.slice(start + 1, stop));
+      if (p) {
+        onProgress(p);
+        break;
+      }
     }
   }
 }
