@@ -10,7 +10,6 @@ import type { Logger } from "./log.ts";
 import type { RepoLayout } from "./repo.ts";
 import { trackerFor, type RootRule } from "./roots.ts";
 import { readRoots, refreshBase, statIsTrusted, type BaseEntry } from "./state.ts";
-import { STAT_FIELDS } from "./stat-core.ts";
 import { fileStatAt, startWalk, toFileStat, type FileStat, type WalkedFiles } from "./walk.ts";
 
 /** A tracked file with its content hash, when one was computed. */
@@ -69,7 +68,7 @@ export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, op
   const nowNs = BigInt(Date.now()) * 1_000_000n;
   const walk = startWalk(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m), snapshotCount(layout.baseSnapshotFile));
   const base = loadBaseIndex(db, layout.baseSnapshotFile);
-  const dirty = await diffAgainstBase(layout.top, walk.finish(base), base, { ...opts, rules, nowNs });
+  const dirty = await diffAgainstBase(layout.top, walk.finish(base, { everyFile: opts.allFiles }), base, { ...opts, rules, nowNs });
   const updated = dirty.refreshed.map((entry) => ({ at: dirty.positions.get(entry.path) as number, entry }));
   const index =
     updated.length === 0
@@ -90,7 +89,6 @@ export async function diffAgainstBase(
   opts: ScanOptions & { rules: readonly RootRule[]; nowNs?: bigint },
 ): Promise<DirtySet> {
   const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
-  const { stats } = walked;
   const match = walked.match ?? base.match(Array.from({ length: walked.count }, (_, i) => walked.pathAt(i)));
   const seen = new Uint8Array(base.count);
   const added: ScannedFile[] = [];
@@ -108,7 +106,7 @@ export async function diffAgainstBase(
     }
     seen[at] = 1;
     matched++;
-    if (_statIsTrusted(base.stats, at, stats, i)) {
+    if (walked.clean ? walked.clean[i] === 1 : _statIsTrusted(base.stats, at, walked.statAt(i))) {
       if (!opts.allFiles) continue;
       clean.push(i);
       positions.set(walked.pathAt(i), at);
@@ -184,17 +182,16 @@ export async function diffAgainstBase(
 
 // ---------------------------------------------------------------------------
 
-/** Whether walked file `i` still holds base entry `at`'s content by its stat alone (statIsTrusted, over the packed numbers). */
-function _statIsTrusted(base: Float64Array, at: number, walked: Float64Array, i: number): boolean {
+/** Whether a walked file with numbers `walked` still holds base entry `at`'s content by its stat alone (statIsTrusted, over the packed numbers). */
+function _statIsTrusted(base: Float64Array, at: number, walked: ArrayLike<number>): boolean {
   const b = at * BASE_STAT_FIELDS;
-  const w = i * STAT_FIELDS;
   return (
     base[b + 5] === 1 &&
-    base[b] === walked[w] &&
-    base[b + 1] === walked[w + 1] &&
-    base[b + 2] === walked[w + 2] &&
-    base[b + 3] === walked[w + 3] &&
-    base[b + 4] === walked[w + 4]
+    base[b] === walked[0] &&
+    base[b + 1] === walked[1] &&
+    base[b + 2] === walked[2] &&
+    base[b + 3] === walked[3] &&
+    base[b + 4] === walked[4]
   );
 }
 

@@ -449,7 +449,8 @@ static int match_paths(struct job *job, const char *base, int size, int count, i
 /*
  * Waits for a job (started by soc_stat_start or soc_walk_start) and tells its size in `info`:
  * paths, bytes of names, bytes of skipped entries, status (0 done; -1 statx(2) is missing from
- * the kernel, ENOSYS, so nothing can be trusted; -3 out of memory). The job stays for soc_job_take.
+ * the kernel, ENOSYS, so nothing can be trusted; -3 out of memory). The job stays until
+ * soc_job_free.
  */
 void soc_stat_wait(void *handle, double *info) {
   struct job *job = handle;
@@ -469,19 +470,60 @@ void soc_stat_wait(void *handle, double *info) {
 }
 
 /*
- * Copies a waited-for job's results out and frees it: FIELDS numbers per path into `out`, the
- * names into `names` and where each starts into `starts` (both optional), the skipped entries
- * into `skipped`; with `base` (see match_paths), each path's index there into `match`, and
- * returns -2 when `base` was malformed (`match` then means nothing), else 0.
+ * Matches a waited-for job's paths to `base` (see match_paths) into `match`, and compares the
+ * stat of each matched path with the base's numbers in `base_stats` (per entry: size, mtime s,
+ * mtime ns, ctime s, ctime ns, settled): `clean[i]` is 1 when the entry is settled and all five
+ * are equal, the only case where a scan need not look at the file (state.ts statIsTrusted).
+ * Returns -2 when `base` was malformed (then neither array means anything), else 0.
  */
-int soc_job_take(void *handle, double *out, char *names, i32 *starts, char *skipped, const char *base, int size, int count, i32 *match) {
+int soc_job_compare(void *handle, const char *base, int size, int count, const double *base_stats, i32 *match, unsigned char *clean) {
   struct job *job = handle;
-  int matched = base ? match_paths(job, base, size, count, match) : 0;
+  if (match_paths(job, base, size, count, match) < 0) return -2;
+  for (int i = 0; i < job->n; i++) {
+    clean[i] = 0;
+    if (match[i] < 0) continue;
+    const double *b = base_stats + (size_t)match[i] * FIELDS;
+    const double *w = job->out + (size_t)i * FIELDS;
+    clean[i] = b[5] == 1 && b[0] == w[0] && b[1] == w[1] && b[2] == w[2] && b[3] == w[3] && b[4] == w[4];
+  }
+  return 0;
+}
+
+/* The FIELDS numbers of a waited-for job's path `i`, into `out`. */
+void soc_job_stat(void *handle, int i, double *out) {
+  struct job *job = handle;
+  memcpy(out, job->out + (size_t)i * FIELDS, sizeof(double) * FIELDS);
+}
+
+/* The length of a waited-for job's path `i`, and its bytes into `buf` when `cap` holds them. */
+int soc_job_path(void *handle, int i, char *buf, int cap) {
+  struct job *job = handle;
+  int len = (int)strlen(job->paths[i]);
+  if (len <= cap) memcpy(buf, job->paths[i], (size_t)len);
+  return len;
+}
+
+/* A waited-for job's skipped entries (info[2] bytes), into `buf`. */
+void soc_job_skipped(void *handle, char *buf) {
+  struct job *job = handle;
+  memcpy(buf, job->skipped.at, job->skipped.len);
+}
+
+/* Frees a job whose results were taken one by one. */
+void soc_job_free(void *handle) {
+  free_job(handle);
+}
+
+/*
+ * Copies all of a waited-for job's results out: FIELDS numbers per path into `out`, the names
+ * into `names` and where each starts into `starts` (both optional), the skipped entries into
+ * `skipped` (optional). The job stays until soc_job_free.
+ */
+void soc_job_take(void *handle, double *out, char *names, i32 *starts, char *skipped) {
+  struct job *job = handle;
   memcpy(out, job->out, sizeof(double) * FIELDS * (size_t)job->n);
   if (names) memcpy(names, job->names.at, job->names.len);
   if (starts)
     for (int i = 0; i < job->n; i++) starts[i] = (i32)(job->paths[i] - job->names.at);
   if (skipped) memcpy(skipped, job->skipped.at, job->skipped.len);
-  free_job(job);
-  return matched < 0 ? -2 : 0;
 }

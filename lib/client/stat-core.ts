@@ -24,16 +24,26 @@ export interface StatJob {
   wait(against?: PathBlock): StatResult;
 }
 
-/** What a tree walk in C found: its regular files (count, paths on demand) and the symlinks and special files it skipped. */
-export interface TreeWalkResult extends StatResult {
+/**
+ * What a tree walk in C found: its regular files and the symlinks and special files it skipped.
+ * Matched against a base, `match` and `clean` say which files need a closer look (clean: the stat
+ * equals a settled base entry's); `pathAt` and `statAt` then answer only for the others, so an
+ * unchanged tree costs no string and no number per file on this side.
+ */
+export interface TreeWalkResult {
   count: number;
+  match?: Int32Array;
+  clean?: Uint8Array;
   pathAt(i: number): string;
+  /** STAT_FIELDS numbers of file `i`. */
+  statAt(i: number): ArrayLike<number>;
   skipped: { path: string; kind: "symlink" | "special file" }[];
 }
 
-/** A tree walk under way on C threads. */
+/** A tree walk under way on C threads; `against` also carries the base's numbers (BaseIndex). */
 export interface TreeWalkJob {
-  wait(against?: PathBlock): TreeWalkResult;
+  /** With `everyFile`, pathAt and statAt answer for clean files too. */
+  wait(against?: PathBlock & { stats: Float64Array }, everyFile?: boolean): TreeWalkResult;
 }
 
 /** Which implementation lstats a scan's files: the C core on threads, or the JS fallback. */
@@ -68,8 +78,17 @@ export function startStat(top: string, rels: readonly string[]): StatJob {
     if (job !== null) {
       return {
         wait: (against) => {
-          const r = _take(core, job, against, false);
-          return r ? { stats: r.stats, ...(r.match ? { match: r.match } : {}) } : _statInJs(top, rels).wait();
+          const info = _wait(core, job);
+          const stats = new Float64Array(Math.max(info.count, 1) * STAT_FIELDS);
+          let match: ReturnType<typeof _compare>;
+          try {
+            match = info.status === 0 && against ? _compare(core, job, info.count, against) : undefined;
+            core.soc_job_take(job, stats, null, null, null);
+          } finally {
+            core.soc_job_free(job);
+          }
+          if (info.status !== 0) return _statInJs(top, rels).wait();
+          return { stats: stats.subarray(0, info.count * STAT_FIELDS), ...(match ? { match: match.match } : {}) };
         },
       };
     }
@@ -101,10 +120,17 @@ export function startTreeWalk(top: string, dirs: readonly string[], files: reado
   );
   if (job === null) return null;
   return {
-    wait: (against) => {
-      const r = _take(core, job, against, true);
-      if (!r) throw new Error(`cannot walk ${top}: out of memory, or statx(2) is missing from this kernel (try SOC_STAT_CORE=js)`);
-      return r as TreeWalkResult;
+    wait: (against, everyFile) => {
+      const info = _wait(core, job);
+      if (info.status !== 0) {
+        core.soc_job_free(job);
+        throw new Error(`cannot walk ${top}: out of memory, or statx(2) is missing from this kernel (try SOC_STAT_CORE=js)`);
+      }
+      try {
+        return _results(core, job, info, against, everyFile === true);
+      } finally {
+        core.soc_job_free(job);
+      }
     },
   };
 }
@@ -127,44 +153,77 @@ function _block(paths: readonly string[]): Buffer {
   return Buffer.from(paths.map((p) => `${p}\0`).join(""), "utf8");
 }
 
-/** Waits for a C job and copies its results out (it is freed); undefined when its results cannot be trusted. */
-function _take(core: _CoreSymbols, job: Pointer, against: PathBlock | undefined, withPaths: boolean): TreeWalkResult | undefined {
+/** Waits for a C job; its size and whether its results can be trusted (status 0). */
+function _wait(core: _CoreSymbols, job: Pointer): { count: number; nameBytes: number; skippedBytes: number; status: number } {
   const info = new Float64Array(4);
   core.soc_stat_wait(job, info);
-  const [count, nameBytes, skippedBytes, status] = info as unknown as [number, number, number, number];
-  const stats = new Float64Array(count * STAT_FIELDS);
-  const names = withPaths ? Buffer.alloc(nameBytes) : null;
-  const starts = withPaths ? new Int32Array(count + 1) : null;
-  const skipped = withPaths ? Buffer.alloc(skippedBytes) : null;
-  const match = against && against.count > 0 ? new Int32Array(count + 1) : null;
-  const block = match ? (against?.pathBlock ?? null) : null;
-  // Empty arrays go as null: bun:ffi has no pointer for them.
-  const orNull = <T extends ArrayBufferView>(a: T | null) => (a && a.byteLength > 0 ? a : null);
-  const matched = core.soc_job_take(
-    job,
-    stats.length > 0 ? stats : new Float64Array(1),
-    orNull(names),
-    starts,
-    orNull(skipped),
-    block,
-    block?.length ?? 0,
-    against?.count ?? 0,
-    match,
-  );
-  if (status !== 0) return undefined;
-  if (starts) starts[count] = nameBytes;
+  return { count: info[0] as number, nameBytes: info[1] as number, skippedBytes: info[2] as number, status: info[3] as number };
+}
+
+/** Matches a waited-for job's paths to `against` and compares their stats with its numbers; undefined for a malformed block. */
+function _compare(core: _CoreSymbols, job: Pointer, count: number, against: PathBlock & { stats?: Float64Array }) {
+  if (against.count === 0) return { match: new Int32Array(count).fill(-1), clean: new Uint8Array(count) };
+  // One more slot than needed each: bun:ffi has no pointer for an empty array.
+  const match = new Int32Array(count + 1);
+  const clean = new Uint8Array(count + 1);
+  const numbers = against.stats && against.stats.length > 0 ? against.stats : new Float64Array(against.count * STAT_FIELDS);
+  const done = core.soc_job_compare(job, against.pathBlock, against.pathBlock.length, against.count, numbers, match, clean);
+  return done === 0 ? { match: match.subarray(0, count), clean: clean.subarray(0, count) } : undefined;
+}
+
+/** Files a tree walk must hand over one by one at most; beyond it, all of them at once. */
+const _ONE_BY_ONE = 1 / 4;
+
+/** A tree walk's results: only the files that need a closer look, unless most do. */
+function _results(
+  core: _CoreSymbols,
+  job: Pointer,
+  info: ReturnType<typeof _wait>,
+  against: (PathBlock & { stats: Float64Array }) | undefined,
+  everyFile: boolean,
+): TreeWalkResult {
+  const { count } = info;
+  const compared = against ? _compare(core, job, count, against) : undefined;
+  const skippedBytes = Buffer.alloc(info.skippedBytes);
+  if (info.skippedBytes > 0) core.soc_job_skipped(job, skippedBytes);
+  const skipped = skippedBytes
+    .toString("utf8")
+    .split("\0")
+    .slice(0, -1)
+    .map((entry) => ({ path: entry.slice(1), kind: entry.startsWith("l") ? ("symlink" as const) : ("special file" as const) }));
+  const wanted: number[] = [];
+  if (compared) for (let i = 0; i < count; i++) if (!compared.clean[i]) wanted.push(i);
+  const byIndex = new Map<number, { path: string; stat: Float64Array }>();
+  if (compared && !everyFile && wanted.length <= count * _ONE_BY_ONE) {
+    let buf = Buffer.alloc(4096);
+    for (const i of wanted) {
+      const stat = new Float64Array(STAT_FIELDS);
+      core.soc_job_stat(job, i, stat);
+      let len = core.soc_job_path(job, i, buf, buf.length);
+      if (len > buf.length) {
+        buf = Buffer.alloc(len);
+        len = core.soc_job_path(job, i, buf, buf.length);
+      }
+      byIndex.set(i, { path: buf.toString("utf8", 0, len), stat });
+    }
+    const one = (i: number) => {
+      const found = byIndex.get(i);
+      if (!found) throw new Error(`file ${i} of the walk was found clean: nothing more was kept of it`);
+      return found;
+    };
+    return { count, ...compared, pathAt: (i) => one(i).path, statAt: (i) => one(i).stat, skipped };
+  }
+  const stats = new Float64Array(Math.max(count, 1) * STAT_FIELDS);
+  const names = Buffer.alloc(Math.max(info.nameBytes, 1));
+  const starts = new Int32Array(count + 1);
+  core.soc_job_take(job, stats, names, starts, null);
+  starts[count] = info.nameBytes;
   return {
-    stats,
-    ...(match && matched === 0 ? { match: match.subarray(0, count) } : against?.count === 0 ? { match: new Int32Array(count).fill(-1) } : {}),
     count,
-    pathAt: (i) => (names as Buffer).toString("utf8", (starts as Int32Array)[i], ((starts as Int32Array)[i + 1] as number) - 1),
-    skipped: skipped
-      ? skipped
-          .toString("utf8")
-          .split("\0")
-          .slice(0, -1)
-          .map((entry) => ({ path: entry.slice(1), kind: entry.startsWith("l") ? "symlink" : "special file" }))
-      : [],
+    ...(compared ?? {}),
+    pathAt: (i) => names.toString("utf8", starts[i], (starts[i + 1] as number) - 1),
+    statAt: (i) => stats.subarray(i * STAT_FIELDS, (i + 1) * STAT_FIELDS),
+    skipped,
   };
 }
 
@@ -182,17 +241,12 @@ interface _CoreSymbols {
     threads: number,
   ): Pointer | null;
   soc_stat_wait(job: Pointer, info: Float64Array): void;
-  soc_job_take(
-    job: Pointer,
-    out: Float64Array,
-    names: Uint8Array | null,
-    starts: Int32Array | null,
-    skipped: Uint8Array | null,
-    base: Uint8Array | null,
-    size: number,
-    count: number,
-    match: Int32Array | null,
-  ): number;
+  soc_job_compare(job: Pointer, base: Uint8Array, size: number, count: number, baseStats: Float64Array, match: Int32Array, clean: Uint8Array): number;
+  soc_job_stat(job: Pointer, i: number, out: Float64Array): void;
+  soc_job_path(job: Pointer, i: number, buf: Uint8Array, cap: number): number;
+  soc_job_skipped(job: Pointer, buf: Uint8Array): void;
+  soc_job_free(job: Pointer): void;
+  soc_job_take(job: Pointer, out: Float64Array, names: Uint8Array | null, starts: Int32Array | null, skipped: Uint8Array | null): void;
 }
 
 let _compiled: _CoreSymbols | null | undefined;
@@ -209,7 +263,12 @@ function _core(): _CoreSymbols | null {
         soc_stat_start: { args: ["ptr", "ptr", "i32", "i32", "i32"], returns: "ptr" },
         soc_walk_start: { args: ["ptr", "ptr", "i32", "i32", "i32", "ptr", "i32", "i32", "i32"], returns: "ptr" },
         soc_stat_wait: { args: ["ptr", "ptr"], returns: "void" },
-        soc_job_take: { args: ["ptr", "ptr", "ptr", "ptr", "ptr", "ptr", "i32", "i32", "ptr"], returns: "i32" },
+        soc_job_compare: { args: ["ptr", "ptr", "i32", "i32", "ptr", "ptr", "ptr"], returns: "i32" },
+        soc_job_stat: { args: ["ptr", "i32", "ptr"], returns: "void" },
+        soc_job_path: { args: ["ptr", "i32", "ptr", "i32"], returns: "i32" },
+        soc_job_skipped: { args: ["ptr", "ptr"], returns: "void" },
+        soc_job_free: { args: ["ptr"], returns: "void" },
+        soc_job_take: { args: ["ptr", "ptr", "ptr", "ptr", "ptr"], returns: "void" },
       },
     }).symbols as unknown as _CoreSymbols;
   try {

@@ -14,15 +14,17 @@ export interface FileStat {
 }
 
 /**
- * The tracked regular files of a walk, without an object per file: `stats` holds STAT_FIELDS
- * numbers per path (stat-core.ts), `pathAt(i)` names path i (made on demand after a walk in C);
- * `match`, each path's index in the block `finish` was given, or -1.
+ * The tracked regular files of a walk, without an object per file: `pathAt(i)` and `statAt(i)`
+ * (STAT_FIELDS numbers, stat-core.ts) describe file i. Matched against a base, `match` holds each
+ * file's index there, or -1; where the C core also compared them, `clean` marks the files whose
+ * stat equals their settled base entry's, and only the others can be asked about.
  */
 export interface WalkedFiles {
   count: number;
   pathAt(i: number): string;
-  stats: Float64Array;
+  statAt(i: number): ArrayLike<number>;
   match?: Int32Array;
+  clean?: Uint8Array;
 }
 
 /**
@@ -30,7 +32,8 @@ export interface WalkedFiles {
  * them, and matches the files against `against` on the way where the C core runs.
  */
 export interface PendingWalk {
-  finish(against?: PathBlock): WalkedFiles;
+  /** With `everyFile`, every file can be asked about, clean or not. */
+  finish(against?: PathBlock & { stats: Float64Array }, opts?: { everyFile?: boolean }): WalkedFiles;
 }
 
 /**
@@ -63,8 +66,8 @@ export function startWalk(
     const job = startTreeWalk(top, dirs, files, [...excluded]);
     if (job) {
       return {
-        finish: (against) => {
-          const found = job.wait(against);
+        finish: (against, opts) => {
+          const found = job.wait(against, opts?.everyFile === true);
           for (const s of found.skipped) skipped(s.path, s.kind);
           return found;
         },
@@ -100,14 +103,13 @@ export function walkTracked(top: string, rules: readonly RootRule[], ignored: Ig
 
 /** The i-th file of a walk as a FileStat. */
 export function fileStatAt(walked: WalkedFiles, i: number): FileStat {
-  const s = walked.stats;
-  const o = i * STAT_FIELDS;
+  const s = walked.statAt(i);
   return {
     path: walked.pathAt(i),
-    size: s[o] as number,
-    mtimeNs: _nanos(s[o + 1] as number, s[o + 2] as number),
-    ctimeNs: _nanos(s[o + 3] as number, s[o + 4] as number),
-    mode: (s[o + 5] as number) & 0o7777,
+    size: s[0] as number,
+    mtimeNs: _nanos(s[1] as number, s[2] as number),
+    ctimeNs: _nanos(s[3] as number, s[4] as number),
+    mode: (s[5] as number) & 0o7777,
   };
 }
 
@@ -156,7 +158,8 @@ function _regularFiles(rels: string[], keep: readonly boolean[], { stats, match 
     return keep[i] === true && mode >= 0 && (mode & 0o170000) === 0o100000;
   };
   for (let i = 0; i < rels.length; i++) if (isKept(i)) n++;
-  if (n === rels.length) return { count: n, pathAt: (i) => rels[i] as string, stats, ...(match ? { match } : {}) };
+  const statAt = (numbers: Float64Array) => (i: number) => numbers.subarray(i * STAT_FIELDS, (i + 1) * STAT_FIELDS);
+  if (n === rels.length) return { count: n, pathAt: (i) => rels[i] as string, statAt: statAt(stats), ...(match ? { match } : {}) };
   const paths: string[] = new Array(n);
   const packed = new Float64Array(n * STAT_FIELDS);
   const matched = match && new Int32Array(n);
@@ -167,7 +170,7 @@ function _regularFiles(rels: string[], keep: readonly boolean[], { stats, match 
     if (matched) matched[j] = match[i] as number;
     j++;
   }
-  return { count: n, pathAt: (i) => paths[i] as string, stats: packed, ...(matched ? { match: matched } : {}) };
+  return { count: n, pathAt: (i) => paths[i] as string, statAt: statAt(packed), ...(matched ? { match: matched } : {}) };
 }
 
 function _readdir(abs: string, warn: (msg: string) => void): Dirent[] {

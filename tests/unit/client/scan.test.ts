@@ -27,7 +27,7 @@ function walk(top: string, rules = ALL, warnings: string[] = []): FileStat[] {
 /** diffAgainstBase over a fresh walk of `top`, matched to the base as scanRepo does (by the C core when it runs). */
 function diff(top: string, base: Map<string, BaseEntry>, opts: { hashAdded?: boolean; allFiles?: boolean } = {}) {
   const index = baseIndexOf(base);
-  const walked = startWalk(top, ALL, loadIgnore(top), () => {}).finish(index);
+  const walked = startWalk(top, ALL, loadIgnore(top), () => {}).finish(index, { everyFile: opts.allFiles });
   expect(walked.match !== undefined).toBe(process.env.SOC_STAT_CORE === "c");
   return diffAgainstBase(top, walked, index, { rules: ALL, ...opts });
 }
@@ -163,6 +163,21 @@ for (const core of ["c", "js"]) {
         ]);
         expect(d.modified.map((f) => [f.path, f.md5])).toEqual([["t/edit", md5Bytes("new content")]]);
         expect(d.deleted.map((e) => e.path).sort()).toEqual(["t/becomes-dir", "t/gone"]);
+      });
+
+      test("every file, clean or not, with its md5 when a push asks for them all (--force)", async () => {
+        using dir = tempDir();
+        write(dir.path, "t/a", "a");
+        write(dir.path, "t/b", "b");
+        const base = baseOf(dir.path, walk(dir.path));
+        write(dir.path, "t/c", "c");
+        const d = await diff(dir.path, base, { allFiles: true, hashAdded: true });
+        expect(d.files?.map((f) => [f.path, f.md5]).sort()).toEqual([
+          ["t/a", md5Bytes("a")],
+          ["t/b", md5Bytes("b")],
+          ["t/c", md5Bytes("c")],
+        ]);
+        expect([d.hashed, d.tracked]).toEqual([1, 3]);
       });
 
       test("a file already in the base stays tracked when a later pattern ignores it", async () => {
