@@ -67,6 +67,10 @@ void free(void *p);
 int *__errno_location(void);
 int pthread_create(u64 *thread, const void *attr, void *(*start)(void *), void *arg);
 int pthread_join(u64 thread, void **ret);
+int pthread_mutex_lock(void *mutex);
+int pthread_mutex_unlock(void *mutex);
+int pthread_cond_wait(void *cond, void *mutex);
+int pthread_cond_broadcast(void *cond);
 
 #define AT_SYMLINK_NOFOLLOW 0x100
 #define STATX_BASIC_STATS 0x7ff
@@ -103,6 +107,15 @@ struct bytes {
   int failed;
 };
 
+/* What one walking thread found: its regular files (names, FIELDS doubles each) and skipped entries. */
+struct walker {
+  struct job *job;
+  struct bytes names;
+  struct bytes stats;
+  struct bytes skipped;
+  int n;
+};
+
 struct job {
   int top;
   int n;
@@ -122,6 +135,15 @@ struct job {
   int excluded_n;
   struct bytes skipped;  /* one type byte ('l' symlink, 's' special) then the path, NUL-ended */
   int enosys;
+  /* The walk's shared queue of directories (NUL-ended paths), taken from `queue_next` on, under
+   * `mutex`; `busy` threads are reading one. Zeroed memory is an unlocked mutex and a fresh
+   * condition in glibc and musl alike. */
+  u64 mutex[8];
+  u64 cond[8];
+  struct bytes queue;
+  size_t queue_next;
+  int busy;
+  struct walker walkers[MAX_THREADS];
 };
 
 static void put(struct bytes *b, const char *s, size_t n) {
@@ -168,6 +190,12 @@ static void *stat_part(void *arg) {
 
 static void free_job(struct job *job) {
   if (job->top >= 0) close(job->top);
+  for (int t = 0; t < MAX_THREADS; t++) {
+    free(job->walkers[t].names.at);
+    free(job->walkers[t].stats.at);
+    free(job->walkers[t].skipped.at);
+  }
+  free(job->queue.at);
   free(job->names.at);
   free(job->starts.at);
   free(job->excluded.at);
@@ -279,27 +307,33 @@ static int is_excluded(struct job *job, const char *rel) {
   return 0;
 }
 
-static void skip(struct job *job, char type, const char *rel, size_t len) {
-  put(&job->skipped, &type, 1);
-  put(&job->skipped, rel, len + 1);
+static void take_file(struct walker *w, const char *path, size_t plen, const struct statx *st) {
+  double o[FIELDS];
+  o[0] = (double)st->stx_size;
+  split_time(st->stx_mtime, &o[1], &o[2]);
+  split_time(st->stx_ctime, &o[3], &o[4]);
+  o[5] = (double)st->stx_mode;
+  put(&w->names, path, plen + 1);
+  put(&w->stats, (const char *)o, sizeof o);
+  w->n++;
+}
+
+static void skip_entry(struct walker *w, char type, const char *path, size_t plen) {
+  put(&w->skipped, &type, 1);
+  put(&w->skipped, path, plen + 1);
 }
 
 /*
- * Reads directory `rel` (relative to the top, "" for the top) and everything beneath it. Its
- * subdirectories are walked after it is closed: one directory open at a time, however deep.
+ * Reads directory `rel` ("" for the top): lstats each file through the directory's own fd (one
+ * path step, not the whole path), keeps the regular ones, and puts subdirectories in `subdirs`.
  */
-static void walk_dir(struct job *job, const char *rel, size_t len) {
+static void read_dir(struct walker *w, const char *rel, size_t len, struct bytes *subdirs, char *path) {
+  struct job *job = w->job;
   int fd = openat(job->top, len ? rel : ".", O_RDONLY_CLOEXEC);
   if (fd < 0) return;
   DIR *dir = fdopendir(fd);
   if (!dir) {
     close(fd);
-    return;
-  }
-  struct bytes subdirs = {0};
-  char *path = malloc(4096 + 256 + 2);
-  if (!path) {
-    closedir(dir);
     return;
   }
   for (struct dirent *e = readdir(dir); e; e = readdir(dir)) {
@@ -316,63 +350,113 @@ static void walk_dir(struct job *job, const char *rel, size_t len) {
     memcpy(path + plen, name, n + 1);
     plen += n;
     int type = e->d_type;
-    if (type == DT_UNKNOWN) {
-      struct statx st;
-      if (statx(job->top, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) != 0) continue;
+    struct statx st;
+    int have_stat = 0;
+    if (type == DT_UNKNOWN || type == DT_REG) {
+      if (statx(fd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) != 0) {
+        if (*__errno_location() == ENOSYS) job->enosys = 1;
+        continue; /* gone since readdir */
+      }
+      have_stat = 1;
       int fmt = st.stx_mode & S_IFMT;
       type = fmt == S_IFDIR ? DT_DIR : fmt == S_IFREG ? DT_REG : fmt == S_IFLNK ? DT_LNK : -1;
     }
     if (builtin_excluded(name, type == DT_DIR) || (job->excluded_n && is_excluded(job, path))) continue;
-    if (type == DT_DIR) put(&subdirs, path, plen + 1);
-    else if (type == DT_REG) {
-      put(&job->names, path, plen + 1);
-      job->n++;
-    } else skip(job, type == DT_LNK ? 'l' : 's', path, plen);
+    if (type == DT_DIR) put(subdirs, path, plen + 1);
+    else if (type == DT_REG && have_stat) take_file(w, path, plen, &st);
+    else if (type != DT_REG) skip_entry(w, type == DT_LNK ? 'l' : 's', path, plen);
   }
   closedir(dir);
-  free(path);
-  if (subdirs.failed) job->names.failed = 1;
-  for (size_t at = 0; at < subdirs.len;) {
-    size_t n = strlen(subdirs.at + at);
-    walk_dir(job, subdirs.at + at, n);
-    at += n + 1;
-  }
-  free(subdirs.at);
 }
 
-/* The walker thread: walks, stats on the job's threads, keeps only regular files. */
+/* One walking thread: takes directories from the job's queue until it is empty and nobody is reading one. */
+static void *walk_queue(void *arg) {
+  struct walker *w = arg;
+  struct job *job = w->job;
+  char *rel = malloc(4096 + 256 + 2);
+  char *path = malloc(4096 + 256 + 2);
+  struct bytes subdirs = {0};
+  if (!rel || !path) {
+    job->names.failed = 1;
+    free(rel);
+    free(path);
+    return 0;
+  }
+  pthread_mutex_lock(job->mutex);
+  for (;;) {
+    if (job->queue_next < job->queue.len) {
+      size_t len = strlen(job->queue.at + job->queue_next);
+      memcpy(rel, job->queue.at + job->queue_next, len + 1); /* the queue may move while we read */
+      job->queue_next += len + 1;
+      job->busy++;
+      pthread_mutex_unlock(job->mutex);
+      subdirs.len = 0;
+      read_dir(w, rel, len, &subdirs, path);
+      pthread_mutex_lock(job->mutex);
+      if (subdirs.len) put(&job->queue, subdirs.at, subdirs.len);
+      if (subdirs.failed) job->names.failed = 1;
+      job->busy--;
+      pthread_cond_broadcast(job->cond);
+    } else if (job->busy == 0) {
+      break;
+    } else {
+      pthread_cond_wait(job->cond, job->mutex);
+    }
+  }
+  pthread_cond_broadcast(job->cond);
+  pthread_mutex_unlock(job->mutex);
+  free(subdirs.at);
+  free(rel);
+  free(path);
+  return 0;
+}
+
+/* The walker thread: walks on the job's threads, then gathers what they found. */
 static void *walk_all(void *arg) {
   struct job *job = arg;
+  struct walker *first = &job->walkers[0];
   const char *at = job->starts.at;
   for (int i = 0; i < job->start_dirs + job->start_files; i++) {
     size_t len = strlen(at);
     if (i >= job->start_dirs) {
-      put(&job->names, at, len + 1);
-      job->n++;
-    } else if (len < 4096) walk_dir(job, at, len);
+      struct statx st;
+      if (statx(job->top, at, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) == 0 && (st.stx_mode & S_IFMT) == S_IFREG) take_file(first, at, len, &st);
+    } else if (len < 4096) put(&job->queue, at, len + 1);
     at += len + 1;
   }
-  if (!index_names(job)) {
+  for (int t = 0; t < job->threads; t++) job->walkers[t].job = job;
+  for (int t = 1; t < job->threads; t++) job->started[t] = pthread_create(&job->thread[t], 0, walk_queue, &job->walkers[t]) == 0;
+  walk_queue(first);
+  for (int t = 1; t < job->threads; t++)
+    if (job->started[t]) pthread_join(job->thread[t], 0);
+  for (int t = 0; t < job->threads; t++) {
+    struct walker *w = &job->walkers[t];
+    put(&job->names, w->names.at, w->names.len);
+    put(&job->skipped, w->skipped.at, w->skipped.len);
+    if (w->names.failed || w->stats.failed || w->skipped.failed) job->names.failed = 1;
+    job->n += w->n;
+  }
+  job->paths = malloc(sizeof(char *) * (size_t)(job->n > 0 ? job->n : 1));
+  job->out = malloc(sizeof(double) * FIELDS * (size_t)(job->n > 0 ? job->n : 1));
+  if (!job->paths || !job->out || job->names.failed) {
     job->names.failed = 1;
     return 0;
   }
-  stat_all(job, 1);
-  /* A path that vanished or is no longer a regular file since readdir is left out. */
-  int kept = 0;
-  size_t to = 0;
-  for (int i = 0; i < job->n; i++) {
-    double *o = job->out + (size_t)i * FIELDS;
-    if (o[5] < 0 || ((int)o[5] & S_IFMT) != S_IFREG) continue;
-    size_t len = strlen(job->paths[i]) + 1;
-    char *dst = job->names.at + to;
-    if (dst != job->paths[i]) for (size_t k = 0; k < len; k++) dst[k] = job->paths[i][k];
-    job->paths[kept] = dst;
-    to += len;
-    if (kept != i) memcpy(job->out + (size_t)kept * FIELDS, o, sizeof(double) * FIELDS);
-    kept++;
+  size_t o = 0;
+  for (int t = 0; t < job->threads; t++) {
+    struct walker *w = &job->walkers[t];
+    if (w->stats.len) memcpy(job->out + o, w->stats.at, w->stats.len);
+    o += w->stats.len / sizeof(double);
+    free(w->names.at);
+    free(w->stats.at);
+    free(w->skipped.at);
+    w->names.at = w->stats.at = w->skipped.at = 0;
   }
-  job->n = kept;
-  job->names.len = to;
+  const char *name = job->names.at;
+  for (int i = 0; i < job->n; i++) {
+    job->paths[i] = name;
+    name += strlen(name) + 1;
+  }
   return 0;
 }
 
