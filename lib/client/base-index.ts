@@ -161,11 +161,10 @@ function _index(
   };
   const match = (paths: readonly string[]): Int32Array => {
     const text = Buffer.from(pathBlock.buffer, pathBlock.byteOffset, pathBlock.byteLength).toString("utf8");
+    const all = count > 0 ? text.slice(0, -1).split("\0") : [];
+    if (all.length !== count) throw new Error(`the base snapshot is damaged (${all.length} paths where it says ${count}); remove .soc/base-snapshot`);
     const position = new Map<string, number>();
-    text
-      .slice(0, -1)
-      .split("\0")
-      .forEach((p, j) => count > 0 && position.set(p, j));
+    all.forEach((p, j) => position.set(p, j));
     return Int32Array.from(paths, (p) => position.get(p) ?? -1);
   };
   return { generation, count, stats, pathBlock, pathAt, match, entries: (wanted) => lookup(wanted, count) };
@@ -206,14 +205,9 @@ function _readSnapshot(file: string, generation: number): { generation: number; 
   const statBytes = count * BASE_STAT_FIELDS * 8;
   if (stored !== generation || bytes.length !== _HEADER + statBytes + blockBytes) return undefined;
   const pathBlock = bytes.subarray(_HEADER + statBytes);
-  if (_nulCount(pathBlock) !== count || (count > 0 && pathBlock.at(-1) !== 0)) return undefined;
+  // Whether it holds `count` paths is checked where they are matched (stat-core.c, or `match` here).
+  if (count > 0 && pathBlock.at(-1) !== 0) return undefined;
   return { generation, stats: new Float64Array(bytes.buffer, bytes.byteOffset + _HEADER, count * BASE_STAT_FIELDS), pathBlock };
-}
-
-function _nulCount(bytes: Uint8Array): number {
-  let n = 0;
-  for (let at = bytes.indexOf(0); at >= 0; at = bytes.indexOf(0, at + 1)) n++;
-  return n;
 }
 
 /** The generation in the header of the snapshot at `file` as it is now. */
