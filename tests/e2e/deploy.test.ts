@@ -25,12 +25,18 @@ describe("make build", () => {
     const help = await run([join(ROOT, "dist/soc-server"), "--help"], { cwd: ROOT, env: { PATH: bin.path } });
     expect([help.code, help.stdout]).toEqual([0, expect.stringContaining("--store DIR")]);
     // lib/ starts each worker from new URL("./X.ts", import.meta.url): beside the entry, /$bunfs/root/.
-    const workers = readdirSync(join(ROOT, "lib"), { recursive: true, encoding: "utf8" })
-      .filter((f) => f.endsWith(".ts"))
-      .flatMap((f) => [...readFileSync(join(ROOT, "lib", f), "utf8").matchAll(/new URL\("\.\/([\w-]+)\.ts", import\.meta\.url\)/g)])
-      .map((m) => `/$bunfs/root/${m[1]}.js`);
-    expect(workers.length).toBeGreaterThan(0);
-    for (const exe of ["dist/soc", "dist/soc-server"]) {
+    // Each binary holds the workers of its side and of lib/shared/.
+    const workersIn = (...dirs: string[]) =>
+      dirs
+        .flatMap((dir) => readdirSync(join(ROOT, "lib", dir)).map((f) => join(ROOT, "lib", dir, f)))
+        .filter((f) => f.endsWith(".ts"))
+        .flatMap((f) => [...readFileSync(f, "utf8").matchAll(/new URL\("\.\/([\w-]+)\.ts", import\.meta\.url\)/g)])
+        .map((m) => `/$bunfs/root/${m[1]}.js`);
+    for (const [exe, workers] of [
+      ["dist/soc", workersIn("shared", "client")],
+      ["dist/soc-server", workersIn("shared", "server")],
+    ] as const) {
+      expect(workers.length).toBeGreaterThan(1);
       const bytes = Buffer.from(await Bun.file(join(ROOT, exe)).arrayBuffer());
       expect(workers.filter((w) => !bytes.includes(w))).toEqual([]);
     }
