@@ -21,17 +21,30 @@ export function portabilityProblems(added: readonly string[], tracked: readonly 
       if (why) problems.push(`${JSON.stringify(path)}: ${JSON.stringify(name)} ${why}`);
     }
   }
-  const fresh = new Set(added);
+  problems.sort();
+  let fresh: Set<string> | undefined; // only asked about when some paths clash, which is rare
+  const isFresh = (p: string) => (fresh ??= new Set(added)).has(p);
   problems.push(
-    ..._clashes(tracked, fresh, (p) => p.toLowerCase(), "differ only by case (one overwrites the other on Windows and macOS)", JSON.stringify),
+    ..._clashes(tracked, isFresh, (p) => p.toLowerCase(), "differ only by case (one overwrites the other on Windows and macOS)", JSON.stringify),
   );
-  problems.push(
-    ..._clashes(tracked, fresh, (p) => p.normalize("NFC"), "are the same after Unicode normalisation (NFC/NFD; macOS treats them as one)", _escaped),
-  );
+  // Two ASCII paths are never equal after normalisation: with none other, there is nothing to compare.
+  if (tracked.some((p) => !_ASCII.test(p)))
+    problems.push(
+      ..._clashes(
+        tracked,
+        isFresh,
+        // An ASCII path is its own normal form.
+        (p) => (_ASCII.test(p) ? p : p.normalize("NFC")),
+        "are the same after Unicode normalisation (NFC/NFD; macOS treats them as one)",
+        _escaped,
+      ),
+    );
   return problems;
 }
 
 // ---------------------------------------------------------------------------
+
+const _ASCII = /^[\x00-\x7f]*$/;
 
 function _nameProblem(name: string): string | undefined {
   if (RESERVED.test(name)) return "is a reserved device name on Windows";
@@ -40,20 +53,35 @@ function _nameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/** Groups of distinct paths with the same key, reported when a group holds a newly tracked path. */
-function _clashes(paths: readonly string[], fresh: Set<string>, key: (p: string) => string, why: string, show: (p: string) => string): string[] {
-  const groups = new Map<string, Set<string>>();
+/**
+ * Groups of distinct paths with the same key, reported when a group holds a newly tracked path.
+ * One map entry per key and a list only where keys collide: a million paths make no million sets.
+ */
+function _clashes(
+  paths: readonly string[],
+  isFresh: (p: string) => boolean,
+  key: (p: string) => string,
+  why: string,
+  show: (p: string) => string,
+): string[] {
+  const first = new Map<string, string>();
+  const groups = new Map<string, string[]>();
   for (const p of paths) {
     const k = key(p);
-    const group = groups.get(k) ?? new Set<string>();
-    group.add(p);
-    groups.set(k, group);
+    const seen = first.get(k);
+    if (seen === undefined) {
+      first.set(k, p);
+      continue;
+    }
+    const group = groups.get(k);
+    if (group) group.push(p);
+    else groups.set(k, [seen, p]);
   }
   const out: string[] = [];
   for (const group of groups.values()) {
-    if (group.size > 1 && [...group].some((p) => fresh.has(p))) out.push(`${[...group].sort().map(show).join(" and ")} ${why}`);
+    if (group.some(isFresh)) out.push(`${group.sort().map(show).join(" and ")} ${why}`);
   }
-  return out;
+  return out.sort();
 }
 
 /** A path quoted with every non-ASCII character as \\u{…}, so NFC and NFD spellings look different. */

@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { UsageError } from "../shared/errors.ts";
 import { IGNORE_FILE, loadIgnore, type IgnoreMatcher } from "./ignore.ts";
 import type { Logger } from "./log.ts";
-import { comparePaths, toRepoPath } from "../shared/paths.ts";
+import { toRepoPath } from "../shared/paths.ts";
 import { portabilityProblems } from "./portability.ts";
 import { isTracked, rulesWithin, setRule, trackerFor, type RootRule } from "./roots.ts";
 import { findRepo, type RepoLayout } from "./repo.ts";
-import { walkTracked } from "./walk.ts";
+import { walkPaths } from "./walk.ts";
 import { baseHas, baseHasBelow, openState, readRoots, writeRoots } from "./state.ts";
 
 /** Outcome of `add`/`rm`: how many files are tracked now, and how many that changed. */
@@ -78,9 +78,9 @@ function _edit(
   const [larger, smaller] = opts.adds ? [after, before] : [before, after];
   // Warnings (symlinks, special files) concern what stays tracked: an add's new set only.
   const warn = opts.adds ? (m: string) => opts.log.warn(m) : () => {};
-  const all = walkTracked(layout.top, larger, ignored, warn).map((f) => f.path);
+  const all = walkPaths(layout.top, larger, ignored, warn);
   const inSmaller = trackerFor(smaller);
-  const changedPaths = all.filter((p) => !inSmaller(p)).sort(comparePaths);
+  const changedPaths = all.filter((p) => !inSmaller(p));
   writeRoots(db, after);
   if (opts.adds) _warnUnportable(changedPaths, all, opts.log);
   return { tracked: opts.adds ? all.length : all.length - changedPaths.length, changed: changedPaths.length };

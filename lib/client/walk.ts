@@ -101,6 +101,12 @@ export function walkTracked(top: string, rules: readonly RootRule[], ignored: Ig
   return Array.from({ length: walked.count }, (_, i) => fileStatAt(walked, i));
 }
 
+/** walkTracked's paths alone (what `add` and `rm` need: no stat numbers become objects). */
+export function walkPaths(top: string, rules: readonly RootRule[], ignored: IgnoreMatcher, warn: (msg: string) => void): string[] {
+  const walked = startWalk(top, rules, ignored, warn).finish();
+  return Array.from({ length: walked.count }, (_, i) => walked.pathAt(i));
+}
+
 /** The i-th file of a walk as a FileStat. */
 export function fileStatAt(walked: WalkedFiles, i: number): FileStat {
   const s = walked.statAt(i);
