@@ -2,8 +2,10 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { isGone } from "./fs.ts";
 
 const CHUNK = 1024 * 1024;
-/** Hashing time after which md5Files starts helper workers: a worker costs ~3 ms to start. */
-const HELP_AFTER_MS = 5;
+/** Hashing time before md5Files considers helper workers: enough to judge the rate, and a small batch is done by then. */
+const HELP_AFTER_MS = 25;
+/** Hashing still to do, projected from the rate so far, below which helpers are not worth starting: one costs 30-80 ms to start here, and it only takes a share of what is left. */
+const HELP_WORTH_MS = 200;
 /** At most this many helper workers, whatever the core count (each holds a copy of the path list). */
 const _MAX_HELPERS = 3;
 
@@ -54,7 +56,13 @@ export async function md5Files(
   const done: Promise<void>[] = [];
   let asked = false;
   const maybeHelp = (): void => {
-    if (asked || performance.now() - started < helpAfterMs || Atomics.load(next, 0) >= paths.length - 1) return;
+    if (asked) return;
+    const elapsed = performance.now() - started;
+    const claimed = Atomics.load(next, 0);
+    if (elapsed < helpAfterMs || claimed >= paths.length - 1) return;
+    // Help only when what is left would take longer than starting helpers costs (the one in hand is not done yet).
+    const finished = claimed - 1;
+    if (finished > 0 && (elapsed / finished) * (paths.length - claimed) < HELP_WORTH_MS) return;
     asked = true;
     const job: HashJob = { paths: paths.join("\0"), next: next.buffer as SharedArrayBuffer };
     for (let i = Math.min(navigator.hardwareConcurrency - 1, _MAX_HELPERS); i > 0; i--) {
