@@ -82,7 +82,8 @@ async function _measure(files: number, log: (m: string) => void): Promise<Figure
     const push = _time(() => soc("push", "-q"));
     log(`${files}: no-op status ${status.toFixed(0)} ms (${statusRss.toFixed(0)} MiB), 1% push ${push.toFixed(0)} ms; git for its status RSS`);
     writeFileSync(join(tree, ".git-exclude"), ".soc/\n.git-exclude\n");
-    const git = (...args: string[]) => runCommand(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", ...args], tree);
+    const git = (...args: string[]) =>
+      runCommand(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-c", "gc.auto=0", ...args], tree);
     git("init", "-q");
     git("config", "core.excludesFile", ".git-exclude");
     git("add", "-A");

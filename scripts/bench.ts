@@ -132,7 +132,8 @@ async function _setUp(dir: string): Promise<Ctx> {
   runCommand([process.execPath, CLI, "init", "-q"], tree);
   runCommand([process.execPath, CLI, "add", "-q", "-r", ...new Set(small.map((p) => p.slice(0, p.indexOf("/"))))], tree);
   writeFileSync(join(tree, ".git-exclude"), ".soc/\n.git-exclude\n");
-  const git = (...args: string[]) => runCommand(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", ...args], tree);
+  const git = (...args: string[]) =>
+    runCommand(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-c", "gc.auto=0", ...args], tree);
   git("init", "-q");
   git("config", "core.excludesFile", ".git-exclude");
   git("add", "-A");
