@@ -54,10 +54,15 @@ export function setRule(rules: readonly RootRule[], path: string, kind: RootKind
 export function normalizeRules(rules: readonly RootRule[]): RootRule[] {
   const sorted = [...rules].sort((a, b) => _depth(a.path) - _depth(b.path) || comparePaths(a.path, b.path));
   const kept: RootRule[] = [];
+  const keptByPath = new Map<string, RootRule>(); // indexed as it grows: one lookup per rule, not one map
   for (const rule of sorted) {
-    const above = _parent(rule.path) === undefined ? undefined : governingRule(kept, _parent(rule.path) as string);
+    const parent = _parent(rule.path);
+    const above = parent === undefined ? undefined : _governing(keptByPath, parent);
     const trackedAbove = above?.kind === "dir";
-    if (rule.kind === "exclude" ? trackedAbove : !trackedAbove) kept.push(rule);
+    if (rule.kind === "exclude" ? trackedAbove : !trackedAbove) {
+      kept.push(rule);
+      keptByPath.set(rule.path, rule);
+    }
   }
   return kept.sort((a, b) => comparePaths(a.path, b.path));
 }
