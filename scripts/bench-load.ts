@@ -7,7 +7,7 @@
  * - clone storm: BENCH_LOAD_CLONES (default 50) `soc clone`s at once over the tunnel (the default
  *   transport, so the bytes go through the server) against as many plain `rsync -a` copies of the
  *   store started at once.
- * Prints one row per goal with PASS or MISS, and exits 1 when any misses.
+ * Prints one row per goal with PASS or MISS; a miss is reported, not an error (as `make bench`).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -238,5 +238,5 @@ function _writeTree(tree: string): void {
 if (import.meta.main) {
   const rows = await benchLoad((m) => console.error(m));
   console.log(report(rows));
-  if (!allPass(rows)) process.exitCode = 1;
+  if (!allPass(rows)) process.stdout.write("some goals were missed (MISS above)\n");
 }
