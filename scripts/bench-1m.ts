@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { median, report, runCommand, startServerProcess, type BenchRow } from "./bench-lib.ts";
+import { gitCommitTree, median, report, runCommand, startServerProcess, type BenchRow } from "./bench-lib.ts";
 
 const CLI = resolve(import.meta.dir, "..", "cli.ts");
 const SIZES = (process.env.BENCH_1M_SIZES ?? "100000,1000000").split(",").map(Number);
@@ -81,13 +81,7 @@ async function _measure(files: number, log: (m: string) => void): Promise<Figure
     });
     const push = _time(() => soc("push", "-q"));
     log(`${files}: no-op status ${status.toFixed(0)} ms (${statusRss.toFixed(0)} MiB), 1% push ${push.toFixed(0)} ms; git for its status RSS`);
-    writeFileSync(join(tree, ".git-exclude"), ".soc/\n.git-exclude\n");
-    const git = (...args: string[]) =>
-      runCommand(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-c", "gc.auto=0", ...args], tree);
-    git("init", "-q");
-    git("config", "core.excludesFile", ".git-exclude");
-    git("add", "-A");
-    git("commit", "-q", "-m", "bench");
+    gitCommitTree(tree);
     const gitStatusRss = runCommand(["git", "status", "--porcelain"], tree, { timeRss: true }).maxRssKiB / 1024;
     return { files, add, firstPush, status, push, statusRss, gitStatusRss };
   } finally {

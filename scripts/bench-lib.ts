@@ -1,4 +1,6 @@
 /** Small measuring kit for scripts/bench.ts: run something N times, keep the median, print a table. */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 /** One line of the report: a soc measurement, an optional reference, and the goal it is held to. */
 export interface BenchRow {
@@ -68,6 +70,22 @@ export function runCommand(
   if (proc.exitCode !== 0) throw new Error(`${argv.join(" ")} exited ${proc.exitCode}: ${stderr}`);
   const rss = gnuTime ? Number(stderr.trim().split("\n").at(-1)) : Number(proc.resourceUsage?.maxRSS ?? 0) / 1024;
   return { stdout: proc.stdout.toString(), stderr, maxRssKiB: rss };
+}
+
+/**
+ * Makes `tree` a git repository with everything in it committed (soc's `.soc/` excluded), for
+ * comparing soc with git on the same files; returns a runner for more git commands there.
+ * Automatic gc stays off: it would go on repacking in the background during the measurements.
+ */
+export function gitCommitTree(tree: string): (...args: string[]) => RunResult {
+  writeFileSync(join(tree, ".git-exclude"), ".soc/\n.git-exclude\n");
+  const git = (...args: string[]) =>
+    runCommand(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-c", "gc.auto=0", ...args], tree);
+  git("init", "-q");
+  git("config", "core.excludesFile", ".git-exclude");
+  git("add", "-A");
+  git("commit", "-q", "-m", "bench");
+  return git;
 }
 
 /** The table: what, soc median, reference median, ratio, goal, PASS/MISS. */

@@ -13,7 +13,7 @@ import { loadIgnore } from "../lib/client/ignore.ts";
 import { repoLayout } from "../lib/client/repo.ts";
 import { walkTracked } from "../lib/client/walk.ts";
 import { openState, readRoots, updateBase } from "../lib/client/state.ts";
-import { allPass, measure, median, report, runCommand, type BenchRow } from "./bench-lib.ts";
+import { allPass, gitCommitTree, measure, median, report, runCommand, type BenchRow } from "./bench-lib.ts";
 import { benchSync } from "./bench-sync.ts";
 import { benchTransport } from "./bench-transport.ts";
 
@@ -131,13 +131,7 @@ async function _setUp(dir: string): Promise<Ctx> {
   const t1 = performance.now();
   runCommand([process.execPath, CLI, "init", "-q"], tree);
   runCommand([process.execPath, CLI, "add", "-q", "-r", ...new Set(small.map((p) => p.slice(0, p.indexOf("/"))))], tree);
-  writeFileSync(join(tree, ".git-exclude"), ".soc/\n.git-exclude\n");
-  const git = (...args: string[]) =>
-    runCommand(["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", "-c", "gc.auto=0", ...args], tree);
-  git("init", "-q");
-  git("config", "core.excludesFile", ".git-exclude");
-  git("add", "-A");
-  git("commit", "-q", "-m", "bench");
+  const git = gitCommitTree(tree);
   process.stderr.write(`soc init/add and git init/add/commit in ${_secs(t1)}\n`);
   await _seedBase(tree, t0);
   // Both start settled: the large files' writeback is over, and git's index is written after the

@@ -436,9 +436,7 @@ static void *walk_all(void *arg) {
     if (w->names.failed || w->stats.failed || w->skipped.failed) job->names.failed = 1;
     job->n += w->n;
   }
-  job->paths = malloc(sizeof(char *) * (size_t)(job->n > 0 ? job->n : 1));
-  job->out = malloc(sizeof(double) * FIELDS * (size_t)(job->n > 0 ? job->n : 1));
-  if (!job->paths || !job->out || job->names.failed) {
+  if (!index_names(job)) {
     job->names.failed = 1;
     return 0;
   }
@@ -447,15 +445,6 @@ static void *walk_all(void *arg) {
     struct walker *w = &job->walkers[t];
     if (w->stats.len) memcpy(job->out + o, w->stats.at, w->stats.len);
     o += w->stats.len / sizeof(double);
-    free(w->names.at);
-    free(w->stats.at);
-    free(w->skipped.at);
-    w->names.at = w->stats.at = w->skipped.at = 0;
-  }
-  const char *name = job->names.at;
-  for (int i = 0; i < job->n; i++) {
-    job->paths[i] = name;
-    name += strlen(name) + 1;
   }
   return 0;
 }

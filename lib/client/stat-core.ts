@@ -42,8 +42,8 @@ export interface TreeWalkResult {
 
 /** A tree walk under way on C threads; `against` also carries the base's numbers (BaseIndex). */
 export interface TreeWalkJob {
-  /** With `everyFile`, pathAt and statAt answer for clean files too. */
-  wait(against?: PathBlock & { stats: Float64Array }, everyFile?: boolean): TreeWalkResult;
+  /** With `everyFile`, pathAt and statAt answer for clean files too; undefined when the walk could not be finished (statx(2) missing, out of memory). */
+  wait(against?: PathBlock & { stats: Float64Array }, everyFile?: boolean): TreeWalkResult | undefined;
 }
 
 /** Which implementation lstats a scan's files: the C core on threads, or the JS fallback. */
@@ -122,12 +122,8 @@ export function startTreeWalk(top: string, dirs: readonly string[], files: reado
   return {
     wait: (against, everyFile) => {
       const info = _wait(core, job);
-      if (info.status !== 0) {
-        core.soc_job_free(job);
-        throw new Error(`cannot walk ${top}: out of memory, or statx(2) is missing from this kernel (try SOC_STAT_CORE=js)`);
-      }
       try {
-        return _results(core, job, info, against, everyFile === true);
+        return info.status === 0 ? _results(core, job, info, against, everyFile === true) : undefined;
       } finally {
         core.soc_job_free(job);
       }

@@ -51,7 +51,7 @@ export function startWalk(
   expected?: number,
 ): PendingWalk {
   const excluded = new Set(rules.filter((r) => r.kind === "exclude").map((r) => r.path));
-  const skipped = (rel: string, kind: string) => warn(`skipping ${kind} ${JSON.stringify(rel)} (not followed, not tracked)`);
+  const skipped = _skipping(warn);
   if (isBuiltinOnly(ignored) && statCore(expected) === "c") {
     const dirs: string[] = [];
     const files: string[] = [];
@@ -68,12 +68,26 @@ export function startWalk(
       return {
         finish: (against, opts) => {
           const found = job.wait(against, opts?.everyFile === true);
+          // A walk C could not finish (no statx in this kernel, no memory) is done again in JS.
+          if (!found) return _walkInJs(top, rules, ignored, excluded, warn).finish(against);
           for (const s of found.skipped) skipped(s.path, s.kind);
           return found;
         },
       };
     }
   }
+  return _walkInJs(top, rules, ignored, excluded, warn);
+}
+
+/** startWalk in JS: readdir here, the lstats by startStat (C threads where they run, else lstatSync and a worker). */
+function _walkInJs(
+  top: string,
+  rules: readonly RootRule[],
+  ignored: IgnoreMatcher,
+  excluded: ReadonlySet<string>,
+  warn: (msg: string) => void,
+): PendingWalk {
+  const skipped = _skipping(warn);
   const rels: string[] = [];
   const visit = (rel: string, known?: EntryType): void => {
     if (excluded.size > 0 && excluded.has(rel)) return;
@@ -93,6 +107,11 @@ export function startWalk(
   // Matched against the ignore rules while the lstats run: an ignored file costs a wasted lstat, never a read.
   const keep = rels.map((rel) => !ignored(rel));
   return { finish: (against) => _regularFiles(rels, keep, job.wait(against)) };
+}
+
+/** The warning for a symlink or special file a walk leaves out. */
+function _skipping(warn: (msg: string) => void): (rel: string, kind: string) => void {
+  return (rel, kind) => warn(`skipping ${kind} ${JSON.stringify(rel)} (not followed, not tracked)`);
 }
 
 /** walkTracked's files as one object each (a small tree, or a caller that wants them all). */
