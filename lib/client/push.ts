@@ -38,7 +38,7 @@ export async function push(
   progress.update("scanning", 0, 0);
   const scanStarted = performance.now();
   const onHash = (done: number, total: number) => progress.update("hashing", done, total, "files");
-  const dirty = await scanRepo(s.layout, s.db, s.log, { hashAdded: true, allFiles: opts.force, onHash });
+  const dirty = await scanRepo(s.layout, s.db, s.log, { hashChanged: true, allFiles: opts.force, onHash });
   progress.finish(
     dirty.hashed > 0
       ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s`

@@ -28,7 +28,7 @@ export interface DirtySet {
   tracked: number;
   /** Every tracked file, each with its md5: only when asked for with `allFiles` (a `--force` push sends them all). */
   files?: ScannedFile[];
-  /** The base entries of the paths this scan looked at closer (all of them with `allFiles`); a push needs their revisions. */
+  /** The base entries of the paths this scan read (all of them with `allFiles`): every changed one with `hashChanged`; a push needs their revisions. */
   base: ReadonlyMap<string, BaseEntry>;
   /** Where each path of `base` sits in the base index the scan compared against. */
   positions: ReadonlyMap<string, number>;
@@ -51,8 +51,12 @@ export interface RepoScan extends DirtySet {
 
 /** How a scan may be asked to go further than finding what changed. */
 export interface ScanOptions {
-  /** Hash files new to the base too (a push sends them with their md5). */
-  hashAdded?: boolean;
+  /**
+   * Give every added and modified file its md5 (a push sends them with it). Without it, a file
+   * new to the base is not read, nor is one whose size moved: it is modified whatever its bytes
+   * (git status knows it the same way).
+   */
+  hashChanged?: boolean;
   /** Return every tracked file with its md5 in `files`. */
   allFiles?: boolean;
   onHash?: (done: number, total: number) => void;
@@ -93,6 +97,7 @@ export async function diffAgainstBase(
   const seen = new Uint8Array(base.count);
   const added: ScannedFile[] = [];
   const toHash: ScannedFile[] = [];
+  const resized: ScannedFile[] = []; // modified for sure: without hashChanged, neither read nor looked up
   const clean: number[] = [];
   const positions = new Map<string, number>();
   let matched = 0;
@@ -101,7 +106,7 @@ export async function diffAgainstBase(
     if (at < 0) {
       const f = fileStatAt(walked, i);
       added.push(f);
-      if (opts.hashAdded) toHash.push(f);
+      if (opts.hashChanged) toHash.push(f);
       continue;
     }
     seen[at] = 1;
@@ -111,7 +116,8 @@ export async function diffAgainstBase(
       clean.push(i);
       positions.set(walked.pathAt(i), at);
     } else {
-      toHash.push(fileStatAt(walked, i));
+      const f = fileStatAt(walked, i);
+      (!opts.hashChanged && f.size !== base.stats[at * BASE_STAT_FIELDS] ? resized : toHash).push(f);
       positions.set(walked.pathAt(i), at);
     }
   }
@@ -151,7 +157,7 @@ export async function diffAgainstBase(
     toHash.map((f) => join(top, f.path)),
     { onProgress: opts.onHash },
   );
-  const modified: ScannedFile[] = [];
+  const modified: ScannedFile[] = [...resized];
   const refreshed: BaseEntry[] = [];
   const missing = new Set<string>();
   toHash.forEach((f, i) => {

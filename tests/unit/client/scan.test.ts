@@ -25,7 +25,7 @@ function walk(top: string, rules = ALL, warnings: string[] = []): FileStat[] {
 }
 
 /** diffAgainstBase over a fresh walk of `top`, matched to the base as scanRepo does (by the C core when it runs). */
-function diff(top: string, base: Map<string, BaseEntry>, opts: { hashAdded?: boolean; allFiles?: boolean } = {}) {
+function diff(top: string, base: Map<string, BaseEntry>, opts: { hashChanged?: boolean; allFiles?: boolean } = {}) {
   const index = baseIndexOf(base);
   const walked = startWalk(top, ALL, loadIgnore(top), () => {}).finish(index, { everyFile: opts.allFiles });
   expect(walked.match !== undefined).toBe(process.env.SOC_STAT_CORE === "c");
@@ -156,7 +156,7 @@ for (const core of ["c", "js"]) {
         rmSync(join(dir.path, "t/becomes-dir"));
         write(dir.path, "t/becomes-dir/inner", "y");
         write(dir.path, "t/new", "z");
-        const d = await diff(dir.path, base, { hashAdded: true });
+        const d = await diff(dir.path, base, { hashChanged: true });
         expect(d.added.map((f) => [f.path, f.md5]).sort()).toEqual([
           ["t/becomes-dir/inner", md5Bytes("y")],
           ["t/new", md5Bytes("z")],
@@ -165,13 +165,30 @@ for (const core of ["c", "js"]) {
         expect(d.deleted.map((e) => e.path).sort()).toEqual(["t/becomes-dir", "t/gone"]);
       });
 
+      test("without hashChanged (status), a file whose size moved is modified unread; one with the same size is read", async () => {
+        using dir = tempDir();
+        write(dir.path, "t/grown", "old");
+        write(dir.path, "t/same-size", "abc");
+        write(dir.path, "t/touched", "same");
+        const base = baseOf(dir.path, walk(dir.path));
+        write(dir.path, "t/grown", "old and more");
+        write(dir.path, "t/same-size", "xyz");
+        write(dir.path, "t/touched", "same", new Date(Date.now() - 60_000));
+        const d = await diff(dir.path, base);
+        expect(d.modified.map((f) => [f.path, f.md5]).sort()).toEqual([
+          ["t/grown", undefined],
+          ["t/same-size", md5Bytes("xyz")],
+        ]);
+        expect([d.hashed, d.refreshed.map((e) => e.path)]).toEqual([2, ["t/touched"]]);
+      });
+
       test("every file, clean or not, with its md5 when a push asks for them all (--force)", async () => {
         using dir = tempDir();
         write(dir.path, "t/a", "a");
         write(dir.path, "t/b", "b");
         const base = baseOf(dir.path, walk(dir.path));
         write(dir.path, "t/c", "c");
-        const d = await diff(dir.path, base, { allFiles: true, hashAdded: true });
+        const d = await diff(dir.path, base, { allFiles: true, hashChanged: true });
         expect(d.files?.map((f) => [f.path, f.md5]).sort()).toEqual([
           ["t/a", md5Bytes("a")],
           ["t/b", md5Bytes("b")],
