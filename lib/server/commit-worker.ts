@@ -41,10 +41,11 @@ export interface SocErrorData {
   details?: Record<string, unknown>;
 }
 
-/** What the worker sends back: a job's progress, result or error; a log line; an unexpected error's text. */
+/** What the worker sends back: a job's progress, result or error, then that all its work is done; a log line; an unexpected error's text. */
 export type CommitWorkerReply =
   | { id: number; progress: CommitProgress }
   | { id: number; result: PushCommit }
+  | { id: number; done: true }
   | { id: number; error: SocErrorData }
   | { id: number; internal: string }
   | { log: string }
@@ -63,8 +64,13 @@ self.onmessage = async (e: MessageEvent<CommitWorkerInit | CommitJob>) => {
   try {
     if (deps === undefined) throw new Error("the commit worker got a commit before its state");
     nowMs = msg.nowMs;
-    const result = await commitPush(deps, msg.request, (progress) => reply({ id: msg.id, progress }));
-    reply({ id: msg.id, result });
+    // The answer goes as soon as the files are in the store; the rest of the commit's work, and
+    // then a checkpoint of the WAL, follow before the next message is read.
+    await commitPush(deps, msg.request, {
+      onProgress: (progress) => reply({ id: msg.id, progress }),
+      onStored: (result) => reply({ id: msg.id, result }),
+    });
+    _checkpoint(deps);
   } catch (error) {
     if (error instanceof SocError) {
       const { code, message, status, exitCode, details } = error;
@@ -72,6 +78,8 @@ self.onmessage = async (e: MessageEvent<CommitWorkerInit | CommitJob>) => {
     } else {
       reply({ id: msg.id, internal: _text(error) });
     }
+  } finally {
+    reply({ id: msg.id, done: true });
   }
 };
 
@@ -79,6 +87,9 @@ self.onmessage = async (e: MessageEvent<CommitWorkerInit | CommitJob>) => {
 
 function _open(init: CommitWorkerInit): CommitDeps {
   const table = openTable(init.dbFile);
+  // A big commit fills the WAL past SQLite's threshold, and its own COMMIT would then copy it back
+  // into the database before the client is answered: this connection checkpoints after answering.
+  table.db.exec("PRAGMA wal_autocheckpoint = 0");
   const { store, keepDays } = init;
   const now = () => nowMs;
   return {
@@ -92,6 +103,15 @@ function _open(init: CommitWorkerInit): CommitDeps {
     log: (line) => postMessage({ log: line } satisfies CommitWorkerReply),
     onInternalError: (error) => postMessage({ internal: _text(error) } satisfies CommitWorkerReply),
   };
+}
+
+/** Copies the WAL back into the database as far as no reader needs it (the other thread's connection may hold a snapshot). */
+function _checkpoint(deps: CommitDeps): void {
+  try {
+    deps.table.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+  } catch (error) {
+    deps.onInternalError?.(error);
+  }
 }
 
 function _text(error: unknown): string {

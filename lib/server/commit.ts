@@ -30,8 +30,19 @@ export interface CommitDeps extends JournalDeps {
  * commit is finished when the server starts again. With `repair`, staged files whose rows are
  * unchanged go back over the store's copies. The stage is removed once nothing needs it: a
  * refused push (a conflict, a mismatch) starts again with a new one.
+ *
+ * `onStored` gets the result as soon as the revision's files are all in the store, before the
+ * rest (syncing the store's directories, clearing the journal entry, removing the stage, the
+ * version sweep): the client can be answered then, since each of those is redone after a crash.
+ * When they could not all be placed (the journal finishes them later), it is called once the
+ * attempt is over.
  */
-export async function commitPush(deps: CommitDeps, req: PushCommitRequest, onProgress?: (p: CommitProgress) => void): Promise<PushCommit> {
+export async function commitPush(
+  deps: CommitDeps,
+  req: PushCommitRequest,
+  events: { onProgress?: (p: CommitProgress) => void; onStored?: (result: PushCommit) => void } = {},
+): Promise<PushCommit> {
+  const { onProgress } = events;
   try {
     const change = _wholeChangeset(deps, req);
     checkChangeset(change);
@@ -48,10 +59,18 @@ export async function commitPush(deps: CommitDeps, req: PushCommitRequest, onPro
     // Holding the journal: until this revision's files are in place, no answer of the other thread shows it.
     if (deps.gate) enterJournal(deps.gate, () => firstUnplaced(deps.table));
     let result: PushCommit;
+    let stored = false;
+    const store = () => {
+      stored = true;
+      onProgress?.({ step: "storing", done: paths, total: paths });
+      events.onStored?.(result);
+    };
     try {
       result = commitChangeset(deps.table, change, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });
       const placed = (rev: number) => {
-        if (deps.gate && rev >= result.revision) storePlaced(deps.gate);
+        if (rev < result.revision || stored) return;
+        if (deps.gate) storePlaced(deps.gate);
+        store();
       };
       try {
         if (req.repair) _repair(deps, req.stage, change.upserts, result);
@@ -61,7 +80,7 @@ export async function commitPush(deps: CommitDeps, req: PushCommitRequest, onPro
     } finally {
       if (deps.gate) leaveJournal(deps.gate);
     }
-    onProgress?.({ step: "storing", done: paths, total: paths });
+    if (!stored) store(); // nothing to place, or the journal could not: the caller answers now
     try {
       deps.sweep();
     } catch (error) {

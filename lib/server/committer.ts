@@ -25,6 +25,11 @@ export interface Committer extends AsyncDisposable {
    * the stage's files into the store.
    */
   abandon(stage: string): Promise<void>;
+  /**
+   * Resolves once every commit asked for so far has done all its work: a commit is answered as
+   * soon as its files are in the store, and then syncs them, clears its journal entry, removes its stage.
+   */
+  finished(): Promise<void>;
   /** Stops the worker once the commits asked for so far are done. */
   close(): Promise<void>;
 }
@@ -58,14 +63,17 @@ export function createCommitter(deps: CommitterDeps): Committer {
     tail = next.catch(() => {});
     return next;
   };
-  const abandon = (stage: string) => queued(async () => abandonPush(deps, stage));
   if (inline) {
+    const abandon = (stage: string) => queued(async () => abandonPush(deps, stage));
     const commitDeps = { ...deps, gate, sweep: createSweeper(deps.table, deps.store, { keepDays: deps.keepDays, now: deps.now }) };
     return {
       gate,
       mode: "inline",
-      commit: (request, onProgress) => queued(() => commitPush(commitDeps, request, onProgress)),
+      commit: (request, onProgress) => queued(() => commitPush(commitDeps, request, { onProgress })),
       abandon,
+      finished: async () => {
+        await tail;
+      },
       close: async () => {
         await tail;
       },
@@ -84,8 +92,18 @@ export function createCommitter(deps: CommitterDeps): Committer {
   };
   const worker = _workerSlot(init, gate, deps);
   let nextId = 0;
-  const close = async () => {
+  const finished = async () => {
     await tail;
+    await worker.finished();
+  };
+  // After the work of the commits before it, which may be moving that very stage's files.
+  const abandon = (stage: string) =>
+    queued(async () => {
+      await worker.finished();
+      abandonPush(deps, stage);
+    });
+  const close = async () => {
+    await finished();
     worker.stop();
   };
   return {
@@ -93,6 +111,7 @@ export function createCommitter(deps: CommitterDeps): Committer {
     mode: "worker",
     commit: (request, onProgress) => queued(() => worker.run({ type: "commit", id: ++nextId, request, nowMs: deps.now() }, onProgress)),
     abandon,
+    finished,
     close,
     [Symbol.asyncDispose]: close,
   };
@@ -100,10 +119,26 @@ export function createCommitter(deps: CommitterDeps): Committer {
 
 // ---------------------------------------------------------------------------
 
-/** One commit worker, started when a job comes, stopped after IDLE_MS without one or when it fails. */
+/**
+ * One commit worker, started when a job comes, stopped after IDLE_MS without one or when it fails.
+ * A job is answered as soon as its result comes; the worker goes on with the commit's remaining
+ * work (commitPush's onStored), which `finished` waits for.
+ */
 function _workerSlot(init: CommitWorkerInit, gate: JournalGate, deps: CommitterDeps) {
   let worker: Worker | undefined;
   let idle: Timer | undefined;
+  let unfinished = 0; // jobs sent whose "done" has not come back
+  const onFinished: (() => void)[] = [];
+  const settle = (jobs: number) => {
+    unfinished = Math.max(0, unfinished - jobs);
+    if (unfinished > 0) return;
+    if (worker) {
+      worker.unref(); // a commit under way keeps the process alive; an idle worker does not
+      const w = worker;
+      idle = setTimeout(() => worker === w && stop(), IDLE_MS).unref();
+    }
+    for (const resolve of onFinished.splice(0)) resolve();
+  };
   let current: { id: number; onProgress?: (p: CommitProgress) => void; resolve: (r: PushCommit) => void; reject: (e: unknown) => void } | undefined;
   const stop = () => {
     clearTimeout(idle);
@@ -112,6 +147,7 @@ function _workerSlot(init: CommitWorkerInit, gate: JournalGate, deps: CommitterD
   };
   const failed = (why: string) => {
     stop();
+    settle(unfinished);
     resetJournalGate(gate); // it holds nothing now; what it left in the journal, the next request finishes
     current?.reject(new Error(`the commit worker stopped: ${why}`));
     current = undefined;
@@ -119,6 +155,7 @@ function _workerSlot(init: CommitWorkerInit, gate: JournalGate, deps: CommitterD
   const onReply = (reply: CommitWorkerReply) => {
     if ("log" in reply) return deps.log?.(reply.log);
     if (!("id" in reply)) return deps.onInternalError?.(new Error(`commit worker: ${reply.internal}`));
+    if ("done" in reply) return settle(1);
     if (current === undefined || reply.id !== current.id) return;
     if ("progress" in reply) return current.onProgress?.(reply.progress);
     const job = current;
@@ -140,14 +177,16 @@ function _workerSlot(init: CommitWorkerInit, gate: JournalGate, deps: CommitterD
       clearTimeout(idle);
       worker ??= start();
       const w = worker;
-      w.ref(); // a commit under way keeps the process alive; an idle worker does not
+      w.ref();
+      unfinished++;
       return new Promise<PushCommit>((resolve, reject) => {
         current = { id: job.id, onProgress, resolve, reject };
         w.postMessage(job);
-      }).finally(() => {
-        w.unref();
-        if (worker === w) idle = setTimeout(stop, IDLE_MS).unref();
       });
+    },
+    /** Resolves once the worker has done all the work of every job sent to it (or has stopped). */
+    finished(): Promise<void> {
+      return unfinished === 0 ? Promise.resolve() : new Promise<void>((resolve) => onFinished.push(resolve));
     },
     stop,
   };

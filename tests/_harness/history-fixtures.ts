@@ -5,11 +5,13 @@ export const DAY = 24 * 60 * 60 * 1000;
 /** Every code point up to 255 (NUL, newlines, two-byte UTF-8), compared below as raw bytes. */
 export const BINARY = String.fromCharCode(...Array.from({ length: 256 }, (_, i) => i));
 
-/** Pushes `files` (path → content) on `baseRev`, deleting `deletes`; returns status and body. */
+/** Pushes `files` (path → content) on `baseRev`, deleting `deletes`; returns status and body once the commit's work is all done. */
 export async function push(h: Harness, files: Record<string, string>, baseRev = 0, deletes: string[] = [], allowMassDelete?: boolean) {
   const { stage, upserts } = await h.stage(files, baseRev);
   const res = await h.commit({ stage, upserts, deletes: deletes.map((path) => ({ path, baseRev })), allowMassDelete });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  const body = (await res.json()) as Record<string, unknown>;
+  await h.commits.finished(); // the version sweep runs after the answer
+  return { status: res.status, body };
 }
 
 /** GETs /v1/content?`query`; the body as latin1, so bytes round-trip. */

@@ -26,6 +26,7 @@ describe("POST /v1/push/commit", () => {
     expect(await res.json()).toEqual({ revision: 1, stored: ["docs/a.txt", "b.bin"], deleted: [] });
     expect(readFileSync(join(h.store.root, "docs/a.txt"), "utf8")).toBe("hello");
     expect(statSync(join(h.store.root, "b.bin")).mode & 0o777).toBe(0o755);
+    await h.commits.finished(); // the answer comes once the files are in place; the stage goes after
     expect(existsSync(join(h.store.stateDir, "stage", stage))).toBe(false);
   });
 
@@ -80,6 +81,7 @@ describe("POST /v1/push/commit", () => {
     const again = await h.stage({ a: "same" }, 1);
     const res = await h.commit(again);
     expect(await res.json()).toEqual({ revision: 1, stored: [], deleted: [] });
+    await h.commits.finished();
     expect(existsSync(join(h.store.stateDir, "stage", again.stage))).toBe(false);
   });
 
@@ -134,6 +136,7 @@ describe("a changeset in parts: POST /v1/push/part, then the commit", () => {
     const res = await h.commit({ stage, parts: 2, upserts: upserts.slice(2) });
     expect(await res.json()).toEqual({ revision: 1, stored: ["a", "b", "c"], deleted: [] });
     expect(readdirSync(h.store.root).sort()).toEqual(["a", "b", "c"]);
+    await h.commits.finished();
     expect(existsSync(join(h.store.stateDir, "changesets", stage))).toBe(false);
   });
 

@@ -33,6 +33,7 @@ describe("createCommitter", () => {
     expect(result).toEqual({ revision: 1, stored: ["a.txt", "d/b.txt"], deleted: [] });
     expect([...new Set(steps)]).toEqual(["verifying", "committing", "storing"]);
     expect(readFileSync(join(f.store.root, "d/b.txt"), "utf8")).toBe("world");
+    await commits.finished(); // answered once the files are in place; the journal entry is cleared after
     expect(journalPending(f.table)).toBe(false);
     // This thread's own connection sees the worker's commit.
     expect(changesSince(f.table, 0).files.map((r) => [r.path, r.rev])).toEqual([
