@@ -4,7 +4,8 @@ import { MAX_BODY_BYTES } from "./lib/shared/wire.ts";
 import { createFailpoint } from "./lib/server/failpoint.ts";
 import { replayJournalAtStart } from "./lib/server/journal.ts";
 import { openStore } from "./lib/server/store.ts";
-import { openTable } from "./lib/server/table.ts";
+import { currentRevision, openTable } from "./lib/server/table.ts";
+import { createAnnouncer } from "./lib/server/announcer.ts";
 import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
 import { websocket } from "elysia/ws";
 import { createApp } from "./handlers/index.ts";
@@ -23,8 +24,10 @@ async function main(): Promise<void> {
   const failpoint = config.failpoint && createFailpoint(config.failpoint);
   // A commit cut short by a crash is finished before anyone can read the store.
   replayJournalAtStart({ table, store, failpoint, log });
+  const announcer = createAnnouncer(() => currentRevision(table));
   const app = createApp({
     table,
+    announcer,
     store,
     token: config.token,
     insecure: config.insecure,
@@ -65,6 +68,7 @@ async function main(): Promise<void> {
   }, SWEEP_EVERY_MS).unref();
   const stop = async () => {
     clearInterval(sweeper);
+    announcer[Symbol.dispose](); // held long polls are answered now, not when their wait ends
     await server.stop();
     table.close();
     process.exit(EXIT.ok);

@@ -9,7 +9,7 @@ import { withJournal, type JournalGate } from "../lib/server/journal-gate.ts";
 import { verifyStore } from "../lib/server/store-verify.ts";
 
 /** GET /v1/log and /v1/content, POST /v1/restore and /v1/verify: the server's history and its checks. */
-export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?: number; gate: JournalGate }) {
+export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?: number; gate: JournalGate; announce?: () => void }) {
   const keepVersions = (deps.keepDays ?? DEFAULT_KEEP_DAYS) > 0;
   return (
     new Elysia({ prefix: "/v1" })
@@ -43,10 +43,15 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
         },
       )
       // One journal run at a time: a restore commits and moves its files once no push commit holds the journal.
-      .post("/restore", ({ body }): Promise<Restore> => withJournal(deps.gate, () => restorePaths(deps, body, { nowMs: deps.now(), keepVersions })), {
-        body: RestoreRequest,
-        response: Restore,
-      })
+      .post(
+        "/restore",
+        async ({ body }): Promise<Restore> => {
+          const restored = await withJournal(deps.gate, () => restorePaths(deps, body, { nowMs: deps.now(), keepVersions }));
+          deps.announce?.();
+          return restored;
+        },
+        { body: RestoreRequest, response: Restore },
+      )
       .post("/verify", (): Promise<Verify> => verifyStore(deps.table, deps.store), { response: Verify })
   );
 }

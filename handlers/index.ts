@@ -5,9 +5,10 @@ import type { Failpoint } from "../lib/server/failpoint.ts";
 import { createCommitter, type Committer } from "../lib/server/committer.ts";
 import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
 import { storeWhole } from "../lib/server/journal-gate.ts";
+import { createAnnouncer, type Announcer } from "../lib/server/announcer.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { RsyncSession } from "../lib/server/tunnel-session.ts";
-import type { Table } from "../lib/server/table.ts";
+import { currentRevision, type Table } from "../lib/server/table.ts";
 import { requestGuard } from "./auth.ts";
 import { errorBody } from "./errors.ts";
 import { changesRoutes } from "./changes.ts";
@@ -42,6 +43,8 @@ export interface AppDeps {
   failpoint?: Failpoint;
   /** Runs push commits (default: createCommitter over this table and store, in a worker thread when it can). */
   committer?: Committer;
+  /** Wakes long polls (default: createAnnouncer over this table); disposing it answers every held poll at once (shutdown). */
+  announcer?: Announcer;
   /** Called with each rsync session the tunnel starts (tests read its queues). */
   onRsyncSession?: (session: RsyncSession) => void;
 }
@@ -51,6 +54,9 @@ export function createApp(deps: AppDeps) {
   const now = deps.now ?? Date.now;
   const keepDays = deps.keepDays ?? DEFAULT_KEEP_DAYS;
   const commits = deps.committer ?? createCommitter({ ...deps, now, keepDays });
+  // Long polls wait on it; a commit or restore announces its revision once its files are in place.
+  const announcer = deps.announcer ?? createAnnouncer(() => currentRevision(deps.table));
+  const announce = () => announcer.announce();
   return new Elysia()
     .onError(({ code, error }) => _errorResponse(code, error, deps.onInternalError))
     .onRequest(({ request }) => {
@@ -72,9 +78,9 @@ export function createApp(deps: AppDeps) {
     })
     .use(healthRoutes())
     .use(infoRoutes(deps))
-    .use(changesRoutes(deps))
-    .use(pushRoutes({ ...deps, now, commits }))
-    .use(historyRoutes({ ...deps, now, gate: commits.gate }))
+    .use(changesRoutes({ ...deps, announcer }))
+    .use(pushRoutes({ ...deps, now, commits, announce }))
+    .use(historyRoutes({ ...deps, now, gate: commits.gate, announce }))
     .use(tunnelRoutes(deps))
     .use(openapiRoutes(deps));
 }

@@ -24,7 +24,19 @@ const HEARTBEAT_MS = 5_000;
  * `commits`, one at a time, off this thread when it can). A commit asked for with
  * `Accept: application/x-ndjson` streams its progress, then its result or error.
  */
-export function pushRoutes(deps: { store: Store; now: () => number; commits: Committer; onInternalError?: (error: unknown) => void }) {
+export function pushRoutes(deps: {
+  store: Store;
+  now: () => number;
+  commits: Committer;
+  /** Called after each commit, to wake long polls. */
+  announce?: () => void;
+  onInternalError?: (error: unknown) => void;
+}) {
+  const commit = async (body: PushCommitRequest, onProgress?: (p: CommitProgress) => void) => {
+    const result = await deps.commits.commit(body, onProgress);
+    deps.announce?.();
+    return result;
+  };
   return new Elysia({ prefix: "/v1/push" })
     .post(
       "/begin",
@@ -53,9 +65,9 @@ export function pushRoutes(deps: { store: Store; now: () => number; commits: Com
     .post(
       "/commit",
       ({ body, request, server }) => {
-        if (!request.headers.get("accept")?.includes(COMMIT_STREAM_TYPE)) return deps.commits.commit(body);
+        if (!request.headers.get("accept")?.includes(COMMIT_STREAM_TYPE)) return commit(body);
         server?.timeout(request, 0); // however long it takes: the heartbeat shows it is alive
-        return _streamCommit((onProgress) => deps.commits.commit(body, onProgress), deps.onInternalError);
+        return _streamCommit((onProgress) => commit(body, onProgress), deps.onInternalError);
       },
       { body: PushCommitRequest, response: PushCommit },
     );

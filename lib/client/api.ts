@@ -24,6 +24,12 @@ export interface RemoteClient {
   info(): Promise<Info>;
   /** Every row changed after revision `since`, fetched page by page, and the revision they complete. */
   changes(since: number): Promise<Changes>;
+  /**
+   * A long poll: answers once the server has a revision after `since` (`changed`), or after
+   * `seconds` (at most 25) without one; with the server's database id either way. Throws
+   * RemoteError when `signal` aborts it.
+   */
+  waitForChange(since: number, seconds: number, signal?: AbortSignal): Promise<{ changed: boolean; database?: string }>;
   beginPush(client: string): Promise<PushBegin>;
   /** Sends one part of a changeset too big for one request (see CHANGESET_PART_BYTES). */
   sendPushPart(request: PushPartRequest): Promise<PushPart>;
@@ -59,7 +65,7 @@ export function createClient(url: string, token: string | undefined): RemoteClie
     method: "GET" | "POST",
     path: string,
     body?: unknown,
-    opts: { accept?: string; timeoutMs?: number } = {},
+    opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<Response> => {
     const headers: Record<string, string> = { accept: opts.accept ?? "application/json" };
     if (token) headers.authorization = `Bearer ${token}`;
@@ -70,7 +76,7 @@ export function createClient(url: string, token: string | undefined): RemoteClie
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: opts.timeoutMs === 0 ? undefined : AbortSignal.timeout(opts.timeoutMs ?? TIMEOUT_MS),
+        signal: _anyOf(opts.signal, opts.timeoutMs === 0 ? undefined : AbortSignal.timeout(opts.timeoutMs ?? TIMEOUT_MS)),
         // Bun's own idle timer (5 minutes) too: a server committing a huge changeset may go quiet.
         ...(opts.timeoutMs === 0 ? { timeout: false } : {}),
       });
@@ -100,6 +106,11 @@ export function createClient(url: string, token: string | undefined): RemoteClie
         after = page.next;
       }
     },
+    waitForChange: async (since, seconds, signal) => {
+      // One row at most: the answer is a signal, the pull that follows fetches the rows.
+      const page = (await (await send("GET", `/v1/changes?${query({ since, wait: seconds, limit: 1 })}`, undefined, { signal })).json()) as Changes;
+      return { changed: page.files.length > 0 || page.revision > since, ...(page.database ? { database: page.database } : {}) };
+    },
     beginPush: (client) => call<PushBegin>("POST", "/v1/push/begin", { client }),
     sendPushPart: (request) => call<PushPart>("POST", "/v1/push/part", request),
     commitPush: async (request, onProgress) => {
@@ -126,6 +137,12 @@ export function createClient(url: string, token: string | undefined): RemoteClie
 }
 
 // ---------------------------------------------------------------------------
+
+/** A signal that aborts when any of `signals` does (undefined when none is given). */
+function _anyOf(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
+  const given = signals.filter((s): s is AbortSignal => s !== undefined);
+  return given.length <= 1 ? given[0] : AbortSignal.any(given);
+}
 
 /** Reads a streamed commit: `{progress}` lines to `onProgress`, then `{result}` (returned) or `{error, status}` (thrown). */
 async function _readCommitStream(res: Response, base: string, onProgress?: (p: CommitProgress) => void): Promise<PushCommit> {

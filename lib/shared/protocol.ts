@@ -37,6 +37,8 @@ export const ChangesQuery = t.Object({
   afterRev: t.Optional(t.Numeric({ minimum: 0 })),
   afterPath: t.Optional(t.String({ maxLength: 4096 })),
   limit: t.Optional(t.Numeric({ minimum: 1, maximum: CHANGES_PAGE_ROWS })),
+  /** A long poll: with nothing after `since` yet, answer once there is, or after this many seconds (at most 25). */
+  wait: t.Optional(t.Numeric({ minimum: 0 })),
 });
 export type ChangesQuery = Static<typeof ChangesQuery>;
 
@@ -62,6 +64,8 @@ export const Changes = t.Object({
   roots: t.Array(RootRuleSchema),
   /** Present when more rows follow: ask again with afterRev and afterPath set to these. */
   next: t.Optional(t.Object({ rev: Rev, path: t.String() })),
+  /** The server database's id (as in Info): a long poll's answer tells a client that the server was replaced. */
+  database: t.Optional(t.String({ pattern: "^[0-9a-f]{32}$" })),
 });
 export type Changes = Static<typeof Changes>;
 

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import type { Changes } from "../../lib/shared/protocol.ts";
+import { createAnnouncer } from "../../lib/server/announcer.ts";
 import { enterJournal, leaveJournal, storePlaced } from "../../lib/server/journal-gate.ts";
+import { currentRevision, databaseId } from "../../lib/server/table.ts";
 import { makeHarness } from "../_harness/app.ts";
 
 describe("GET /v1/changes", () => {
@@ -73,5 +75,70 @@ describe("GET /v1/changes", () => {
     expect([names(third), third.revision, third.next]).toEqual([["a@3"], 3, undefined]);
     expect((await h.call("GET", "/v1/changes?since=0&limit=0")).status).toBe(400);
     expect((await h.call("GET", "/v1/changes?since=0&limit=10001")).status).toBe(400);
+  });
+});
+
+describe("GET /v1/changes?wait=S (a long poll)", () => {
+  test("with a revision after `since` already there, answers at once, with the database id", async () => {
+    await using h = await makeHarness();
+    await h.commit(await h.stage({ a: "1" }));
+    const res = (await (await h.call("GET", "/v1/changes?since=0&wait=25")).json()) as Changes;
+    expect([res.revision, res.files.map((f) => f.path), res.database]).toEqual([1, ["a"], databaseId(h.table)]);
+  });
+
+  test("with nothing after `since`, answers once a commit lands, carrying it", async () => {
+    await using announcer = createAnnouncer(() => currentRevision(h.table));
+    await using h = await makeHarness(undefined, { announcer });
+    const poll = h.call("GET", "/v1/changes?since=0&wait=25").then(async (r) => (await r.json()) as Changes);
+    while (announcer.waiting === 0) await Bun.sleep(5);
+    await h.commit(await h.stage({ a: "1" }));
+    const res = await poll;
+    expect([res.revision, res.files.map((f) => f.path)]).toEqual([1, ["a"]]);
+    expect(announcer.waiting).toBe(0);
+  });
+
+  test("a restore wakes it too", async () => {
+    await using announcer = createAnnouncer(() => currentRevision(h.table));
+    await using h = await makeHarness(undefined, { announcer });
+    await h.commit(await h.stage({ a: "1" }));
+    await h.commit(await h.stage({ a: "2" }, 1));
+    const poll = h.call("GET", "/v1/changes?since=2&wait=25").then(async (r) => (await r.json()) as Changes);
+    while (announcer.waiting === 0) await Bun.sleep(5);
+    expect((await h.call("POST", "/v1/restore", { client: "test", paths: [{ path: "a", rev: 1 }] })).status).toBe(200);
+    expect((await poll).files.map((f) => [f.path, f.rev])).toEqual([["a", 3]]);
+  });
+
+  test("with nothing after `since` for S seconds, answers with the unchanged head and the database id", async () => {
+    await using h = await makeHarness();
+    await h.commit(await h.stage({ a: "1" }));
+    const res = (await (await h.call("GET", "/v1/changes?since=1&wait=1")).json()) as Changes;
+    expect(res).toEqual({ revision: 1, files: [], roots: [], database: databaseId(h.table) });
+  });
+
+  test("a client that goes away stops waiting; disposing the announcer answers every held poll (shutdown)", async () => {
+    await using announcer = createAnnouncer(() => 0);
+    await using h = await makeHarness(undefined, { announcer });
+    const gone = new AbortController();
+    const left = h.app.handle(new Request("http://localhost/v1/changes?since=0&wait=25", { signal: gone.signal })).catch(() => undefined);
+    const held = h.call("GET", "/v1/changes?since=0&wait=25");
+    while (announcer.waiting < 2) await Bun.sleep(5);
+    gone.abort();
+    while (announcer.waiting > 1) await Bun.sleep(5);
+    await left;
+    announcer[Symbol.dispose]();
+    const res = await held;
+    expect([res.status, ((await res.json()) as Changes).revision]).toEqual([200, 0]);
+  });
+
+  test("a wait over 25 seconds, fractional or negative is a 400 naming it", async () => {
+    await using h = await makeHarness();
+    for (const [wait, message] of [
+      ["26", "wait must be at most 25 seconds"],
+      ["1.5", "wait must be a whole number of seconds"],
+      ["-1", "invalid request: Expected number to be greater or equal to 0"],
+    ]) {
+      const res = await h.call("GET", `/v1/changes?since=0&wait=${wait}`);
+      expect([res.status, await res.json()]).toEqual([400, { error: { code: "bad_request", message } }]);
+    }
   });
 });
