@@ -27,6 +27,7 @@ export const commands: Record<string, LoadCommand> = {
   restore: load(() => import("./commands/restore.ts")),
   verify: load(() => import("./commands/verify.ts")),
   schedule: load(() => import("./commands/schedule.ts")),
+  watch: load(() => import("./commands/watch.ts")),
   tunnel: load(() => import("./commands/tunnel.ts")),
 };
 

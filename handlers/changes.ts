@@ -2,13 +2,13 @@ import { Elysia } from "elysia";
 import { BadInputError } from "../lib/shared/errors.ts";
 import { Changes, ChangesQuery } from "../lib/shared/protocol.ts";
 import { MAX_WAIT_SECONDS, type Announcer } from "../lib/server/announcer.ts";
-import { changesSince, databaseId, type Table } from "../lib/server/table.ts";
+import { changesSince, currentRevision, databaseId, type Table } from "../lib/server/table.ts";
 
 /**
  * GET /v1/changes?since=N: a page of the rows changed after revision N (tombstones included) and
  * all roots; `next` says where the following page starts. With `wait=S` (a long poll, S ≤ 25)
  * and nothing after N yet, the answer waits until a revision lands or S seconds pass, then comes
- * as usual, with the database id: a lost answer loses nothing, since the next one carries the head again.
+ * as usual, with the head and the database id: a lost answer loses nothing, since the next one carries the head again.
  */
 export function changesRoutes(deps: { table: Table; announcer: Announcer }) {
   const database = databaseId(deps.table);
@@ -30,7 +30,7 @@ export function changesRoutes(deps: { table: Table; announcer: Announcer }) {
       // Bun.serve cuts a response still unanswered after its idle timeout (10 s): not this one.
       server?.timeout(request, 0);
       await deps.announcer.waitPast(query.since, query.wait * 1000, request.signal);
-      return { ...page(), database };
+      return { ...page(), database, head: currentRevision(deps.table) };
     },
     { query: ChangesQuery, response: Changes },
   );

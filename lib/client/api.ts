@@ -25,11 +25,11 @@ export interface RemoteClient {
   /** Every row changed after revision `since`, fetched page by page, and the revision they complete. */
   changes(since: number): Promise<Changes>;
   /**
-   * A long poll: answers once the server has a revision after `since` (`changed`), or after
-   * `seconds` (at most 25) without one; with the server's database id either way. Throws
-   * RemoteError when `signal` aborts it.
+   * A long poll: answers once the server has a revision after `since`, or after `seconds` (at
+   * most 25) without one, with the server's head and database id either way. Throws RemoteError
+   * when `signal` aborts it.
    */
-  waitForChange(since: number, seconds: number, signal?: AbortSignal): Promise<{ changed: boolean; database?: string }>;
+  waitForChange(since: number, seconds: number, signal?: AbortSignal): Promise<{ head: number; database?: string }>;
   beginPush(client: string): Promise<PushBegin>;
   /** Sends one part of a changeset too big for one request (see CHANGESET_PART_BYTES). */
   sendPushPart(request: PushPartRequest): Promise<PushPart>;
@@ -109,7 +109,7 @@ export function createClient(url: string, token: string | undefined): RemoteClie
     waitForChange: async (since, seconds, signal) => {
       // One row at most: the answer is a signal, the pull that follows fetches the rows.
       const page = (await (await send("GET", `/v1/changes?${query({ since, wait: seconds, limit: 1 })}`, undefined, { signal })).json()) as Changes;
-      return { changed: page.files.length > 0 || page.revision > since, ...(page.database ? { database: page.database } : {}) };
+      return { head: page.head ?? page.revision, ...(page.database ? { database: page.database } : {}) };
     },
     beginPush: (client) => call<PushBegin>("POST", "/v1/push/begin", { client }),
     sendPushPart: (request) => call<PushPart>("POST", "/v1/push/part", request),

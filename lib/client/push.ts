@@ -22,7 +22,12 @@ export interface PushResult {
   deleted: string[];
   conflicts: string[];
   upToDate: boolean;
+  /** Changed paths `hold` kept out of this push (they are still changed: the next push looks again). */
+  held?: string[];
 }
+
+/** A change a push may leave for later (`hold`): a file to send, with its mtime, or a deletion. */
+export type PendingChange = { path: string; mtimeNs: bigint } | { path: string; mtimeNs?: undefined };
 
 /**
  * Sends the dirty set: one rsync run into a staging area, then a commit (in parts when it is big) carrying each path's
@@ -32,7 +37,14 @@ export interface PushResult {
  */
 export async function push(
   s: SyncSession,
-  opts: { force?: boolean; dryRun?: boolean; allowMassDelete?: boolean; progress?: Progress } = {},
+  opts: {
+    force?: boolean;
+    dryRun?: boolean;
+    allowMassDelete?: boolean;
+    progress?: Progress;
+    /** Keeps a change out of this push when it returns true (`soc watch`: a file still being written, a fresh deletion). */
+    hold?: (change: PendingChange) => boolean;
+  } = {},
 ): Promise<PushResult> {
   const progress = opts.progress ?? noProgress;
   progress.update("scanning", 0, 0);
@@ -48,19 +60,30 @@ export async function push(
   _refuseUnreadable(dirty.unreadable);
   if (!opts.allowMassDelete) _refuseEmptiedDirs(s.layout.top, rules, dirty);
   const rootChanges = diffRoots(rules, readRoots(s.db, "roots_base"));
-  const send = (opts.force ? (dirty.files ?? []) : [...dirty.added, ...dirty.modified]).filter((f) => f.md5 !== undefined);
-  const hasChanges = dirty.added.length + dirty.modified.length + dirty.deleted.length + rootChanges.set.length + rootChanges.remove.length > 0;
+  const hold = opts.hold ?? (() => false);
+  const held: string[] = [];
+  const keep = (change: PendingChange) => {
+    if (!hold(change)) return true;
+    held.push(change.path);
+    return false;
+  };
+  const changed = [...dirty.added, ...dirty.modified].filter((f) => f.md5 !== undefined && keep(f));
+  const heldHere = new Set(held);
+  const send = opts.force ? (dirty.files ?? []).filter((f) => f.md5 !== undefined && !heldHere.has(f.path)) : changed;
+  const deletions = dirty.deleted.filter((e) => keep({ path: e.path }));
+  const hasChanges = changed.length + deletions.length + rootChanges.set.length + rootChanges.remove.length > 0;
   const transferred = send.map((f) => f.path).sort(comparePaths);
-  const deleted = dirty.deleted.map((e) => e.path).sort(comparePaths);
-  if (!hasChanges && !opts.force) return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: [], upToDate: true };
-  if (opts.dryRun) return { revision: s.serverRevision, transferred, deleted, conflicts: [], upToDate: false };
+  const deleted = deletions.map((e) => e.path).sort(comparePaths);
+  const heldOut = held.length ? { held: held.sort(comparePaths) } : {};
+  if (!hasChanges && !opts.force) return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: [], upToDate: true, ...heldOut };
+  if (opts.dryRun) return { revision: s.serverRevision, transferred, deleted, conflicts: [], upToDate: false, ...heldOut };
 
   const stage = await s.remote.beginPush(s.client);
   const request: PushCommitRequest = {
     stage: stage.stage,
     client: s.client,
     upserts: send.map((f) => _upsert(f, base.get(f.path))),
-    deletes: dirty.deleted.map((e): Delete => ({ path: e.path, baseRev: e.rev })),
+    deletes: deletions.map((e): Delete => ({ path: e.path, baseRev: e.rev })),
     roots: rootChanges,
     ...(opts.allowMassDelete ? { allowMassDelete: true } : {}),
     ...(opts.force ? { repair: true } : {}),
@@ -77,7 +100,7 @@ export async function push(
     commit = await _commit(s, request, progress);
   } catch (err) {
     if (err instanceof ConflictError)
-      return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: err.paths.sort(comparePaths), upToDate: false };
+      return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: err.paths.sort(comparePaths), upToDate: false, ...heldOut };
     await s.remote.abortPush(stage.stage); // the stage goes now, not in a day
     throw err;
   }
@@ -94,7 +117,7 @@ export async function push(
   } else record();
   writeRoots(s.db, applyRootChanges(readRoots(s.db, "roots_base"), rootChanges), "roots_base");
   noteRevision(s.db, commit.revision);
-  return { revision: commit.revision, transferred: commit.stored.sort(comparePaths), deleted, conflicts: [], upToDate: false };
+  return { revision: commit.revision, transferred: commit.stored.sort(comparePaths), deleted, conflicts: [], upToDate: false, ...heldOut };
 }
 
 /**

@@ -66,6 +66,8 @@ export const Changes = t.Object({
   next: t.Optional(t.Object({ rev: Rev, path: t.String() })),
   /** The server database's id (as in Info): a long poll's answer tells a client that the server was replaced. */
   database: t.Optional(t.String({ pattern: "^[0-9a-f]{32}$" })),
+  /** A long poll's answer: the server's head revision when it answered. */
+  head: t.Optional(Rev),
 });
 export type Changes = Static<typeof Changes>;
 

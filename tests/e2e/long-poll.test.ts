@@ -16,14 +16,14 @@ describe("a long poll behind nginx, configured as the README says", () => {
     await using proxy = await startNginx(server.url);
     const client = createClient(proxy.url, TOKEN);
     const { database } = await client.info();
-    expect(await client.waitForChange(0, 12)).toEqual({ changed: false, database });
+    expect(await client.waitForChange(0, 12)).toEqual({ head: 0, database });
 
     using dir = tempDir();
     const a = await pushedTree(proxy.url, dir.path, { "f.txt": "one" }, ["--token", TOKEN]); // through the tunnel's WebSocket location
     const held = client.waitForChange(1, 25);
     writeFile(a, "d/f.txt", "two");
     await cli(a, ["push"]);
-    expect(await held).toEqual({ changed: true, database });
+    expect(await held).toEqual({ head: 2, database });
     expect((await client.changes(1)).files.map((f) => [f.path, f.rev])).toEqual([["d/f.txt", 2]]);
   });
 });

@@ -112,7 +112,7 @@ describe("GET /v1/changes?wait=S (a long poll)", () => {
     await using h = await makeHarness();
     await h.commit(await h.stage({ a: "1" }));
     const res = (await (await h.call("GET", "/v1/changes?since=1&wait=1")).json()) as Changes;
-    expect(res).toEqual({ revision: 1, files: [], roots: [], database: databaseId(h.table) });
+    expect(res).toEqual({ revision: 1, files: [], roots: [], database: databaseId(h.table), head: 1 });
   });
 
   test("a client that goes away stops waiting; disposing the announcer answers every held poll (shutdown)", async () => {

@@ -68,7 +68,7 @@ describe("GET /v1/openapi.json", () => {
       ["limit", "query"],
       ["wait", "query"],
     ]);
-    expect(Object.keys(json(paths["/v1/changes"]?.get))).toEqual(["revision", "files", "roots", "next", "database"]);
+    expect(Object.keys(json(paths["/v1/changes"]?.get))).toEqual(["revision", "files", "roots", "next", "database", "head"]);
     expect(Object.keys(json(paths["/v1/info"]?.get))).toEqual(["server", "api", "revision", "database", "transports", "store"]);
     expect(Object.keys(paths["/v1/push/commit"]?.post?.requestBody?.content["application/json"]?.schema.properties ?? {})).toEqual([
       "stage",

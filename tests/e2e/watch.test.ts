@@ -1,0 +1,171 @@
+import { describe, expect, test } from "bun:test";
+import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createClient } from "../../lib/client/api.ts";
+import { md5Bytes } from "../../lib/shared/hash.ts";
+import { cli, runCli } from "../_harness/cli.ts";
+import { tempDir, writeFile } from "../_harness/fs.ts";
+import { freePort, run, waitFor } from "../_harness/proc.ts";
+import { startServer } from "../_harness/server.ts";
+import { startWatch } from "../_harness/watch.ts";
+import { pushedTree, serverAndPushedTree } from "../_harness/working-trees.ts";
+
+// `soc watch` with a real watcher, a real server and real rsync. Waits are generous and no
+// timing is asserted: CI is a busy 2-core machine.
+
+/** A server, tree A (d/ holding `files`, pushed) and tree B cloned from it, both watched. */
+async function watchedPair(files: Record<string, string>, watchArgs: string[] = []) {
+  await using stack = new AsyncDisposableStack();
+  const { server, dir, a } = stack.use(await serverAndPushedTree(files));
+  const b = join(dir, "b");
+  await cli(dir, ["clone", server.url, b]);
+  const wa = stack.use(await startWatch(a, watchArgs));
+  const wb = stack.use(await startWatch(b, watchArgs));
+  const owned = stack.move();
+  const api = createClient(server.url, undefined);
+  return { server, dir, a, b, wa, wb, api, [Symbol.asyncDispose]: () => owned.disposeAsync() };
+}
+
+const read = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : undefined);
+
+describe("soc watch", () => {
+  test("an edit and a new nested directory on A arrive on B; B's pull pushes nothing back", async () => {
+    await using p = await watchedPair({ "f.txt": "one" });
+    writeFile(p.a, "d/f.txt", "two");
+    writeFile(p.a, "d/new/deep/er/g.txt", "made with mkdir -p");
+    await waitFor(
+      () => read(join(p.b, "d/f.txt")) === "two" && read(join(p.b, "d/new/deep/er/g.txt")) === "made with mkdir -p",
+      "B to get A's edits",
+    );
+    const head = (await p.api.info()).revision;
+    // B's watcher saw its own pull write those files; a quiet spell and more later, still no new revision.
+    await Bun.sleep(6_000);
+    expect((await p.api.info()).revision).toBe(head);
+    expect(p.wb.events().filter((e) => e.event === "push")).toEqual([]);
+    expect(p.wb.events().some((e) => e.event === "pull" && e.revision === head)).toBe(true);
+  });
+
+  test("an editor's save (temp file renamed over), sed -i and a deletion: right content, no temp files, no spurious deletion", async () => {
+    await using p = await watchedPair({ "doc.txt": "draft", "conf.ini": "x=1\n", "gone.txt": "bye" });
+    writeFileSync(join(p.a, "d/.doc.txt.swp"), "final");
+    renameSync(join(p.a, "d/.doc.txt.swp"), join(p.a, "d/doc.txt"));
+    Bun.spawnSync(["sed", "-i", "s/x=1/x=2/", join(p.a, "d/conf.ini")]);
+    rmSync(join(p.a, "d/gone.txt"));
+    await waitFor(
+      () => read(join(p.b, "d/doc.txt")) === "final" && read(join(p.b, "d/conf.ini")) === "x=2\n" && !existsSync(join(p.b, "d/gone.txt")),
+      "B to get A's saves and deletion",
+    );
+    expect(readdirSync(join(p.b, "d")).sort()).toEqual(["conf.ini", "doc.txt"]);
+    const log = await p.api.log({ path: "d/doc.txt" });
+    expect(log.history?.map((h) => h.action)).toEqual(["modified", "added"]);
+  });
+
+  test("a file appended to for a while is pushed once it is whole, never half-written", async () => {
+    await using p = await watchedPair({ "keep.txt": "k" });
+    const lines: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      lines.push(`line ${i}\n`);
+      appendFileSync(join(p.a, "d/log.txt"), lines.at(-1) as string);
+      await Bun.sleep(250);
+    }
+    const whole = lines.join("");
+    await waitFor(() => read(join(p.b, "d/log.txt")) === whole, "B to get the whole file");
+    const history = (await p.api.log({ path: "d/log.txt" })).history ?? [];
+    expect(history.map((h) => [h.action, h.md5])).toEqual([["added", md5Bytes(whole)]]);
+  });
+
+  test("the same file edited on both at once: both versions survive (keep-both), and the pushes stop", async () => {
+    await using p = await watchedPair({ "same.txt": "base" });
+    writeFile(p.a, "d/same.txt", "from A");
+    writeFile(p.b, "d/same.txt", "from B");
+    const copies = (top: string) => readdirSync(join(top, "d")).filter((n) => n.includes(".conflict-"));
+    await waitFor(
+      () => read(join(p.a, "d/same.txt")) === read(join(p.b, "d/same.txt")) && copies(p.a).length + copies(p.b).length === 1,
+      "A and B to agree, one keeping its version aside",
+    );
+    const [aside] = [...copies(p.a).map((n) => join(p.a, "d", n)), ...copies(p.b).map((n) => join(p.b, "d", n))];
+    expect([read(join(p.a, "d/same.txt")), read(aside as string)].sort()).toEqual(["from A", "from B"]);
+    const head = (await p.api.info()).revision;
+    await Bun.sleep(6_000);
+    expect((await p.api.info()).revision).toBe(head);
+    expect(head).toBeLessThanOrEqual(3); // the first push, then one of the two edits
+    const conflicts = [...p.wa.events(), ...p.wb.events()].filter((e) => e.event === "conflict");
+    expect(conflicts).toHaveLength(1);
+  });
+
+  test("the server gone for a while and back on the same address: A's edit still reaches B, with no manual step", async () => {
+    using dir = tempDir();
+    const root = join(dir.path, "server");
+    const port = String(freePort());
+    let server = await startServer({ root, args: ["--port", port] });
+    try {
+      const a = await pushedTree(server.url, dir.path, { "f.txt": "before" });
+      const b = join(dir.path, "b");
+      await cli(dir.path, ["clone", server.url, b]);
+      await using wa = await startWatch(a);
+      await using wb = await startWatch(b);
+      await server.stop();
+      writeFile(a, "d/f.txt", "while the server was away");
+      await waitFor(() => wa.events().some((e) => e.event === "error"), "A to notice the server is gone");
+      server = await startServer({ root, args: ["--port", port] });
+      await waitFor(() => read(join(b, "d/f.txt")) === "while the server was away", "B to get the edit", 120_000);
+      expect(wb.events().at(-1)?.event).toBe("pull");
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("--on-conflict stop leaves a conflicting file alone, says so once, and keeps syncing the rest", async () => {
+    await using p = await watchedPair({ "same.txt": "base", "other.txt": "o" }, ["--on-conflict", "stop"]);
+    writeFile(p.a, "d/same.txt", "from A");
+    await waitFor(() => read(join(p.b, "d/same.txt")) === "from A", "B to get A's first edit");
+    await p.wb.stop();
+    writeFile(p.b, "d/same.txt", "from B, unpushed");
+    writeFile(p.a, "d/same.txt", "from A, again");
+    await waitFor(async () => (await p.api.info()).revision === 3, "A's second edit on the server");
+    await using wb = await startWatch(p.b, ["--on-conflict", "stop"]);
+    writeFile(p.a, "d/other.txt", "still syncing");
+    await waitFor(() => read(join(p.b, "d/other.txt")) === "still syncing", "B to keep syncing other files");
+    writeFile(p.a, "d/other.txt", "and again");
+    await waitFor(() => read(join(p.b, "d/other.txt")) === "and again", "B to keep syncing other files");
+    expect(read(join(p.b, "d/same.txt"))).toBe("from B, unpushed");
+    expect(wb.events().filter((e) => e.event === "conflict")).toEqual([{ event: "conflict", path: "d/same.txt", action: "left-alone" }]);
+  });
+
+  test("SIGTERM: the cycle in flight ends, it says so and exits 0", async () => {
+    await using p = await watchedPair({ "f.txt": "x" });
+    writeFile(p.a, "d/f.txt", "y");
+    expect(await p.wa.stop("SIGTERM")).toBe(0);
+    expect(p.wa.events().at(-1)).toEqual({ event: "stopped" });
+  });
+
+  test("a watcher that cannot start (the inotify limit, ENOSPC) falls back to scanning, says why once, and still syncs", async () => {
+    await using stack = new AsyncDisposableStack();
+    const { server, dir, a } = stack.use(await serverAndPushedTree({ "f.txt": "x" }));
+    const b = join(dir, "b");
+    await cli(dir, ["clone", server.url, b]);
+    const timing = JSON.stringify({ degradedScanMs: 1_000 });
+    const wa = stack.use(await startWatch(a, [], { SOC_TEST_WATCH_ERROR: "ENOSPC", SOC_TEST_WATCH_TIMING: timing }));
+    stack.use(await startWatch(b));
+    writeFile(a, "d/f.txt", "found by a scan");
+    await waitFor(() => read(join(b, "d/f.txt")) === "found by a scan", "B to get the edit A's scan found");
+    const degraded = wa.events().filter((e) => e.event === "degraded");
+    expect(degraded).toHaveLength(1);
+    expect(String(degraded[0]?.reason)).toContain("fs.inotify.max_user_watches");
+    expect(wa.events().find((e) => e.event === "watching")).toMatchObject({ degraded: true });
+  });
+
+  test("--install writes a systemd user unit that runs soc watch in this tree", async () => {
+    await using t = await serverAndPushedTree({ "f.txt": "x" });
+    const config = join(t.dir, "config");
+    const res = await runCli(t.a, ["watch", "--install"], { XDG_CONFIG_HOME: config });
+    expect(res.code).toBe(0);
+    const units = readdirSync(join(config, "systemd/user"));
+    expect(units).toHaveLength(1);
+    const unit = readFileSync(join(config, "systemd/user", units[0] as string), "utf8");
+    expect(unit).toContain(`WorkingDirectory=${t.a}\n`);
+    expect(unit).toMatch(/\nExecStart=\S+ \S+cli\.ts watch --quiet\n/);
+    expect(res.stdout).toContain(`systemctl --user enable --now ${units[0]}`);
+    expect(await run(["systemd-analyze", "verify", join(config, "systemd/user", units[0] as string)])).toEqual({ stdout: "", stderr: "", code: 0 });
+  });
+});
