@@ -16,6 +16,7 @@ import { openState, readRoots, updateBase } from "../lib/client/state.ts";
 import { allPass, gitCommitTree, measure, median, report, runCommand, type BenchRow } from "./bench-lib.ts";
 import { benchSync } from "./bench-sync.ts";
 import { benchTransport } from "./bench-transport.ts";
+import { benchWatch } from "./bench-watch.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const DIRS = 100;
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
     for (const run of CASES) rows.push(...(await run(ctx)));
     rows.push(...(await benchSync(RUNS, (m) => process.stderr.write(`sync: ${m}\n`))));
     rows.push(...(await benchTransport(RUNS, (m) => process.stderr.write(`transport: ${m}\n`))));
+    rows.push(...(await benchWatch(20, (m) => process.stderr.write(`watch: ${m}\n`))));
     process.stdout.write(`\nmedians of ${RUNS} runs, ${navigator.hardwareConcurrency} cores, bun ${Bun.version}\n${report(rows)}\n`);
     // A missed goal is reported, not an error: the figures are for people, the machine is shared.
     if (!allPass(rows)) process.stdout.write("some goals were missed (MISS above)\n");

@@ -8,6 +8,8 @@ export interface TestWatch extends AsyncDisposable {
   stderr(): string;
   /** Sends `signal` and resolves with its exit code once it has exited. */
   stop(signal?: NodeJS.Signals): Promise<number>;
+  /** Sends `signal` (SIGSTOP, SIGCONT) and returns at once. */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** Starts `bun cli.ts watch --json ...args` in `cwd`; resolves once it says it is watching. */
@@ -53,5 +55,14 @@ export async function startWatch(cwd: string, args: string[] = [], env: Record<s
     }
     await Bun.sleep(20);
   }
-  return { events, stderr: () => err, stop, [Symbol.asyncDispose]: async () => void (await stop()) };
+  return {
+    events,
+    stderr: () => err,
+    stop,
+    signal: (signal) => void proc.kill(signal),
+    [Symbol.asyncDispose]: async () => {
+      if (running()) proc.kill("SIGCONT"); // a stopped one could not act on SIGTERM
+      await stop();
+    },
+  };
 }

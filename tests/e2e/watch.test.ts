@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "../../lib/client/api.ts";
 import { md5Bytes } from "../../lib/shared/hash.ts";
@@ -109,7 +109,7 @@ describe("soc watch", () => {
       await waitFor(() => wa.events().some((e) => e.event === "error"), "A to notice the server is gone");
       server = await startServer({ root, args: ["--port", port] });
       await waitFor(() => read(join(b, "d/f.txt")) === "while the server was away", "B to get the edit", 120_000);
-      expect(wb.events().at(-1)?.event).toBe("pull");
+      await waitFor(() => wb.events().at(-1)?.event === "pull", "B to report that pull last"); // the file lands before the report
     } finally {
       await server.stop();
     }
@@ -130,6 +130,60 @@ describe("soc watch", () => {
     await waitFor(() => read(join(p.b, "d/other.txt")) === "and again", "B to keep syncing other files");
     expect(read(join(p.b, "d/same.txt"))).toBe("from B, unpushed");
     expect(wb.events().filter((e) => e.event === "conflict")).toEqual([{ event: "conflict", path: "d/same.txt", action: "left-alone" }]);
+  });
+
+  test("stopped (SIGSTOP) while 20,000 files appear, then continued: every one arrives, and status is exact on both sides", async () => {
+    await using p = await watchedPair({ "f.txt": "x" });
+    p.wa.signal("SIGSTOP"); // its inotify queue overflows meanwhile (16,384 events by default)
+    const count = 20_000;
+    for (let d = 0; d < 100; d++) mkdirSync(join(p.a, `d/many/s${d}`), { recursive: true });
+    for (let i = 0; i < count; i++) writeFileSync(join(p.a, `d/many/s${i % 100}/f${i}.txt`), `file ${i}\n`);
+    p.wa.signal("SIGCONT");
+    const arrived = () => readdirSync(join(p.b, "d/many"), { recursive: true }).filter((n) => String(n).endsWith(".txt")).length;
+    await waitFor(() => existsSync(join(p.b, "d/many")) && arrived() === count, "all 20,000 files on B", 280_000);
+    expect(read(join(p.b, "d/many/s7/f19907.txt"))).toBe("file 19907\n");
+    for (const top of [p.a, p.b]) expect((await cli(top, ["status", "--json"])).stdout).toBe('{"added":[],"modified":[],"deleted":[]}\n');
+  });
+
+  test("a git checkout that rewrites 5,000 files: B gets every one, in at most 2 pushes, none of them a deletion", async () => {
+    using dir = tempDir();
+    await using server = await startServer();
+    const a = join(dir.path, "a");
+    const git = (...args: string[]) => {
+      const r = Bun.spawnSync(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", ...args], { cwd: join(a, "d"), stderr: "pipe" });
+      if (r.exitCode !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr.toString()}`);
+    };
+    const files = 5_000;
+    const writeAll = (version: string) => {
+      for (let i = 0; i < files; i++) writeFile(a, `d/src/m${i % 50}/f${i}.txt`, `${version} ${i}\n`);
+    };
+    mkdirSync(join(a, "d"), { recursive: true });
+    git("init", "-q", "-b", "one");
+    writeAll("one");
+    git("add", "-A");
+    git("commit", "-qm", "one");
+    git("checkout", "-q", "-b", "two");
+    writeAll("two");
+    git("commit", "-qam", "two");
+    git("checkout", "-q", "one");
+    writeFileSync(join(a, ".socignore"), "d/.git/\n");
+    await cli(a, ["init", server.url]);
+    await cli(a, ["add", "-r", "d"]);
+    await cli(a, ["push"]);
+    const b = join(dir.path, "b");
+    await cli(dir.path, ["clone", server.url, b]);
+    await using wa = await startWatch(a);
+    await using _wb = await startWatch(b);
+    git("checkout", "-q", "two"); // A had nothing else to push: every push A makes is the checkout's
+    const done = () => read(join(b, "d/src/m7/f4957.txt")) === "two 4957\n" && read(join(b, "d/src/m0/f0.txt")) === "two 0\n";
+    await waitFor(done, "B to get the checkout", 280_000);
+    await waitFor(async () => (await cli(b, ["status", "--json"])).stdout === '{"added":[],"modified":[],"deleted":[]}\n', "B to settle");
+    for (let i = 0; i < files; i += 499) expect(read(join(b, `d/src/m${i % 50}/f${i}.txt`))).toBe(`two ${i}\n`);
+    const pushes = wa.events().filter((e) => e.event === "push");
+    expect(pushes.length).toBeGreaterThanOrEqual(1);
+    expect(pushes.length).toBeLessThanOrEqual(2);
+    expect(pushes.flatMap((e) => e.deleted as string[])).toEqual([]);
+    expect(pushes.flatMap((e) => e.transferred as string[])).toHaveLength(files);
   });
 
   test("SIGTERM: the cycle in flight ends, it says so and exits 0", async () => {
