@@ -29,12 +29,16 @@ async function watchedPair(files: Record<string, string>, watchArgs: string[] = 
 const read = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : undefined);
 
 describe("soc watch", () => {
-  test("an edit and a new nested directory on A arrive on B; B's pull pushes nothing back", async () => {
+  test("an edit, a new nested directory and 1,000 new files on A arrive on B; B's pull pushes nothing back", async () => {
     await using p = await watchedPair({ "f.txt": "one" });
     writeFile(p.a, "d/f.txt", "two");
     writeFile(p.a, "d/new/deep/er/g.txt", "made with mkdir -p");
+    for (let i = 0; i < 1_000; i++) writeFile(p.a, `d/bulk/b${i % 10}/f${i}.txt`, `bulk ${i}`);
     await waitFor(
-      () => read(join(p.b, "d/f.txt")) === "two" && read(join(p.b, "d/new/deep/er/g.txt")) === "made with mkdir -p",
+      () =>
+        read(join(p.b, "d/f.txt")) === "two" &&
+        read(join(p.b, "d/new/deep/er/g.txt")) === "made with mkdir -p" &&
+        read(join(p.b, "d/bulk/b9/f999.txt")) === "bulk 999",
       "B to get A's edits",
     );
     const head = (await p.api.info()).revision;
