@@ -44,13 +44,15 @@ export async function push(
     progress?: Progress;
     /** Keeps a change out of this push when it returns true (`soc watch`: a file still being written, a fresh deletion). */
     hold?: (change: PendingChange) => boolean;
+    /** Scans these paths only (ScanOptions.only: `soc watch` knows what its watcher saw change). */
+    only?: readonly string[];
   } = {},
 ): Promise<PushResult> {
   const progress = opts.progress ?? noProgress;
   progress.update("scanning", 0, 0);
   const scanStarted = performance.now();
   const onHash = (done: number, total: number) => progress.update("hashing", done, total, "files");
-  const dirty = await scanRepo(s.layout, s.db, s.log, { hashChanged: true, allFiles: opts.force, onHash });
+  const dirty = await scanRepo(s.layout, s.db, s.log, { hashChanged: true, allFiles: opts.force, onHash, ...(opts.only ? { only: opts.only } : {}) });
   progress.finish(
     dirty.hashed > 0
       ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s`

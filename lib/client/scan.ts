@@ -8,7 +8,7 @@ import { BASE_STAT_FIELDS, changeBase, loadBaseIndex, snapshotCount, type BaseIn
 import { loadIgnore } from "./ignore.ts";
 import type { Logger } from "./log.ts";
 import type { RepoLayout } from "./repo.ts";
-import { trackerFor, type RootRule } from "./roots.ts";
+import { normalizeRules, rulesWithin, trackerFor, type RootRule } from "./roots.ts";
 import { readRoots, refreshBase, statIsTrusted, type BaseEntry } from "./state.ts";
 import { fileStatAt, startWalk, toFileStat, type FileStat, type WalkedFiles } from "./walk.ts";
 
@@ -60,6 +60,12 @@ export interface ScanOptions {
   /** Return every tracked file with its md5 in `files`. */
   allFiles?: boolean;
   onHash?: (done: number, total: number) => void;
+  /**
+   * Look only at these paths (files, or directories with everything below them) and at their
+   * base entries; every other base entry counts as unchanged. `soc watch` knows which paths its
+   * watcher saw change; a scan of the whole tree catches what it could not see.
+   */
+  only?: readonly string[];
 }
 
 /**
@@ -70,9 +76,13 @@ export interface ScanOptions {
 export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, opts: ScanOptions = {}): Promise<RepoScan> {
   const rules = readRoots(db);
   const nowNs = BigInt(Date.now()) * 1_000_000n;
-  const walk = startWalk(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m), snapshotCount(layout.baseSnapshotFile));
+  const { only } = opts;
+  const walkRules = only ? rulesForPaths(layout.top, rules, only) : rules;
+  const expected = only ? only.length : snapshotCount(layout.baseSnapshotFile);
+  const walk = startWalk(layout.top, walkRules, loadIgnore(layout.top), (m) => log.warn(m), expected);
   const base = loadBaseIndex(db, layout.baseSnapshotFile);
-  const dirty = await diffAgainstBase(layout.top, walk.finish(base, { everyFile: opts.allFiles }), base, { ...opts, rules, nowNs });
+  const scope = only ? scopeOf(only) : undefined;
+  const dirty = await diffAgainstBase(layout.top, walk.finish(base, { everyFile: opts.allFiles }), base, { ...opts, rules, nowNs, scope });
   const updated = dirty.refreshed.map((entry) => ({ at: dirty.positions.get(entry.path) as number, entry }));
   const index =
     updated.length === 0
@@ -90,7 +100,7 @@ export async function diffAgainstBase(
   top: string,
   walked: WalkedFiles,
   base: BaseIndex,
-  opts: ScanOptions & { rules: readonly RootRule[]; nowNs?: bigint },
+  opts: ScanOptions & { rules: readonly RootRule[]; nowNs?: bigint; scope?: (path: string) => boolean },
 ): Promise<DirtySet> {
   const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
   const match = walked.match ?? base.match(Array.from({ length: walked.count }, (_, i) => walked.pathAt(i)));
@@ -122,13 +132,18 @@ export async function diffAgainstBase(
     }
   }
   // Only when the walk missed base entries (deletions, or files a later pattern ignores) do we
-  // need to know which: the usual no-op scan skips this pass.
+  // need to know which: the usual no-op scan skips this pass. A scan of some paths only
+  // (`scope`) looks at the entries within them, and takes the others as they are.
+  const { scope } = opts;
   const unwalked: string[] = [];
-  for (let at = 0; matched + unwalked.length < base.count && at < seen.length; at++) {
+  for (let at = 0; (scope !== undefined || matched + unwalked.length < base.count) && at < seen.length; at++) {
     if (seen[at]) continue;
-    unwalked.push(base.pathAt(at));
-    positions.set(unwalked.at(-1) as string, at);
+    const path = base.pathAt(at);
+    if (scope && !scope(path)) continue;
+    unwalked.push(path);
+    positions.set(path, at);
   }
+  const untouched = base.count - matched - unwalked.length; // base entries out of scope: unchanged
   const closer = base.entries([...toHash.map((f) => f.path), ...unwalked, ...clean.map((i) => walked.pathAt(i))]);
 
   const walkedToHash = toHash.length;
@@ -178,7 +193,7 @@ export async function diffAgainstBase(
   });
   unreadable.sort((x, y) => comparePaths(x.path, y.path));
   const stillAdded = missing.size ? added.filter((f) => !missing.has(f.path)) : added;
-  const found = walked.count + files.length - missing.size;
+  const found = untouched + walked.count + files.length - missing.size;
   if (!opts.allFiles)
     return { added: stillAdded, modified, deleted, refreshed, tracked: found, base: closer, positions, hashed: toHash.length, unreadable };
   const cleanFiles = clean.map((i): ScannedFile => ({ ...fileStatAt(walked, i), md5: (closer.get(walked.pathAt(i)) as BaseEntry).md5 }));
@@ -186,7 +201,40 @@ export async function diffAgainstBase(
   return { added: stillAdded, modified, deleted, refreshed, tracked: found, files: all, base: closer, positions, hashed: toHash.length, unreadable };
 }
 
+/**
+ * The rules a walk of `paths` only follows: each tracked path as a root of its own (a directory
+ * or a file, as it is now), and the rules of `rules` within each (tracked roots inside an
+ * untracked directory, exclusions).
+ */
+export function rulesForPaths(top: string, rules: readonly RootRule[], paths: readonly string[]): RootRule[] {
+  const tracked = trackerFor(rules);
+  const out: RootRule[] = [];
+  for (const path of paths) {
+    if (tracked(path)) out.push({ path, kind: _isDir(join(top, path)) ? "dir" : "file" });
+    out.push(...rulesWithin(rules, path));
+  }
+  return normalizeRules(out);
+}
+
+/** Whether a repository path is one of `paths` or lies below one of them. */
+export function scopeOf(paths: readonly string[]): (path: string) => boolean {
+  const set = new Set(paths);
+  return (path) => {
+    if (set.has(path)) return true;
+    for (let end = path.lastIndexOf("/"); end > 0; end = path.lastIndexOf("/", end - 1)) if (set.has(path.slice(0, end))) return true;
+    return false;
+  };
+}
+
 // ---------------------------------------------------------------------------
+
+function _isDir(abs: string): boolean {
+  try {
+    return lstatSync(abs).isDirectory();
+  } catch {
+    return false;
+  }
+}
 
 /** Whether a walked file with numbers `walked` still holds base entry `at`'s content by its stat alone (statIsTrusted, over the packed numbers). */
 function _statIsTrusted(base: Float64Array, at: number, walked: ArrayLike<number>): boolean {

@@ -4,6 +4,7 @@ import type { RemoteClient } from "./api.ts";
 import { pull, type PullResult } from "./pull.ts";
 import { push, type PendingChange, type PushResult } from "./push.ts";
 import type { SyncSession } from "./session.ts";
+import { IGNORE_FILE } from "./ignore.ts";
 
 // `soc watch`: events are hints, the stat-first scan decides, revisions are level-triggered. The
 // watcher only marks the tree dirty; a push cycle runs the ordinary push (its scan finds what
@@ -69,6 +70,8 @@ export interface WatchDeps {
   remote: RemoteClient;
   /** The revision this tree has pulled up to (read again before each poll). */
   knownRevision(): number;
+  /** What is tracked (the tracked-root rules), as text that changes when they do; read about once a second. */
+  tracking(): string;
   onConflict: "keep-both" | "stop";
   report(event: WatchEvent): void;
   /** Stops the daemon: the cycle in flight finishes, then watch resolves. */
@@ -143,6 +146,7 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
   let retryAt = 0;
   let pausedFor: string | undefined;
   const reported = new Set<string>(); // conflicts already told, so each is reported once
+  let tracking = deps.tracking(); // `soc add` and `soc rm` change it without touching a file: then scan everything
   const onAbort = () => nudge();
   deps.signal.addEventListener("abort", onAbort);
   try {
@@ -155,6 +159,11 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
       }
       lastTick = now;
       if (now - lastPull >= t.pullEveryMs) needPull = true;
+      const nowTracking = deps.tracking();
+      if (nowTracking !== tracking) {
+        tracking = nowTracking;
+        onEvent(null);
+      }
       if (now - lastScan >= (watcher ? t.rescanEveryMs : t.degradedScanMs)) {
         lastScan = now; // one scan asked for per interval (the push that runs it notes it too)
         onEvent(null);
@@ -173,11 +182,16 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
             dirty.clear();
             burstStart = undefined;
             if (seen.has("*")) lastScan = now;
-            const result = await deps.session("push", (s) => push(s, { hold: _holdFor(seen, t) }));
+            // The paths the watcher named; the whole tree after an overflow, a failure, on the
+            // timer, or when what is tracked changed (`soc add`, `soc rm`, .socignore).
+            const only = seen.has("*") || seen.has(IGNORE_FILE) ? undefined : [...seen.keys()];
+            // A deletion is judged by its latest event, this cycle's or one that came while it scanned.
+            const lastSeen = (path: string) => dirty.get(path) ?? seen.get(path);
+            const result = await deps.session("push", (s) => push(s, { hold: _holdFor(lastSeen, t), ...(only ? { only } : {}) }));
             pausedFor = undefined;
             if (_reportPush(deps, result, reported)) needPull = true; // conflicts: the pull keeps both, the next push goes on
             // Held back (still being written, or a fresh deletion): looked at again after another quiet spell.
-            for (const path of result.held ?? []) dirty.set(path, seen.get(path) ?? Date.now());
+            for (const path of result.held ?? []) if (!dirty.has(path)) dirty.set(path, seen.get(path) ?? Date.now());
             if (result.held?.length) {
               notBefore = Date.now() + t.quietMs;
               burstStart ??= Date.now();
@@ -225,12 +239,12 @@ function _fsWatch(top: string, onEvent: (path: string | null) => void): FSWatche
   return watch(top, { recursive: true }, (_kind, name) => onEvent(name === null ? null : String(name)));
 }
 
-/** What to keep out of a push: a file written less than settleMs ago, a deletion seen less than quiet + extra ago. */
-function _holdFor(seen: ReadonlyMap<string, number>, t: WatchTiming): (change: PendingChange) => boolean {
-  const now = Date.now();
+/** What to keep out of a push: a file written less than settleMs ago, a deletion whose last event (`lastSeen`) is less than quiet + extra old. */
+function _holdFor(lastSeen: (path: string) => number | undefined, t: WatchTiming): (change: PendingChange) => boolean {
   return (change) => {
+    const now = Date.now();
     if (change.mtimeNs !== undefined) return now - Number(change.mtimeNs / 1_000_000n) < t.settleMs;
-    const at = seen.get(change.path);
+    const at = lastSeen(change.path);
     return at !== undefined && now - at < t.quietMs + t.deleteExtraMs;
   };
 }

@@ -190,6 +190,14 @@ describe("soc watch", () => {
     expect(pushes.flatMap((e) => e.transferred as string[])).toHaveLength(files);
   });
 
+  test("`soc add` of a directory that was already there, while watching, sends its files (no file event names them)", async () => {
+    await using p = await watchedPair({ "f.txt": "x" });
+    for (let i = 0; i < 5; i++) writeFile(p.a, `extra/e${i}.txt`, `extra ${i}`);
+    await Bun.sleep(3_000); // A's watcher has seen them, untracked, and pushed nothing
+    await cli(p.a, ["add", "-r", "extra", "--wait", "60"]);
+    await waitFor(() => read(join(p.b, "extra/e4.txt")) === "extra 4", "B to get the newly tracked directory");
+  });
+
   test("SIGTERM: the cycle in flight ends, it says so and exits 0", async () => {
     await using p = await watchedPair({ "f.txt": "x" });
     writeFile(p.a, "d/f.txt", "y");

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { md5Bytes } from "../../../lib/shared/hash.ts";
 import { loadIgnore } from "../../../lib/client/ignore.ts";
 import type { RootRule } from "../../../lib/client/roots.ts";
-import { diffAgainstBase } from "../../../lib/client/scan.ts";
+import { diffAgainstBase, rulesForPaths, scopeOf } from "../../../lib/client/scan.ts";
 import { startWalk, walkTracked, type FileStat } from "../../../lib/client/walk.ts";
 import { baseIndexOf } from "../../../lib/client/base-index.ts";
 import { RACY_WINDOW_NS } from "../../../lib/client/state.ts";
@@ -30,6 +30,19 @@ function diff(top: string, base: Map<string, BaseEntry>, opts: { hashChanged?: b
   const walked = startWalk(top, ALL, loadIgnore(top), () => {}).finish(index, { everyFile: opts.allFiles });
   expect(walked.match !== undefined).toBe(process.env.SOC_STAT_CORE === "c");
   return diffAgainstBase(top, walked, index, { rules: ALL, ...opts });
+}
+
+/** diffAgainstBase over a walk of `only` (and the base entries within them), as scanRepo does for `soc watch`. */
+function partialDiff(top: string, base: Map<string, BaseEntry>, only: string[], rules = ALL) {
+  const index = baseIndexOf(base);
+  const walked = startWalk(top, rulesForPaths(top, rules, only), loadIgnore(top), () => {}).finish(index);
+  return diffAgainstBase(top, walked, index, { rules, scope: scopeOf(only), hashChanged: true });
+}
+
+/** What a dirty set says, comparable: sorted paths of each kind, and the tracked count. */
+function summary(d: Awaited<ReturnType<typeof diffAgainstBase>>) {
+  const paths = (xs: { path: string }[]) => xs.map((x) => x.path).sort();
+  return { added: paths(d.added), modified: paths(d.modified), deleted: paths(d.deleted), unreadable: paths(d.unreadable), tracked: d.tracked };
 }
 
 /** A base as a push would record it: current stat, real md5, checked now. */
@@ -180,6 +193,55 @@ for (const core of ["c", "js"]) {
           ["t/same-size", md5Bytes("xyz")],
         ]);
         expect([d.hashed, d.refreshed.map((e) => e.path)]).toEqual([2, ["t/touched"]]);
+      });
+
+      test("a scan of some paths only finds what a whole scan finds there, and counts the rest as tracked", async () => {
+        using dir = tempDir();
+        for (let i = 0; i < 30; i++) write(dir.path, `t/d${i % 3}/f${i}`, `file ${i}`);
+        write(dir.path, "t/gone/x", "x");
+        write(dir.path, "t/gone/y", "y");
+        const base = baseOf(dir.path, walk(dir.path));
+        write(dir.path, "t/d0/f0", "edited");
+        write(dir.path, "t/d1/f1", "edited too", new Date(Date.now() - 60_000));
+        rmSync(join(dir.path, "t/d2/f2"));
+        rmSync(join(dir.path, "t/gone"), { recursive: true }); // a directory moved away: one event, for the directory
+        write(dir.path, "t/new/deep/n", "new");
+        write(dir.path, "t/d0/f3", "changed, but no event names it"); // out of scope: left for a whole scan
+        const only = ["t/d0/f0", "t/d1/f1", "t/d2/f2", "t/gone", "t/new"];
+        const whole = summary(await diff(dir.path, base, { hashChanged: true }));
+        expect(summary(await partialDiff(dir.path, base, only))).toEqual({ ...whole, modified: ["t/d0/f0", "t/d1/f1"] });
+        expect(whole.modified).toEqual(["t/d0/f0", "t/d0/f3", "t/d1/f1"]);
+        expect([whole.deleted, whole.added, whole.tracked]).toEqual([["t/d2/f2", "t/gone/x", "t/gone/y"], ["t/new/deep/n"], 30]);
+      });
+
+      test("a scan of some paths only: an untracked directory holding a tracked root, an excluded path, nothing at all", async () => {
+        using dir = tempDir();
+        write(dir.path, "top/in/a", "a");
+        write(dir.path, "top/skip/b", "b");
+        const rules: RootRule[] = [
+          { path: "top/in", kind: "dir" },
+          { path: "top/skip", kind: "exclude" },
+        ];
+        const index = new Map<string, BaseEntry>();
+        const walked = walkTracked(dir.path, rules, loadIgnore(dir.path), () => {});
+        for (const [k, v] of baseOf(dir.path, walked)) index.set(k, v);
+        write(dir.path, "top/in/a", "edited");
+        write(dir.path, "top/skip/b", "edited, excluded");
+        expect(summary(await partialDiff(dir.path, index, ["top"], rules))).toEqual({
+          added: [],
+          modified: ["top/in/a"],
+          deleted: [],
+          unreadable: [],
+          tracked: 1,
+        });
+        expect(summary(await partialDiff(dir.path, index, ["top/skip/b"], rules))).toEqual({
+          added: [],
+          modified: [],
+          deleted: [],
+          unreadable: [],
+          tracked: 1,
+        });
+        expect(summary(await partialDiff(dir.path, index, [], rules))).toEqual({ added: [], modified: [], deleted: [], unreadable: [], tracked: 1 });
       });
 
       test("every file, clean or not, with its md5 when a push asks for them all (--force)", async () => {
