@@ -20,6 +20,8 @@ export interface BaseIndex {
   pathAt(j: number): string;
   /** For each of `paths`, its entry's index, or -1 (in JS; the C core does this itself). */
   match(paths: readonly string[]): Int32Array;
+  /** Every entry's path, in index order: one decoding of the block (kept), for a pass over them all. */
+  paths(): readonly string[];
   /** The whole entries of `paths`, for the few a scan must look at closer. */
   entries(paths: Iterable<string>): Map<string, BaseEntry>;
 }
@@ -159,15 +161,20 @@ function _index(
     }
     return Buffer.from(pathBlock.buffer, pathBlock.byteOffset, pathBlock.byteLength).toString("utf8", starts[j], (starts[j + 1] as number) - 1);
   };
-  const match = (paths: readonly string[]): Int32Array => {
+  let all: string[] | undefined;
+  const paths = (): string[] => {
+    if (all) return all;
     const text = Buffer.from(pathBlock.buffer, pathBlock.byteOffset, pathBlock.byteLength).toString("utf8");
-    const all = count > 0 ? text.slice(0, -1).split("\0") : [];
+    all = count > 0 ? text.slice(0, -1).split("\0") : [];
     if (all.length !== count) throw new Error(`the base snapshot is damaged (${all.length} paths where it says ${count}); remove .soc/base-snapshot`);
-    const position = new Map<string, number>();
-    all.forEach((p, j) => position.set(p, j));
-    return Int32Array.from(paths, (p) => position.get(p) ?? -1);
+    return all;
   };
-  return { generation, count, stats, pathBlock, pathAt, match, entries: (wanted) => lookup(wanted, count) };
+  const match = (wanted: readonly string[]): Int32Array => {
+    const position = new Map<string, number>();
+    paths().forEach((p, j) => position.set(p, j));
+    return Int32Array.from(wanted, (p) => position.get(p) ?? -1);
+  };
+  return { generation, count, stats, pathBlock, pathAt, match, paths, entries: (wanted) => lookup(wanted, count) };
 }
 
 /** Paths as one block of UTF-8, each ended by a NUL (which no path holds). */

@@ -136,9 +136,10 @@ export async function diffAgainstBase(
   // (`scope`) looks at the entries within them, and takes the others as they are.
   const { scope } = opts;
   const unwalked: string[] = [];
+  const everyPath = scope ? base.paths() : undefined; // decoded once: cheaper than an entry at a time for all of them
   for (let at = 0; (scope !== undefined || matched + unwalked.length < base.count) && at < seen.length; at++) {
     if (seen[at]) continue;
-    const path = base.pathAt(at);
+    const path = everyPath ? (everyPath[at] as string) : base.pathAt(at);
     if (scope && !scope(path)) continue;
     unwalked.push(path);
     positions.set(path, at);
