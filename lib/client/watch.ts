@@ -89,12 +89,14 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
   const dirty = new Map<string, number>();
   let burstStart: number | undefined;
   let lastEvent = 0;
+  const missingSince = new Map<string, number>(); // tracked files a scan found missing, and when it first did
   let notBefore = 0; // after a push held something back: no push before this
   let needPull = true; // the first pull runs at once, like every (re)connect
   let wake: (() => void) | undefined;
   const nudge = () => wake?.();
   const onEvent = (path: string | null) => {
     if (path !== null && (path === ".soc" || path.startsWith(".soc/"))) return;
+    if (path !== null) missingSince.delete(path); // back, or gone again: judged afresh
     const now = Date.now();
     dirty.set(path ?? "*", now); // null: the kernel's queue overflowed, so anything may have changed
     lastEvent = now;
@@ -185,9 +187,12 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
             // The paths the watcher named; the whole tree after an overflow, a failure, on the
             // timer, or when what is tracked changed (`soc add`, `soc rm`, .socignore).
             const only = seen.has("*") || seen.has(IGNORE_FILE) ? undefined : [...seen.keys()];
-            // A deletion is judged by its latest event, this cycle's or one that came while it scanned.
+            // A deletion is judged by its latest event, this cycle's or one that came while it scanned,
+            // and by when a scan first found the file missing: an event may still be on its way.
             const lastSeen = (path: string) => dirty.get(path) ?? seen.get(path);
-            const result = await deps.session("push", (s) => push(s, { hold: _holdFor(lastSeen, t), ...(only ? { only } : {}) }));
+            const hold = _holdFor(lastSeen, missingSince, t);
+            const result = await deps.session("push", (s) => push(s, { hold, ...(only ? { only } : {}) }));
+            for (const path of result.deleted) missingSince.delete(path);
             pausedFor = undefined;
             if (_reportPush(deps, result, reported)) needPull = true; // conflicts: the pull keeps both, the next push goes on
             // Held back (still being written, or a fresh deletion): looked at again after another quiet spell.
@@ -239,13 +244,24 @@ function _fsWatch(top: string, onEvent: (path: string | null) => void): FSWatche
   return watch(top, { recursive: true }, (_kind, name) => onEvent(name === null ? null : String(name)));
 }
 
-/** What to keep out of a push: a file written less than settleMs ago, a deletion whose last event (`lastSeen`) is less than quiet + extra old. */
-function _holdFor(lastSeen: (path: string) => number | undefined, t: WatchTiming): (change: PendingChange) => boolean {
+/**
+ * What to keep out of a push: a file written less than settleMs ago; a deletion whose last event
+ * (`lastSeen`) is less than quiet + extra old, or that a scan first found less than that long ago
+ * (`missingSince`, noted here): a delete-then-recreate save, or a checkout caught half-way, is no deletion.
+ */
+function _holdFor(
+  lastSeen: (path: string) => number | undefined,
+  missingSince: Map<string, number>,
+  t: WatchTiming,
+): (change: PendingChange) => boolean {
   return (change) => {
     const now = Date.now();
     if (change.mtimeNs !== undefined) return now - Number(change.mtimeNs / 1_000_000n) < t.settleMs;
+    const wait = t.quietMs + t.deleteExtraMs;
+    const first = missingSince.get(change.path) ?? now;
+    missingSince.set(change.path, first);
     const at = lastSeen(change.path);
-    return at !== undefined && now - at < t.quietMs + t.deleteExtraMs;
+    return now - first < wait || (at !== undefined && now - at < wait);
   };
 }
 
