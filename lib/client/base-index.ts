@@ -170,6 +170,7 @@ function _index(
     return all;
   };
   const match = (wanted: readonly string[]): Int32Array => {
+    if (wanted.length === 0) return new Int32Array(0); // a scan of a few paths that found no file: no map of them all
     const position = new Map<string, number>();
     paths().forEach((p, j) => position.set(p, j));
     return Int32Array.from(wanted, (p) => position.get(p) ?? -1);
