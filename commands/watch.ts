@@ -9,7 +9,8 @@ import { findRepo, readRepoConfig } from "../lib/client/repo.ts";
 import { selfCommand } from "../lib/client/self.ts";
 import { getMeta, openState, readRoots } from "../lib/client/state.ts";
 import { watchTree, WATCH_TIMING, type WatchDeps, type WatchEvent, type WatchTiming } from "../lib/client/watch.ts";
-import { UsageError } from "../lib/shared/errors.ts";
+import { LockedError } from "../lib/shared/errors.ts";
+import { acquireLock } from "../lib/client/lock.ts";
 import { quotePath } from "../lib/shared/paths.ts";
 import { files, printJson } from "./_report.ts";
 import { flags, withSession } from "./_shared.ts";
@@ -36,13 +37,13 @@ export default defineCommand({
     const log = createLogger({ quiet: args.quiet });
     if (args.install) return _install(layout.top, log);
     const { remote } = readRepoConfig(layout);
-    if (!remote) throw new UsageError("no remote recorded for this working tree; run `soc init URL` first");
+    using _one = await _onlyDaemon(layout.dir);
     const stop = new AbortController();
     for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => stop.abort());
     using state = openState(layout.dbFile);
     await watchTree({
-      top: layout.top,
-      remote: createClient(remote.url, clientTokenFromEnv(process.env) ?? remote.token),
+      layout,
+      ...(remote ? { remote: createClient(remote.url, clientTokenFromEnv(process.env) ?? remote.token) } : {}),
       session: (verb, body) => withSession({ quiet: true, record: verb }, body),
       knownRevision: () => Number(getMeta(state, "revision") ?? "0"),
       tracking: () => JSON.stringify(readRoots(state)),
@@ -60,6 +61,7 @@ export default defineCommand({
 function _print(e: WatchEvent, log: Logger): void {
   switch (e.event) {
     case "watching":
+      if (!e.syncing) return log.info(`watching ${e.top} for soc status (no remote: nothing is pushed or pulled); Ctrl-C stops`);
       return log.info(
         `watching ${e.top}${e.degraded ? " by scanning (see above)" : ""}: pushes after ${WATCH_TIMING.quietMs / 1000} s of quiet, pulls as the server announces; Ctrl-C stops`,
       );
@@ -99,6 +101,16 @@ function _testSeams(env: NodeJS.ProcessEnv): Partial<Pick<WatchDeps, "startWatch
   }
   if (env.SOC_TEST_WATCH_TIMING) seams.timing = JSON.parse(env.SOC_TEST_WATCH_TIMING) as Partial<WatchTiming>;
   return seams;
+}
+
+/** Holds `.soc/watch.lock` while this daemon runs: one daemon per tree. */
+async function _onlyDaemon(dir: string): Promise<Disposable> {
+  try {
+    return await acquireLock(join(dir, "watch.lock"));
+  } catch (error) {
+    if (!(error instanceof LockedError)) throw error;
+    throw new LockedError(`soc watch already runs for this tree (${error.message.replace(/^another soc run holds the lock: /, "")})`);
+  }
 }
 
 /** Writes ~/.config/systemd/user/soc-watch-<id>.service for the tree at `top`. */

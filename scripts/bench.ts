@@ -5,7 +5,7 @@
  * tree: the last changes it. The md5 cases go first: for some seconds after the setup's writes the
  * machine is still busy with them, and a scan that waits on two cores shows it more than a hash.
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, utimesSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { digestOrNull, md5Files } from "../lib/shared/hash.ts";
@@ -99,6 +99,31 @@ const CASES: Case[] = [
         goal: { op: "<=", value: 1.5 },
       },
     ];
+  },
+  async (ctx) => {
+    // The same tree (1 % still changed) with `soc watch` running: status asks it what changed.
+    const daemon = Bun.spawn([process.execPath, CLI, "watch", "--quiet"], { cwd: ctx.tree, stdout: "ignore", stderr: "inherit" });
+    try {
+      while (!existsSync(join(ctx.tree, ".soc/watch.sock"))) await Bun.sleep(20);
+      const asked = soc(ctx, "status", "-v"); // the first question: a whole scan, whose findings the next ones start from
+      const full = soc(ctx, "status", "--full").stdout;
+      if (asked.stdout !== full || soc(ctx, "status").stdout !== full) throw new Error("status asking soc watch differs from a whole scan");
+      const watchedMs = await measure(() => soc(ctx, "status"), RUNS);
+      const fullMs = await measure(() => soc(ctx, "status", "--full"), RUNS);
+      return [
+        {
+          what: `status with soc watch running, 1% of ${ctx.small.length} changed (vs without it)`,
+          soc: watchedMs,
+          ref: fullMs,
+          unit: "ms",
+          ratio: watchedMs / fullMs,
+          goal: { op: "<=", value: 0.25 },
+        },
+      ];
+    } finally {
+      daemon.kill("SIGTERM");
+      await daemon.exited;
+    }
   },
 ];
 

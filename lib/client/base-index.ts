@@ -47,21 +47,32 @@ export function loadBaseIndex(db: Database, file: string): BaseIndex {
 
 /** How many entries the snapshot at `file` holds, from its header alone (0 without one): about how big the tree is. */
 export function snapshotCount(file: string): number {
+  return _snapshotHeader(file)?.count ?? 0;
+}
+
+/** How many entries the base holds, from the snapshot's header when it copies the base's current generation; undefined when it does not. */
+export function currentSnapshotCount(db: Database, file: string): number | undefined {
+  const header = _snapshotHeader(file);
+  return header && header.generation === baseGeneration(db) ? header.count : undefined;
+}
+
+/** The snapshot's generation and entry count, from its header; undefined without a readable one. */
+function _snapshotHeader(file: string): { generation: number; count: number } | undefined {
   const head = Buffer.alloc(_HEADER);
   try {
     const fd = openSync(file, "r");
     try {
-      if (readSync(fd, head, 0, _HEADER, 0) !== _HEADER || head.toString("latin1", 0, 8) !== _MAGIC) return 0;
+      if (readSync(fd, head, 0, _HEADER, 0) !== _HEADER || head.toString("latin1", 0, 8) !== _MAGIC) return undefined;
     } finally {
       closeSync(fd);
     }
   } catch {
-    return 0;
+    return undefined;
   }
-  return head.readDoubleLE(16);
+  return { generation: head.readDoubleLE(8), count: head.readDoubleLE(16) };
 }
 
-/** A BaseIndex over entries held in memory (a test's, or a small caller's). */
+/** A BaseIndex over entries held in memory: a test's, or the few a scan of some paths reads (watched-scan.ts). */
 export function baseIndexOf(base: ReadonlyMap<string, BaseEntry>): BaseIndex {
   const all = [...base.values()];
   const stats = new Float64Array(all.length * BASE_STAT_FIELDS);

@@ -110,6 +110,22 @@ export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, 
   return new Map(rows.map((row) => [row[0], _toEntry(row)]));
 }
 
+/** The base entries at each of `paths` or below it (a directory): an index lookup and a range each. */
+export function readBaseWithin(db: Database, paths: Iterable<string>): Map<string, BaseEntry> {
+  // Paths under dir sort between "dir/" and "dir0" ("0" follows "/"), as in baseHasBelow.
+  const query = db
+    .query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path = $path OR (path > $lo AND path < $hi)")
+    .safeIntegers(true);
+  const out = new Map<string, BaseEntry>();
+  for (const path of paths) for (const row of query.values({ path, lo: `${path}/`, hi: `${path}0` }) as _BaseRow[]) out.set(row[0], _toEntry(row));
+  return out;
+}
+
+/** How many entries the base holds. */
+export function baseCount(db: Database): number {
+  return (db.query("SELECT COUNT(*) AS n FROM base").get() as { n: number }).n;
+}
+
 /** True when the base has an entry at `path`. */
 export function baseHas(db: Database, path: string): boolean {
   return db.query("SELECT 1 FROM base WHERE path = $path").get({ path }) !== null;
@@ -174,7 +190,34 @@ export function reattachState(db: Database, id: string): void {
     setMeta(db, "revision", "0");
     setMeta(db, KNOWN_REVISION, "0");
     setMeta(db, SERVER_DATABASE, id);
+    clearWatchHint(db); // the base is gone: every file must be looked at again
   })();
+}
+
+/** What a scan asking `soc watch` keeps for the next one (watched-scan.ts): the daemon's clock, what was tracked, what it found changed. */
+export interface WatchHint {
+  clock: { epoch: string; tick: number };
+  tracking: string;
+  dirty: string[];
+}
+
+const WATCH_HINT = "watch_hint";
+
+export function readWatchHint(db: Database): WatchHint | undefined {
+  const text = getMeta(db, WATCH_HINT);
+  try {
+    return text === undefined ? undefined : (JSON.parse(text) as WatchHint);
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeWatchHint(db: Database, hint: WatchHint): void {
+  setMeta(db, WATCH_HINT, JSON.stringify(hint));
+}
+
+export function clearWatchHint(db: Database): void {
+  db.query("DELETE FROM meta WHERE key = $key").run({ key: WATCH_HINT });
 }
 
 /** Sets a value in the meta table. */

@@ -5,6 +5,11 @@ import { pull, type PullResult } from "./pull.ts";
 import { push, type PendingChange, type PushResult } from "./push.ts";
 import type { SyncSession } from "./session.ts";
 import { IGNORE_FILE } from "./ignore.ts";
+import type { RepoLayout } from "./repo.ts";
+import { COOKIE_DIR, createChangeLog, serveWatchQuestions } from "./watch-socket.ts";
+
+/** Where askers' cookies appear, as the watcher names them. */
+const COOKIES = `.soc/${COOKIE_DIR}/`;
 
 // `soc watch`: events are hints, the stat-first scan decides, revisions are level-triggered. The
 // watcher only marks the tree dirty; a push cycle runs the ordinary push (its scan finds what
@@ -52,7 +57,7 @@ export const WATCH_TIMING: WatchTiming = {
 
 /** What a cycle did or met, reported once per cycle (a line, or a JSON object with --json). */
 export type WatchEvent =
-  | { event: "watching"; top: string; degraded: boolean }
+  | { event: "watching"; top: string; degraded: boolean; syncing: boolean }
   | { event: "push"; revision: number; transferred: string[]; deleted: string[]; held: string[] }
   | { event: "pull"; revision: number; transferred: string[]; deleted: string[]; keptBoth: string[] }
   | { event: "conflict"; path: string; action: "kept-both" | "left-alone" }
@@ -63,11 +68,11 @@ export type WatchEvent =
 
 /** What the daemon needs from its command: the tree, how to run one locked session, and where to report. */
 export interface WatchDeps {
-  top: string;
+  layout: RepoLayout;
   /** Runs `body` holding the tree's lock with a fresh session (withSession); throws LockedError when another soc run holds it. */
   session<T>(verb: "push" | "pull", body: (s: SyncSession) => Promise<T>): Promise<T>;
-  /** A client for the server's long poll (no lock needed). */
-  remote: RemoteClient;
+  /** A client for the server's long poll (no lock needed); without one (no remote), the daemon only watches, for `soc status`. */
+  remote?: RemoteClient;
   /** The revision this tree has pulled up to (read again before each poll). */
   knownRevision(): number;
   /** What is tracked (the tracked-root rules), as text that changes when they do; read about once a second. */
@@ -94,28 +99,42 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
   let needPull = true; // the first pull runs at once, like every (re)connect
   let wake: (() => void) | undefined;
   const nudge = () => wake?.();
+  const changes = createChangeLog(); // what `soc status` is told
   const onEvent = (path: string | null) => {
+    if (path !== null && path.startsWith(COOKIES)) return changes.cookie(path.slice(COOKIES.length));
     if (path !== null && (path === ".soc" || path.startsWith(".soc/"))) return;
-    if (path !== null) missingSince.delete(path); // back, or gone again: judged afresh
+    if (path === null)
+      changes.lost(); // the kernel's queue overflowed: anything may have changed
+    else {
+      changes.note(path);
+      missingSince.delete(path); // back, or gone again: judged afresh
+    }
+    markDirty(path ?? "*");
+  };
+  /** The next push scans `path`; "*" the whole tree. */
+  const markDirty = (path: string) => {
     const now = Date.now();
-    dirty.set(path ?? "*", now); // null: the kernel's queue overflowed, so anything may have changed
+    dirty.set(path, now);
     lastEvent = now;
     burstStart ??= now;
     nudge();
   };
+  /** The next push scans the whole tree (what the watcher saw stays known: `soc status` may still ask it). */
+  const rescan = () => markDirty("*");
 
   // Watching: started before the baseline scan, so nothing slips between the two.
   let watcher: FSWatcher | undefined;
   let degradedSince: number | undefined;
   const startWatching = (): boolean => {
     try {
-      const w = (deps.startWatcher ?? _fsWatch)(deps.top, onEvent);
+      const w = (deps.startWatcher ?? _fsWatch)(deps.layout.top, onEvent);
       w.on("error", (error) => {
         w.close();
         if (watcher === w) watcher = undefined;
         degrade(error);
       });
       watcher = w;
+      if (degradedSince !== undefined) changes.lost(); // what happened while nothing watched is unknown
       degradedSince = undefined;
       return true;
     } catch (error) {
@@ -126,18 +145,21 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
   let toldDegraded = false;
   const degrade = (error: unknown) => {
     degradedSince ??= Date.now();
-    onEvent(null);
+    changes.lost();
+    rescan();
     if (toldDegraded) return;
     toldDegraded = true;
     deps.report({ event: "degraded", reason: _watchFailure(error, t.degradedScanMs) });
   };
   startWatching();
-  deps.report({ event: "watching", top: deps.top, degraded: watcher === undefined });
+  using _served = serveWatchQuestions(deps.layout, (q) => changes.answer(q, () => watcher !== undefined));
+  deps.report({ event: "watching", top: deps.layout.top, degraded: watcher === undefined, syncing: deps.remote !== undefined });
   dirty.set("*", Date.now()); // the baseline scan
   burstStart = 0;
 
   // Pulls: announced by the server's long poll, on every (re)connect, and every pullEveryMs.
-  const polls = _pollLoop(deps, t, () => {
+  const { remote } = deps;
+  const polls = _pollLoop(remote, deps, t, () => {
     needPull = true;
     nudge();
   });
@@ -157,22 +179,23 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
       // A jump of the wall clock (a laptop that slept): reconnect, pull and rescan.
       if (now - lastTick > t.quietMs + 30_000) {
         needPull = true;
-        onEvent(null);
+        rescan();
       }
       lastTick = now;
       if (now - lastPull >= t.pullEveryMs) needPull = true;
       const nowTracking = deps.tracking();
       if (nowTracking !== tracking) {
         tracking = nowTracking;
-        onEvent(null);
+        rescan();
       }
       if (now - lastScan >= (watcher ? t.rescanEveryMs : t.degradedScanMs)) {
         lastScan = now; // one scan asked for per interval (the push that runs it notes it too)
-        onEvent(null);
+        rescan();
       }
       if (!watcher && degradedSince !== undefined && now - degradedSince >= t.rewatchMs && startWatching()) toldDegraded = false;
       const pushDue = dirty.size > 0 && now >= notBefore && (now - lastEvent >= t.quietMs || now - (burstStart ?? now) >= t.maxDelayMs);
-      if (now >= retryAt && (needPull || pushDue)) {
+      if (!remote) dirty.clear(); // nothing to push to: only the change log (for `soc status`) matters
+      if (remote && now >= retryAt && (needPull || pushDue)) {
         try {
           if (needPull) {
             needPull = false;
@@ -215,7 +238,7 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
             retryAt = Date.now() + wait;
             if (!(error instanceof LockedError))
               deps.report({ event: "error", message: error instanceof Error ? error.message : String(error), retryInMs: wait });
-            onEvent(null); // what this cycle meant to push is looked at again
+            rescan(); // what this cycle meant to push is looked at again
           }
         }
         continue;
@@ -270,13 +293,13 @@ function _holdFor(
  * last one seen (pulled, or announced: a pull that leaves a conflict behind is not asked again and
  * again), and after every reconnect.
  */
-async function _pollLoop(deps: WatchDeps, t: WatchTiming, onChange: () => void): Promise<void> {
+async function _pollLoop(remote: RemoteClient | undefined, deps: WatchDeps, t: WatchTiming, onChange: () => void): Promise<void> {
   let failures = 0;
   let seen = 0;
-  while (!deps.signal.aborted) {
+  while (remote && !deps.signal.aborted) {
     try {
       const since = Math.max(seen, deps.knownRevision());
-      const answer = await deps.remote.waitForChange(since, t.pollSeconds, deps.signal);
+      const answer = await remote.waitForChange(since, t.pollSeconds, deps.signal);
       if (failures > 0 || answer.head !== since) onChange(); // back after a failure: pull, whatever the answer
       // A head below what this tree knows is another server: the pull says so.
       seen = answer.head < since ? 0 : answer.head;

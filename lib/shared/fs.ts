@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import {
   chmodSync,
   closeSync,
@@ -95,7 +94,8 @@ export function linkOrCopy(from: string, to: string): void {
 
 /** A fresh name beside `path` (same directory, so a rename from it is atomic): `.soc-tmp-<random>`. */
 export function tempBeside(path: string): string {
-  return join(dirname(path), `.soc-tmp-${randomBytes(8).toString("hex")}`);
+  // The Web Crypto global: loading node:crypto would cost every command several ms.
+  return join(dirname(path), `.soc-tmp-${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex")}`);
 }
 
 /**

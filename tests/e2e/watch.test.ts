@@ -198,6 +198,46 @@ describe("soc watch", () => {
     await waitFor(() => read(join(p.b, "extra/e4.txt")) === "extra 4", "B to get the newly tracked directory");
   });
 
+  test("randomized churn with daemon restarts: status asking the watcher always equals a full scan, and asks it", async () => {
+    // No remote: the daemon only watches, so the changes stay for status to find.
+    using dir = tempDir();
+    const top = dir.path;
+    const names = Array.from({ length: 40 }, (_, i) => `t/d${i % 4}/f${i}`);
+    for (const name of names) writeFile(top, name, "0");
+    await cli(top, ["init"]);
+    await cli(top, ["add", "-r", "t"]);
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let asked = 0;
+    for (let round = 0; round < 3; round++) {
+      await using w = await startWatch(top);
+      for (let step = 0; step < 8; step++) {
+        for (let op = 0; op < 5; op++) {
+          const name = names[rand(names.length)] as string;
+          const abs = join(top, name);
+          const kind = rand(5);
+          if (kind === 0) writeFile(top, name, `edit ${round} ${step} ${op}`);
+          else if (kind === 1) rmSync(abs, { force: true });
+          else if (kind === 2 && existsSync(abs)) renameSync(abs, join(top, `t/d${rand(4)}/moved-${round}-${step}-${op}`));
+          else if (kind === 3 && existsSync(abs)) Bun.spawnSync(["chmod", rand(2) ? "755" : "644", abs]);
+          else writeFile(top, `t/new${rand(3)}/n${round}-${step}-${op}`, "new");
+        }
+        const watched = await cli(top, ["status", "--json", "-v"]);
+        const full = await cli(top, ["status", "--json", "--full", "-v"]);
+        expect(watched.stdout).toBe(full.stdout);
+        expect(watched.stderr.split(",")[0]).toBe(full.stderr.split(",")[0]); // "scanned N files": the same count
+        if (!/^scanned \d+ files/.test(watched.stderr)) throw new Error(watched.stderr);
+        if (step > 0 && !watched.stderr.includes("asked soc watch")) throw new Error(`status did not use the watcher: ${watched.stderr}`);
+        if (watched.stderr.includes("asked soc watch")) asked++;
+      }
+      expect(w.events()[0]).toMatchObject({ event: "watching", syncing: false });
+    }
+    expect(asked).toBeGreaterThanOrEqual(3 * 7);
+  });
+
   test("SIGTERM: the cycle in flight ends, it says so and exits 0", async () => {
     await using p = await watchedPair({ "f.txt": "x" });
     writeFile(p.a, "d/f.txt", "y");
