@@ -109,7 +109,8 @@ async function _onlyDaemon(dir: string): Promise<Disposable> {
     return await acquireLock(join(dir, "watch.lock"));
   } catch (error) {
     if (!(error instanceof LockedError)) throw error;
-    throw new LockedError(`soc watch already runs for this tree (${error.message.replace(/^another soc run holds the lock: /, "")})`);
+    const holder = error.message.replace(/^another soc run holds the lock: /, "").replace(/; try again later.*$/, "");
+    throw new LockedError(`soc watch already runs for this tree: ${holder}`);
   }
 }
 
