@@ -17,10 +17,12 @@ export default defineCommand({
   run: async ({ args }) => {
     const layout = findRepo(process.cwd());
     using db = openState(layout.dbFile);
-    const dirty = args.full ? await scanRepo(layout, db, createLogger()) : await scanRepoAsking(layout, db, createLogger());
+    const dirty: Awaited<ReturnType<typeof scanRepoAsking>> = args.full
+      ? await scanRepo(layout, db, createLogger())
+      : await scanRepoAsking(layout, db, createLogger());
     const report = toStatusReport(dirty);
     if (args.verbose) {
-      const asked = "asked" in dirty && dirty.asked !== undefined ? `; asked soc watch: ${dirty.asked} paths to look at` : "";
+      const asked = dirty.asked === undefined ? "" : `; asked soc watch: ${dirty.asked} paths to look at`;
       process.stderr.write(`scanned ${files(dirty.tracked)}, hashed ${dirty.hashed}${asked}\n`);
     }
     if (args.json) return printJson(report);

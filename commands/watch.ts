@@ -7,7 +7,8 @@ import { clientTokenFromEnv } from "../lib/client/config.ts";
 import { createLogger, type Logger } from "../lib/client/log.ts";
 import { findRepo, readRepoConfig } from "../lib/client/repo.ts";
 import { selfCommand } from "../lib/client/self.ts";
-import { getMeta, openState, readRoots } from "../lib/client/state.ts";
+import { getMeta, openState } from "../lib/client/state.ts";
+import { trackingOf } from "../lib/client/watched-scan.ts";
 import { watchTree, WATCH_TIMING, type WatchDeps, type WatchEvent, type WatchTiming } from "../lib/client/watch.ts";
 import { LockedError } from "../lib/shared/errors.ts";
 import { acquireLock } from "../lib/client/lock.ts";
@@ -46,7 +47,7 @@ export default defineCommand({
       ...(remote ? { remote: createClient(remote.url, clientTokenFromEnv(process.env) ?? remote.token) } : {}),
       session: (verb, body) => withSession({ quiet: true, record: verb }, body),
       knownRevision: () => Number(getMeta(state, "revision") ?? "0"),
-      tracking: () => JSON.stringify(readRoots(state)),
+      tracking: () => trackingOf(layout, state),
       onConflict: args["on-conflict"] === "stop" ? "stop" : "keep-both",
       report: (event) => (args.json ? printJson(event) : _print(event, log)),
       signal: stop.signal,

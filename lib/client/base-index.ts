@@ -20,8 +20,6 @@ export interface BaseIndex {
   pathAt(j: number): string;
   /** For each of `paths`, its entry's index, or -1 (in JS; the C core does this itself). */
   match(paths: readonly string[]): Int32Array;
-  /** Every entry's path, in index order: one decoding of the block (kept), for a pass over them all. */
-  paths(): readonly string[];
   /** The whole entries of `paths`, for the few a scan must look at closer. */
   entries(paths: Iterable<string>): Map<string, BaseEntry>;
 }
@@ -72,7 +70,7 @@ function _snapshotHeader(file: string): { generation: number; count: number } | 
   return { generation: head.readDoubleLE(8), count: head.readDoubleLE(16) };
 }
 
-/** A BaseIndex over entries held in memory: a test's, or the few a scan of some paths reads (watched-scan.ts). */
+/** A BaseIndex over entries held in memory: a test's, or the few a scan of some paths reads (scan.ts). */
 export function baseIndexOf(base: ReadonlyMap<string, BaseEntry>): BaseIndex {
   const all = [...base.values()];
   const stats = new Float64Array(all.length * BASE_STAT_FIELDS);
@@ -172,21 +170,16 @@ function _index(
     }
     return Buffer.from(pathBlock.buffer, pathBlock.byteOffset, pathBlock.byteLength).toString("utf8", starts[j], (starts[j + 1] as number) - 1);
   };
-  let all: string[] | undefined;
-  const paths = (): string[] => {
-    if (all) return all;
-    const text = Buffer.from(pathBlock.buffer, pathBlock.byteOffset, pathBlock.byteLength).toString("utf8");
-    all = count > 0 ? text.slice(0, -1).split("\0") : [];
-    if (all.length !== count) throw new Error(`the base snapshot is damaged (${all.length} paths where it says ${count}); remove .soc/base-snapshot`);
-    return all;
-  };
   const match = (wanted: readonly string[]): Int32Array => {
-    if (wanted.length === 0) return new Int32Array(0); // a scan of a few paths that found no file: no map of them all
+    if (wanted.length === 0) return new Int32Array(0);
+    const text = Buffer.from(pathBlock.buffer, pathBlock.byteOffset, pathBlock.byteLength).toString("utf8");
+    const all = count > 0 ? text.slice(0, -1).split("\0") : [];
+    if (all.length !== count) throw new Error(`the base snapshot is damaged (${all.length} paths where it says ${count}); remove .soc/base-snapshot`);
     const position = new Map<string, number>();
-    paths().forEach((p, j) => position.set(p, j));
+    all.forEach((p, j) => position.set(p, j));
     return Int32Array.from(wanted, (p) => position.get(p) ?? -1);
   };
-  return { generation, count, stats, pathBlock, pathAt, match, paths, entries: (wanted) => lookup(wanted, count) };
+  return { generation, count, stats, pathBlock, pathAt, match, entries: (wanted) => lookup(wanted, count) };
 }
 
 /** Paths as one block of UTF-8, each ended by a NUL (which no path holds). */

@@ -4,12 +4,12 @@ import { join } from "node:path";
 import { isGone } from "../shared/fs.ts";
 import { md5Files } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
-import { BASE_STAT_FIELDS, changeBase, loadBaseIndex, snapshotCount, type BaseIndex } from "./base-index.ts";
+import { BASE_STAT_FIELDS, baseIndexOf, changeBase, currentSnapshotCount, loadBaseIndex, snapshotCount, type BaseIndex } from "./base-index.ts";
 import { loadIgnore } from "./ignore.ts";
 import type { Logger } from "./log.ts";
 import type { RepoLayout } from "./repo.ts";
 import { normalizeRules, rulesWithin, trackerFor, type RootRule } from "./roots.ts";
-import { readRoots, refreshBase, statIsTrusted, type BaseEntry } from "./state.ts";
+import { baseCount, readBaseWithin, readRoots, refreshBase, statIsTrusted, type BaseEntry } from "./state.ts";
 import { fileStatAt, startWalk, toFileStat, type FileStat, type WalkedFiles } from "./walk.ts";
 
 /** A tracked file with its content hash, when one was computed. */
@@ -76,13 +76,10 @@ export interface ScanOptions {
 export async function scanRepo(layout: RepoLayout, db: Database, log: Logger, opts: ScanOptions = {}): Promise<RepoScan> {
   const rules = readRoots(db);
   const nowNs = BigInt(Date.now()) * 1_000_000n;
-  const { only } = opts;
-  const walkRules = only ? rulesForPaths(layout.top, rules, only) : rules;
-  const expected = only ? only.length : snapshotCount(layout.baseSnapshotFile);
-  const walk = startWalk(layout.top, walkRules, loadIgnore(layout.top), (m) => log.warn(m), expected);
+  if (opts.only) return _scanPaths(layout, db, log, opts.only, { ...opts, rules, nowNs });
+  const walk = startWalk(layout.top, rules, loadIgnore(layout.top), (m) => log.warn(m), snapshotCount(layout.baseSnapshotFile));
   const base = loadBaseIndex(db, layout.baseSnapshotFile);
-  const scope = only ? scopeOf(only) : undefined;
-  const dirty = await diffAgainstBase(layout.top, walk.finish(base, { everyFile: opts.allFiles }), base, { ...opts, rules, nowNs, scope });
+  const dirty = await diffAgainstBase(layout.top, walk.finish(base, { everyFile: opts.allFiles }), base, { ...opts, rules, nowNs });
   const updated = dirty.refreshed.map((entry) => ({ at: dirty.positions.get(entry.path) as number, entry }));
   const index =
     updated.length === 0
@@ -100,7 +97,7 @@ export async function diffAgainstBase(
   top: string,
   walked: WalkedFiles,
   base: BaseIndex,
-  opts: ScanOptions & { rules: readonly RootRule[]; nowNs?: bigint; scope?: (path: string) => boolean },
+  opts: ScanOptions & { rules: readonly RootRule[]; nowNs?: bigint },
 ): Promise<DirtySet> {
   const nowNs = opts.nowNs ?? BigInt(Date.now()) * 1_000_000n;
   const match = walked.match ?? base.match(Array.from({ length: walked.count }, (_, i) => walked.pathAt(i)));
@@ -132,19 +129,13 @@ export async function diffAgainstBase(
     }
   }
   // Only when the walk missed base entries (deletions, or files a later pattern ignores) do we
-  // need to know which: the usual no-op scan skips this pass. A scan of some paths only
-  // (`scope`) looks at the entries within them, and takes the others as they are.
-  const { scope } = opts;
+  // need to know which: the usual no-op scan skips this pass.
   const unwalked: string[] = [];
-  const everyPath = scope ? base.paths() : undefined; // decoded once: cheaper than an entry at a time for all of them
-  for (let at = 0; (scope !== undefined || matched + unwalked.length < base.count) && at < seen.length; at++) {
+  for (let at = 0; matched + unwalked.length < base.count && at < seen.length; at++) {
     if (seen[at]) continue;
-    const path = everyPath ? (everyPath[at] as string) : base.pathAt(at);
-    if (scope && !scope(path)) continue;
-    unwalked.push(path);
-    positions.set(path, at);
+    unwalked.push(base.pathAt(at));
+    positions.set(unwalked.at(-1) as string, at);
   }
-  const untouched = base.count - matched - unwalked.length; // base entries out of scope: unchanged
   const closer = base.entries([...toHash.map((f) => f.path), ...unwalked, ...clean.map((i) => walked.pathAt(i))]);
 
   const walkedToHash = toHash.length;
@@ -194,7 +185,7 @@ export async function diffAgainstBase(
   });
   unreadable.sort((x, y) => comparePaths(x.path, y.path));
   const stillAdded = missing.size ? added.filter((f) => !missing.has(f.path)) : added;
-  const found = untouched + walked.count + files.length - missing.size;
+  const found = walked.count + files.length - missing.size;
   if (!opts.allFiles)
     return { added: stillAdded, modified, deleted, refreshed, tracked: found, base: closer, positions, hashed: toHash.length, unreadable };
   const cleanFiles = clean.map((i): ScannedFile => ({ ...fileStatAt(walked, i), md5: (closer.get(walked.pathAt(i)) as BaseEntry).md5 }));
@@ -217,17 +208,29 @@ export function rulesForPaths(top: string, rules: readonly RootRule[], paths: re
   return normalizeRules(out);
 }
 
-/** Whether a repository path is one of `paths` or lies below one of them. */
-export function scopeOf(paths: readonly string[]): (path: string) => boolean {
-  const set = new Set(paths);
-  return (path) => {
-    if (set.has(path)) return true;
-    for (let end = path.lastIndexOf("/"); end > 0; end = path.lastIndexOf("/", end - 1)) if (set.has(path.slice(0, end))) return true;
-    return false;
-  };
-}
-
 // ---------------------------------------------------------------------------
+
+/**
+ * scanRepo of `only`: a walk of those paths, against just the base entries within them, read
+ * from the database by index; the cost follows the number of paths, not the size of the tree.
+ * The positions it reports are in that small index, so refreshes go to the database alone and no
+ * `index` is returned: the snapshot is rebuilt by the next whole scan.
+ */
+async function _scanPaths(
+  layout: RepoLayout,
+  db: Database,
+  log: Logger,
+  only: readonly string[],
+  opts: ScanOptions & { rules: readonly RootRule[]; nowNs: bigint },
+): Promise<RepoScan> {
+  const walk = startWalk(layout.top, rulesForPaths(layout.top, opts.rules, only), loadIgnore(layout.top), (m) => log.warn(m), only.length);
+  const index = baseIndexOf(readBaseWithin(db, only));
+  const entries = currentSnapshotCount(db, layout.baseSnapshotFile) ?? baseCount(db); // before a refresh moves the generation
+  const dirty = await diffAgainstBase(layout.top, walk.finish(index, { everyFile: opts.allFiles }), index, opts);
+  if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
+  // The entries outside `only` are unchanged: the tracked files are those plus what was found within.
+  return { ...dirty, tracked: entries - index.count + dirty.tracked, rules: [...opts.rules], scannedNs: opts.nowNs, index: undefined };
+}
 
 function _isDir(abs: string): boolean {
   try {

@@ -110,14 +110,20 @@ export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, 
   return new Map(rows.map((row) => [row[0], _toEntry(row)]));
 }
 
-/** The base entries at each of `paths` or below it (a directory): an index lookup and a range each. */
-export function readBaseWithin(db: Database, paths: Iterable<string>): Map<string, BaseEntry> {
+/**
+ * The base entries at each of `paths` or below it: one query for the entries at them, then a
+ * range of the index for each path that is no entry itself (a directory, or nothing yet).
+ */
+export function readBaseWithin(db: Database, paths: readonly string[]): Map<string, BaseEntry> {
+  const out = readBaseFor(db, paths);
   // Paths under dir sort between "dir/" and "dir0" ("0" follows "/"), as in baseHasBelow.
-  const query = db
-    .query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path = $path OR (path > $lo AND path < $hi)")
+  const below = db
+    .query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path > $lo AND path < $hi")
     .safeIntegers(true);
-  const out = new Map<string, BaseEntry>();
-  for (const path of paths) for (const row of query.values({ path, lo: `${path}/`, hi: `${path}0` }) as _BaseRow[]) out.set(row[0], _toEntry(row));
+  for (const path of paths) {
+    if (out.has(path)) continue; // a file's entry: nothing can lie below it
+    for (const row of below.values({ lo: `${path}/`, hi: `${path}0` }) as _BaseRow[]) out.set(row[0], _toEntry(row));
+  }
   return out;
 }
 

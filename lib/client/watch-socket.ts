@@ -2,7 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RepoLayout } from "./repo.ts";
 
-// How `soc status` and `soc push` ask a running `soc watch` what changed, over a unix socket in
+// How `soc status` asks a running `soc watch` what changed, over a unix socket in
 // .soc/ (watchman's way). The question names a cookie: a file the asker has just created in
 // .soc/cookies/. The daemon answers only once its watcher has seen that file appear, so the
 // answer covers every change made before the question. The answer's clock changes epoch

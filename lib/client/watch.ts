@@ -4,7 +4,6 @@ import type { RemoteClient } from "./api.ts";
 import { pull, type PullResult } from "./pull.ts";
 import { push, type PendingChange, type PushResult } from "./push.ts";
 import type { SyncSession } from "./session.ts";
-import { IGNORE_FILE } from "./ignore.ts";
 import type { RepoLayout } from "./repo.ts";
 import { COOKIE_DIR, createChangeLog, serveWatchQuestions } from "./watch-socket.ts";
 
@@ -75,7 +74,7 @@ export interface WatchDeps {
   remote?: RemoteClient;
   /** The revision this tree has pulled up to (read again before each poll). */
   knownRevision(): number;
-  /** What is tracked (the tracked-root rules), as text that changes when they do; read about once a second. */
+  /** What is tracked (watched-scan.ts trackingOf: the rules and .socignore), as text that changes when it does; read about once a second. */
   tracking(): string;
   onConflict: "keep-both" | "stop";
   report(event: WatchEvent): void;
@@ -208,8 +207,8 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
             burstStart = undefined;
             if (seen.has("*")) lastScan = now;
             // The paths the watcher named; the whole tree after an overflow, a failure, on the
-            // timer, or when what is tracked changed (`soc add`, `soc rm`, .socignore).
-            const only = seen.has("*") || seen.has(IGNORE_FILE) ? undefined : [...seen.keys()];
+            // timer, or when what is tracked changed (`soc add`, `soc rm`, .socignore: `tracking`).
+            const only = seen.has("*") ? undefined : [...seen.keys()];
             // A deletion is judged by its latest event, this cycle's or one that came while it scanned,
             // and by when a scan first found the file missing: an event may still be on its way.
             const lastSeen = (path: string) => dirty.get(path) ?? seen.get(path);

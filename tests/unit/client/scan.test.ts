@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { md5Bytes } from "../../../lib/shared/hash.ts";
 import { loadIgnore } from "../../../lib/client/ignore.ts";
 import type { RootRule } from "../../../lib/client/roots.ts";
-import { diffAgainstBase, rulesForPaths, scopeOf } from "../../../lib/client/scan.ts";
+import { diffAgainstBase, rulesForPaths } from "../../../lib/client/scan.ts";
+import { isWithin } from "../../../lib/shared/paths.ts";
 import { startWalk, walkTracked, type FileStat } from "../../../lib/client/walk.ts";
 import { baseIndexOf } from "../../../lib/client/base-index.ts";
 import { RACY_WINDOW_NS } from "../../../lib/client/state.ts";
@@ -32,11 +33,12 @@ function diff(top: string, base: Map<string, BaseEntry>, opts: { hashChanged?: b
   return diffAgainstBase(top, walked, index, { rules: ALL, ...opts });
 }
 
-/** diffAgainstBase over a walk of `only` (and the base entries within them), as scanRepo does for `soc watch`. */
-function partialDiff(top: string, base: Map<string, BaseEntry>, only: string[], rules = ALL) {
-  const index = baseIndexOf(base);
+/** diffAgainstBase over a walk of `only` against the base entries within them, as scanRepo does with `only`; tracked counts the rest. */
+async function partialDiff(top: string, base: Map<string, BaseEntry>, only: string[], rules = ALL) {
+  const index = baseIndexOf(new Map([...base].filter(([path]) => only.some((p) => isWithin(path, p)))));
   const walked = startWalk(top, rulesForPaths(top, rules, only), loadIgnore(top), () => {}).finish(index);
-  return diffAgainstBase(top, walked, index, { rules, scope: scopeOf(only), hashChanged: true });
+  const d = await diffAgainstBase(top, walked, index, { rules, hashChanged: true });
+  return { ...d, tracked: base.size - index.count + d.tracked };
 }
 
 /** What a dirty set says, comparable: sorted paths of each kind, and the tracked count. */
