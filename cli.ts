@@ -3,6 +3,7 @@ import { defineCommand, renderUsage, runCommand, type ArgsDef, type CommandDef }
 import { colorWanted } from "./lib/client/config.ts";
 import { EXIT, SocError, UsageError } from "./lib/shared/errors.ts";
 import { createLogger } from "./lib/client/log.ts";
+import { isTerminal, stdout } from "./lib/client/stdio.ts";
 import { suggest, unknownFlags } from "./lib/client/suggest.ts";
 import pkg from "./package.json" with { type: "json" };
 
@@ -73,13 +74,13 @@ export async function main(argv: string[]): Promise<number> {
 // ---------------------------------------------------------------------------
 
 function _print(text: string, code: number = EXIT.ok): number {
-  process.stdout.write(text);
+  stdout.write(text);
   return code;
 }
 
 /** citty's usage text, without colour off a terminal or under NO_COLOR, long aliases shown as `--id`. */
 function _plainUsage(text: string): string {
-  const plain = colorWanted(process.env, process.stdout.isTTY) ? text : Bun.stripANSI(text);
+  const plain = colorWanted(process.env, isTerminal(1)) ? text : Bun.stripANSI(text);
   return `${plain.replace(/(^|[\s,])-([a-z][a-z-]+)(?=[,\s=])/g, "$1--$2")}\n`;
 }
 

@@ -1,8 +1,9 @@
+import { stdout } from "../lib/client/stdio.ts";
 import type { Logger } from "../lib/client/log.ts";
 import type { PullResult } from "../lib/client/pull.ts";
 import type { PushResult } from "../lib/client/push.ts";
-import type { DirtySet } from "../lib/client/scan.ts";
-import { comparePaths, quotePath } from "../lib/shared/paths.ts";
+import type { Findings } from "../lib/client/scan.ts";
+import { quotePath } from "../lib/shared/paths.ts";
 import { EXIT, SocError, type ExitCode } from "../lib/shared/errors.ts";
 import type { Log, Verify } from "../lib/shared/protocol.ts";
 
@@ -21,7 +22,7 @@ export function files(n: number): string {
 
 /** Writes `value` as one line of JSON on stdout. */
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  stdout.write(`${JSON.stringify(value)}\n`);
 }
 
 /** Prints a push's outcome (text through `log`, or JSON); EXIT.conflict when it was refused. */
@@ -61,15 +62,10 @@ export function reportPull(r: PullResult, o: { json?: boolean; log: Logger; verb
   return code;
 }
 
-/** The paths of a dirty set, each list sorted by code point. */
-export function toStatusReport(dirty: DirtySet): StatusReport {
-  const sorted = (paths: string[]) => paths.sort(comparePaths);
-  return {
-    added: sorted(dirty.added.map((f) => f.path)),
-    modified: sorted(dirty.modified.map((f) => f.path)),
-    deleted: sorted(dirty.deleted.map((e) => e.path)),
-    ...(dirty.unreadable.length ? { unreadable: dirty.unreadable } : {}),
-  };
+/** What `soc status --json` prints of what a scan found. */
+export function toStatusReport(found: Findings): StatusReport {
+  const { added, modified, deleted, unreadable } = found;
+  return { added, modified, deleted, ...(unreadable.length ? { unreadable } : {}) };
 }
 
 /** `soc status` lines: `A path`, `M path`, `D path`, `! path (cannot read: CODE)`, quoted where a name needs it. */

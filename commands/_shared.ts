@@ -1,6 +1,5 @@
 import type { Database } from "bun:sqlite";
 import type { ArgsDef } from "citty";
-import { writeSync } from "node:fs";
 import { clientTokenFromEnv, colorWanted } from "../lib/client/config.ts";
 import { acquireLock } from "../lib/client/lock.ts";
 import { recordOutcome } from "../lib/client/outcome.ts";
@@ -9,6 +8,7 @@ import { createProgress, noProgress, type Progress } from "../lib/client/progres
 import { findRepo, type RepoLayout } from "../lib/client/repo.ts";
 import { openSession, type SyncSession } from "../lib/client/session.ts";
 import { openState } from "../lib/client/state.ts";
+import { isTerminal, stderr, stdout } from "../lib/client/stdio.ts";
 import { UsageError } from "../lib/shared/errors.ts";
 
 /** Flags several commands share, defined once. */
@@ -81,7 +81,7 @@ export async function withSession<T>(
   using _progress = { [Symbol.dispose]: () => progress.finish() };
   const log: Logger = createLogger({
     quiet: opts.quiet,
-    sinks: { stdout: _erasing(progress, process.stdout), stderr: _erasing(progress, process.stderr) },
+    sinks: { stdout: _erasing(progress, stdout), stderr: _erasing(progress, stderr) },
   });
   return withLock({ wait: opts.wait, log }, async (layout) => {
     using db: Database = openState(layout.dbFile);
@@ -133,7 +133,7 @@ function _erasing(progress: Progress, stream: { write(text: string): unknown }):
  * stderr are both terminals and neither --quiet nor --json was given; coloured unless NO_COLOR.
  */
 function _progressFor(opts: { quiet?: boolean; json?: boolean }): Progress {
-  if (opts.quiet || opts.json || !process.stdout.isTTY || !process.stderr.isTTY) return noProgress;
-  // writeSync: hashing runs synchronously between updates, and a queued write would only show at its end.
-  return createProgress({ write: (text) => writeSync(2, text) }, { color: colorWanted(process.env, true), columns: () => process.stderr.columns });
+  if (opts.quiet || opts.json || !isTerminal(1) || !isTerminal(2)) return noProgress;
+  // Written at once (stdio.ts): hashing runs synchronously between updates, and a queued write would only show at its end.
+  return createProgress({ write: (text) => stderr.write(text) }, { color: colorWanted(process.env, true), columns: () => process.stderr.columns });
 }

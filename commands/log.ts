@@ -1,3 +1,4 @@
+import { stdout } from "../lib/client/stdio.ts";
 import { defineCommand } from "citty";
 import { findRepo } from "../lib/client/repo.ts";
 import { toRepoPath } from "../lib/shared/paths.ts";
@@ -16,6 +17,6 @@ export default defineCommand({
     const limit = args.limit === undefined ? 50 : countArg(args.limit, "--limit");
     const result = await withSession({}, (s) => s.remote.log({ path, limit }));
     if (args.json) return printJson(result);
-    process.stdout.write(formatLog(result));
+    stdout.write(formatLog(result));
   },
 });

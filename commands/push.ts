@@ -20,7 +20,7 @@ export default defineCommand({
   },
   run: async ({ args }) => {
     const result = await runSync("push", args, (s, progress) =>
-      push(s, { force: args.force, dryRun: args["dry-run"], allowMassDelete: args["allow-mass-delete"], progress }),
+      push(s, { force: args.force, dryRun: args["dry-run"], allowMassDelete: args["allow-mass-delete"], progress, askWatcher: true }),
     );
     return reportPush(result, { json: args.json, log: createLogger({ quiet: args.quiet }), dryRun: args["dry-run"] === true });
   },

@@ -1,3 +1,4 @@
+import { stdout } from "../lib/client/stdio.ts";
 import { defineCommand } from "citty";
 import { clientTokenFromEnv } from "../lib/client/config.ts";
 import { findRepo, readRepoConfig } from "../lib/client/repo.ts";
@@ -15,7 +16,7 @@ export default defineCommand({
     const token = clientTokenFromEnv(process.env) ? "from SOC_TOKEN" : r.token ? "stored in .soc/config.json" : "none";
     const shown = { url: r.url, transport: r.transport, ...(r.ssh ? { ssh: r.ssh } : {}), token };
     if (args.json) return printJson(shown);
-    process.stdout.write(
+    stdout.write(
       Object.entries(shown)
         .map(([k, v]) => `${`${k}:`.padEnd(11)}${v}\n`)
         .join(""),

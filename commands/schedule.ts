@@ -1,3 +1,4 @@
+import { stdout } from "../lib/client/stdio.ts";
 import { defineCommand } from "citty";
 import { UsageError } from "../lib/shared/errors.ts";
 import { createLogger } from "../lib/client/log.ts";
@@ -27,7 +28,7 @@ export default defineCommand({
     }
     if (args.verb !== "pull") throw new UsageError(`soc schedule ${args.verb ?? ""}: only \`soc schedule pull\` exists (or --remove)`);
     const line = cronLine({ every: args.every ?? "15m", top, command: selfCommand(), rsync: Bun.which("rsync") });
-    if (!args.install) return void process.stdout.write(`${line}\n`);
+    if (!args.install) return void stdout.write(`${line}\n`);
     writeCrontab(top, line);
     log.info(`installed in your crontab:\n${line}`);
   },

@@ -2,9 +2,10 @@ import { defineCommand } from "citty";
 import { createLogger } from "../lib/client/log.ts";
 import { describeOutcome, readOutcome } from "../lib/client/outcome.ts";
 import { findRepo, readRepoConfig } from "../lib/client/repo.ts";
-import { scanRepo } from "../lib/client/scan.ts";
-import { scanRepoAsking } from "../lib/client/watched-scan.ts";
+import { findingsOf, scanRepo } from "../lib/client/scan.ts";
+import { statusAsking } from "../lib/client/watched-scan.ts";
 import { openState } from "../lib/client/state.ts";
+import { stderr, stdout } from "../lib/client/stdio.ts";
 import { files, printJson, statusLines, toStatusReport } from "./_report.ts";
 
 export default defineCommand({
@@ -17,19 +18,19 @@ export default defineCommand({
   run: async ({ args }) => {
     const layout = findRepo(process.cwd());
     using db = openState(layout.dbFile);
-    const dirty: Awaited<ReturnType<typeof scanRepoAsking>> = args.full
-      ? await scanRepo(layout, db, createLogger())
-      : await scanRepoAsking(layout, db, createLogger());
-    const report = toStatusReport(dirty);
+    const { found, hashed, asked }: Awaited<ReturnType<typeof statusAsking>> = args.full
+      ? await scanRepo(layout, db, createLogger()).then((scan) => ({ found: findingsOf(scan), hashed: scan.hashed }))
+      : await statusAsking(layout, db, createLogger());
+    const report = toStatusReport(found);
     if (args.verbose) {
-      const asked = dirty.asked === undefined ? "" : `; asked soc watch: ${dirty.asked} paths to look at`;
-      process.stderr.write(`scanned ${files(dirty.tracked)}, hashed ${dirty.hashed}${asked}\n`);
+      const watched = asked === undefined ? "" : `; asked soc watch: ${asked} paths to look at`;
+      stderr.write(`scanned ${files(found.tracked)}, hashed ${hashed}${watched}\n`);
     }
     if (args.json) return printJson(report);
     const lines = statusLines(report);
-    process.stdout.write(lines.length ? `${lines.join("\n")}\n` : `nothing to push (${files(dirty.tracked)} tracked)\n`);
+    stdout.write(lines.length ? `${lines.join("\n")}\n` : `nothing to push (${files(found.tracked)} tracked)\n`);
     if (readRepoConfig(layout).remote) {
-      process.stdout.write(`${describeOutcome("push", readOutcome(db, "push"))}\n${describeOutcome("pull", readOutcome(db, "pull"))}\n`);
+      stdout.write(`${describeOutcome("push", readOutcome(db, "push"))}\n${describeOutcome("pull", readOutcome(db, "pull"))}\n`);
     }
   },
 });

@@ -1,3 +1,4 @@
+import { stdout } from "../lib/client/stdio.ts";
 import { defineCommand } from "citty";
 import { findRepo } from "../lib/client/repo.ts";
 import { openState } from "../lib/client/state.ts";
@@ -18,7 +19,7 @@ export default defineCommand({
           return verifyTree(layout, db);
         })();
     if (args.json) printJson(result);
-    else process.stdout.write(formatVerify(result, args.server ? "on the server" : "here"));
+    else stdout.write(formatVerify(result, args.server ? "on the server" : "here"));
     return result.mismatches.length ? EXIT.error : EXIT.ok;
   },
 });

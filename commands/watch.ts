@@ -10,7 +10,6 @@ import { selfCommand } from "../lib/client/self.ts";
 import { getMeta, openState } from "../lib/client/state.ts";
 import { trackingOf } from "../lib/client/watched-scan.ts";
 import { watchTree, WATCH_TIMING, type WatchDeps, type WatchEvent, type WatchTiming } from "../lib/client/watch.ts";
-import { LockedError } from "../lib/shared/errors.ts";
 import { acquireLock } from "../lib/client/lock.ts";
 import { quotePath } from "../lib/shared/paths.ts";
 import { files, printJson } from "./_report.ts";
@@ -105,14 +104,8 @@ function _testSeams(env: NodeJS.ProcessEnv): Partial<Pick<WatchDeps, "startWatch
 }
 
 /** Holds `.soc/watch.lock` while this daemon runs: one daemon per tree. */
-async function _onlyDaemon(dir: string): Promise<Disposable> {
-  try {
-    return await acquireLock(join(dir, "watch.lock"));
-  } catch (error) {
-    if (!(error instanceof LockedError)) throw error;
-    const holder = error.message.replace(/^another soc run holds the lock: /, "").replace(/; try again later.*$/, "");
-    throw new LockedError(`soc watch already runs for this tree: ${holder}`);
-  }
+function _onlyDaemon(dir: string): Promise<Disposable> {
+  return acquireLock(join(dir, "watch.lock"), 0, undefined, (who) => `soc watch already runs for this tree: ${who}`);
 }
 
 /** Writes ~/.config/systemd/user/soc-watch-<id>.service for the tree at `top`. */

@@ -19,9 +19,14 @@ const POLL_MS = 100;
  * however that happens: a dead holder never keeps it, whether its pid was reused, the machine
  * rebooted, or several runs race for it. While held, the file names the holder (pid, host,
  * since). When another run holds it, waits up to `waitSeconds` (default 0), telling `onWait`
- * once, then throws LockedError naming the holder.
+ * once, then throws LockedError naming the holder, in the words of `held` when given.
  */
-export async function acquireLock(file: string, waitSeconds = 0, onWait?: (message: string) => void): Promise<Disposable> {
+export async function acquireLock(
+  file: string,
+  waitSeconds = 0,
+  onWait?: (message: string) => void,
+  held: (who: string) => string = (who) => `another soc run holds the lock: ${who} (${file}); try again later or pass --wait SECONDS`,
+): Promise<Disposable> {
   const me: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
   const deadline = Date.now() + waitSeconds * 1000;
   const fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o644);
@@ -30,7 +35,7 @@ export async function acquireLock(file: string, waitSeconds = 0, onWait?: (messa
       const holder = _readHolder(file);
       const who = holder ? `pid ${holder.pid} on ${holder.host} since ${holder.since}` : "an unknown process";
       if (Date.now() >= deadline) {
-        throw new LockedError(`another soc run holds the lock: ${who} (${file}); try again later or pass --wait SECONDS`);
+        throw new LockedError(held(who));
       }
       onWait?.(`waiting up to ${waitSeconds}s for the lock held by ${who}`);
       onWait = undefined;

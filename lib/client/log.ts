@@ -1,4 +1,5 @@
 import { createConsola, type ConsolaInstance, type LogObject } from "consola/core";
+import { stderr, stdout } from "./stdio.ts";
 
 /** Where soc's messages go: results on stdout, warnings and errors on stderr, never mixed. */
 export interface Logger {
@@ -18,7 +19,7 @@ export interface Sinks {
 
 /** A logger over consola with a plain reporter: no colours, dates or badges, so output is greppable. */
 export function createLogger(opts: { quiet?: boolean; sinks?: Sinks } = {}): Logger {
-  const sinks = opts.sinks ?? { stdout: process.stdout, stderr: process.stderr };
+  const sinks = opts.sinks ?? { stdout, stderr };
   const consola: ConsolaInstance = createConsola({
     level: opts.quiet ? 1 : 3,
     reporters: [{ log: (obj: LogObject) => _report(obj, sinks) }],

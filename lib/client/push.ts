@@ -11,6 +11,7 @@ import type { SyncSession } from "./session.ts";
 import { noteRevision, readRoots, updateBase, writeRoots, type BaseEntry } from "./state.ts";
 import { changeBase } from "./base-index.ts";
 import { scanRepo, type RepoScan, type ScannedFile } from "./scan.ts";
+import { scanRepoAsking } from "./watched-scan.ts";
 
 /** How many tracked files a directory other than a tracked root must have held before its emptying stops a push. */
 export const EMPTIED_DIR_FILES = 10;
@@ -46,13 +47,20 @@ export async function push(
     hold?: (change: PendingChange) => boolean;
     /** Scans these paths only (ScanOptions.only: `soc watch` knows what its watcher saw change). */
     only?: readonly string[];
+    /** Asks a running `soc watch` what changed (scanRepoAsking) rather than scanning the whole tree, unless `force` re-sends it all. */
+    askWatcher?: boolean;
   } = {},
 ): Promise<PushResult> {
   const progress = opts.progress ?? noProgress;
   progress.update("scanning", 0, 0);
   const scanStarted = performance.now();
   const onHash = (done: number, total: number) => progress.update("hashing", done, total, "files");
-  const dirty = await scanRepo(s.layout, s.db, s.log, { hashChanged: true, allFiles: opts.force, onHash, ...(opts.only ? { only: opts.only } : {}) });
+  const scanOpts = { hashChanged: true, allFiles: opts.force, onHash };
+  const dirty = opts.only
+    ? await scanRepo(s.layout, s.db, s.log, { ...scanOpts, only: opts.only })
+    : opts.askWatcher && !opts.force
+      ? await scanRepoAsking(s.layout, s.db, s.log, scanOpts)
+      : await scanRepo(s.layout, s.db, s.log, scanOpts);
   progress.finish(
     dirty.hashed > 0
       ? `hashed ${dirty.hashed} file${dirty.hashed === 1 ? "" : "s"} in ${((performance.now() - scanStarted) / 1000).toFixed(1)} s`

@@ -33,9 +33,29 @@ export function walkStarts(rules: readonly RootRule[]): RootRule[] {
   return normalizeRules(rules).filter((r) => r.kind !== "exclude");
 }
 
-/** Rules that track something beneath `dir` (used to tell whether a directory holds tracked files). */
-export function rulesWithin(rules: readonly RootRule[], dir: string): RootRule[] {
-  return rules.filter((r) => isWithin(r.path, dir));
+/**
+ * The rules at or beneath a directory (whether it holds tracked files), for many directories
+ * against one rule set: the rules are sorted once, and each directory's are one range of them.
+ */
+export function rulesWithin(rules: readonly RootRule[]): (dir: string) => RootRule[] {
+  const sorted = [...rules].sort((a, b) => comparePaths(a.path, b.path));
+  const from = (path: string) => {
+    let lo = 0;
+    for (let hi = sorted.length; lo < hi;) {
+      const mid = (lo + hi) >> 1;
+      if (comparePaths((sorted[mid] as RootRule).path, path) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  return (dir) => {
+    if (dir === "") return [...sorted];
+    const at = from(dir);
+    const out = sorted[at]?.path === dir ? [sorted[at] as RootRule] : [];
+    // Paths beneath dir sort together, right after "dir/".
+    for (let i = from(`${dir}/`); i < sorted.length && (sorted[i] as RootRule).path.startsWith(`${dir}/`); i++) out.push(sorted[i] as RootRule);
+    return out;
+  };
 }
 
 /**

@@ -41,6 +41,28 @@ export interface DirtySet {
   unreadable: { path: string; error: string }[];
 }
 
+/** What a scan found, as status shows it: repository paths, sorted by code point. */
+export interface Findings {
+  added: string[];
+  modified: string[];
+  deleted: string[];
+  unreadable: { path: string; error: string }[];
+  /** How many tracked files there are, clean or not. */
+  tracked: number;
+}
+
+/** A scan's dirty set as Findings. */
+export function findingsOf(scan: DirtySet): Findings {
+  const sorted = (paths: string[]) => paths.sort(comparePaths);
+  return {
+    added: sorted(scan.added.map((f) => f.path)),
+    modified: sorted(scan.modified.map((f) => f.path)),
+    deleted: sorted(scan.deleted.map((e) => e.path)),
+    unreadable: scan.unreadable,
+    tracked: scan.tracked,
+  };
+}
+
 /** A dirty set with the rules it was computed against and when the scan started. */
 export interface RepoScan extends DirtySet {
   rules: RootRule[];
@@ -200,10 +222,11 @@ export async function diffAgainstBase(
  */
 export function rulesForPaths(top: string, rules: readonly RootRule[], paths: readonly string[]): RootRule[] {
   const tracked = trackerFor(rules);
+  const within = rulesWithin(rules);
   const out: RootRule[] = [];
   for (const path of paths) {
     if (tracked(path)) out.push({ path, kind: _isDir(join(top, path)) ? "dir" : "file" });
-    out.push(...rulesWithin(rules, path));
+    out.push(...within(path));
   }
   return normalizeRules(out);
 }

@@ -1,6 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { openDb, type Migration } from "../shared/db.ts";
 import type { RootRule } from "./roots.ts";
+import type { Findings } from "./scan.ts";
 
 /** What the working tree and the server last agreed on for one path (DESIGN.md "base"). */
 export interface BaseEntry {
@@ -200,11 +201,16 @@ export function reattachState(db: Database, id: string): void {
   })();
 }
 
-/** What a scan asking `soc watch` keeps for the next one (watched-scan.ts): the daemon's clock, what was tracked, what it found changed. */
+/**
+ * What a scan asking `soc watch` keeps for the next one (watched-scan.ts): the daemon's clock,
+ * what was tracked, what the scan found, and the base's generation it found it against (null
+ * when the base changed while it ran).
+ */
 export interface WatchHint {
   clock: { epoch: string; tick: number };
   tracking: string;
-  dirty: string[];
+  generation: number | null;
+  found: Findings;
 }
 
 const WATCH_HINT = "watch_hint";
@@ -212,7 +218,8 @@ const WATCH_HINT = "watch_hint";
 export function readWatchHint(db: Database): WatchHint | undefined {
   const text = getMeta(db, WATCH_HINT);
   try {
-    return text === undefined ? undefined : (JSON.parse(text) as WatchHint);
+    const hint = text === undefined ? undefined : (JSON.parse(text) as Partial<WatchHint>);
+    return hint?.found ? (hint as WatchHint) : undefined; // one kept by an older soc is no use
   } catch {
     return undefined;
   }

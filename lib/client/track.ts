@@ -51,7 +51,7 @@ export function removePaths(opts: { cwd: string; args: readonly string[]; recurs
       // Gone from disk: a directory if the base holds files beneath it (and not a file at it).
       const isDir = st?.isDirectory() ?? (!baseHas(db, path) && baseHasBelow(db, path));
       if (isDir && !opts.recursive) throw new UsageError(`${arg}: is a directory; use \`soc rm -r ${arg}\``);
-      const tracked = isDir ? isTracked(rules, path) || rulesWithin(rules, path).some((r) => r.kind !== "exclude") : isTracked(rules, path);
+      const tracked = isDir ? isTracked(rules, path) || rulesWithin(rules)(path).some((r) => r.kind !== "exclude") : isTracked(rules, path);
       if (!tracked) throw new UsageError(`${arg}: not tracked`);
       rules = setRule(rules, path, "exclude", isDir);
     }
