@@ -40,6 +40,11 @@ export const flags = {
       valueHint: "user@host[:/store]",
       description: "Use rsync over ssh to this host (implies --transport ssh; RSYNC_RSH and ~/.ssh/config apply)",
     },
+    rsync: {
+      type: "string",
+      valueHint: "PATH",
+      description: "The rsync program for this tree (SOC_RSYNC overrides it; default: Homebrew's rsync, then the first on PATH)",
+    },
   } satisfies ArgsDef,
 };
 

@@ -2,6 +2,7 @@ import { stdout } from "../lib/client/stdio.ts";
 import { defineCommand } from "citty";
 import { clientTokenFromEnv } from "../lib/client/config.ts";
 import { findRepo, readRepoConfig } from "../lib/client/repo.ts";
+import { findRsync } from "../lib/client/rsync-program.ts";
 import { UsageError } from "../lib/shared/errors.ts";
 import { printJson } from "./_report.ts";
 import { flags } from "./_shared.ts";
@@ -14,7 +15,14 @@ export default defineCommand({
     const r = readRepoConfig(layout).remote;
     if (!r) throw new UsageError("no remote recorded for this working tree; run `soc init URL` first");
     const token = clientTokenFromEnv(process.env) ? "from SOC_TOKEN" : r.token ? "stored in .soc/config.json" : "none";
-    const shown = { url: r.url, transport: r.transport, ...(r.ssh ? { ssh: r.ssh } : {}), token };
+    const rsync = findRsync(process.env, r.rsync);
+    const shown = {
+      url: r.url,
+      transport: r.transport,
+      ...(r.ssh ? { ssh: r.ssh } : {}),
+      token,
+      rsync: rsync ? `${rsync.path} (${rsync.kind} ${rsync.version})` : "none found",
+    };
     if (args.json) return printJson(shown);
     stdout.write(
       Object.entries(shown)

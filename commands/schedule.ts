@@ -2,7 +2,8 @@ import { stdout } from "../lib/client/stdio.ts";
 import { defineCommand } from "citty";
 import { UsageError } from "../lib/shared/errors.ts";
 import { createLogger } from "../lib/client/log.ts";
-import { findRepo } from "../lib/client/repo.ts";
+import { findRepo, readRepoConfig } from "../lib/client/repo.ts";
+import { findRsync } from "../lib/client/rsync-program.ts";
 import { cronLine, writeCrontab } from "../lib/client/schedule.ts";
 import { selfCommand } from "../lib/client/self.ts";
 import { flags } from "./_shared.ts";
@@ -20,14 +21,20 @@ export default defineCommand({
     ...flags.quiet,
   },
   run: ({ args }) => {
-    const top = findRepo(process.cwd()).top;
+    const layout = findRepo(process.cwd());
+    const { top } = layout;
     const log = createLogger({ quiet: args.quiet });
     if (args.remove) {
       writeCrontab(top, undefined);
       return log.info(`removed the scheduled pull for ${top} from your crontab`);
     }
     if (args.verb !== "pull") throw new UsageError(`soc schedule ${args.verb ?? ""}: only \`soc schedule pull\` exists (or --remove)`);
-    const line = cronLine({ every: args.every ?? "15m", top, command: selfCommand(), rsync: Bun.which("rsync") });
+    const line = cronLine({
+      every: args.every ?? "15m",
+      top,
+      command: selfCommand(),
+      rsync: findRsync(process.env, readRepoConfig(layout).remote?.rsync)?.path ?? null,
+    });
     if (!args.install) return void stdout.write(`${line}\n`);
     writeCrontab(top, line);
     log.info(`installed in your crontab:\n${line}`);

@@ -12,11 +12,11 @@ export interface Progress {
 /** A Progress that shows nothing (not a terminal, --quiet, --json, tests). */
 export const noProgress: Progress = { update: () => {}, finish: () => {} };
 
-/** One line of rsync's `--info=progress2` output. */
+/** One line of rsync's progress: `--info=progress2` (the whole run) or `--progress` (one file). */
 export interface RsyncProgress {
-  /** Bytes of file data done so far, over the whole run. */
+  /** Bytes of file data done so far: over the whole run, or of the file for a `--progress` line (runRsync adds the files before). */
   bytes: number;
-  /** rsync's own percentage of the run's total size. */
+  /** rsync's own percentage: of the run's total size, or of the file. */
   percent: number;
   /** rsync's rate as printed, e.g. `10.50MB/s`. */
   rate: string;
@@ -71,12 +71,13 @@ export function createProgress(
 }
 
 /**
- * Parses one `--info=progress2` line (`  1,234,567  12%  10.50MB/s    0:00:05 (xfr#3, to-chk=7/10)`),
- * or returns undefined for anything else. Digit groups may be `,`, `.` or `'` by locale.
+ * Parses one `--info=progress2` line (`  1,234,567  12%  10.50MB/s    0:00:05 (xfr#3, to-chk=7/10)`)
+ * or `--progress` line (the same, per file; rsync 2.6.9 writes `(xfer#3, to-check=7/10)`), or
+ * returns undefined for anything else. Digit groups may be `,`, `.` or `'` by locale.
  */
 export function parseProgress2(line: string): RsyncProgress | undefined {
   const m =
-    /^\s*([0-9][0-9,.']*)\s+([0-9]{1,3})%\s+(\S+\/s)\s+[0-9?]+:[0-9?]{2}:[0-9?]{2}(?:\s+\(xfr#([0-9]+),\s+(?:to|ir)-chk=([0-9]+)\/([0-9]+)\))?\s*$/.exec(
+    /^\s*([0-9][0-9,.']*)\s+([0-9]{1,3})%\s+(\S+\/s)\s+[0-9?]+:[0-9?]{2}:[0-9?]{2}(?:\s+\(xfe?r#([0-9]+),\s+(?:to|ir)-ch(?:ec)?k=([0-9]+)\/([0-9]+)\))?\s*$/.exec(
       line,
     );
   if (!m) return undefined;

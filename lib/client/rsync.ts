@@ -1,5 +1,6 @@
 import { RemoteError, SocError } from "../shared/errors.ts";
 import { parseProgress2, type RsyncProgress } from "./progress.ts";
+import { findRsync, RSYNC_CANDIDATES } from "./rsync-program.ts";
 
 /** One rsync run copying a list of repository paths from one directory to another. */
 export interface RsyncJob {
@@ -20,12 +21,13 @@ export interface RsyncJob {
 /**
  * The argv for a job (without the program name). Pure, so it is tested without rsync.
  * Names go through `--files-from=- --from0` on stdin: a name like `-e sh` or one with a
- * newline is data, never an option, and no shell ever parses it. `progress` adds
- * `--info=progress2` (whole-run progress on stdout; the remote side's argv is unchanged).
+ * newline is data, never an option, and no shell ever parses it. `progress` adds progress on
+ * stdout: `--info=progress2` for the whole run, or `--progress` file by file for an rsync without
+ * `--info` (openrsync, rsync before 3.1). The remote side's argv is unchanged either way.
  */
-export function rsyncArgs(job: RsyncJob, opts: { progress?: boolean } = {}): string[] {
+export function rsyncArgs(job: RsyncJob, opts: { progress?: "whole-run" | "per-file" } = {}): string[] {
   return [
-    ...(opts.progress ? ["--info=progress2"] : []),
+    ...(opts.progress === "whole-run" ? ["--info=progress2"] : opts.progress === "per-file" ? ["--progress"] : []),
     // -t: soc's change detection and the server's rows rely on the original mtime.
     // -p: the executable bit travels. No -r: --files-from lists every file itself.
     "-tp",
@@ -45,22 +47,27 @@ export function rsyncArgs(job: RsyncJob, opts: { progress?: boolean } = {}): str
 }
 
 /**
- * Runs rsync for `job` (`rsync` is the program, e.g. from config). Resolves when rsync exits 0;
- * throws SocError naming the exit status and rsync's last words otherwise, or how to install
- * rsync when it is missing. `onProgress` gets each of rsync's `--info=progress2` reports.
+ * Runs rsync for `job` (findRsync: SOC_RSYNC, else `rsync` from the tree's config, else the first
+ * found). Resolves when rsync exits 0; throws SocError naming the exit status and rsync's last
+ * words otherwise, or how to install rsync when it is missing. `onProgress` gets rsync's progress
+ * reports, their bytes counted over the whole run.
  */
 export async function runRsync(
   job: RsyncJob,
   opts: { rsync?: string; env?: Record<string, string | undefined>; onProgress?: (p: RsyncProgress) => void } = {},
 ): Promise<void> {
-  const rsync = opts.rsync ?? "rsync";
   if (job.files.length === 0) return;
-  if (!Bun.which(rsync)) {
-    throw new SocError("rsync_missing", `${rsync} not found on PATH; install it (Debian/Ubuntu: apt-get install rsync, or \`make tools\`)`);
+  const rsync = findRsync(process.env, opts.rsync);
+  if (!rsync) {
+    throw new SocError(
+      "rsync_missing",
+      `rsync not found (SOC_RSYNC, ${RSYNC_CANDIDATES.join(", ")}, PATH); install it (Debian/Ubuntu: apt-get install rsync, or \`make tools\`)`,
+    );
   }
   const env = opts.env ? { ...process.env, ...opts.env } : undefined;
   const { onProgress } = opts;
-  const proc = Bun.spawn([rsync, ...rsyncArgs(job, { progress: onProgress !== undefined })], {
+  const progress = onProgress ? (rsync.progress2 ? "whole-run" : "per-file") : undefined;
+  const proc = Bun.spawn([rsync.path, ...rsyncArgs(job, { progress })], {
     stdin: "pipe",
     stdout: onProgress ? "pipe" : "ignore",
     stderr: "pipe",
@@ -70,7 +77,7 @@ export async function runRsync(
   // must never stall rsync while we wait for it to take the rest of the list.
   const output = Promise.all([
     new Response(proc.stderr).text(),
-    onProgress && proc.stdout instanceof ReadableStream ? _readProgress(proc.stdout, onProgress) : undefined,
+    onProgress && proc.stdout instanceof ReadableStream ? _readProgress(proc.stdout, onProgress, progress === "per-file") : undefined,
   ]);
   proc.stdin.write(`${job.files.join("\0")}\0`);
   await proc.stdin.end();
@@ -109,14 +116,30 @@ function _tunnelError(reason: string): RemoteError {
   return new RemoteError(reason);
 }
 
-/** Feeds each `\r`- or `\n`-ended line of rsync's stdout that is a progress2 report to `onProgress`. */
-async function _readProgress(stdout: ReadableStream<Uint8Array>, onProgress: (p: RsyncProgress) => void): Promise<void> {
+/**
+ * Feeds rsync's progress lines on stdout (each ended by `\r` or `\n`) to `onProgress`. Whole-run
+ * lines are cumulative, so only the newest of a chunk counts. Per-file lines count one file each:
+ * a line naming the transfer (`xfr#N`) ends a file, whose bytes are added to those before it.
+ */
+async function _readProgress(stdout: ReadableStream<Uint8Array>, onProgress: (p: RsyncProgress) => void, perFile: boolean): Promise<void> {
   const decoder = new TextDecoder();
   let pending = "";
+  let before = 0; // per file: the bytes of the files done
   for await (const chunk of stdout) {
     const text = pending + decoder.decode(chunk, { stream: true });
     const end = Math.max(text.lastIndexOf("\r"), text.lastIndexOf("\n"));
     pending = text.slice(end + 1);
+    if (perFile) {
+      let latest: RsyncProgress | undefined;
+      for (const line of text.slice(0, end).split(/[\r\n]/)) {
+        const p = parseProgress2(line);
+        if (!p) continue;
+        latest = { ...p, bytes: before + p.bytes };
+        if (p.transferred !== undefined) before += p.bytes;
+      }
+      if (latest) onProgress(latest);
+      continue;
+    }
     // Only the newest complete line counts (progress2 is cumulative): a clone of many files gets
     // thousands of lines a second, and parsing each cost more CPU than the transfer.
     for (let stop = end, start = end; stop > 0; stop = start) {

@@ -1,11 +1,13 @@
 import type { Database } from "bun:sqlite";
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { createClient, type RemoteClient } from "./api.ts";
 import { EXIT, SocError, UsageError } from "../shared/errors.ts";
 import type { Info } from "../shared/protocol.ts";
 import type { Logger } from "./log.ts";
 import { readRepoConfig, type RepoLayout } from "./repo.ts";
 import { getMeta, knownRevision, reattachState, SERVER_DATABASE, setMeta } from "./state.ts";
+import { findRsync } from "./rsync-program.ts";
 import { createTransport, parseSshTarget, type RemoteSettings, type Transport, type TransportName } from "./transport.ts";
 
 /** Everything a push or pull needs: the tree, its state, the server and the byte mover. */
@@ -51,17 +53,19 @@ export async function openSession(
  * flags, and a server that answers, accepts `token` and offers the transport. Throws UsageError
  * naming the problem, or RemoteError (exit 4) when the server is unreachable or refuses the token.
  */
-export async function checkRemote(url: string, opts: { token?: string; transport?: string; ssh?: string }): Promise<RemoteSettings> {
+export async function checkRemote(url: string, opts: { token?: string; transport?: string; ssh?: string; rsync?: string }): Promise<RemoteSettings> {
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${url}: not an http:// or https:// URL`);
   const transport = (opts.ssh ? "ssh" : (opts.transport ?? "tunnel")) as TransportName;
   if (transport === "ssh" && !opts.ssh) throw new UsageError("--transport ssh needs --ssh [user@]host[:/path/to/store]");
   if (opts.ssh && opts.transport && opts.transport !== "ssh") throw new UsageError(`--ssh and --transport ${opts.transport} contradict each other`);
   if (opts.ssh) parseSshTarget(opts.ssh);
+  const rsync = opts.rsync?.includes("/") ? resolve(opts.rsync) : opts.rsync;
+  if (rsync) findRsync({ PATH: process.env.PATH }, rsync); // refused now by name, not at the first push
   const info = await createClient(url, opts.token).info();
   if (!info.transports.includes(transport)) {
     throw new UsageError(`the server at ${url} does not offer the ${transport} transport (it offers: ${info.transports.join(", ")})`);
   }
-  return { url, transport, ...(opts.ssh ? { ssh: opts.ssh } : {}) };
+  return { url, transport, ...(opts.ssh ? { ssh: opts.ssh } : {}), ...(rsync ? { rsync } : {}) };
 }
 
 // ---------------------------------------------------------------------------

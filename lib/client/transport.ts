@@ -14,6 +14,8 @@ export interface RemoteSettings {
   transport: TransportName;
   /** For ssh: `[user@]host[:/path/to/store]` (the path defaults to the store the server reports). */
   ssh?: string;
+  /** The rsync program chosen with `--rsync` (findRsync: SOC_RSYNC still overrides it). */
+  rsync?: string;
 }
 
 /** Called with each of rsync's whole-run progress reports. */
@@ -34,12 +36,13 @@ export interface Transport {
  * tunnel: rsync over the server's authenticated WebSocket; the token travels in the environment.
  */
 export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined): Transport {
+  const { rsync } = remote;
   if (remote.transport === "local") {
     return {
       upload: (top, files, stage, compare, onProgress) =>
-        runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }, { onProgress }),
+        runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }, { rsync, onProgress }),
       // No --copy-dest from the tree: on one filesystem rsync copies whole files anyway.
-      download: (files, dest, onProgress) => runRsync({ src: info.store, dest, files, compare: "always" }, { onProgress }),
+      download: (files, dest, onProgress) => runRsync({ src: info.store, dest, files, compare: "always" }, { rsync, onProgress }),
     };
   }
   if (remote.transport === "ssh") {
@@ -47,8 +50,8 @@ export function createTransport(remote: RemoteSettings, info: Info, token: strin
     const store = path ?? info.store;
     return {
       upload: (top, files, stage, compare, onProgress) =>
-        runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files, basis: store, compare }, { onProgress }),
-      download: (files, dest, onProgress) => runRsync({ src: `${host}:${store}`, dest, files, compare: "always" }, { onProgress }),
+        runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files, basis: store, compare }, { rsync, onProgress }),
+      download: (files, dest, onProgress) => runRsync({ src: `${host}:${store}`, dest, files, compare: "always" }, { rsync, onProgress }),
     };
   }
   const env = { SOC_TUNNEL_URL: tunnelUrl(remote.url), SOC_TOKEN: token };
@@ -56,8 +59,8 @@ export function createTransport(remote: RemoteSettings, info: Info, token: strin
   return {
     // The server confines this rsync to the stage and adds --copy-dest at the store itself.
     upload: (top, files, stage, compare, onProgress) =>
-      runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files, compare, rsh }, { env, onProgress }),
-    download: (files, dest, onProgress) => runRsync({ src: "soc:store", dest, files, compare: "always", rsh }, { env, onProgress }),
+      runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files, compare, rsh }, { rsync, env, onProgress }),
+    download: (files, dest, onProgress) => runRsync({ src: "soc:store", dest, files, compare: "always", rsh }, { rsync, env, onProgress }),
   };
 }
 

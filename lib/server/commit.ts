@@ -5,7 +5,7 @@ import { writeRevision } from "./revision.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
 import { finishJournal, firstUnplaced, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
 import { enterJournal, leaveJournal, storePlaced, type JournalGate } from "./journal-gate.ts";
-import { readChangesetParts, removeStage, stageDir, verifyStage } from "./stage.ts";
+import { openStageDirs, readChangesetParts, removeStage, stageDir, verifyStage } from "./stage.ts";
 import { repairFromStage, resolveIn } from "./store.ts";
 import { currentRevision, readRow, shapeClashes, type Table } from "./table.ts";
 
@@ -50,7 +50,9 @@ export async function commitPush(
     const staged = await verifyStage(deps.store, req.stage, change.upserts, verifying);
     const inStore = new Set<string>();
     for (const { path } of [...change.upserts, ...change.deletes]) resolveIn(deps.store.root, path, inStore);
-    syncPaths(staged, parentDirs(stageDir(deps.store, req.stage), staged));
+    const stagedDirs = parentDirs(stageDir(deps.store, req.stage), staged);
+    openStageDirs(stagedDirs); // the commit moves files out of them, whatever modes the client's rsync gave them
+    syncPaths(staged, stagedDirs);
     deps.failpoint?.("staged");
     // No await from here on: the conflict check and the commit run as one synchronous step.
     const paths = change.upserts.length + change.deletes.length;

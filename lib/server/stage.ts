@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BadInputError, SocError } from "../shared/errors.ts";
 import { isRealDir, tempBeside } from "../shared/fs.ts";
@@ -48,7 +48,7 @@ export function stageDir(store: Store, id: string): string {
 export function removeStage(store: Store, id: string): void {
   if (!_isStageId(id)) return;
   try {
-    rmSync(stagePath(store, id), { recursive: true, force: true });
+    _removeTree(stagePath(store, id));
     rmSync(_partsDir(store, id), { recursive: true, force: true });
   } catch {
     // left for _sweepStages
@@ -84,6 +84,19 @@ export function readChangesetParts(store: Store, id: string, count: number): Cha
     for (const d of entries.deletes) all.deletes.push(d);
   }
   return all;
+}
+
+/**
+ * Makes each of `dirs` (directories of a stage) readable, writable and searchable by the server,
+ * so that a commit can move files out of them. A client's rsync may have created them with its
+ * source directories' modes: openrsync does not apply `--chmod` to the directories it creates
+ * implicitly, and a 555 source directory then arrives 555. Never follows a symlink.
+ */
+export function openStageDirs(dirs: readonly string[]): void {
+  for (const dir of dirs) {
+    const st = lstatSync(dir, { throwIfNoEntry: false });
+    if (st?.isDirectory() && (st.mode & 0o700) !== 0o700) chmodSync(dir, (st.mode & 0o7777) | 0o700);
+  }
 }
 
 /**
@@ -164,4 +177,19 @@ function _writtenSince(path: string, sinceMs: number): boolean {
 
 function _isStageId(id: string): boolean {
   return /^[0-9a-f]{32}$/.test(id);
+}
+
+/** Removes a stage's tree, opening first the directories a client's rsync left without write or search permission (see openStageDirs). */
+function _removeTree(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true });
+  } catch {
+    _openTree(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function _openTree(dir: string): void {
+  openStageDirs([dir]);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) _openTree(join(dir, entry.name));
 }

@@ -61,7 +61,8 @@ const LONG_FLAGS = new Set(
   ).split(" "),
 );
 const LONG_VALUED = new Set(
-  "files-from timeout bwlimit compress-level compress-choice checksum-choice checksum-seed block-size max-size min-size modify-window max-alloc info".split(
+  // log-format: an rsync sending with --progress asks for `--log-format=X` (itemizing); no `%` escape passes _valueOk.
+  "files-from timeout bwlimit compress-level compress-choice checksum-choice checksum-seed block-size max-size min-size modify-window max-alloc info log-format".split(
     " ",
   ),
 );

@@ -39,3 +39,30 @@ export async function cli(cwd: string, args: string[], expected = 0, env: Record
 export async function cliJson<T = unknown>(cwd: string, args: string[], expected = 0): Promise<T> {
   return JSON.parse((await cli(cwd, [...args, "--json"], expected)).stdout) as T;
 }
+
+/**
+ * Runs `soc ...args` in `cwd` on a pseudo-terminal (Bun's own PTY: stdin, stdout and stderr are
+ * the terminal) and returns everything the terminal showed. `shell` wraps the command line, e.g.
+ * `"$@" | cat` to pipe stdout while stderr stays the terminal.
+ */
+export async function runCliOnTerminal(cwd: string, args: string[], opts: { env?: Record<string, string | undefined>; shell?: string } = {}) {
+  let shown = "";
+  const decoder = new TextDecoder();
+  const { promise: closed, resolve } = Promise.withResolvers<void>();
+  const proc = Bun.spawn(["sh", "-c", opts.shell ?? '"$@"', "sh", "bun", CLI, ...args], {
+    cwd,
+    env: { ...process.env, NO_COLOR: "1", ...opts.env },
+    terminal: {
+      cols: 100,
+      rows: 30,
+      data: (_term, data) => {
+        shown += decoder.decode(data, { stream: true });
+      },
+      exit: () => resolve(),
+    },
+  });
+  const code = await proc.exited;
+  await closed;
+  proc.terminal?.close();
+  return { shown, code };
+}

@@ -1,3 +1,4 @@
+import { chownSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, tempDir } from "./fs.ts";
 import { pidsMentioning } from "./proc.ts";
@@ -20,18 +21,25 @@ export interface TestServer extends AsyncDisposable {
 /**
  * Starts a server (its store in `root`, else in a temp dir removed on stop); pass `token` to require
  * bearer auth, none means no SOC_TOKEN at all; `args` are more server flags and `env` adds to its
- * environment. A server that does not say where it listens within `ms` is killed, and so is one
- * whose start-up fails halfway: nothing is left running.
+ * environment; `as` runs it as that user (setpriv, no supplementary groups), owning `root`. A server
+ * that does not say where it listens within `ms` is killed, and so is one whose start-up fails
+ * halfway: nothing is left running.
  */
 export async function startServer(
-  opts: { token?: string; root?: string; args?: string[]; env?: Record<string, string> } = {},
+  opts: { token?: string; root?: string; args?: string[]; env?: Record<string, string>; as?: { uid: number; gid: number } } = {},
   ms = 60_000,
 ): Promise<TestServer> {
   await using stack = new AsyncDisposableStack();
   const root = opts.root ?? stack.use(tempDir("soc-server-")).path;
   const store = join(root, "store");
-  const proc = Bun.spawn(["bun", join(ROOT, "server.ts"), "--store", store, "--port", "0", ...(opts.args ?? [])], {
-    env: { ...process.env, SOC_TOKEN: opts.token, ...opts.env },
+  const as = opts.as ? ["setpriv", `--reuid=${opts.as.uid}`, `--regid=${opts.as.gid}`, "--clear-groups", "--"] : [];
+  if (opts.as) {
+    mkdirSync(root, { recursive: true });
+    chownSync(root, opts.as.uid, opts.as.gid);
+  }
+  const unprivileged = opts.as ? { HOME: "/nonexistent", BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" } : {};
+  const proc = Bun.spawn([...as, "bun", join(ROOT, "server.ts"), "--store", store, "--port", "0", ...(opts.args ?? [])], {
+    env: { ...process.env, SOC_TOKEN: opts.token, ...unprivileged, ...opts.env },
     stdout: "pipe",
     stderr: "pipe",
   });

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { randomFillSync } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, cli } from "../_harness/cli.ts";
+import { cli, runCliOnTerminal } from "../_harness/cli.ts";
 import { tempDir } from "../_harness/fs.ts";
 import { startServer } from "../_harness/server.ts";
 
@@ -14,33 +14,6 @@ function rewriteTree(top: string): void {
   mkdirSync(join(top, "d"), { recursive: true });
   const buf = Buffer.alloc(FILE_BYTES);
   for (let i = 0; i < FILES; i++) writeFileSync(join(top, "d", `f${i}.bin`), randomFillSync(buf));
-}
-
-/**
- * Runs `soc ...args` in `cwd` on a pseudo-terminal (Bun's own PTY: stdin, stdout and stderr are
- * the terminal) and returns everything the terminal showed. `shell` wraps the command line, e.g.
- * `"$@" | cat` to pipe stdout while stderr stays the terminal.
- */
-async function onTerminal(cwd: string, args: string[], opts: { env?: Record<string, string | undefined>; shell?: string } = {}) {
-  let shown = "";
-  const decoder = new TextDecoder();
-  const { promise: closed, resolve } = Promise.withResolvers<void>();
-  const proc = Bun.spawn(["sh", "-c", opts.shell ?? '"$@"', "sh", "bun", CLI, ...args], {
-    cwd,
-    env: { ...process.env, NO_COLOR: "1", ...opts.env },
-    terminal: {
-      cols: 100,
-      rows: 30,
-      data: (_term, data) => {
-        shown += decoder.decode(data, { stream: true });
-      },
-      exit: () => resolve(),
-    },
-  });
-  const code = await proc.exited;
-  await closed;
-  proc.terminal?.close();
-  return { shown, code };
 }
 
 const PROGRESS = /sending|receiving|scanning|hashed|verifying|\bsent\b|received/;
@@ -61,7 +34,7 @@ async function trackedTree() {
 describe("progress on a terminal", () => {
   test("push draws a bar in place on stderr and ends with the totals; NO_COLOR keeps it plain", async () => {
     await using t = await trackedTree();
-    const { shown, code } = await onTerminal(t.a, ["push"]);
+    const { shown, code } = await runCliOnTerminal(t.a, ["push"]);
     expect(code).toBe(0);
     expect(shown).toMatch(/\rsending \[[#-]+\] +\d+% +[\d.]+ (B|KiB|MiB) \/ 50\.0 MiB/);
     expect(shown).toMatch(/\rsent 50\.0 MiB in [\d.]+ s \([\d.]+ (KiB|MiB|GiB)\/s\)\r\n/);
@@ -72,7 +45,7 @@ describe("progress on a terminal", () => {
 
   test("without NO_COLOR the bar is coloured", async () => {
     await using t = await trackedTree();
-    const { shown, code } = await onTerminal(t.a, ["push"], { env: { NO_COLOR: undefined } });
+    const { shown, code } = await runCliOnTerminal(t.a, ["push"], { env: { NO_COLOR: undefined } });
     expect(code).toBe(0);
     expect(shown).toContain("sending [\x1b[36m");
     expect(shown).toMatch(/sent 50\.0 MiB in /);
@@ -82,7 +55,7 @@ describe("progress on a terminal", () => {
     await using t = await trackedTree();
     await cli(t.a, ["push"]);
     const b = join(t.dir, "b");
-    const { shown, code } = await onTerminal(t.dir, ["clone", t.server.url, b]);
+    const { shown, code } = await runCliOnTerminal(t.dir, ["clone", t.server.url, b]);
     expect(code).toBe(0);
     expect(shown).toMatch(/\rreceiving \[[#-]+\]/);
     expect(shown).toMatch(/\rreceived 50\.0 MiB in [\d.]+ s/);
@@ -91,25 +64,28 @@ describe("progress on a terminal", () => {
 
   test("nothing of it when stdout is piped", async () => {
     await using t = await trackedTree();
-    expect(await onTerminal(t.a, ["push"], { shell: '"$@" | cat' })).toEqual({ shown: "pushed 10 files, deleted 0: now at revision 1\r\n", code: 0 });
+    expect(await runCliOnTerminal(t.a, ["push"], { shell: '"$@" | cat' })).toEqual({
+      shown: "pushed 10 files, deleted 0: now at revision 1\r\n",
+      code: 0,
+    });
   });
 
   test("nothing of it when stderr is not the terminal", async () => {
     await using t = await trackedTree();
     const errFile = join(t.dir, "stderr.txt");
-    const redirected = await onTerminal(t.a, ["push"], { shell: '"$@" 2>"$ERR_FILE"', env: { ERR_FILE: errFile } });
+    const redirected = await runCliOnTerminal(t.a, ["push"], { shell: '"$@" 2>"$ERR_FILE"', env: { ERR_FILE: errFile } });
     expect(redirected).toEqual({ shown: "pushed 10 files, deleted 0: now at revision 1\r\n", code: 0 });
     expect(readFileSync(errFile, "utf8")).toBe("");
   });
 
   test("nothing of it with --quiet", async () => {
     await using t = await trackedTree();
-    expect(await onTerminal(t.a, ["push", "--quiet"])).toEqual({ shown: "", code: 0 });
+    expect(await runCliOnTerminal(t.a, ["push", "--quiet"])).toEqual({ shown: "", code: 0 });
   });
 
   test("nothing of it with --json", async () => {
     await using t = await trackedTree();
-    const json = await onTerminal(t.a, ["push", "--json"]);
+    const json = await runCliOnTerminal(t.a, ["push", "--json"]);
     expect(json.code).toBe(0);
     expect(json.shown).not.toMatch(PROGRESS);
     expect(JSON.parse(json.shown)).toMatchObject({ revision: 1, deleted: [], conflicts: [] });

@@ -59,10 +59,11 @@ describe("parseProgress2", () => {
     expect(reports.map((r) => r.bytes)).toEqual(reports.map((r) => r.bytes).sort((x, y) => x - y));
   });
 
-  test("--info=progress2 only when progress is wanted", () => {
+  test("--info=progress2 for the whole run, --progress file by file, neither unless progress is wanted", () => {
     const job = { src: "/a", dest: "/b", files: [], compare: "always" } as const;
-    expect(rsyncArgs(job, { progress: true })[0]).toBe("--info=progress2");
-    expect(rsyncArgs(job)).not.toContain("--info=progress2");
+    expect(rsyncArgs(job, { progress: "whole-run" })[0]).toBe("--info=progress2");
+    expect(rsyncArgs(job, { progress: "per-file" })[0]).toBe("--progress");
+    expect(rsyncArgs(job).filter((a) => a.startsWith("--info") || a === "--progress")).toEqual([]);
   });
 });
 

@@ -44,6 +44,16 @@ test("a failing rsync names its exit status; a missing rsync says how to install
   mkdirSync(join(dir.path, "dest"));
   const bad = runRsync({ src: dir.path, dest: join(dir.path, "dest"), files: ["vanished"], compare: "always" });
   await expect(bad).rejects.toThrow(/^rsync exited with status 23: .*vanished/);
-  const missing = runRsync({ src: dir.path, dest: dir.path, files: ["x"], compare: "always" }, { rsync: "no-such-rsync" });
-  await expect(missing).rejects.toThrow("no-such-rsync not found on PATH; install it (Debian/Ubuntu: apt-get install rsync, or `make tools`)");
+  const named = runRsync({ src: dir.path, dest: dir.path, files: ["x"], compare: "always" }, { rsync: "no-such-rsync" });
+  await expect(named).rejects.toThrow("no-such-rsync (named by --rsync) is not an executable program");
+  const path = process.env.PATH;
+  process.env.PATH = dir.path; // no rsync on it (and none where Homebrew puts one, on this machine)
+  try {
+    const none = runRsync({ src: dir.path, dest: dir.path, files: ["x"], compare: "always" });
+    await expect(none).rejects.toThrow(
+      /^rsync not found \(SOC_RSYNC, .*, PATH\); install it \(Debian\/Ubuntu: apt-get install rsync, or `make tools`\)$/,
+    );
+  } finally {
+    process.env.PATH = path;
+  }
 });

@@ -57,6 +57,25 @@ describe("accepted", () => {
     });
   });
 
+  test("the two argv shapes Apple's openrsync sends (options apart, protocol 29) pass unchanged", () => {
+    const upload = ["rsync", "--server", "-p", "-t", "--relative", "--dirs", "--ignore-times", ".", `stage/${ID}/`];
+    const accepted = checkRsyncArgv(upload, places);
+    expect(accepted.argv.slice(0, 7)).toEqual(upload.slice(0, 7));
+    expect(accepted).toMatchObject({ sender: false, dir: `/srv/.soc-server/stage/${ID}` });
+    const download = ["rsync", "--server", "--sender", "-p", "-t", "--relative", "--dirs", "--files-from=-", "--from0", ".", "store/"];
+    const served = checkRsyncArgv(download, places);
+    expect(served.argv.slice(0, 9)).toEqual(download.slice(0, 9));
+    expect(served).toMatchObject({ sender: true, dir: "/srv/store" });
+  });
+
+  test("an upload with per-file progress (`--progress` sends --log-format=X) passes; a format with escapes does not", () => {
+    const upload = ["rsync", "--server", "-tpIRe.LsfxCIvu", "--log-format=X", ".", `stage/${ID}/`];
+    expect(checkRsyncArgv(upload, places).argv.slice(0, 4)).toEqual(["rsync", "--server", "-tpIRe.LsfxCIvu", "--log-format=X"]);
+    expect(() => checkRsyncArgv(["rsync", "--server", "-tpIR", "--log-format=%f", ".", `stage/${ID}/`], places)).toThrow(
+      /refused rsync option --log-format/,
+    );
+  });
+
   test("rsync's shell escaping is undone; the capability string's letters are not options", () => {
     const argv = ["rsync", "--server", "--sender", "-te.LsfxCIvu", "--info=STATS", ".", "./store/"];
     expect(checkRsyncArgv(argv, places).argv).toContain("--info=STATS");
