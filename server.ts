@@ -1,6 +1,5 @@
 import { SocError, EXIT } from "./lib/shared/errors.ts";
 import { readServerConfig, SERVER_USAGE } from "./lib/server/config.ts";
-import { MAX_BODY_BYTES } from "./lib/shared/wire.ts";
 import { createFailpoint } from "./lib/server/failpoint.ts";
 import { replayJournalAtStart } from "./lib/server/journal.ts";
 import { openStore } from "./lib/server/store.ts";
@@ -9,6 +8,7 @@ import { createAnnouncer } from "./lib/server/announcer.ts";
 import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
 import { websocket } from "elysia/ws";
 import { createApp } from "./handlers/index.ts";
+import { boundedBody } from "./handlers/uploads.ts";
 import pkg from "./package.json" with { type: "json" };
 
 /** Starts the soc server: reads config, opens state, listens until SIGINT/SIGTERM. */
@@ -41,13 +41,14 @@ async function main(): Promise<void> {
   const server = Bun.serve({
     hostname: config.host,
     port: config.port,
-    maxRequestBodySize: MAX_BODY_BYTES,
+    // Uploads (the http transport) stream bodies of any size; app and boundedBody bound the others.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     // Elysia's dispatcher: each upgraded socket carries its route's handlers (the rsync tunnel).
     // Its types predate Bun's current ServerWebSocket; the runtime shape is the same.
     websocket: websocket as unknown as Bun.WebSocketHandler<unknown>,
     async fetch(request) {
       const started = performance.now();
-      const response = await app.handle(request);
+      const response = await app.handle(boundedBody(request));
       // Method, path (no query) and status only: headers carry the token.
       const ms = (performance.now() - started).toFixed(1);
       process.stderr.write(`${request.method} ${new URL(request.url).pathname} ${response.status} ${ms}ms\n`);

@@ -46,18 +46,26 @@ export function reportPush(r: PushResult, o: { json?: boolean; log: Logger; dryR
 
 /** Prints a pull's (or clone's) outcome; EXIT.conflict when conflicts were left unresolved. */
 export function reportPull(r: PullResult, o: { json?: boolean; log: Logger; verb: string }): ExitCode {
-  const code = r.conflicts.length ? EXIT.conflict : EXIT.ok;
+  const code = r.conflicts.length || r.refused.length ? EXIT.conflict : EXIT.ok;
   if (o.json) {
-    printJson({ revision: r.revision, transferred: r.transferred, deleted: r.deleted, conflicts: r.conflicts, keptBoth: r.keptBoth });
+    printJson({
+      revision: r.revision,
+      transferred: r.transferred,
+      deleted: r.deleted,
+      conflicts: r.conflicts,
+      keptBoth: r.keptBoth,
+      refused: r.refused,
+    });
     return code;
   }
   for (const p of r.conflicts)
     o.log.error(`conflict: ${quotePath(p)} changed here and on the server; yours was left alone (\`soc pull --keep-both\` keeps both)`);
+  for (const { path, why } of r.refused) o.log.error(`cannot be written on this machine: ${quotePath(path)} (${why}); left on the server`);
   for (const p of r.keptBoth) o.log.warn(`kept your version as ${quotePath(p)}`);
-  if (r.transferred.length + r.deleted.length === 0 && !r.conflicts.length) o.log.info(`up to date at revision ${r.revision}`);
+  if (r.transferred.length + r.deleted.length === 0 && !r.conflicts.length && !r.refused.length) o.log.info(`up to date at revision ${r.revision}`);
   else
     o.log.info(
-      `${o.verb} revision ${r.revision}: ${files(r.transferred.length)} updated, ${r.deleted.length} deleted${r.conflicts.length ? `, ${r.conflicts.length} in conflict` : ""}`,
+      `${o.verb} revision ${r.revision}: ${files(r.transferred.length)} updated, ${r.deleted.length} deleted${r.conflicts.length ? `, ${r.conflicts.length} in conflict` : ""}${r.refused.length ? `, ${r.refused.length} refused` : ""}`,
     );
   return code;
 }

@@ -31,9 +31,9 @@ export const flags = {
     token: { type: "string", description: "Bearer token for the server (SOC_TOKEN overrides it; stored in .soc/config.json, mode 600)" },
     transport: {
       type: "enum",
-      options: ["tunnel", "ssh", "local"],
+      options: ["tunnel", "ssh", "local", "http"],
       description:
-        "How bytes reach the store: tunnel (rsync through the server, one token; the default), ssh (rsync over ssh, your keys), local (same filesystem)",
+        "How bytes reach the store: tunnel (rsync through the server, one token; the default), ssh (rsync over ssh, your keys), local (same filesystem), http (no rsync needed; the default when none is found)",
     },
     ssh: {
       type: "string",

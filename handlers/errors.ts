@@ -15,6 +15,9 @@ export function errorBody(code: string | number, error: unknown, onInternal?: (e
   if (error instanceof ValidationError && error.type !== "response") {
     return { status: 400, body: { error: { code: "bad_request", message: _validationMessage(error) } } };
   }
+  // A body that failed as it was read (boundedBody: past the limit) says why.
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  if (code === "PARSE" && cause instanceof SocError) return errorBody(code, cause, onInternal);
   if (code === "PARSE") return { status: 400, body: { error: { code: "bad_request", message: "malformed request body (expected JSON)" } } };
   if (code === "NOT_FOUND") return { status: 404, body: { error: { code: "not_found", message: "no such route" } } };
   onInternal?.(error);

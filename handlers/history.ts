@@ -7,6 +7,7 @@ import { restorePaths } from "../lib/server/restore.ts";
 import type { JournalDeps } from "../lib/server/journal.ts";
 import { withJournal, type JournalGate } from "../lib/server/journal-gate.ts";
 import { verifyStore } from "../lib/server/store-verify.ts";
+import { requestedRange } from "../lib/server/range.ts";
 
 /** GET /v1/log and /v1/content, POST /v1/restore and /v1/verify: the server's history and its checks. */
 export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?: number; gate: JournalGate; announce?: () => void }) {
@@ -19,23 +20,33 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
       })
       .get(
         "/content",
-        ({ query }) => {
+        ({ query, request }) => {
           const content = findContent(deps.table, deps.store, query.path, _whole("rev", query.rev));
           const file = Bun.file(content.file);
+          const etag = `"${content.md5}"`;
           const headers = {
             "content-type": "application/octet-stream",
-            "content-length": String(file.size),
             "x-soc-rev": String(content.rev),
             "x-soc-md5": content.md5,
+            etag,
+            "accept-ranges": "bytes",
           };
-          return new Response(file, { headers });
+          // A download broken off resumes where it stopped (the http transport): one range, if the content is still the same.
+          const range = requestedRange(request.headers.get("range"), request.headers.get("if-range"), etag, file.size);
+          if (range === "unsatisfiable") return new Response(null, { status: 416, headers: { ...headers, "content-range": `bytes */${file.size}` } });
+          if (range === undefined) return new Response(file, { headers: { ...headers, "content-length": String(file.size) } });
+          const length = range.end - range.start + 1;
+          return new Response(file.slice(range.start, range.end + 1), {
+            status: 206,
+            headers: { ...headers, "content-length": String(length), "content-range": `bytes ${range.start}-${range.end}/${file.size}` },
+          });
         },
         {
           query: ContentQuery,
           detail: {
             responses: {
               200: {
-                description: "The file's bytes; x-soc-rev and x-soc-md5 name the revision and digest",
+                description: "The file's bytes; x-soc-rev and x-soc-md5 name the revision and digest (the ETag is the md5)",
                 content: { "application/octet-stream": { schema: { type: "string", format: "binary" } } },
               },
             },

@@ -18,6 +18,7 @@ import { infoRoutes } from "./info.ts";
 import { openapiRoutes } from "./openapi.ts";
 import { pushRoutes } from "./push.ts";
 import { tunnelRoutes } from "./tunnel.ts";
+import { UPLOADS_PREFIX, uploadRoutes } from "./uploads.ts";
 
 /** What the HTTP app needs; nothing here reads the environment. */
 export interface AppDeps {
@@ -60,7 +61,9 @@ export function createApp(deps: AppDeps) {
   return new Elysia()
     .onError(({ code, error }) => _errorResponse(code, error, deps.onInternalError))
     .onRequest(({ request }) => {
-      // Bun.serve enforces the limit with 413 too; this covers app.handle() and lying clients.
+      // Uploads stream to disk, of any size; every other body is read whole, so it is bounded: by
+      // its Content-Length here, and as it streams without one in server.ts (boundedBody).
+      if (new URL(request.url).pathname.startsWith(UPLOADS_PREFIX)) return;
       if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) {
         throw new SocError("too_large", `request body over ${MAX_BODY_BYTES} bytes`, { status: 413 });
       }
@@ -82,6 +85,7 @@ export function createApp(deps: AppDeps) {
     .use(pushRoutes({ ...deps, now, commits, announce }))
     .use(historyRoutes({ ...deps, now, gate: commits.gate, announce }))
     .use(tunnelRoutes(deps))
+    .use(uploadRoutes(deps))
     .use(openapiRoutes(deps));
 }
 

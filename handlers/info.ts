@@ -13,7 +13,7 @@ export function infoRoutes(deps: { table: Table; store: Store; version: string }
       api: API_VERSION,
       revision: currentRevision(deps.table),
       database: databaseId(deps.table),
-      transports: ["local", "tunnel", "ssh"],
+      transports: ["local", "tunnel", "ssh", "http"],
       store: deps.store.root,
     }),
     { response: Info },

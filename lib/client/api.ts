@@ -7,6 +7,9 @@ import {
   type FileRow,
   type Info,
   type Log,
+  type Place,
+  type PlaceRequest,
+  type Upload,
   type PushBegin,
   type PushCommit,
   type PushCommitRequest,
@@ -38,8 +41,18 @@ export interface RemoteClient {
   /** Gives a push up: the server removes its stage unless a commit holds it. Never throws. */
   abortPush(stage: string): Promise<void>;
   log(query: { path?: string; limit?: number }): Promise<Log>;
-  /** The bytes of `path` as of revision `rev` (default: current), as a stream, with the digest the server names for them. */
-  content(path: string, rev?: number): Promise<RemoteContent>;
+  /**
+   * The bytes of `path` as of revision `rev` (default: current), as a stream, with the digest the
+   * server names for them. With `from`, only the bytes after `from.offset`, if the content is
+   * still the one whose md5 is `from.md5` (else all of it: see RemoteContent.offset).
+   */
+  content(path: string, rev?: number, from?: { offset: number; md5: string }): Promise<RemoteContent>;
+  /** How many bytes of the content with `md5` and `size` the server holds from an upload (all of them once it is whole). */
+  uploadOffset(md5: string, size: number): Promise<number>;
+  /** Sends that content's bytes from `offset` on; resolves to the offset the server then holds. A whole upload whose md5 differs is refused (422 md5_mismatch). */
+  appendUpload(md5: string, size: number, offset: number, body: ReadableStream<Uint8Array>): Promise<number>;
+  /** Puts content the server holds (uploaded, or in its store) into a push's stage by path; answers the paths it had none for. */
+  place(request: PlaceRequest): Promise<Place>;
   restore(request: RestoreRequest): Promise<Restore>;
   verify(): Promise<Verify>;
 }
@@ -49,6 +62,10 @@ export interface RemoteContent {
   body: ReadableStream<Uint8Array>;
   /** The hex md5 the bytes should have; undefined when the server did not say. */
   md5: string | undefined;
+  /** Where in the content `body` starts: the `from.offset` asked for, or 0 when the server sent it all. */
+  offset: number;
+  /** How many bytes `body` should hold (its Content-Length), when the server said. */
+  length: number | undefined;
 }
 
 /** How long one API call may take before the server counts as unreachable (a commit streams, and may take longer). */
@@ -62,20 +79,21 @@ const TIMEOUT_MS = 120_000;
 export function createClient(url: string, token: string | undefined): RemoteClient {
   const base = url.replace(/\/+$/, "");
   const send = async (
-    method: "GET" | "POST",
+    method: "GET" | "POST" | "HEAD" | "PATCH",
     path: string,
     body?: unknown,
-    opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal } = {},
+    opts: { accept?: string; timeoutMs?: number; signal?: AbortSignal; headers?: Record<string, string>; stream?: ReadableStream<Uint8Array> } = {},
   ): Promise<Response> => {
-    const headers: Record<string, string> = { accept: opts.accept ?? "application/json" };
+    const headers: Record<string, string> = { accept: opts.accept ?? "application/json", ...opts.headers };
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
+    if (opts.stream) headers["content-type"] = "application/octet-stream";
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
         method,
         headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: opts.stream ?? (body === undefined ? undefined : JSON.stringify(body)),
         signal: _anyOf(opts.signal, opts.timeoutMs === 0 ? undefined : AbortSignal.timeout(opts.timeoutMs ?? TIMEOUT_MS)),
         // Bun's own idle timer (5 minutes) too: a server committing a huge changeset may go quiet.
         ...(opts.timeoutMs === 0 ? { timeout: false } : {}),
@@ -127,10 +145,30 @@ export function createClient(url: string, token: string | undefined): RemoteClie
       }
     },
     log: (q) => call<Log>("GET", `/v1/log?${query(q)}`),
-    content: async (path, rev) => {
-      const res = await send("GET", `/v1/content?${query({ path, rev })}`);
-      return { body: res.body ?? new ReadableStream(), md5: res.headers.get("x-soc-md5") ?? undefined };
+    content: async (path, rev, from) => {
+      const headers: Record<string, string> = from && from.offset > 0 ? { range: `bytes=${from.offset}-`, "if-range": `"${from.md5}"` } : {};
+      // No time limit on the whole: a large file takes as long as it takes (Bun's idle timer still catches a dead server).
+      const res = await send("GET", `/v1/content?${query({ path, rev })}`, undefined, { headers, timeoutMs: 0 });
+      const offset = res.status === 206 ? Number(/^bytes (\d+)-/.exec(res.headers.get("content-range") ?? "")?.[1] ?? 0) : 0;
+      const length = res.headers.get("content-length");
+      return {
+        body: res.body ?? new ReadableStream(),
+        md5: res.headers.get("x-soc-md5") ?? undefined,
+        offset,
+        length: length === null ? undefined : Number(length),
+      };
     },
+    uploadOffset: async (md5, size) => {
+      const res = await send("HEAD", `/v1/uploads/${md5}?${query({ size })}`);
+      const offset = Number(res.headers.get("upload-offset"));
+      if (!Number.isSafeInteger(offset))
+        throw new RemoteError(`the soc server at ${base} answered an upload's offset without Upload-Offset`, "bad_response");
+      return offset;
+    },
+    appendUpload: async (md5, size, offset, body) =>
+      ((await (await send("PATCH", `/v1/uploads/${md5}?${query({ size, offset })}`, undefined, { stream: body, timeoutMs: 0 })).json()) as Upload)
+        .offset,
+    place: (request) => call<Place>("POST", "/v1/push/place", request),
     restore: (request) => call<Restore>("POST", "/v1/restore", request),
     verify: () => call<Verify>("POST", "/v1/verify"),
   };

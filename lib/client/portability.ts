@@ -1,6 +1,10 @@
+import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
 /**
  * Names that will not sync to Windows or macOS: soc warns about them at `add` (it never refuses
- * them — a Linux-only tree may use them freely).
+ * them — a Linux-only tree may use them freely), and a pull on a machine whose filesystem cannot
+ * hold one leaves it out, by name (unholdable).
  */
 
 /** Windows device names, reserved with any extension and in any case. */
@@ -40,6 +44,64 @@ export function portabilityProblems(added: readonly string[], tracked: readonly 
       ),
     );
   return problems;
+}
+
+/** What this machine's filesystem refuses: Windows' names, and two names that differ only by case. */
+export interface NameLimits {
+  /** Windows' rules (reserved device names, refused characters, a trailing dot or space); modes are not kept either. */
+  windows: boolean;
+  caseInsensitive: boolean;
+}
+
+/**
+ * The limits of the filesystem holding `dir` (a directory soc may write in): Windows' rules on
+ * Windows; case-insensitivity by a probe (a file made, then looked for under another case).
+ * `SOC_TEST_FS=windows` in `env` plays a Windows filesystem, for tests on Linux.
+ */
+export function nameLimitsAt(dir: string, env: Record<string, string | undefined>): NameLimits {
+  if (env.SOC_TEST_FS === "windows" || process.platform === "win32") return { windows: true, caseInsensitive: true };
+  const name = `soc-case-probe-${process.pid}`;
+  const probe = join(dir, name);
+  try {
+    writeFileSync(probe, "");
+    return { windows: false, caseInsensitive: existsSync(join(dir, name.toUpperCase())) };
+  } catch {
+    return { windows: false, caseInsensitive: false };
+  } finally {
+    rmSync(probe, { force: true });
+  }
+}
+
+/**
+ * Of `incoming` (paths a pull would write), those the filesystem cannot hold under `limits`, each
+ * with why: a name Windows refuses, or a path that differs only by case from another incoming one
+ * or from one of `kept` (the tracked paths that stay). Every path of such a clash is named, so
+ * none of them is half applied.
+ */
+export function unholdable(incoming: readonly string[], kept: Iterable<string>, limits: NameLimits): Map<string, string> {
+  const out = new Map<string, string>();
+  if (limits.windows) {
+    for (const path of incoming) {
+      for (const name of path.split("/")) {
+        const why = _nameProblem(name);
+        if (why) out.set(path, `${JSON.stringify(name)} ${why}`);
+      }
+    }
+  }
+  if (!limits.caseInsensitive) return out;
+  const byKey = new Map<string, Set<string>>();
+  const add = (p: string) => {
+    const k = p.toLowerCase();
+    byKey.set(k, (byKey.get(k) ?? new Set()).add(p));
+  };
+  for (const p of incoming) add(p);
+  const wanted = new Set(byKey.keys());
+  for (const p of kept) if (wanted.has(p.toLowerCase())) add(p);
+  for (const path of incoming) {
+    const others = [...(byKey.get(path.toLowerCase()) ?? [])].filter((p) => p !== path);
+    if (others.length > 0 && !out.has(path)) out.set(path, `differs only by case from ${others.map((p) => JSON.stringify(p)).join(", ")}`);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------

@@ -94,7 +94,7 @@ export function meterTransfer(progress: Progress, direction: "send" | "receive",
   const started = now();
   let bytes = 0;
   return {
-    onProgress(p: RsyncProgress): void {
+    onProgress(p: { bytes: number }): void {
       bytes = p.bytes;
       progress.update(direction === "send" ? "sending" : "receiving", Math.min(bytes, totalBytes), totalBytes, "bytes");
     },

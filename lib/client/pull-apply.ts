@@ -21,7 +21,12 @@ export interface Applied {
  * `remove` to `conflicts`. A file new to the tree is created so that one appearing meanwhile is
  * never replaced. `onPath` runs before each path's check (a test seam).
  */
-export function applyPull(top: string, staged: string, plan: PullPlan, opts: { at?: Date; onPath?: (path: string) => void } = {}): Applied {
+export function applyPull(
+  top: string,
+  staged: string,
+  plan: PullPlan,
+  opts: { at?: Date; onPath?: (path: string) => void; modes?: boolean } = {},
+): Applied {
   const out: Applied = { put: [], forget: plan.forget.map((r) => r.path), kept: [] };
   const safeDirs = new Set<string>();
   const keepBoth = new Set(plan.keepBoth);
@@ -60,7 +65,8 @@ export function applyPull(top: string, staged: string, plan: PullPlan, opts: { a
     out.put.push(_entryFor(r, lstatSync(target, { bigint: true })));
     return true;
   });
-  for (const r of plan.chmod) chmodSync(join(top, r.path), r.mode & PERMISSION_BITS);
+  // A filesystem without Unix modes (Windows) is left alone: the table's modes are not this copy's to keep.
+  if (opts.modes !== false) for (const r of plan.chmod) chmodSync(join(top, r.path), r.mode & PERMISSION_BITS);
   for (const r of plan.adopt) out.put.push(_entryFor(r, lstatSync(join(top, r.path), { bigint: true })));
   return out;
 }

@@ -5,13 +5,14 @@ import { syncPaths } from "../shared/fs.ts";
 import { md5Files } from "../shared/hash.ts";
 import { checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { Changes, FileRow } from "../shared/protocol.ts";
+import { nameLimitsAt, unholdable, type NameLimits } from "./portability.ts";
 import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import { applyPull } from "./pull-apply.ts";
 import { planPull, type PullPlan } from "./pull-plan.ts";
 import { applyRootChanges, diffRoots } from "./push.ts";
 import { normalizeRules } from "./roots.ts";
 import type { SyncSession } from "./session.ts";
-import { getMeta, noteRevision, readBaseFor, readRoots, setMeta, updateBase, writeRoots } from "./state.ts";
+import { basePaths, getMeta, noteRevision, readBaseFor, readRoots, setMeta, updateBase, writeRoots } from "./state.ts";
 
 /** What a pull did (or, with dryRun, would do); printed by `soc pull --json`. */
 export interface PullResult {
@@ -21,6 +22,8 @@ export interface PullResult {
   conflicts: string[];
   /** Local copies kept beside the server's version by `--keep-both`. */
   keptBoth: string[];
+  /** Paths this machine's filesystem cannot hold (portability.ts), left on the server, with why. */
+  refused: { path: string; why: string }[];
 }
 
 /** How many times a pull refetches when a push lands while it downloads. */
@@ -34,44 +37,47 @@ const ATTEMPTS = 3;
  */
 export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: boolean; progress?: Progress } = {}): Promise<PullResult> {
   const progress = opts.progress ?? noProgress;
+  const limits = nameLimitsAt(s.layout.tmpDir, process.env);
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const since = Number(getMeta(s.db, "revision") ?? "0");
     const changes = await s.remote.changes(since);
     for (const row of changes.files) checkRepoPath(row.path);
+    const refused = _unholdable(s, changes.files, limits);
+    const rows = refused.size ? changes.files.filter((r) => !refused.has(r.path)) : changes.files;
     const plan = planPull(
       s.layout.top,
-      changes.files,
+      rows,
       readBaseFor(
         s.db,
         changes.files.map((r) => r.path),
       ),
       opts.keepBoth === true,
     );
-    if (opts.dryRun) return _result(changes.revision, plan, []);
+    if (opts.dryRun) return _result(changes.revision, plan, [], refused);
     const staged = join(s.layout.tmpDir, `pull-${process.pid}`);
     rmSync(staged, { recursive: true, force: true });
     mkdirSync(staged, { recursive: true });
     try {
-      const takePaths = plan.take.map((r) => r.path);
       const meter = meterTransfer(
         progress,
         "receive",
         plan.take.reduce((sum, r) => sum + r.size, 0),
       );
-      await s.transport.download(takePaths, staged, meter.onProgress);
+      await s.transport.download(plan.take, staged, meter.onProgress);
       meter.finish();
       const verified = await _verify(staged, plan.take, (done, total) => progress.update("verifying", done, total));
       progress.finish();
       if (!verified) continue;
       syncPaths([], [staged]); // durable before it is renamed into the tree: a crash never leaves an empty file there
-      const { put, forget, kept } = applyPull(s.layout.top, staged, plan);
+      const { put, forget, kept } = applyPull(s.layout.top, staged, plan, { modes: !limits.windows });
       updateBase(s.db, put, forget);
       _mergeRoots(s, changes);
-      // Unresolved conflicts are fetched again by the next pull: stop just below the oldest.
-      const floor = plan.conflicts.reduce((low, c) => Math.min(low, c.rev - 1), changes.revision);
+      // Unresolved conflicts and refused names are fetched again by the next pull: stop just below the oldest.
+      const left = [...plan.conflicts, ...changes.files.filter((r) => refused.has(r.path))];
+      const floor = left.reduce((low, c) => Math.min(low, c.rev - 1), changes.revision);
       setMeta(s.db, "revision", String(Math.max(since, floor)));
       noteRevision(s.db, changes.revision);
-      return _result(changes.revision, plan, kept);
+      return _result(changes.revision, plan, kept, refused);
     } finally {
       rmSync(staged, { recursive: true, force: true });
     }
@@ -81,14 +87,27 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
 
 // ---------------------------------------------------------------------------
 
-function _result(revision: number, plan: PullPlan, keptBoth: string[]): PullResult {
+function _result(revision: number, plan: PullPlan, keptBoth: string[], refused: ReadonlyMap<string, string>): PullResult {
   return {
     revision,
     transferred: plan.take.map((r) => r.path).sort(comparePaths),
     deleted: plan.remove.map((r) => r.path).sort(comparePaths),
     conflicts: plan.conflicts.map((r) => r.path).sort(comparePaths),
     keptBoth: keptBoth.sort(comparePaths),
+    refused: [...refused].map(([path, why]) => ({ path, why })).sort((a, b) => comparePaths(a.path, b.path)),
   };
+}
+
+/** The rows' paths this filesystem cannot hold (a name Windows refuses, a clash by case with a path that stays), with why. */
+function _unholdable(s: SyncSession, rows: readonly FileRow[], limits: NameLimits): Map<string, string> {
+  if (!limits.windows && !limits.caseInsensitive) return new Map();
+  const leaving = new Set(rows.filter((r) => r.deleted).map((r) => r.path));
+  const kept = limits.caseInsensitive ? basePaths(s.db).filter((p) => !leaving.has(p)) : [];
+  return unholdable(
+    rows.filter((r) => !r.deleted).map((r) => r.path),
+    kept,
+    limits,
+  );
 }
 
 /** True when every downloaded file is byte-for-byte what the table says (md5 and size). */

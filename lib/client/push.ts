@@ -105,7 +105,7 @@ export async function push(
       "send",
       send.reduce((sum, f) => sum + f.size, 0),
     );
-    await s.transport.upload(s.layout.top, transferred, stage, opts.force ? "checksum" : "always", meter.onProgress);
+    await s.transport.upload(s.layout.top, request.upserts, stage, opts.force ? "checksum" : "always", meter.onProgress);
     meter.finish();
     commit = await _commit(s, request, progress);
   } catch (err) {

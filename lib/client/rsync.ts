@@ -61,7 +61,7 @@ export async function runRsync(
   if (!rsync) {
     throw new SocError(
       "rsync_missing",
-      `rsync not found (SOC_RSYNC, ${RSYNC_CANDIDATES.join(", ")}, PATH); install it (Debian/Ubuntu: apt-get install rsync, or \`make tools\`)`,
+      `rsync not found (SOC_RSYNC, ${RSYNC_CANDIDATES.join(", ")}, PATH); install it (Debian/Ubuntu: apt-get install rsync, or \`make tools\`), or sync without it: \`soc init URL --transport http\``,
     );
   }
   const env = opts.env ? { ...process.env, ...opts.env } : undefined;

@@ -44,7 +44,7 @@ export async function openSession(
   const info = await client.info();
   if (opts.reattach) reattachState(db, info.database);
   else _checkSameServer(remote.url, info, db);
-  const transport = createTransport(remote, info, bearer);
+  const transport = createTransport(remote, info, bearer, client);
   return { layout, db, log, remote: client, transport, client: `${hostname()}:${layout.top}`, serverRevision: info.revision };
 }
 
@@ -55,12 +55,13 @@ export async function openSession(
  */
 export async function checkRemote(url: string, opts: { token?: string; transport?: string; ssh?: string; rsync?: string }): Promise<RemoteSettings> {
   if (!/^https?:\/\/[^/]/.test(url)) throw new UsageError(`${url}: not an http:// or https:// URL`);
-  const transport = (opts.ssh ? "ssh" : (opts.transport ?? "tunnel")) as TransportName;
+  const rsync = opts.rsync?.includes("/") ? resolve(opts.rsync) : opts.rsync;
+  if (rsync) findRsync({ PATH: process.env.PATH }, rsync); // refused now by name, not at the first push
+  // Without a usable rsync (Windows, a bare container), the bytes go over the API itself.
+  const transport = (opts.ssh ? "ssh" : (opts.transport ?? (findRsync(process.env, rsync) ? "tunnel" : "http"))) as TransportName;
   if (transport === "ssh" && !opts.ssh) throw new UsageError("--transport ssh needs --ssh [user@]host[:/path/to/store]");
   if (opts.ssh && opts.transport && opts.transport !== "ssh") throw new UsageError(`--ssh and --transport ${opts.transport} contradict each other`);
   if (opts.ssh) parseSshTarget(opts.ssh);
-  const rsync = opts.rsync?.includes("/") ? resolve(opts.rsync) : opts.rsync;
-  if (rsync) findRsync({ PATH: process.env.PATH }, rsync); // refused now by name, not at the first push
   const info = await createClient(url, opts.token).info();
   if (!info.transports.includes(transport)) {
     throw new UsageError(`the server at ${url} does not offer the ${transport} transport (it offers: ${info.transports.join(", ")})`);

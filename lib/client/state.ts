@@ -128,6 +128,11 @@ export function readBaseWithin(db: Database, paths: readonly string[]): Map<stri
   return out;
 }
 
+/** Every path the base holds. */
+export function basePaths(db: Database): string[] {
+  return (db.query("SELECT path FROM base").values() as [string][]).map((row) => row[0]);
+}
+
 /** How many entries the base holds. */
 export function baseCount(db: Database): number {
   return (db.query("SELECT COUNT(*) AS n FROM base").get() as { n: number }).n;

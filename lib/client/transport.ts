@@ -1,11 +1,12 @@
 import { UsageError } from "../shared/errors.ts";
-import type { RsyncProgress } from "./progress.ts";
 import type { Info, PushBegin } from "../shared/protocol.ts";
+import type { RemoteClient } from "./api.ts";
+import { httpTransport } from "./http-transport.ts";
 import { runRsync } from "./rsync.ts";
 import { tunnelCommand, tunnelUrl } from "./tunnel.ts";
 
-/** The ways soc moves bytes; the first is the default for an http(s) remote. */
-export const TRANSPORTS = ["tunnel", "ssh", "local"] as const;
+/** The ways soc moves bytes; the first is the default for an http(s) remote, http the one without rsync. */
+export const TRANSPORTS = ["tunnel", "ssh", "local", "http"] as const;
 export type TransportName = (typeof TRANSPORTS)[number];
 
 /** Where a working tree's remote is and how bytes reach it (`.soc/config.json`). */
@@ -18,15 +19,24 @@ export interface RemoteSettings {
   rsync?: string;
 }
 
-/** Called with each of rsync's whole-run progress reports. */
-export type OnProgress = (p: RsyncProgress) => void;
+/** Called with the bytes a transfer has moved so far (rsync's reports carry more). */
+export type OnProgress = (p: { bytes: number }) => void;
+
+/** A file a transport moves: its path, and the content, mode and mtime the table gives it. */
+export interface TransferFile {
+  path: string;
+  size: number;
+  md5: string;
+  mode: number;
+  mtimeNs: string;
+}
 
 /** How file content moves between a working tree and the server's store. */
 export interface Transport {
-  /** Copies `files` from the tree at `top` into the push's staging area, in one rsync run. */
-  upload(top: string, files: readonly string[], stage: PushBegin, compare: "always" | "checksum", onProgress?: OnProgress): Promise<void>;
-  /** Copies `files` from the store into `dest` (a local directory), in one rsync run. */
-  download(files: readonly string[], dest: string, onProgress?: OnProgress): Promise<void>;
+  /** Copies `files` from the tree at `top` into the push's staging area (in one rsync run, or by http). */
+  upload(top: string, files: readonly TransferFile[], stage: PushBegin, compare: "always" | "checksum", onProgress?: OnProgress): Promise<void>;
+  /** Copies `files` from the store into `dest` (a local directory). */
+  download(files: readonly TransferFile[], dest: string, onProgress?: OnProgress): Promise<void>;
 }
 
 /**
@@ -34,15 +44,17 @@ export interface Transport {
  * local: the store is on this filesystem, rsync copies directly (the server's paths).
  * ssh: rsync over ssh with the user's own keys, ~/.ssh/config and RSYNC_RSH honoured.
  * tunnel: rsync over the server's authenticated WebSocket; the token travels in the environment.
+ * http: no rsync, the API alone (http-transport.ts).
  */
-export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined): Transport {
+export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined, client: RemoteClient): Transport {
   const { rsync } = remote;
+  if (remote.transport === "http") return httpTransport(client);
   if (remote.transport === "local") {
     return {
       upload: (top, files, stage, compare, onProgress) =>
-        runRsync({ src: top, dest: stage.stagePath, files, basis: info.store, compare }, { rsync, onProgress }),
+        runRsync({ src: top, dest: stage.stagePath, files: _paths(files), basis: info.store, compare }, { rsync, onProgress }),
       // No --copy-dest from the tree: on one filesystem rsync copies whole files anyway.
-      download: (files, dest, onProgress) => runRsync({ src: info.store, dest, files, compare: "always" }, { rsync, onProgress }),
+      download: (files, dest, onProgress) => runRsync({ src: info.store, dest, files: _paths(files), compare: "always" }, { rsync, onProgress }),
     };
   }
   if (remote.transport === "ssh") {
@@ -50,8 +62,9 @@ export function createTransport(remote: RemoteSettings, info: Info, token: strin
     const store = path ?? info.store;
     return {
       upload: (top, files, stage, compare, onProgress) =>
-        runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files, basis: store, compare }, { rsync, onProgress }),
-      download: (files, dest, onProgress) => runRsync({ src: `${host}:${store}`, dest, files, compare: "always" }, { rsync, onProgress }),
+        runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files: _paths(files), basis: store, compare }, { rsync, onProgress }),
+      download: (files, dest, onProgress) =>
+        runRsync({ src: `${host}:${store}`, dest, files: _paths(files), compare: "always" }, { rsync, onProgress }),
     };
   }
   const env = { SOC_TUNNEL_URL: tunnelUrl(remote.url), SOC_TOKEN: token };
@@ -59,8 +72,9 @@ export function createTransport(remote: RemoteSettings, info: Info, token: strin
   return {
     // The server confines this rsync to the stage and adds --copy-dest at the store itself.
     upload: (top, files, stage, compare, onProgress) =>
-      runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files, compare, rsh }, { rsync, env, onProgress }),
-    download: (files, dest, onProgress) => runRsync({ src: "soc:store", dest, files, compare: "always", rsh }, { rsync, env, onProgress }),
+      runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files: _paths(files), compare, rsh }, { rsync, env, onProgress }),
+    download: (files, dest, onProgress) =>
+      runRsync({ src: "soc:store", dest, files: _paths(files), compare: "always", rsh }, { rsync, env, onProgress }),
   };
 }
 
@@ -69,4 +83,10 @@ export function parseSshTarget(target: string): { host: string; path?: string } 
   const m = /^([^\s:/]+)(?::(\/.*))?$/.exec(target);
   if (!m) throw new UsageError(`--ssh ${JSON.stringify(target)}: expected [user@]host or [user@]host:/absolute/path/to/store`);
   return m[2] ? { host: m[1] as string, path: m[2] } : { host: m[1] as string };
+}
+
+// ---------------------------------------------------------------------------
+
+function _paths(files: readonly TransferFile[]): string[] {
+  return files.map((f) => f.path);
 }

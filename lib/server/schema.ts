@@ -31,4 +31,6 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
   // Its file work reads the versions it keeps by replaced_by.
   `CREATE TABLE journal (rev INTEGER PRIMARY KEY, stage TEXT, versions TEXT);
    CREATE INDEX versions_replaced_by ON versions (replaced_by);`,
+  // The http transport places content the store already holds instead of receiving it: live rows by content.
+  `CREATE INDEX files_content ON files (md5, size) WHERE deleted = 0;`,
 ];

@@ -190,6 +190,31 @@ export type Log = Static<typeof Log>;
 
 /** GET /v1/content?path=&rev=: the bytes of `path` as of revision `rev` (default: current). */
 export const ContentQuery = t.Object({ path: Path, rev: t.Optional(t.Numeric({ minimum: 1 })) });
+
+/** The http transport (no rsync): content uploaded to /v1/uploads/{md5}?size=N, then placed in a push's stage by path. */
+export const UploadParams = t.Object({ md5: Md5 });
+export const UploadQuery = t.Object({
+  size: t.Numeric({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+  /** PATCH: where the bytes sent start; the server must hold exactly this many already. */
+  offset: t.Optional(t.Numeric({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+});
+export const Upload = t.Object({ offset: t.Integer({ minimum: 0 }) });
+export type Upload = Static<typeof Upload>;
+
+/** Most files one POST /v1/push/place names (the client sends more in several). */
+export const PLACE_MAX_FILES = 2000;
+
+export const PlaceRequest = t.Object({
+  stage: t.String({ pattern: "^[0-9a-f]{32}$" }),
+  files: t.Array(t.Object({ path: Path, md5: Md5, size: t.Integer({ minimum: 0 }), mtimeNs: Nanos }), { maxItems: PLACE_MAX_FILES }),
+  /** Whether a store file with the same content may serve (not for `push --force`, which repairs the store). */
+  fromStore: t.Boolean(),
+});
+export type PlaceRequest = Static<typeof PlaceRequest>;
+export const Place = t.Object({
+  missing: t.Array(t.String(), { description: "paths the server holds no content for: upload them, then place them again" }),
+});
+export type Place = Static<typeof Place>;
 export type ContentQuery = Static<typeof ContentQuery>;
 
 export const RestoreRequest = t.Object({

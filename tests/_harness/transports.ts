@@ -1,8 +1,11 @@
+import { symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { tempDir } from "./fs.ts";
 import { startSshd, type TestSshd } from "./sshd.ts";
 
 /** One transport under test: how `soc init`/`clone` select it, and what it needs running. */
 export interface TransportUnderTest {
-  name: "local" | "tunnel" | "ssh";
+  name: "local" | "tunnel" | "ssh" | "http";
   /** Flags for `soc init URL` and `soc clone URL DIR`. */
   initArgs(): string[];
   start(): Promise<void>;
@@ -11,7 +14,8 @@ export interface TransportUnderTest {
 
 /**
  * Defines the suite in `body` once per transport. ssh gets a throwaway sshd on 127.0.0.1 and
- * RSYNC_RSH pointing at it (set in this process's environment, which the CLI runs inherit).
+ * RSYNC_RSH pointing at it; http runs with a PATH that holds bun and no rsync (both set in this
+ * process's environment, which the CLI runs inherit).
  */
 export function overEveryTransport(body: (t: TransportUnderTest) => void): void {
   body({ name: "local", initArgs: () => ["--transport", "local"], start: async () => {}, stop: async () => {} });
@@ -27,6 +31,22 @@ export function overEveryTransport(body: (t: TransportUnderTest) => void): void 
     stop: async () => {
       delete process.env.RSYNC_RSH;
       await sshd?.[Symbol.asyncDispose]();
+    },
+  });
+  let noRsync: { path: string } & Disposable;
+  let path: string | undefined;
+  body({
+    name: "http",
+    initArgs: () => ["--transport", "http"],
+    start: async () => {
+      noRsync = tempDir("soc-no-rsync-");
+      symlinkSync(process.execPath, join(noRsync.path, "bun"));
+      path = process.env.PATH;
+      process.env.PATH = noRsync.path;
+    },
+    stop: async () => {
+      process.env.PATH = path;
+      noRsync?.[Symbol.dispose]();
     },
   });
 }

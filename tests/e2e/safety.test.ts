@@ -17,11 +17,14 @@ async function changes(url: string, token?: string): Promise<unknown> {
   return res.json();
 }
 
+/** Found before a transport's PATH (http: bun alone) is in force. */
+const SETSID = Bun.which("setsid") as string;
+
 overEveryTransport((transport) =>
   describe(`an interrupted push over ${transport.name}`, () => {
     beforeAll(() => transport.start());
     afterAll(() => transport.stop());
-    test("SIGKILL during its rsync leaves the server's table and store exactly as before; the next push completes", async () => {
+    test("SIGKILL during its transfer leaves the server's table and store exactly as before; the next push completes", async () => {
       await using server = await startServer();
       using dir = tempDir();
       const a = await pushedTree(server.url, dir.path, { small: "s" }, transport.initArgs());
@@ -34,11 +37,12 @@ overEveryTransport((transport) =>
       writeFileSync(join(a, "d/small"), "edited");
 
       // setsid: the push and its rsync form one process group, killed together.
-      const proc = Bun.spawn(["setsid", "bun", CLI, "push"], { cwd: a, env: process.env, stdout: "ignore", stderr: "ignore" });
+      const proc = Bun.spawn([SETSID, "bun", CLI, "push"], { cwd: a, env: process.env, stdout: "ignore", stderr: "ignore" });
       await using _push = { [Symbol.asyncDispose]: () => killGroup(proc) };
-      const stages = join(server.stateDir, "stage");
-      const staged = () => existsSync(stages) && readdirSync(stages, { recursive: true }).some((p) => String(p).includes("big"));
-      await waitFor(staged, "rsync to start writing into the stage");
+      // rsync writes into the stage; the http transport into an upload (content-addressed, out of any stage).
+      const into = [join(server.stateDir, "stage"), join(server.stateDir, "uploads")];
+      const staged = () => into.some((dir) => existsSync(dir) && readdirSync(dir, { recursive: true }).some((p) => /big|\.part$/.test(String(p))));
+      await waitFor(staged, "the upload to start arriving");
       await killGroup(proc);
 
       expect(await changes(server.url)).toEqual(tableBefore);

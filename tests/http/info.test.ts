@@ -14,7 +14,7 @@ describe("GET /v1/info", () => {
       api: 1,
       revision: 0,
       database: databaseId(h.table),
-      transports: ["local", "tunnel", "ssh"],
+      transports: ["local", "tunnel", "ssh", "http"],
       store: h.store.root,
     });
     expect(info.database).toMatch(/^[0-9a-f]{32}$/);

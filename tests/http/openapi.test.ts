@@ -34,7 +34,7 @@ describe("GET /v1/openapi.json", () => {
       ...new Set(
         h.app.routes
           .filter((r) => r.path !== OPENAPI_PATHS.spec && r.path !== OPENAPI_PATHS.page)
-          .map((r) => `${r.method === "WS" ? "get" : r.method.toLowerCase()} ${r.path}`),
+          .map((r) => `${r.method === "WS" ? "get" : r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, "{$1}")}`),
       ),
     ].sort();
     const documented = Object.entries(doc.paths)
@@ -48,10 +48,13 @@ describe("GET /v1/openapi.json", () => {
       "get /v1/info",
       "get /v1/log",
       "get /v1/rsync",
+      "head /v1/uploads/{md5}",
+      "patch /v1/uploads/{md5}",
       "post /v1/push/abort",
       "post /v1/push/begin",
       "post /v1/push/commit",
       "post /v1/push/part",
+      "post /v1/push/place",
       "post /v1/restore",
       "post /v1/verify",
     ]);

@@ -51,7 +51,7 @@ test("a failing rsync names its exit status; a missing rsync says how to install
   try {
     const none = runRsync({ src: dir.path, dest: dir.path, files: ["x"], compare: "always" });
     await expect(none).rejects.toThrow(
-      /^rsync not found \(SOC_RSYNC, .*, PATH\); install it \(Debian\/Ubuntu: apt-get install rsync, or `make tools`\)$/,
+      /^rsync not found \(SOC_RSYNC, .*, PATH\); install it \(Debian\/Ubuntu: apt-get install rsync, or `make tools`\), or sync without it: `soc init URL --transport http`$/,
     );
   } finally {
     process.env.PATH = path;

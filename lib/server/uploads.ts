@@ -1,0 +1,194 @@
+import {
+  closeSync,
+  copyFileSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { BadInputError, SocError } from "../shared/errors.ts";
+import { tempBeside } from "../shared/fs.ts";
+import { md5File } from "../shared/hash.ts";
+import { stageDir } from "./stage.ts";
+import { resolveIn, type Store } from "./store.ts";
+import type { Table } from "./table.ts";
+
+// The http transport's uploads (no rsync on the client). They are content-addressed: the bytes of
+// content `<md5>` of `<size>` bytes arrive in `<stateDir>/uploads/<md5>-<size>.part`, appended at
+// the offset the client names, and become `<md5>-<size>` once whole and their md5 is checked. A
+// push then has them placed in its stage by path (placeInStage). So an upload broken off resumes
+// where it stopped, in the same push or a later one, and content the store already holds is
+// copied on the server instead of sent.
+
+/** Content an upload delivers: its md5 and size. */
+export interface UploadKey {
+  md5: string;
+  size: number;
+}
+
+/** How long an unfinished or unused upload is kept. */
+export const UPLOAD_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** How many bytes of `key` the server holds: its size once whole, else what arrived so far. */
+export function uploadOffset(store: Store, key: UploadKey): number {
+  const { whole, part } = _files(store, key);
+  if (_size(whole) !== undefined) return key.size;
+  return _size(part) ?? 0;
+}
+
+/**
+ * Appends `body` to the upload of `key`, which must hold exactly `offset` bytes now (else 409
+ * "upload_offset", with the offset it holds). Streams to disk, never holding the body. Once all
+ * `key.size` bytes are in, checks their md5: a mismatch deletes them and throws 422
+ * "md5_mismatch", so nothing is ever committed from them. Returns the offset reached. One request
+ * at a time per content: another gets 409 "upload_busy".
+ */
+export async function appendUpload(store: Store, key: UploadKey, offset: number, body: ReadableStream<Uint8Array> | null): Promise<number> {
+  const id = `${key.md5}-${key.size}`;
+  if (_busy.has(id)) throw new SocError("upload_busy", `content ${id} is being uploaded by another request; try again`, { status: 409 });
+  _busy.add(id);
+  try {
+    const { whole, part } = _files(store, key);
+    if (_size(whole) !== undefined) return key.size;
+    const held = _size(part) ?? 0;
+    if (offset !== held) {
+      throw new SocError("upload_offset", `the server holds ${held} bytes of content ${id}, not ${offset}: resume from ${held}`, {
+        status: 409,
+        details: { offset: held },
+      });
+    }
+    mkdirSync(dirname(part), { recursive: true, mode: 0o700 });
+    let at = held;
+    const fd = openSync(part, "a", 0o600);
+    try {
+      for await (const chunk of body ?? new ReadableStream<Uint8Array>()) {
+        if (at + chunk.byteLength > key.size) {
+          rmSync(part, { force: true });
+          throw new BadInputError(`more than the ${key.size} bytes content ${id} has`, "too_long");
+        }
+        for (let done = 0; done < chunk.byteLength;) done += writeSync(fd, chunk, done);
+        at += chunk.byteLength;
+      }
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    if (at < key.size) return at;
+    const sum = md5File(part);
+    if (sum !== key.md5) {
+      rmSync(part, { force: true });
+      throw new SocError("md5_mismatch", `the ${key.size} bytes sent for content ${key.md5} have md5 ${sum}; nothing was kept`, {
+        status: 422,
+      });
+    }
+    renameSync(part, whole);
+    return at;
+  } finally {
+    _busy.delete(id);
+  }
+}
+
+/**
+ * Puts each of `files` into stage `stageId` at its path, from a whole upload of its content (moved
+ * there: one stage takes it) or, with `fromStore`, from a store file that holds the same content
+ * (copied, and its md5 checked first). Returns the paths it had no content for: those the client
+ * must upload. BadInputError for a bad path or an unknown stage.
+ */
+export function placeInStage(
+  store: Store,
+  table: Table,
+  stageId: string,
+  files: readonly (UploadKey & { path: string; mtimeNs: string })[],
+  fromStore: boolean,
+): string[] {
+  const stage = stageDir(store, stageId);
+  const checked = new Set<string>();
+  const missing: string[] = [];
+  const sameContent = table.db.query("SELECT path FROM files WHERE md5 = $md5 AND size = $size AND deleted = 0 LIMIT 8");
+  for (const f of files) {
+    const to = resolveIn(stage, f.path, checked);
+    const { whole } = _files(store, f);
+    try {
+      mkdirSync(dirname(to), { recursive: true });
+    } catch (error) {
+      throw new BadInputError(`cannot place ${JSON.stringify(f.path)} in the stage: ${(error as NodeJS.ErrnoException).code}`, "bad_path");
+    }
+    if (f.size === 0 && f.md5 === EMPTY_MD5) {
+      mkdirSync(dirname(whole), { recursive: true, mode: 0o700 });
+      writeFileSync(whole, ""); // nothing to send
+    }
+    const uploaded = _size(whole) === f.size;
+    const held = uploaded || !fromStore ? undefined : _storeCopy(store, f, sameContent.all({ md5: f.md5, size: f.size }) as { path: string }[]);
+    if (!uploaded && held === undefined) {
+      missing.push(f.path);
+      continue;
+    }
+    if (uploaded) renameSync(whole, to);
+    else {
+      const tmp = tempBeside(to);
+      copyFileSync(held as string, tmp);
+      renameSync(tmp, to);
+    }
+    // As rsync -t leaves a staged file: the store's copy keeps the client's mtime (µs here).
+    const seconds = Number(BigInt(f.mtimeNs) / 1000n) / 1e6;
+    utimesSync(to, seconds, seconds);
+  }
+  return missing;
+}
+
+/** Removes uploads untouched for UPLOAD_MAX_AGE_MS: given up, or never placed. */
+export function sweepUploads(store: Store, nowMs: number = Date.now()): void {
+  const dir = join(store.stateDir, "uploads");
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st && nowMs - st.mtimeMs > UPLOAD_MAX_AGE_MS && !_busy.has(name.replace(/\.part$/, ""))) rmSync(path, { force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+const _busy = new Set<string>();
+
+const EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e";
+
+function _files(store: Store, key: UploadKey): { whole: string; part: string } {
+  if (!/^[0-9a-f]{32}$/.test(key.md5) || !Number.isSafeInteger(key.size) || key.size < 0) {
+    throw new BadInputError(`bad upload: md5 ${JSON.stringify(key.md5)}, size ${key.size}`, "bad_upload");
+  }
+  const whole = join(store.stateDir, "uploads", `${key.md5}-${key.size}`);
+  return { whole, part: `${whole}.part` };
+}
+
+function _size(path: string): number | undefined {
+  try {
+    const st = statSync(path);
+    return st.isFile() ? st.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A store file among `rows` that holds `key`'s content: a regular file of its size whose md5 checks. */
+function _storeCopy(store: Store, key: UploadKey, rows: { path: string }[]): string | undefined {
+  for (const { path } of rows) {
+    const abs = join(store.root, ...path.split("/"));
+    const st = lstatSync(abs, { throwIfNoEntry: false });
+    if (st?.isFile() && st.size === key.size && md5File(abs) === key.md5) return abs;
+  }
+  return undefined;
+}
