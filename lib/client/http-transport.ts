@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { RemoteError, SocError } from "../shared/errors.ts";
 import { PERMISSION_BITS } from "../shared/fs.ts";
 import { quotePath } from "../shared/paths.ts";
-import { PLACE_MAX_FILES } from "../shared/protocol.ts";
+import { CHANGESET_PART_BYTES, PLACE_MAX_FILES } from "../shared/wire.ts";
 import type { RemoteClient } from "./api.ts";
 import type { OnProgress, TransferFile, Transport } from "./transport.ts";
 
@@ -44,11 +44,16 @@ export function httpTransport(client: RemoteClient): Transport {
 
 // ---------------------------------------------------------------------------
 
-/** Places `files` in the stage, PLACE_MAX_FILES per request; returns those the server had no content for. */
+/** Places `files` in the stage, in requests of at most PLACE_MAX_FILES and about CHANGESET_PART_BYTES; returns those the server had no content for. */
 async function _place(client: RemoteClient, stage: string, files: readonly TransferFile[], fromStore: boolean): Promise<TransferFile[]> {
   const missing: TransferFile[] = [];
-  for (let i = 0; i < files.length; i += PLACE_MAX_FILES) {
-    const batch = files.slice(i, i + PLACE_MAX_FILES);
+  for (let i = 0; i < files.length;) {
+    let end = i;
+    for (let bytes = 0; end < files.length && end - i < PLACE_MAX_FILES && bytes < CHANGESET_PART_BYTES; end++) {
+      bytes += Buffer.byteLength((files[end] as TransferFile).path) + 120; // the path, quoted and escaped, and the rest of the entry
+    }
+    const batch = files.slice(i, end);
+    i = end;
     const byPath = new Map(batch.map((f) => [f.path, f]));
     const placed = await client.place({ stage, fromStore, files: batch.map(({ path, md5, size, mtimeNs }) => ({ path, md5, size, mtimeNs })) });
     for (const path of placed.missing) {

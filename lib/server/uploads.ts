@@ -113,6 +113,9 @@ export function placeInStage(
   const checked = new Set<string>();
   const missing: string[] = [];
   const sameContent = table.db.query("SELECT path FROM files WHERE md5 = $md5 AND size = $size AND deleted = 0 LIMIT 8");
+  // An upload wanted at several paths is copied to all but the last, which takes it.
+  const wanted = new Map<string, number>();
+  for (const f of files) wanted.set(`${f.md5}-${f.size}`, (wanted.get(`${f.md5}-${f.size}`) ?? 0) + 1);
   for (const f of files) {
     const to = resolveIn(stage, f.path, checked);
     const { whole } = _files(store, f);
@@ -131,10 +134,12 @@ export function placeInStage(
       missing.push(f.path);
       continue;
     }
-    if (uploaded) renameSync(whole, to);
+    const left = (wanted.get(`${f.md5}-${f.size}`) ?? 1) - 1;
+    wanted.set(`${f.md5}-${f.size}`, left);
+    if (uploaded && left === 0) renameSync(whole, to);
     else {
       const tmp = tempBeside(to);
-      copyFileSync(held as string, tmp);
+      copyFileSync(uploaded ? whole : (held as string), tmp);
       renameSync(tmp, to);
     }
     // As rsync -t leaves a staged file: the store's copy keeps the client's mtime (µs here).

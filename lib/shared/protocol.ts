@@ -1,5 +1,5 @@
 import { t, type Static } from "elysia";
-import { CHANGES_PAGE_ROWS } from "./wire.ts";
+import { CHANGES_PAGE_ROWS, PLACE_MAX_FILES } from "./wire.ts";
 
 const Path = t.String({ minLength: 1, maxLength: 4096 });
 /** A tracked-root rule's path: a repository path, or "" for the top of the tree. */
@@ -200,9 +200,6 @@ export const UploadQuery = t.Object({
 });
 export const Upload = t.Object({ offset: t.Integer({ minimum: 0 }) });
 export type Upload = Static<typeof Upload>;
-
-/** Most files one POST /v1/push/place names (the client sends more in several). */
-export const PLACE_MAX_FILES = 2000;
 
 export const PlaceRequest = t.Object({
   stage: t.String({ pattern: "^[0-9a-f]{32}$" }),

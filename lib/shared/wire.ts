@@ -26,5 +26,8 @@ export const CHANGES_PAGE_ROWS = 10_000;
 /** Requests stay this small, so a changeset of a million paths goes in parts (and fits nginx's default 1 MiB limit). */
 export const CHANGESET_PART_BYTES = 768 * 1024;
 
+/** Most files one POST /v1/push/place names (the http transport sends more in several). */
+export const PLACE_MAX_FILES = 2000;
+
 /** The media type of a streamed commit: one JSON object per line, `{progress}`… then `{result}` or `{error, status}`. */
 export const COMMIT_STREAM_TYPE = "application/x-ndjson";

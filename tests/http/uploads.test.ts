@@ -72,6 +72,14 @@ describe("uploads", () => {
     expect(readFileSync(join(begin.stagePath, "new/copy.txt"), "utf8")).toBe("already there");
     expect(statSync(join(begin.stagePath, "new/empty.txt")).size).toBe(0);
     expect(statSync(join(begin.stagePath, "new/sent.txt")).mtimeMs).toBe(1_700_000_000_123.456);
+    // One upload wanted at two paths serves both.
+    await patch(h, md5Bytes("twice"), 5, 0, "twice");
+    const twice = [
+      { path: "two/a.txt", content: "twice" },
+      { path: "two/b.txt", content: "twice" },
+    ];
+    expect(await place(h, begin.stage, twice, false)).toEqual({ status: 200, body: { missing: [] } });
+    expect(readFileSync(join(begin.stagePath, "two/a.txt"), "utf8") + readFileSync(join(begin.stagePath, "two/b.txt"), "utf8")).toBe("twicetwice");
     expect((await place(h, "0".repeat(32), files)).status).toBe(400);
     expect((await place(h, begin.stage, [{ path: "../escape", content: "x" }])).status).toBe(400);
   });
