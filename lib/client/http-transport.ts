@@ -131,7 +131,7 @@ async function _download(client: RemoteClient, f: TransferFile, to: string, coun
 /** As rsync -tp would: the row's permission bits, unless this filesystem holds none (left alone), and its mtime. */
 function _setModeAndTime(path: string, f: TransferFile): void {
   try {
-    chmodSync(path, f.mode & PERMISSION_BITS);
+    if (f.mode !== undefined) chmodSync(path, f.mode & PERMISSION_BITS);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;

@@ -46,6 +46,11 @@ export function portabilityProblems(added: readonly string[], tracked: readonly 
   return problems;
 }
 
+/** False on Windows, whose filesystems keep no Unix modes (`SOC_TEST_FS=windows` plays it on Linux). */
+export function keepsModes(env: Record<string, string | undefined>): boolean {
+  return env.SOC_TEST_FS !== "windows" && process.platform !== "win32";
+}
+
 /** What this machine's filesystem refuses: Windows' names, and two names that differ only by case. */
 export interface NameLimits {
   /** Windows' rules (reserved device names, refused characters, a trailing dot or space); modes are not kept either. */
@@ -59,7 +64,7 @@ export interface NameLimits {
  * `SOC_TEST_FS=windows` in `env` plays a Windows filesystem, for tests on Linux.
  */
 export function nameLimitsAt(dir: string, env: Record<string, string | undefined>): NameLimits {
-  if (env.SOC_TEST_FS === "windows" || process.platform === "win32") return { windows: true, caseInsensitive: true };
+  if (!keepsModes(env)) return { windows: true, caseInsensitive: true };
   const name = `soc-case-probe-${process.pid}`;
   const probe = join(dir, name);
   try {

@@ -12,6 +12,7 @@ import { noteRevision, readRoots, updateBase, writeRoots, type BaseEntry } from 
 import { changeBase } from "./base-index.ts";
 import { scanRepo, type RepoScan, type ScannedFile } from "./scan.ts";
 import { scanRepoAsking } from "./watched-scan.ts";
+import { keepsModes } from "./portability.ts";
 
 /** How many tracked files a directory other than a tracked root must have held before its emptying stops a push. */
 export const EMPTIED_DIR_FILES = 10;
@@ -88,11 +89,12 @@ export async function push(
   if (!hasChanges && !opts.force) return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: [], upToDate: true, ...heldOut };
   if (opts.dryRun) return { revision: s.serverRevision, transferred, deleted, conflicts: [], upToDate: false, ...heldOut };
 
+  const modes = keepsModes(process.env);
   const stage = await s.remote.beginPush(s.client);
   const request: PushCommitRequest = {
     stage: stage.stage,
     client: s.client,
-    upserts: send.map((f) => _upsert(f, base.get(f.path))),
+    upserts: send.map((f) => _upsert(f, base.get(f.path), modes)),
     deletes: deletions.map((e): Delete => ({ path: e.path, baseRev: e.rev })),
     roots: rootChanges,
     ...(opts.allowMassDelete ? { allowMassDelete: true } : {}),
@@ -231,8 +233,16 @@ function _emptyOrGone(abs: string): boolean {
   }
 }
 
-function _upsert(f: ScannedFile, base: BaseEntry | undefined): Upsert {
-  return { path: f.path, size: f.size, md5: f.md5 as string, mode: f.mode, mtimeNs: f.mtimeNs.toString(), baseRev: base?.rev ?? 0 };
+/** The upsert for `f`: without a mode from a filesystem that keeps none (the row keeps its own). */
+function _upsert(f: ScannedFile, base: BaseEntry | undefined, modes: boolean): Upsert {
+  return {
+    path: f.path,
+    size: f.size,
+    md5: f.md5 as string,
+    ...(modes ? { mode: f.mode } : {}),
+    mtimeNs: f.mtimeNs.toString(),
+    baseRev: base?.rev ?? 0,
+  };
 }
 
 function _baseEntry(f: ScannedFile, revision: number, scanNs: bigint, old: BaseEntry | undefined): BaseEntry {

@@ -27,7 +27,8 @@ export interface TransferFile {
   path: string;
   size: number;
   md5: string;
-  mode: number;
+  /** Absent in a push from a filesystem that keeps no Unix modes. */
+  mode?: number;
   mtimeNs: string;
 }
 

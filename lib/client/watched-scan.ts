@@ -111,11 +111,11 @@ function _merged(db: Database, layout: RepoLayout, before: Findings, changed: re
       if (!p.includes("/")) return true;
     }
   };
-  const join = (a: string[], b: string[]) => [...a.filter(outside), ...b].sort(comparePaths);
+  const merge = (a: string[], b: string[]) => [...a.filter(outside), ...b].sort(comparePaths);
   const found = {
-    added: join(before.added, within.added),
-    modified: join(before.modified, within.modified),
-    deleted: join(before.deleted, within.deleted),
+    added: merge(before.added, within.added),
+    modified: merge(before.modified, within.modified),
+    deleted: merge(before.deleted, within.deleted),
     unreadable: [...before.unreadable.filter((u) => outside(u.path)), ...within.unreadable].sort((x, y) => comparePaths(x.path, y.path)),
   };
   const entries = currentSnapshotCount(db, layout.baseSnapshotFile) ?? baseCount(db);

@@ -194,7 +194,7 @@ interface _Plan {
   /** Paths to delete (live before this commit). */
   deletes: string[];
   /** Upserts that change their row. */
-  stores: Upsert[];
+  stores: (Upsert & { mode: number })[];
   /** Live rows (before this commit) of the paths it deletes or writes over: the versions to keep. */
   replaced: FileRow[];
 }
@@ -210,7 +210,9 @@ function _wholeChangeset(deps: CommitDeps, req: PushCommitRequest): PushCommitRe
 function _repair(deps: CommitDeps, stage: string, upserts: readonly Upsert[], result: PushCommit): void {
   const stored = new Set(result.stored);
   const md5Of = new Map(upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
-  const unchanged = upserts.filter((u) => md5Of.has(u.path));
+  const unchanged = upserts
+    .filter((u) => md5Of.has(u.path))
+    .map((u) => ({ path: u.path, mode: u.mode ?? readRow(deps.table, u.path)?.mode ?? NEW_FILE_MODE }));
   repairFromStage(
     deps.store,
     stageDir(deps.store, stage),
@@ -222,6 +224,9 @@ function _repair(deps: CommitDeps, stage: string, upserts: readonly Upsert[], re
     result.revision,
   );
 }
+
+/** The mode a path new to the table gets from a client that sends none. */
+const NEW_FILE_MODE = 0o644;
 
 function _plan(table: Table, change: Changeset): _Plan {
   const plan: _Plan = { conflicts: [], deletes: [], stores: [], replaced: [] };
@@ -241,10 +246,11 @@ function _plan(table: Table, change: Changeset): _Plan {
     const same = live && row.md5 === u.md5;
     // A tombstone is no conflict for a path new to the client (baseRev 0): no content is lost.
     const tombstoneForNew = row?.deleted === true && u.baseRev === 0;
+    const mode = u.mode ?? (live ? row.mode : NEW_FILE_MODE);
     if (row && row.rev > u.baseRev && !same && !tombstoneForNew) plan.conflicts.push(u.path);
-    else if (same && row.size === u.size && row.mode === u.mode && row.mtimeNs === u.mtimeNs) continue;
+    else if (same && row.size === u.size && row.mode === mode && row.mtimeNs === u.mtimeNs) continue;
     else {
-      plan.stores.push(u);
+      plan.stores.push({ ...u, mode });
       if (live) plan.replaced.push(row);
     }
   }

@@ -85,7 +85,8 @@ export const Upsert = t.Object({
   path: Path,
   size: t.Integer({ minimum: 0 }),
   md5: Md5,
-  mode: t.Integer({ minimum: 0, maximum: 0o7777 }),
+  /** Absent: the row keeps its mode (0644 for a new path), from a client whose filesystem keeps no Unix modes (Windows). */
+  mode: t.Optional(t.Integer({ minimum: 0, maximum: 0o7777 })),
   mtimeNs: Nanos,
   /** Server revision the client's change was built on; 0 for a path new to the client. */
   baseRev: Rev,

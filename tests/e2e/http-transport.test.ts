@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { md5Bytes, md5File } from "../../lib/shared/hash.ts";
 import { CLI, cli, runCli } from "../_harness/cli.ts";
@@ -158,5 +158,25 @@ describe("the http transport", () => {
     const again = await runCli(b, ["pull", "--json"], { SOC_TEST_FS: "windows" });
     expect(again.code).toBe(3);
     expect(JSON.parse(again.stdout).refused.map((r: { path: string }) => r.path)).toEqual(["d/CON.txt", "d/Case.txt", "d/case.txt", "d/what?.txt"]);
+  });
+
+  test("a push from a filesystem without Unix modes (Windows, played here) leaves the table's modes alone", async () => {
+    await using server = await startServer();
+    using dir = tempDir();
+    const a = await pushedTree(server.url, dir.path, { "run.sh": "#!/bin/sh\n" }, HTTP);
+    chmodSync(join(a, "d/run.sh"), 0o755);
+    await cli(a, ["push"]);
+    const b = join(dir.path, "b");
+    const windows = { SOC_TEST_FS: "windows" };
+    await cli(dir.path, ["clone", server.url, b, ...HTTP], 0, windows);
+    chmodSync(join(b, "d/run.sh"), 0o666); // what such a filesystem shows for every file
+    writeFile(b, "d/run.sh", "#!/bin/sh\necho edited\n");
+    writeFile(b, "d/new.txt", "new");
+    await cli(b, ["push"], 0, windows);
+    expect((await cli(b, ["status"], 0, windows)).stdout).toStartWith("nothing to push");
+    await cli(a, ["pull"]);
+    expect(readFileSync(join(a, "d/run.sh"), "utf8")).toContain("edited");
+    expect(statSync(join(a, "d/run.sh")).mode & 0o777).toBe(0o755);
+    expect(statSync(join(a, "d/new.txt")).mode & 0o777).toBe(0o644);
   });
 });
