@@ -67,9 +67,10 @@ async function _place(client: RemoteClient, stage: string, files: readonly Trans
 /** Sends `f`'s bytes the server does not hold yet; tries again from where the server got to when the connection breaks. */
 async function _upload(client: RemoteClient, top: string, f: TransferFile, count: (bytes: number) => void): Promise<void> {
   for (let attempt = 1; ; attempt++) {
-    const offset = await client.uploadOffset(f.md5, f.size);
-    if (offset >= f.size) return; // whole already: another path with the same content, or an earlier try
+    let offset = 0;
     try {
+      offset = await client.uploadOffset(f.md5, f.size);
+      if (offset >= f.size) return; // whole already: another path with the same content, or an earlier try
       const body = Bun.file(join(top, ...f.path.split("/")))
         .slice(offset)
         .stream()

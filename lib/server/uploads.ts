@@ -37,11 +37,23 @@ export interface UploadKey {
 /** How long an unfinished or unused upload is kept. */
 export const UPLOAD_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
-/** How many bytes of `key` the server holds: its size once whole, else what arrived so far. */
+/**
+ * How many bytes of `key` the server holds: its size once whole, else what arrived so far. 409
+ * "upload_busy" while a request is still sending it: its end decides. An upload whose bytes all
+ * arrived but whose request broke off before its check is checked now (dropped when its md5 differs).
+ */
 export function uploadOffset(store: Store, key: UploadKey): number {
   const { whole, part } = _files(store, key);
   if (_size(whole) !== undefined) return key.size;
-  return _size(part) ?? 0;
+  if (_busy.has(_id(key))) throw _busyError(key);
+  const held = _size(part) ?? 0;
+  if (held < key.size) return held;
+  try {
+    _finish(store, key);
+    return key.size;
+  } catch {
+    return 0; // it did not hash to its md5: gone, to be sent again
+  }
 }
 
 /**
@@ -52,8 +64,8 @@ export function uploadOffset(store: Store, key: UploadKey): number {
  * at a time per content: another gets 409 "upload_busy".
  */
 export async function appendUpload(store: Store, key: UploadKey, offset: number, body: ReadableStream<Uint8Array> | null): Promise<number> {
-  const id = `${key.md5}-${key.size}`;
-  if (_busy.has(id)) throw new SocError("upload_busy", `content ${id} is being uploaded by another request; try again`, { status: 409 });
+  const id = _id(key);
+  if (_busy.has(id)) throw _busyError(key);
   _busy.add(id);
   try {
     const { whole, part } = _files(store, key);
@@ -82,14 +94,7 @@ export async function appendUpload(store: Store, key: UploadKey, offset: number,
       closeSync(fd);
     }
     if (at < key.size) return at;
-    const sum = md5File(part);
-    if (sum !== key.md5) {
-      rmSync(part, { force: true });
-      throw new SocError("md5_mismatch", `the ${key.size} bytes sent for content ${key.md5} have md5 ${sum}; nothing was kept`, {
-        status: 422,
-      });
-    }
-    renameSync(part, whole);
+    _finish(store, key);
     return at;
   } finally {
     _busy.delete(id);
@@ -168,6 +173,25 @@ export function sweepUploads(store: Store, nowMs: number = Date.now()): void {
 // ---------------------------------------------------------------------------
 
 const _busy = new Set<string>();
+
+function _id(key: UploadKey): string {
+  return `${key.md5}-${key.size}`;
+}
+
+function _busyError(key: UploadKey): SocError {
+  return new SocError("upload_busy", `content ${_id(key)} is being uploaded by another request; try again`, { status: 409 });
+}
+
+/** Checks an upload whose bytes all arrived: whole when its md5 matches, else dropped (422 "md5_mismatch"). */
+function _finish(store: Store, key: UploadKey): void {
+  const { whole, part } = _files(store, key);
+  const sum = md5File(part);
+  if (sum !== key.md5) {
+    rmSync(part, { force: true });
+    throw new SocError("md5_mismatch", `the ${key.size} bytes sent for content ${key.md5} have md5 ${sum}; nothing was kept`, { status: 422 });
+  }
+  renameSync(part, whole);
+}
 
 const EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e";
 

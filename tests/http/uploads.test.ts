@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { boundedBody } from "../../handlers/uploads.ts";
 import { requestedRange } from "../../lib/server/range.ts";
@@ -42,6 +42,18 @@ describe("uploads", () => {
     expect(((await wrong.json()) as { error: { message: string } }).error.message).toContain("holds 6 bytes");
     expect(await (await patch(h, md5, 16, 6, content.slice(6))).json()).toEqual({ offset: 16 });
     expect(await heldOffset(h, md5, 16)).toBe("16");
+  });
+
+  test("all the bytes of an upload whose request broke off before its check: checked at the next question, kept or dropped", async () => {
+    await using h = await makeHarness();
+    const uploads = join(h.store.stateDir, "uploads");
+    mkdirSync(uploads, { recursive: true });
+    writeFileSync(join(uploads, `${md5Bytes("right")}-5.part`), "right");
+    writeFileSync(join(uploads, `${md5Bytes("fine!")}-5.part`), "wrong");
+    expect(await heldOffset(h, md5Bytes("right"), 5)).toBe("5");
+    expect(readdirSync(uploads).sort()).toEqual([`${md5Bytes("fine!")}-5.part`, `${md5Bytes("right")}-5`].sort());
+    expect(await heldOffset(h, md5Bytes("fine!"), 5)).toBe("0");
+    expect(readdirSync(uploads)).toEqual([`${md5Bytes("right")}-5`]);
   });
 
   test("more bytes than the size, a bad md5 in the path and a whole upload that hashes otherwise are refused; nothing is kept", async () => {
