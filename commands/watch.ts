@@ -87,20 +87,9 @@ function _print(e: WatchEvent, log: Logger): void {
   }
 }
 
-/**
- * Tests only: SOC_TEST_WATCH_ERROR makes starting the watcher fail with that code (ENOSPC: the
- * inotify limit), SOC_TEST_WATCH_TIMING (JSON) shortens the daemon's intervals.
- */
-function _testSeams(env: NodeJS.ProcessEnv): Partial<Pick<WatchDeps, "startWatcher" | "timing">> {
-  const seams: Partial<Pick<WatchDeps, "startWatcher" | "timing">> = {};
-  const code = env.SOC_TEST_WATCH_ERROR;
-  if (code) {
-    seams.startWatcher = () => {
-      throw Object.assign(new Error(`watch: ${code} (SOC_TEST_WATCH_ERROR)`), { code });
-    };
-  }
-  if (env.SOC_TEST_WATCH_TIMING) seams.timing = JSON.parse(env.SOC_TEST_WATCH_TIMING) as Partial<WatchTiming>;
-  return seams;
+/** Tests only: SOC_TEST_WATCH_TIMING (JSON) shortens the daemon's intervals. */
+function _testSeams(env: NodeJS.ProcessEnv): Partial<Pick<WatchDeps, "timing">> {
+  return env.SOC_TEST_WATCH_TIMING ? { timing: JSON.parse(env.SOC_TEST_WATCH_TIMING) as Partial<WatchTiming> } : {};
 }
 
 /** Holds `.soc/watch.lock` while this daemon runs: one daemon per tree. */

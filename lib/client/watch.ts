@@ -81,8 +81,6 @@ export interface WatchDeps {
   /** Stops the daemon: the cycle in flight finishes, then watch resolves. */
   signal: AbortSignal;
   timing?: Partial<WatchTiming>;
-  /** Makes the watcher (tests inject one that fails); default fs.watch, recursive. */
-  startWatcher?: (top: string, onEvent: (path: string | null) => void) => FSWatcher;
 }
 
 /** Runs the daemon until `deps.signal` aborts. */
@@ -126,7 +124,7 @@ export async function watchTree(deps: WatchDeps): Promise<void> {
   let degradedSince: number | undefined;
   const startWatching = (): boolean => {
     try {
-      const w = (deps.startWatcher ?? _fsWatch)(deps.layout.top, onEvent);
+      const w = _fsWatch(deps.layout.top, onEvent);
       w.on("error", (error) => {
         w.close();
         if (watcher === w) watcher = undefined;

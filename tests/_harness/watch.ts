@@ -12,9 +12,17 @@ export interface TestWatch extends AsyncDisposable {
   signal(signal: NodeJS.Signals): void;
 }
 
-/** Starts `bun cli.ts watch --json ...args` in `cwd`; resolves once it says it is watching. */
-export async function startWatch(cwd: string, args: string[] = [], env: Record<string, string | undefined> = {}): Promise<TestWatch> {
-  const proc = Bun.spawn(["bun", CLI, "watch", "--json", ...args], {
+/**
+ * Starts `bun cli.ts watch --json ...args` in `cwd`, run by `wrap` (a command that ends by running
+ * its arguments) when given; resolves once it says it is watching.
+ */
+export async function startWatch(
+  cwd: string,
+  args: string[] = [],
+  env: Record<string, string | undefined> = {},
+  wrap: string[] = [],
+): Promise<TestWatch> {
+  const proc = Bun.spawn([...wrap, "bun", CLI, "watch", "--json", ...args], {
     cwd,
     env: { ...process.env, NO_COLOR: "1", ...env },
     stdin: "ignore",
