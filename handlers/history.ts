@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
-import { BadInputError } from "../lib/shared/errors.ts";
+import { BadInputError, SocError } from "../lib/shared/errors.ts";
 import { findContent, readLog } from "../lib/server/history.ts";
 import { ContentQuery, Log, LogQuery, Restore, RestoreRequest, Verify } from "../lib/shared/protocol.ts";
 import { restorePaths } from "../lib/server/restore.ts";
@@ -22,6 +22,11 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
         "/content",
         ({ query, request }) => {
           const content = findContent(deps.table, deps.store, query.path, _whole("rev", query.rev));
+          if (content.link !== undefined) {
+            // Never read through: its target is all there is, and it travels in the row.
+            const what = `${JSON.stringify(query.path)} is a symlink to ${JSON.stringify(content.link)} at revision ${content.rev}`;
+            throw new SocError("is_symlink", `${what}; it has no bytes to send`, { status: 409 });
+          }
           const file = Bun.file(content.file);
           const etag = `"${content.md5}"`;
           const headers = {

@@ -2,6 +2,7 @@ import { BadInputError, ConflictError, SocError } from "../shared/errors.ts";
 import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { CommitProgress, Delete, FileRow, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
 import { writeRevision } from "./revision.ts";
+import { md5Bytes } from "../shared/hash.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
 import { finishJournal, firstUnplaced, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
 import { enterJournal, leaveJournal, storePlaced, type JournalGate } from "./journal-gate.ts";
@@ -46,8 +47,15 @@ export async function commitPush(
   try {
     const change = _wholeChangeset(deps, req);
     checkChangeset(change);
+    _checkLinks(change.upserts);
     const verifying = (done: number, total: number) => onProgress?.({ step: "verifying", done, total });
-    const staged = await verifyStage(deps.store, req.stage, change.upserts, verifying);
+    // A symlink travels in the changeset itself: nothing is staged for it.
+    const staged = await verifyStage(
+      deps.store,
+      req.stage,
+      change.upserts.filter((u) => u.link === undefined),
+      verifying,
+    );
     const inStore = new Set<string>();
     for (const { path } of [...change.upserts, ...change.deletes]) resolveIn(deps.store.root, path, inStore);
     const stagedDirs = parentDirs(stageDir(deps.store, req.stage), staged);
@@ -75,7 +83,13 @@ export async function commitPush(
         store();
       };
       try {
-        if (req.repair) _repair(deps, req.stage, change.upserts, result);
+        if (req.repair)
+          _repair(
+            deps,
+            req.stage,
+            change.upserts.filter((u) => u.link === undefined),
+            result,
+          );
       } finally {
         finishJournal({ ...deps, onPlaced: placed }); // moves the files in, then removes the stage
       }
@@ -225,6 +239,14 @@ function _repair(deps: CommitDeps, stage: string, upserts: readonly Upsert[], re
   );
 }
 
+/** A symlink's md5 and size are its target's: the server checks them, as it checks a staged file's. */
+function _checkLinks(upserts: readonly Upsert[]): void {
+  for (const u of upserts) {
+    if (u.link === undefined || (md5Bytes(u.link) === u.md5 && Buffer.byteLength(u.link) === u.size)) continue;
+    throw new BadInputError(`${JSON.stringify(u.path)}: a symlink's md5 and size must be its target's`, "bad_link");
+  }
+}
+
 /** The mode a path new to the table gets from a client that sends none. */
 const NEW_FILE_MODE = 0o644;
 
@@ -248,7 +270,7 @@ function _plan(table: Table, change: Changeset): _Plan {
     const tombstoneForNew = row?.deleted === true && u.baseRev === 0;
     const mode = u.mode ?? (live ? row.mode : NEW_FILE_MODE);
     if (row && row.rev > u.baseRev && !same && !tombstoneForNew) plan.conflicts.push(u.path);
-    else if (same && row.size === u.size && row.mode === mode && row.mtimeNs === u.mtimeNs) continue;
+    else if (same && row.size === u.size && row.mode === mode && row.mtimeNs === u.mtimeNs && row.link === u.link) continue;
     else {
       plan.stores.push({ ...u, mode });
       if (live) plan.replaced.push(row);

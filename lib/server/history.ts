@@ -62,10 +62,10 @@ export function findContent(table: Table, store: Store, path: string, rev?: numb
   const asOf = rev ?? head;
   const change = table.db
     .query(
-      `SELECT rev, action, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs FROM changes
+      `SELECT rev, action, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs, link FROM changes
        WHERE path = $path AND rev <= $asOf ORDER BY rev DESC LIMIT 1`,
     )
-    .get({ path, asOf }) as (Omit<ContentAt, "path" | "file" | "current"> & { action: string }) | null;
+    .get({ path, asOf }) as (Omit<ContentAt, "path" | "file" | "current" | "link"> & { action: string; link: string | null }) | null;
   const name = JSON.stringify(path);
   if (!change) {
     const first = table.db.query("SELECT MIN(rev) AS rev FROM changes WHERE path = $path").get({ path }) as { rev: number | null };
@@ -73,7 +73,8 @@ export function findContent(table: Table, store: Store, path: string, rev?: numb
     throw new NotFoundError(`${name} did not exist yet at revision ${asOf} (added at revision ${first.rev})`);
   }
   if (change.action === "deleted") throw new NotFoundError(`${name} was deleted at revision ${change.rev}`);
-  const { action: _, ...content } = change;
+  const { action: _, link, ...rest } = change;
+  const content: Omit<ContentAt, "path" | "file" | "current"> = link === null ? rest : { ...rest, link };
   const row = readRow(table, path);
   const current = row !== undefined && !row.deleted && row.rev === change.rev;
   const versioned = table.db.query("SELECT 1 FROM versions WHERE path = $path AND rev = $rev");
@@ -81,6 +82,7 @@ export function findContent(table: Table, store: Store, path: string, rev?: numb
   const written = `the content of ${name} written at revision ${change.rev}`;
   if (!kept) throw new NotFoundError(`${written} is no longer kept (old versions expire after the server's --keep-days)`);
   const file = current ? resolveIn(store.root, path) : versionFile(store, path, change.rev);
+  if (content.link !== undefined) return { path, ...content, file, current }; // a symlink's target is in its row: nothing to read
   if (!lstatSync(file, { throwIfNoEntry: false })?.isFile()) throw new NotFoundError(`${written} is missing on the server; run verify`);
   return { path, ...content, file, current };
 }

@@ -151,15 +151,18 @@ interface _Entry {
 function _applyRevision(table: Table, store: Store, entry: _Entry, failpoint?: Failpoint, onPlaced?: (rev: number) => void): string[] {
   const { db } = table;
   const { rev } = entry;
-  const changes = db.query("SELECT path, action, mode FROM changes WHERE rev = $rev ORDER BY path").all({ rev }) as {
+  const changes = db.query("SELECT path, action, mode, link FROM changes WHERE rev = $rev ORDER BY path").all({ rev }) as {
     path: string;
     action: string;
     mode: number;
+    link: string | null;
   }[];
   const keep = db.query("SELECT path, rev FROM versions WHERE replaced_by = $rev ORDER BY path").all({ rev }) as { path: string; rev: number }[];
   const deletes = changes.filter((c) => c.action === "deleted").map((c) => c.path);
   const from = _sourceOf(store, entry);
-  const writes = changes.filter((c) => c.action !== "deleted").map((c): StoreWrite => ({ ...c, from: from(c.path), move: entry.stage !== null }));
+  const writes = changes
+    .filter((c) => c.action !== "deleted")
+    .map(({ path, mode, link }): StoreWrite => (link === null ? { path, mode, from: from(path), move: entry.stage !== null } : { path, mode, link }));
   failpoint?.("committed");
   // Directories found real, one set per phase: deletes prune directories, writes may move some aside.
   const realDirs = { kept: new Set<string>(), deleted: new Set<string>(), written: new Set<string>() };

@@ -33,4 +33,9 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
    CREATE INDEX versions_replaced_by ON versions (replaced_by);`,
   // The http transport places content the store already holds instead of receiving it: live rows by content.
   `CREATE INDEX files_content ON files (md5, size) WHERE deleted = 0;`,
+  // Symlinks: a row whose content is a link holds its target (NULL for a regular file); the
+  // journal replays a revision from its changes, and a restore from its versions, so both keep it.
+  `ALTER TABLE files ADD COLUMN link TEXT;
+   ALTER TABLE changes ADD COLUMN link TEXT;
+   ALTER TABLE versions ADD COLUMN link TEXT;`,
 ];

@@ -1,4 +1,5 @@
-import { digestOrNull, md5Files } from "../shared/hash.ts";
+import { readlinkSync } from "node:fs";
+import { digestOrNull, md5Bytes, md5Files } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import type { Verify } from "../shared/protocol.ts";
 import { resolveIn, type Store } from "./store.ts";
@@ -10,13 +11,20 @@ import { readRow, type Table } from "./table.ts";
  * commit replaced while it was being hashed is not reported.
  */
 export async function verifyStore(table: Table, store: Store): Promise<Verify> {
-  const rows = table.db.query("SELECT path, md5, rev FROM files WHERE deleted = 0").all() as { path: string; md5: string; rev: number }[];
+  const rows = table.db.query("SELECT path, md5, rev, link FROM files WHERE deleted = 0").all() as {
+    path: string;
+    md5: string;
+    rev: number;
+    link: string | null;
+  }[];
   const checked = new Set<string>();
   const files = rows.map((r) => _fileOf(store, r.path, checked));
-  const sums = await md5Files(files.filter((f) => f !== undefined));
+  // A symlink is checked by its target, never read through.
+  const sums = await md5Files(files.filter((f, i) => f !== undefined && rows[i]?.link === null) as string[]);
   let k = 0;
   const mismatches = rows.flatMap((r, i) => {
-    const actual = files[i] === undefined ? null : digestOrNull(sums[k++]);
+    const file = files[i];
+    const actual = file === undefined ? null : r.link !== null ? _linkDigest(file) : digestOrNull(sums[k++]);
     if (actual === r.md5) return [];
     const now = readRow(table, r.path);
     return now && !now.deleted && now.rev === r.rev ? [{ path: r.path, expected: r.md5, actual }] : [];
@@ -33,5 +41,14 @@ function _fileOf(store: Store, path: string, checked: Set<string>): string | und
     return resolveIn(store.root, path, checked);
   } catch {
     return undefined;
+  }
+}
+
+/** The md5 of the target of the symlink at `file`, or null when there is none there. */
+function _linkDigest(file: string): string | null {
+  try {
+    return md5Bytes(readlinkSync(file));
+  } catch {
+    return null;
   }
 }

@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, realpathSync, renameSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readlinkSync, realpathSync, renameSync, symlinkSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError } from "../shared/errors.ts";
 import { firstNonDirParent, linkOrCopy, PERMISSION_BITS, placeFile, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
@@ -42,14 +42,17 @@ export function resolveIn(root: string, path: string, checked: Set<string> = new
   return abs;
 }
 
-/** A file a revision puts in the store: moved out of a stage (`move`), or linked from a kept version. */
-export interface StoreWrite {
-  path: string;
-  mode: number;
-  /** Absolute path of the new content. */
-  from: string;
-  move: boolean;
-}
+/** A file a revision puts in the store: moved out of a stage (`move`), or linked from a kept version; or a symlink made from its target. */
+export type StoreWrite =
+  | {
+      path: string;
+      mode: number;
+      /** Absolute path of the new content. */
+      from: string;
+      move: boolean;
+      link?: undefined;
+    }
+  | { path: string; mode: number; link: string };
 
 /** Where writeToStore moves what it finds in its way: `<stateDir>/displaced/<rev>/<path>`. */
 export function displacedRoot(store: Store, rev: number): string {
@@ -67,7 +70,7 @@ export function displacedRoot(store: Store, rev: number): string {
  */
 export function writeToStore(store: Store, w: StoreWrite, rev: number, realDirs: Set<string> = new Set()): string[] {
   checkRepoPath(w.path);
-  if (w.move && !lstatSync(w.from, { throwIfNoEntry: false })) return [];
+  if (w.link === undefined && w.move && !lstatSync(w.from, { throwIfNoEntry: false })) return [];
   const displaced: string[] = [];
   let blocked = firstNonDirParent(store.root, w.path, realDirs);
   for (; blocked !== undefined && blocked.kind !== "missing"; blocked = firstNonDirParent(store.root, w.path, realDirs)) {
@@ -76,7 +79,14 @@ export function writeToStore(store: Store, w: StoreWrite, rev: number, realDirs:
   const to = join(store.root, ...w.path.split("/"));
   if (blocked?.kind === "missing") mkdirSync(dirname(to), { recursive: true });
   if (lstatSync(to, { throwIfNoEntry: false })?.isDirectory()) displaced.push(_displace(store, w.path, rev, realDirs));
-  if (w.move) {
+  if (w.link !== undefined) {
+    // Made beside and renamed over, never followed; one already there with this target is done.
+    if (_linkTarget(to) !== w.link) {
+      const tmp = tempBeside(to);
+      symlinkSync(w.link, tmp);
+      renameSync(tmp, to);
+    }
+  } else if (w.move) {
     // Permission bits only: a client must not be able to plant setuid files on the server.
     chmodSync(w.from, w.mode & PERMISSION_BITS);
     placeFile(w.from, to, { replace: true });
@@ -139,4 +149,13 @@ function _displace(store: Store, rel: string, rev: number, realDirs: Set<string>
   renameSync(join(store.root, ...rel.split("/")), to);
   realDirs.clear();
   return rel;
+}
+
+/** The target of the symlink at `path`, or undefined when there is none there. */
+function _linkTarget(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
 }

@@ -14,7 +14,7 @@ export interface Table extends Disposable {
 }
 
 // mtime_ns is read back as TEXT so the 64-bit value survives exactly (a JS number would round it).
-const ROW_COLUMNS = `path, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs, rev, deleted`;
+const ROW_COLUMNS = `path, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs, rev, deleted, link`;
 
 /** Opens (creating it, its directory, and migrating) the server database at `file`; close or `using` it. */
 export function openTable(file: string): Table {
@@ -95,6 +95,7 @@ export function shapeClashes(table: Table, paths: readonly string[], deleting: R
 // ---------------------------------------------------------------------------
 
 function _toFileRow(raw: unknown): FileRow {
-  const r = raw as Omit<FileRow, "deleted"> & { deleted: number };
-  return { path: r.path, size: r.size, md5: r.md5, mode: r.mode, mtimeNs: r.mtimeNs, rev: r.rev, deleted: r.deleted !== 0 };
+  const r = raw as Omit<FileRow, "deleted" | "link"> & { deleted: number; link: string | null };
+  const row = { path: r.path, size: r.size, md5: r.md5, mode: r.mode, mtimeNs: r.mtimeNs, rev: r.rev, deleted: r.deleted !== 0 };
+  return r.link === null ? row : { ...row, link: r.link };
 }

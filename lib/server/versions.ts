@@ -1,4 +1,4 @@
-import { linkSync, lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { linkSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { firstNonDirParent, linkOrCopy, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
@@ -36,7 +36,8 @@ export function keepVersion(store: Store, r: { path: string; rev: number }, real
   checkRepoPath(r.path);
   if (firstNonDirParent(store.root, r.path, realDirs) !== undefined) return;
   const from = join(store.root, ...r.path.split("/"));
-  if (!lstatSync(from, { throwIfNoEntry: false })?.isFile()) return;
+  const st = lstatSync(from, { throwIfNoEntry: false });
+  if (!st?.isFile() && !st?.isSymbolicLink()) return; // a symlink is kept as one: link(2) does not follow it
   const to = versionPath(store, r.path, r.rev);
   for (let made = false; ; made = true) {
     try {
@@ -51,7 +52,8 @@ export function keepVersion(store: Store, r: { path: string; rev: number }, real
       if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EMLINK") throw error;
       // A copy goes beside, then is renamed: one cut short by a crash is never taken for the version.
       const tmp = tempBeside(to);
-      linkOrCopy(from, tmp);
+      if (st.isSymbolicLink()) symlinkSync(readlinkSync(from), tmp);
+      else linkOrCopy(from, tmp);
       return renameSync(tmp, to);
     }
   }

@@ -50,6 +50,8 @@ export const FileRow = t.Object({
   mtimeNs: Nanos,
   rev: Rev,
   deleted: t.Boolean(),
+  /** A symlink: its target, never followed (`md5` and `size` are the target's). */
+  link: t.Optional(t.String()),
 });
 export type FileRow = Static<typeof FileRow>;
 
@@ -88,6 +90,8 @@ export const Upsert = t.Object({
   /** Absent: the row keeps its mode (0644 for a new path), from a client whose filesystem keeps no Unix modes (Windows). */
   mode: t.Optional(t.Integer({ minimum: 0, maximum: 0o7777 })),
   mtimeNs: Nanos,
+  /** A symlink: its target, never followed; `md5` and `size` are the target's, and no file is staged for it. */
+  link: t.Optional(t.String({ minLength: 1, maxLength: 4096, pattern: "^[^\\u0000]*$" })),
   /** Server revision the client's change was built on; 0 for a path new to the client. */
   baseRev: Rev,
 });
