@@ -1,7 +1,7 @@
-import { chmodSync, closeSync, ftruncateSync, mkdirSync, openSync, utimesSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { RemoteError, SocError } from "../shared/errors.ts";
-import { PERMISSION_BITS } from "../shared/fs.ts";
+import { PERMISSION_BITS, setMtimeNs } from "../shared/fs.ts";
 import { quotePath } from "../shared/paths.ts";
 import { CHANGESET_PART_BYTES, PLACE_MAX_FILES } from "../shared/wire.ts";
 import type { RemoteClient } from "./api.ts";
@@ -137,8 +137,7 @@ function _setModeAndTime(path: string, f: TransferFile): void {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
   }
-  const seconds = Number(BigInt(f.mtimeNs) / 1000n) / 1e6;
-  utimesSync(path, seconds, seconds);
+  setMtimeNs(path, f.mtimeNs);
 }
 
 /** Runs `work` on every item, AT_ONCE at a time; the first failure stops the rest from starting and is thrown. */

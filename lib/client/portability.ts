@@ -94,17 +94,20 @@ export function unholdable(incoming: readonly string[], kept: Iterable<string>, 
     }
   }
   if (!limits.caseInsensitive) return out;
-  const byKey = new Map<string, Set<string>>();
-  const add = (p: string) => {
-    const k = p.toLowerCase();
-    byKey.set(k, (byKey.get(k) ?? new Set()).add(p));
-  };
-  for (const p of incoming) add(p);
-  const wanted = new Set(byKey.keys());
-  for (const p of kept) if (wanted.has(p.toLowerCase())) add(p);
-  for (const path of incoming) {
-    const others = [...(byKey.get(path.toLowerCase()) ?? [])].filter((p) => p !== path);
-    if (others.length > 0 && !out.has(path)) out.set(path, `differs only by case from ${others.map((p) => JSON.stringify(p)).join(", ")}`);
+  const lower = (p: string) => p.toLowerCase();
+  const wanted = new Set(incoming.map(lower));
+  const incomingSet = new Set(incoming);
+  for (const group of _clashGroups([...incoming, ...[...kept].filter((p) => wanted.has(lower(p)))], lower)) {
+    for (const path of group) {
+      if (!incomingSet.has(path) || out.has(path)) continue;
+      out.set(
+        path,
+        `differs only by case from ${group
+          .filter((p) => p !== path)
+          .map((p) => JSON.stringify(p))
+          .join(", ")}`,
+      );
+    }
   }
   return out;
 }
@@ -120,10 +123,7 @@ function _nameProblem(name: string): string | undefined {
   return undefined;
 }
 
-/**
- * Groups of distinct paths with the same key, reported when a group holds a newly tracked path.
- * One map entry per key and a list only where keys collide: a million paths make no million sets.
- */
+/** Groups of distinct paths with the same key, reported when a group holds a newly tracked path. */
 function _clashes(
   paths: readonly string[],
   isFresh: (p: string) => boolean,
@@ -131,6 +131,18 @@ function _clashes(
   why: string,
   show: (p: string) => string,
 ): string[] {
+  const out: string[] = [];
+  for (const group of _clashGroups(paths, key)) {
+    if (group.some(isFresh)) out.push(`${group.sort().map(show).join(" and ")} ${why}`);
+  }
+  return out.sort();
+}
+
+/**
+ * The groups of distinct `paths` sharing a key. One map entry per key and a list only where keys
+ * collide: a million paths make no million sets.
+ */
+function _clashGroups(paths: Iterable<string>, key: (p: string) => string): string[][] {
   const first = new Map<string, string>();
   const groups = new Map<string, string[]>();
   for (const p of paths) {
@@ -140,15 +152,12 @@ function _clashes(
       first.set(k, p);
       continue;
     }
+    if (seen === p) continue;
     const group = groups.get(k);
-    if (group) group.push(p);
-    else groups.set(k, [seen, p]);
+    if (!group) groups.set(k, [seen, p]);
+    else if (!group.includes(p)) group.push(p);
   }
-  const out: string[] = [];
-  for (const group of groups.values()) {
-    if (group.some(isFresh)) out.push(`${group.sort().map(show).join(" and ")} ${why}`);
-  }
-  return out.sort();
+  return [...groups.values()];
 }
 
 /** A path quoted with every non-ASCII character as \\u{…}, so NFC and NFD spellings look different. */

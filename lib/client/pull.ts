@@ -5,7 +5,7 @@ import { syncPaths } from "../shared/fs.ts";
 import { md5Files } from "../shared/hash.ts";
 import { checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { Changes, FileRow } from "../shared/protocol.ts";
-import { nameLimitsAt, unholdable, type NameLimits } from "./portability.ts";
+import { keepsModes, nameLimitsAt, unholdable, type NameLimits } from "./portability.ts";
 import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import { applyPull } from "./pull-apply.ts";
 import { planPull, type PullPlan } from "./pull-plan.ts";
@@ -37,7 +37,8 @@ const ATTEMPTS = 3;
  */
 export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: boolean; progress?: Progress } = {}): Promise<PullResult> {
   const progress = opts.progress ?? noProgress;
-  const limits = nameLimitsAt(s.layout.tmpDir, process.env);
+  let probed: NameLimits | undefined; // probed once, and only by a pull that writes something
+  const limits = () => (probed ??= nameLimitsAt(s.layout.tmpDir, process.env));
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const since = Number(getMeta(s.db, "revision") ?? "0");
     const changes = await s.remote.changes(since);
@@ -69,7 +70,7 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
       progress.finish();
       if (!verified) continue;
       syncPaths([], [staged]); // durable before it is renamed into the tree: a crash never leaves an empty file there
-      const { put, forget, kept } = applyPull(s.layout.top, staged, plan, { modes: !limits.windows });
+      const { put, forget, kept } = applyPull(s.layout.top, staged, plan, { modes: keepsModes(process.env) });
       updateBase(s.db, put, forget);
       _mergeRoots(s, changes);
       // Unresolved conflicts and refused names are fetched again by the next pull: stop just below the oldest.
@@ -99,15 +100,14 @@ function _result(revision: number, plan: PullPlan, keptBoth: string[], refused: 
 }
 
 /** The rows' paths this filesystem cannot hold (a name Windows refuses, a clash by case with a path that stays), with why. */
-function _unholdable(s: SyncSession, rows: readonly FileRow[], limits: NameLimits): Map<string, string> {
-  if (!limits.windows && !limits.caseInsensitive) return new Map();
+function _unholdable(s: SyncSession, rows: readonly FileRow[], limits: () => NameLimits): Map<string, string> {
+  const incoming = rows.filter((r) => !r.deleted).map((r) => r.path);
+  if (incoming.length === 0) return new Map(); // a pull that writes nothing: no probe, no pass over the base
+  const { windows, caseInsensitive } = limits();
+  if (!windows && !caseInsensitive) return new Map();
   const leaving = new Set(rows.filter((r) => r.deleted).map((r) => r.path));
-  const kept = limits.caseInsensitive ? basePaths(s.db).filter((p) => !leaving.has(p)) : [];
-  return unholdable(
-    rows.filter((r) => !r.deleted).map((r) => r.path),
-    kept,
-    limits,
-  );
+  const kept = caseInsensitive ? basePaths(s.db).filter((p) => !leaving.has(p)) : [];
+  return unholdable(incoming, kept, { windows, caseInsensitive });
 }
 
 /** True when every downloaded file is byte-for-byte what the table says (md5 and size). */

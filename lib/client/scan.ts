@@ -1,7 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { lstatSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
-import { isGone } from "../shared/fs.ts";
+import { isGone, isRealDir } from "../shared/fs.ts";
 import { md5Files } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import { BASE_STAT_FIELDS, baseIndexOf, changeBase, currentSnapshotCount, loadBaseIndex, snapshotCount, type BaseIndex } from "./base-index.ts";
@@ -225,7 +225,7 @@ export function rulesForPaths(top: string, rules: readonly RootRule[], paths: re
   const within = rulesWithin(rules);
   const out: RootRule[] = [];
   for (const path of paths) {
-    if (tracked(path)) out.push({ path, kind: _isDir(join(top, path)) ? "dir" : "file" });
+    if (tracked(path)) out.push({ path, kind: isRealDir(join(top, path)) ? "dir" : "file" });
     out.push(...within(path));
   }
   return normalizeRules(out);
@@ -253,14 +253,6 @@ async function _scanPaths(
   if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
   // The entries outside `only` are unchanged: the tracked files are those plus what was found within.
   return { ...dirty, tracked: entries - index.count + dirty.tracked, rules: [...opts.rules], scannedNs: opts.nowNs, index: undefined };
-}
-
-function _isDir(abs: string): boolean {
-  try {
-    return lstatSync(abs).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 /** Whether a walked file with numbers `walked` still holds base entry `at`'s content by its stat alone (statIsTrusted, over the packed numbers). */

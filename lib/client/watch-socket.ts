@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RepoLayout } from "./repo.ts";
 
@@ -143,7 +143,8 @@ export function serveWatchQuestions(layout: RepoLayout, answer: (q: WatchQuestio
  */
 export async function askWatcher(layout: RepoLayout, since?: WatchClock): Promise<WatchAnswer | undefined> {
   const path = join(layout.dir, WATCH_SOCKET);
-  if (path.length > MAX_SOCKET_PATH) return undefined;
+  // No socket, no daemon: a status without one writes no cookie.
+  if (path.length > MAX_SOCKET_PATH || !existsSync(path)) return undefined;
   const cookie = `${process.pid}-${Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("hex")}`;
   const cookieFile = join(layout.dir, COOKIE_DIR, cookie);
   try {

@@ -70,6 +70,8 @@ interface Asked {
   /** The base's generation before anything was read. */
   generation: number;
   hint: WatchHint | undefined;
+  /** Whether a hint was kept at all (vouched for or not). */
+  hadHint: boolean;
   changed: string[];
 }
 
@@ -79,7 +81,7 @@ async function _ask(layout: RepoLayout, db: Database): Promise<Asked> {
   const answer = await askWatcher(layout, kept?.clock);
   const tracking = answer ? trackingOf(layout, db) : undefined;
   const vouched = answer?.changed !== undefined && kept !== undefined && kept.tracking === tracking;
-  return { answer, tracking, generation, hint: vouched ? kept : undefined, changed: answer?.changed ?? [] };
+  return { answer, tracking, generation, hint: vouched ? kept : undefined, hadHint: kept !== undefined, changed: answer?.changed ?? [] };
 }
 
 /**
@@ -89,7 +91,7 @@ async function _ask(layout: RepoLayout, db: Database): Promise<Asked> {
  */
 function _keep(db: Database, asked: Asked, found: Findings): void {
   try {
-    if (!asked.answer) return void (readWatchHint(db) && clearWatchHint(db));
+    if (!asked.answer) return void (asked.hadHint && clearWatchHint(db));
     const generation = baseGeneration(db) === asked.generation ? asked.generation : null;
     writeWatchHint(db, { clock: asked.answer.clock, tracking: asked.tracking as string, generation, found } satisfies WatchHint);
   } catch {

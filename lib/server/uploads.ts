@@ -9,13 +9,12 @@ import {
   renameSync,
   rmSync,
   statSync,
-  utimesSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { BadInputError, SocError } from "../shared/errors.ts";
-import { tempBeside } from "../shared/fs.ts";
+import { setMtimeNs, tempBeside } from "../shared/fs.ts";
 import { md5File } from "../shared/hash.ts";
 import { stageDir } from "./stage.ts";
 import { resolveIn, type Store } from "./store.ts";
@@ -147,9 +146,7 @@ export function placeInStage(
       copyFileSync(uploaded ? whole : (held as string), tmp);
       renameSync(tmp, to);
     }
-    // As rsync -t leaves a staged file: the store's copy keeps the client's mtime (µs here).
-    const seconds = Number(BigInt(f.mtimeNs) / 1000n) / 1e6;
-    utimesSync(to, seconds, seconds);
+    setMtimeNs(to, f.mtimeNs); // as rsync -t leaves a staged file: the store's copy keeps the client's mtime
   }
   return missing;
 }

@@ -8,8 +8,8 @@ import {
   lstatSync,
   openSync,
   renameSync,
-  rmdirSync,
   rmSync,
+  rmdirSync,
   statSync,
   unlinkSync,
   utimesSync,
@@ -52,9 +52,19 @@ export function isDir(path: string): boolean {
   return statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
 }
 
-/** Whether `path` itself is a directory: a symlink to one is not (for places a client names). */
+/** Whether `path` itself is a directory: a symlink to one is not (for places a client names); false when it cannot be lstat-ed. */
 export function isRealDir(path: string): boolean {
-  return lstatSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  try {
+    return lstatSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false; // under a file (ENOTDIR), or not ours to look at (EACCES)
+  }
+}
+
+/** Sets `path`'s atime and mtime to `mtimeNs` (nanoseconds since the epoch, decimal), to the microsecond: utimes takes a double. */
+export function setMtimeNs(path: string, mtimeNs: string): void {
+  const seconds = Number(BigInt(mtimeNs) / 1000n) / 1e6;
+  utimesSync(path, seconds, seconds);
 }
 
 /**
