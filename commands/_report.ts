@@ -55,6 +55,7 @@ export function reportPull(r: PullResult, o: { json?: boolean; log: Logger; verb
       conflicts: r.conflicts,
       keptBoth: r.keptBoth,
       refused: r.refused,
+      linksSkipped: r.linksSkipped,
     });
     return code;
   }
@@ -62,12 +63,20 @@ export function reportPull(r: PullResult, o: { json?: boolean; log: Logger; verb
     o.log.error(`conflict: ${quotePath(p)} changed here and on the server; yours was left alone (\`soc pull --keep-both\` keeps both)`);
   for (const { path, why } of r.refused) o.log.error(`cannot be written on this machine: ${quotePath(path)} (${why}); left on the server`);
   for (const p of r.keptBoth) o.log.warn(`kept your version as ${quotePath(p)}`);
+  if (r.linksSkipped.length) o.log.warn(linksSkippedWarning(r.linksSkipped));
   if (r.transferred.length + r.deleted.length === 0 && !r.conflicts.length && !r.refused.length) o.log.info(`up to date at revision ${r.revision}`);
   else
     o.log.info(
       `${o.verb} revision ${r.revision}: ${files(r.transferred.length)} updated, ${r.deleted.length} deleted${r.conflicts.length ? `, ${r.conflicts.length} in conflict` : ""}${r.refused.length ? `, ${r.refused.length} refused` : ""}`,
     );
   return code;
+}
+
+/** The one warning for the symlinks a pull could not make here. */
+export function linksSkippedWarning(paths: readonly string[]): string {
+  const shown = paths.slice(0, 3).map(quotePath).join(", ");
+  const more = paths.length > 3 ? ` and ${paths.length - 3} more` : "";
+  return `this filesystem cannot make symlinks: skipped ${paths.length} (${shown}${more}); they stay on the server and are not deleted`;
 }
 
 /** What `soc status --json` prints of what a scan found. */

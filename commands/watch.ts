@@ -12,7 +12,7 @@ import { trackingOf } from "../lib/client/watched-scan.ts";
 import { watchTree, WATCH_TIMING, type WatchDeps, type WatchEvent, type WatchTiming } from "../lib/client/watch.ts";
 import { acquireLock } from "../lib/client/lock.ts";
 import { quotePath } from "../lib/shared/paths.ts";
-import { files, printJson } from "./_report.ts";
+import { files, linksSkippedWarning, printJson } from "./_report.ts";
 import { flags, withSession } from "./_shared.ts";
 
 export default defineCommand({
@@ -72,6 +72,7 @@ function _print(e: WatchEvent, log: Logger): void {
     case "pull":
       log.info(`pulled revision ${e.revision}: ${files(e.transferred.length)} updated, ${e.deleted.length} deleted`);
       for (const p of e.keptBoth) log.warn(`kept your version as ${quotePath(p)}`);
+      if (e.linksSkipped.length) log.warn(linksSkippedWarning(e.linksSkipped));
       return;
     case "conflict":
       if (e.action === "kept-both") return log.warn(`conflict: ${quotePath(e.path)} changed here and on the server; both are kept`);

@@ -1,4 +1,4 @@
-import { existsSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -50,6 +50,28 @@ export function portabilityProblems(added: readonly string[], tracked: readonly 
 export function keepsModes(env: Record<string, string | undefined>): boolean {
   return env.SOC_TEST_FS !== "windows" && process.platform !== "win32";
 }
+
+/**
+ * Whether symlinks can be made in `dir`: a probe link made and removed. Windows without the
+ * privilege refuses them (EPERM), and so do filesystems without links (exFAT, FAT: ENOSYS,
+ * EPERM or ENOTSUP). `SOC_TEST_FS=windows` in `env` plays the refusal, for tests on Linux.
+ */
+export function holdsSymlinks(dir: string, env: Record<string, string | undefined>): boolean {
+  if (env.SOC_TEST_FS === "windows") return false;
+  const probe = join(dir, `soc-link-probe-${process.pid}`);
+  try {
+    symlinkSync("soc-link-probe", probe);
+    return true;
+  } catch (error) {
+    if (_NO_SYMLINKS.has((error as NodeJS.ErrnoException).code ?? "")) return false;
+    throw error;
+  } finally {
+    rmSync(probe, { force: true });
+  }
+}
+
+/** The errors of a filesystem (or an account) that cannot make symlinks. */
+const _NO_SYMLINKS = new Set(["EPERM", "ENOSYS", "ENOTSUP", "EOPNOTSUPP"]);
 
 /** What this machine's filesystem refuses: Windows' names, and two names that differ only by case. */
 export interface NameLimits {

@@ -1,7 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync, renameSync, rmSync, type BigIntStats } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { firstNonDirParent, PERMISSION_BITS, placeFile, pruneEmptyParents } from "../shared/fs.ts";
+import { firstNonDirParent, PERMISSION_BITS, placeFile, placeSymlink, pruneEmptyParents } from "../shared/fs.ts";
 import type { FileRow } from "../shared/protocol.ts";
 import { conflictName, statSignature, type PullPlan } from "./pull-plan.ts";
 import type { BaseEntry } from "./state.ts";
@@ -19,7 +19,8 @@ export interface Applied {
  * may be a symlink or a file (a pull never writes through a link), and its lstat must be what the
  * plan saw (an editor saving right now wins). A path failing either check moves from `take` or
  * `remove` to `conflicts`. A file new to the tree is created so that one appearing meanwhile is
- * never replaced. `onPath` runs before each path's check (a test seam).
+ * never replaced. A symlink row is made from its target, never from `staged`. `onPath` runs
+ * before each path's check (a test seam).
  */
 export function applyPull(
   top: string,
@@ -56,7 +57,8 @@ export function applyPull(
     const target = join(top, r.path);
     const replace = !keepBoth.has(r.path) && plan.seen.get(r.path) !== "absent";
     try {
-      placeFile(join(staged, r.path), target, { replace });
+      if (r.link !== undefined) placeSymlink(r.link, target, { replace });
+      else placeFile(join(staged, r.path), target, { replace });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       plan.conflicts.push(r); // created here after the plan looked
@@ -73,9 +75,9 @@ export function applyPull(
 
 // ---------------------------------------------------------------------------
 
-/** The base entry for row `r` whose file now has lstat `st`. */
+/** The base entry for row `r` whose file (or symlink) now has lstat `st`. */
 function _entryFor(r: FileRow, st: BigIntStats): BaseEntry {
-  return {
+  const entry: BaseEntry = {
     path: r.path,
     size: Number(st.size),
     mtimeNs: st.mtimeNs,
@@ -85,6 +87,8 @@ function _entryFor(r: FileRow, st: BigIntStats): BaseEntry {
     rev: r.rev,
     checkedNs: BigInt(Date.now()) * 1_000_000n,
   };
+  if (r.link !== undefined) entry.link = r.link;
+  return entry;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { lstatSync, type BigIntStats } from "node:fs";
 import { extname, join } from "node:path";
-import { firstNonDirParent, isGone, PERMISSION_BITS } from "../shared/fs.ts";
-import { md5File } from "../shared/hash.ts";
+import { firstNonDirParent, isGone, PERMISSION_BITS, readSymlink } from "../shared/fs.ts";
+import { md5Bytes, md5File } from "../shared/hash.ts";
 import type { FileRow } from "../shared/protocol.ts";
 import { statIsTrusted, type BaseEntry } from "./state.ts";
 
@@ -13,7 +13,7 @@ export interface PullPlan {
   remove: FileRow[];
   /** Rows whose content the tree already has (record them in the base, move nothing). */
   adopt: FileRow[];
-  /** Of `adopt`, those whose permission bits changed on the server and not here: chmod them. */
+  /** Of `adopt`, files whose permission bits changed on the server and not here: chmod them (never a symlink). */
   chmod: FileRow[];
   /** Rows already gone on both sides (drop the base entry). */
   forget: FileRow[];
@@ -33,10 +33,11 @@ export function statSignature(top: string, path: string): string {
 
 /**
  * Classifies server rows against the tree, looking only at the paths that changed (stat first,
- * md5 when the stat moved). A row meets one of: clean local file or nothing here → take/remove;
- * same content → adopt; a local edit, a local new file, a directory in the way or a symlink
- * among its parents → conflict (with `keepBoth`, a conflicting regular file is renamed aside and
- * the server's version taken).
+ * md5 when the stat moved; a symlink by its target). A row meets one of: clean local file or
+ * symlink, or nothing here → take/remove; same content (the same bytes, or the same target) →
+ * adopt; a local edit, a local new file, a directory in the way or a symlink among its parents →
+ * conflict (with `keepBoth`, a conflicting file or symlink is renamed aside and the server's
+ * version taken).
  */
 export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMap<string, BaseEntry>, keepBoth: boolean): PullPlan {
   const plan: PullPlan = { take: [], remove: [], adopt: [], chmod: [], forget: [], conflicts: [], keepBoth: [], seen: new Map() };
@@ -52,11 +53,12 @@ export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMa
     const local = _localState(top, row.path, b);
     if (local.kind === "absent") {
       (row.deleted ? plan.forget : plan.take).push(row);
-    } else if (!row.deleted && local.md5 === row.md5) {
+    } else if (!row.deleted && local.md5 === row.md5 && local.link === row.link) {
       plan.adopt.push(row);
-      // A permission-only change on the server (chmod ±x) reaches this copy unless it was changed here too.
+      // A permission-only change on the server (chmod ±x) reaches this copy unless it was changed here too; a link has none of its own.
       const mode = local.mode & PERMISSION_BITS;
-      if (mode !== (row.mode & PERMISSION_BITS) && (!b || mode === (b.mode & PERMISSION_BITS))) plan.chmod.push(row);
+      const moved = mode !== (row.mode & PERMISSION_BITS) && (!b || mode === (b.mode & PERMISSION_BITS));
+      if (moved && row.link === undefined) plan.chmod.push(row);
     } else if (local.kind === "clean") {
       (row.deleted ? plan.remove : plan.take).push(row);
     } else if (row.deleted && local.kind === "untracked") {
@@ -82,11 +84,12 @@ export function conflictName(path: string, host: string, at: Date): string {
 
 // ---------------------------------------------------------------------------
 
+/** What is at a path now; `link` is a symlink's target (its md5 is the target's). */
 type LocalState =
-  | { kind: "absent"; md5?: undefined }
-  | { kind: "clean"; md5: string; mode: number }
-  | { kind: "modified" | "untracked"; md5: string | undefined; mode: number }
-  | { kind: "blocked"; md5?: undefined };
+  | { kind: "absent"; md5?: undefined; link?: undefined }
+  | { kind: "clean"; md5: string; mode: number; link?: string }
+  | { kind: "modified" | "untracked"; md5: string | undefined; mode: number; link?: string }
+  | { kind: "blocked"; md5?: undefined; link?: undefined };
 
 function _localState(top: string, path: string, b: BaseEntry | undefined): LocalState {
   let st: BigIntStats;
@@ -96,15 +99,30 @@ function _localState(top: string, path: string, b: BaseEntry | undefined): Local
     // Only "not there" is absent; a path that cannot be looked at (EACCES, EIO) is never written over.
     return isGone(error) ? { kind: "absent" } : { kind: "blocked" };
   }
-  if (!st.isFile()) return { kind: "blocked" };
   const mode = Number(st.mode);
-  if (b && statIsTrusted(b, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })) return { kind: "clean", md5: b.md5, mode };
+  if (st.isSymbolicLink()) return _localLink(join(top, path), b, mode);
+  if (!st.isFile()) return { kind: "blocked" };
+  const wasLink = b?.link !== undefined; // a symlink replaced by a file: modified, whatever its bytes
+  if (b && !wasLink && statIsTrusted(b, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })) return { kind: "clean", md5: b.md5, mode };
   let md5: string;
   try {
     md5 = md5File(join(top, path));
   } catch {
     return { kind: "blocked" }; // unreadable: whatever it holds is not ours to replace
   }
-  if (b && md5 === b.md5) return { kind: "clean", md5, mode };
+  if (b && !wasLink && md5 === b.md5) return { kind: "clean", md5, mode };
   return { kind: b ? "modified" : "untracked", md5, mode };
+}
+
+/** A symlink's LocalState: clean while its target is the base's, read each time (readlink costs what an lstat does). */
+function _localLink(abs: string, b: BaseEntry | undefined, mode: number): LocalState {
+  let link: string;
+  try {
+    link = readSymlink(abs);
+  } catch {
+    return { kind: "blocked" }; // replaced meanwhile, or a target no repository can hold: not ours to replace
+  }
+  const md5 = md5Bytes(link);
+  if (b?.link === link) return { kind: "clean", md5, mode, link };
+  return { kind: b ? "modified" : "untracked", md5, mode, link };
 }

@@ -5,7 +5,7 @@ import { syncPaths } from "../shared/fs.ts";
 import { md5Files } from "../shared/hash.ts";
 import { checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { Changes, FileRow } from "../shared/protocol.ts";
-import { keepsModes, nameLimitsAt, unholdable, type NameLimits } from "./portability.ts";
+import { holdsSymlinks, keepsModes, nameLimitsAt, unholdable, type NameLimits } from "./portability.ts";
 import { meterTransfer, noProgress, type Progress } from "./progress.ts";
 import { applyPull } from "./pull-apply.ts";
 import { planPull, type PullPlan } from "./pull-plan.ts";
@@ -24,6 +24,8 @@ export interface PullResult {
   keptBoth: string[];
   /** Paths this machine's filesystem cannot hold (portability.ts), left on the server, with why. */
   refused: { path: string; why: string }[];
+  /** Symlinks this filesystem cannot make (holdsSymlinks): skipped, never counted as deleted. */
+  linksSkipped: string[];
 }
 
 /** How many times a pull refetches when a push lands while it downloads. */
@@ -39,12 +41,17 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
   const progress = opts.progress ?? noProgress;
   let probed: NameLimits | undefined; // probed once, and only by a pull that writes something
   const limits = () => (probed ??= nameLimitsAt(s.layout.tmpDir, process.env));
+  let symlinks: boolean | undefined; // probed only by a pull that brings a symlink
+  const holdsLinks = () => (symlinks ??= holdsSymlinks(s.layout.tmpDir, process.env));
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     const since = Number(getMeta(s.db, "revision") ?? "0");
     const changes = await s.remote.changes(since);
     for (const row of changes.files) checkRepoPath(row.path);
     const refused = _unholdable(s, changes.files, limits);
-    const rows = refused.size ? changes.files.filter((r) => !refused.has(r.path)) : changes.files;
+    const { rows, linksSkipped } = _withoutLinks(
+      refused.size ? changes.files.filter((r) => !refused.has(r.path)) : changes.files,
+      holdsLinks,
+    );
     const plan = planPull(
       s.layout.top,
       rows,
@@ -54,19 +61,20 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
       ),
       opts.keepBoth === true,
     );
-    if (opts.dryRun) return _result(changes.revision, plan, [], refused);
+    if (opts.dryRun) return _result(changes.revision, plan, [], refused, linksSkipped);
     const staged = join(s.layout.tmpDir, `pull-${process.pid}`);
     rmSync(staged, { recursive: true, force: true });
     mkdirSync(staged, { recursive: true });
     try {
+      const files = plan.take.filter((r) => r.link === undefined); // a symlink is made from its row's target
       const meter = meterTransfer(
         progress,
         "receive",
-        plan.take.reduce((sum, r) => sum + r.size, 0),
+        files.reduce((sum, r) => sum + r.size, 0),
       );
-      await s.transport.download(plan.take, staged, meter.onProgress);
+      await s.transport.download(files, staged, meter.onProgress);
       meter.finish();
-      const verified = await _verify(staged, plan.take, (done, total) => progress.update("verifying", done, total));
+      const verified = await _verify(staged, files, (done, total) => progress.update("verifying", done, total));
       progress.finish();
       if (!verified) continue;
       syncPaths([], [staged]); // durable before it is renamed into the tree: a crash never leaves an empty file there
@@ -78,7 +86,7 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
       const floor = left.reduce((low, c) => Math.min(low, c.rev - 1), changes.revision);
       setMeta(s.db, "revision", String(Math.max(since, floor)));
       noteRevision(s.db, changes.revision);
-      return _result(changes.revision, plan, kept, refused);
+      return _result(changes.revision, plan, kept, refused, linksSkipped);
     } finally {
       rmSync(staged, { recursive: true, force: true });
     }
@@ -88,7 +96,7 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
 
 // ---------------------------------------------------------------------------
 
-function _result(revision: number, plan: PullPlan, keptBoth: string[], refused: ReadonlyMap<string, string>): PullResult {
+function _result(revision: number, plan: PullPlan, keptBoth: string[], refused: ReadonlyMap<string, string>, linksSkipped: string[]): PullResult {
   return {
     revision,
     transferred: plan.take.map((r) => r.path).sort(comparePaths),
@@ -96,6 +104,22 @@ function _result(revision: number, plan: PullPlan, keptBoth: string[], refused: 
     conflicts: plan.conflicts.map((r) => r.path).sort(comparePaths),
     keptBoth: keptBoth.sort(comparePaths),
     refused: [...refused].map(([path, why]) => ({ path, why })).sort((a, b) => comparePaths(a.path, b.path)),
+    linksSkipped: linksSkipped.sort(comparePaths),
+  };
+}
+
+/**
+ * `rows` as this filesystem can follow them: where it cannot make symlinks (holdsSymlinks), a
+ * symlink row counts as its path's deletion (a clean file there goes, as the server no longer has
+ * it; an edited one is a conflict), so nothing is made and no base entry is kept that a push
+ * could take for a deleted link.
+ */
+function _withoutLinks(rows: readonly FileRow[], holdsLinks: () => boolean): { rows: readonly FileRow[]; linksSkipped: string[] } {
+  const links = rows.filter((r) => !r.deleted && r.link !== undefined);
+  if (links.length === 0 || holdsLinks()) return { rows, linksSkipped: [] };
+  return {
+    rows: rows.map((r) => (r.deleted || r.link === undefined ? r : { ...r, deleted: true, link: undefined, md5: "", size: 0 })),
+    linksSkipped: links.map((r) => r.path),
   };
 }
 

@@ -1,4 +1,4 @@
-import { readdirSync } from "node:fs";
+import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ConflictError, SocError } from "../shared/errors.ts";
 import { isGone } from "../shared/fs.ts";
@@ -105,9 +105,11 @@ export async function push(
     const meter = meterTransfer(
       progress,
       "send",
-      send.reduce((sum, f) => sum + f.size, 0),
+      send.reduce((sum, f) => sum + (f.link === undefined ? f.size : 0), 0),
     );
-    await s.transport.upload(s.layout.top, request.upserts, stage, opts.force ? "checksum" : "always", meter.onProgress);
+    // A symlink travels in the changeset alone: its target is the whole of it.
+    const files = request.upserts.filter((u) => u.link === undefined);
+    await s.transport.upload(s.layout.top, files, stage, opts.force ? "checksum" : "always", meter.onProgress);
     meter.finish();
     commit = await _commit(s, request, progress);
   } catch (err) {
@@ -224,9 +226,10 @@ function _refuseEmptiedDirs(top: string, rules: readonly RootRule[], dirty: Repo
   );
 }
 
-/** Whether `abs` is missing or an empty directory (an unmounted mount point is one). */
+/** Whether `abs` is missing, a symlink (its files are gone from the tree) or an empty directory (an unmounted mount point is one). */
 function _emptyOrGone(abs: string): boolean {
   try {
+    if (lstatSync(abs).isSymbolicLink()) return true;
     return readdirSync(abs).filter((name) => name !== ".soc").length === 0;
   } catch (error) {
     return isGone(error);
@@ -241,11 +244,14 @@ function _upsert(f: ScannedFile, base: BaseEntry | undefined, modes: boolean): U
     md5: f.md5 as string,
     ...(modes ? { mode: f.mode } : {}),
     mtimeNs: f.mtimeNs.toString(),
+    ...(f.link !== undefined ? { link: f.link } : {}),
     baseRev: base?.rev ?? 0,
   };
 }
 
 function _baseEntry(f: ScannedFile, revision: number, scanNs: bigint, old: BaseEntry | undefined): BaseEntry {
-  const unchanged = old && old.md5 === f.md5 && old.mode === f.mode;
-  return { ...f, md5: f.md5 as string, rev: unchanged ? old.rev : revision, checkedNs: scanNs };
+  const unchanged = old && old.md5 === f.md5 && old.mode === f.mode && old.link === f.link;
+  const entry: BaseEntry = { path: f.path, size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, md5: f.md5 as string, mode: f.mode, rev: unchanged ? old.rev : revision, checkedNs: scanNs };
+  if (f.link !== undefined) entry.link = f.link;
+  return entry;
 }

@@ -1,8 +1,8 @@
 import type { Database } from "bun:sqlite";
 import { lstatSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
-import { isGone, isRealDir } from "../shared/fs.ts";
-import { md5Files } from "../shared/hash.ts";
+import { firstNonDirParent, isGone, isRealDir, readSymlink } from "../shared/fs.ts";
+import { md5Bytes, md5Files, type FileDigest } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import { BASE_STAT_FIELDS, baseIndexOf, changeBase, currentSnapshotCount, loadBaseIndex, snapshotCount, type BaseIndex } from "./base-index.ts";
 import { loadIgnore } from "./ignore.ts";
@@ -12,9 +12,11 @@ import { normalizeRules, rulesWithin, trackerFor, type RootRule } from "./roots.
 import { baseCount, readBaseWithin, readRoots, refreshBase, statIsTrusted, type BaseEntry } from "./state.ts";
 import { fileStatAt, startWalk, toFileStat, type FileStat, type WalkedFiles } from "./walk.ts";
 
-/** A tracked file with its content hash, when one was computed. */
+/** A tracked file with its content hash, when one was computed; a symlink with its target's md5 and the target. */
 export interface ScannedFile extends FileStat {
   md5?: string;
+  /** A symlink's target, read with its md5. */
+  link?: string;
 }
 
 /** What changed against the base (DESIGN.md "Change detection"). */
@@ -165,27 +167,27 @@ export async function diffAgainstBase(
   const deleted: BaseEntry[] = [];
   const unreadable: { path: string; error: string }[] = [];
   const tracked = trackerFor(opts.rules);
+  const realDirs = new Set<string>();
   for (const path of unwalked) {
     const b = closer.get(path);
     if (b === undefined) continue; // a concurrent push or pull took it out of the base meanwhile
-    const st = tracked(path) ? _lstatOrError(join(top, path)) : undefined;
+    // Below a symlink (or a file) the path is gone from the tree: whatever lies through the link is never looked at.
+    const reachable = tracked(path) && firstNonDirParent(top, path, realDirs) === undefined;
+    const st = reachable ? _lstatOrError(join(top, path)) : undefined;
     if (typeof st === "string") {
       unreadable.push({ path, error: st });
       continue;
     }
-    if (!st?.isFile()) {
+    if (!st?.isFile() && !st?.isSymbolicLink()) {
       deleted.push(b);
       continue;
     }
     const f: ScannedFile = toFileStat(path, st);
     files.push(f);
-    if (statIsTrusted(b, f)) f.md5 = b.md5;
+    if (statIsTrusted(b, f)) _settled(f, b);
     else toHash.push(f);
   }
-  const sums = await md5Files(
-    toHash.map((f) => join(top, f.path)),
-    { onProgress: opts.onHash },
-  );
+  const sums = await _digests(top, toHash, opts.onHash);
   const modified: ScannedFile[] = [...resized];
   const refreshed: BaseEntry[] = [];
   const missing = new Set<string>();
@@ -202,7 +204,7 @@ export async function diffAgainstBase(
     if (sum === null) {
       deleted.push(b); // vanished while being hashed: ENOENT, never any other error
       missing.add(f.path);
-    } else if (sum !== b.md5 || f.mode !== b.mode) modified.push(f);
+    } else if (sum !== b.md5 || f.mode !== b.mode || f.link !== b.link) modified.push(f);
     else refreshed.push({ ...b, size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, checkedNs: nowNs });
   });
   unreadable.sort((x, y) => comparePaths(x.path, y.path));
@@ -210,7 +212,7 @@ export async function diffAgainstBase(
   const found = walked.count + files.length - missing.size;
   if (!opts.allFiles)
     return { added: stillAdded, modified, deleted, refreshed, tracked: found, base: closer, positions, hashed: toHash.length, unreadable };
-  const cleanFiles = clean.map((i): ScannedFile => ({ ...fileStatAt(walked, i), md5: (closer.get(walked.pathAt(i)) as BaseEntry).md5 }));
+  const cleanFiles = clean.map((i) => _settled(fileStatAt(walked, i), closer.get(walked.pathAt(i)) as BaseEntry));
   const all = [...files, ...toHash.slice(0, walkedToHash), ...cleanFiles].filter((f) => !missing.has(f.path));
   return { added: stillAdded, modified, deleted, refreshed, tracked: found, files: all, base: closer, positions, hashed: toHash.length, unreadable };
 }
@@ -253,6 +255,39 @@ async function _scanPaths(
   if (dirty.refreshed.length > 0) refreshBase(db, dirty.refreshed);
   // The entries outside `only` are unchanged: the tracked files are those plus what was found within.
   return { ...dirty, tracked: entries - index.count + dirty.tracked, rules: [...opts.rules], scannedNs: opts.nowNs, index: undefined };
+}
+
+/** `f`, whose stat says it still holds base entry `b`'s content, with that content's md5 (and target, for a symlink). */
+function _settled(f: ScannedFile, b: BaseEntry): ScannedFile {
+  f.md5 = b.md5;
+  if (f.symlink && b.link !== undefined) f.link = b.link;
+  return f;
+}
+
+/**
+ * The digests of `found`, in order (as md5Files gives them): a file's bytes, or a symlink's target
+ * text, read with readlink and never followed, which also becomes the link's `link` and `size`.
+ */
+async function _digests(top: string, found: ScannedFile[], onHash?: (done: number, total: number) => void): Promise<FileDigest[]> {
+  const files = found.filter((f) => !f.symlink);
+  const sums = await md5Files(
+    files.map((f) => join(top, f.path)),
+    { onProgress: onHash },
+  );
+  let next = 0;
+  return found.map((f) => (f.symlink ? _linkDigest(top, f) : (sums[next++] as FileDigest)));
+}
+
+/** A symlink's FileDigest: the md5 of its target text (which becomes `f.link`, its length `f.size`); null when it is gone. */
+function _linkDigest(top: string, f: ScannedFile): FileDigest {
+  try {
+    f.link = readSymlink(join(top, f.path));
+  } catch (error) {
+    // EINVAL: no longer a symlink since its lstat (replaced by a file): unreadable now, the next scan looks again.
+    return isGone(error) ? null : { error: (error as NodeJS.ErrnoException).code ?? String(error) };
+  }
+  f.size = Buffer.byteLength(f.link);
+  return md5Bytes(f.link);
 }
 
 /** Whether a walked file with numbers `walked` still holds base entry `at`'s content by its stat alone (statIsTrusted, over the packed numbers). */

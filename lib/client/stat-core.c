@@ -107,7 +107,7 @@ struct bytes {
   int failed;
 };
 
-/* What one walking thread found: its regular files (names, FIELDS doubles each) and skipped entries. */
+/* What one walking thread found: its regular files and symlinks (names, FIELDS doubles each) and skipped entries. */
 struct walker {
   struct job *job;
   struct bytes names;
@@ -133,7 +133,7 @@ struct job {
   int start_dirs, start_files;
   struct bytes excluded; /* paths never to enter or take */
   int excluded_n;
-  struct bytes skipped;  /* one type byte ('l' symlink, 's' special) then the path, NUL-ended */
+  struct bytes skipped;  /* one type byte ('s' special) then the path, NUL-ended */
   int enosys;
   /* The walk's shared queue of directories (NUL-ended paths), taken from `queue_next` on, under
    * `mutex`; `busy` threads are reading one. Zeroed memory is an unlocked mutex and a fresh
@@ -325,7 +325,8 @@ static void skip_entry(struct walker *w, char type, const char *path, size_t ple
 
 /*
  * Reads directory `rel` ("" for the top): lstats each file through the directory's own fd (one
- * path step, not the whole path), keeps the regular ones, and puts subdirectories in `subdirs`.
+ * path step, not the whole path), keeps the regular ones and the symlinks (never followed), and
+ * puts subdirectories in `subdirs`.
  */
 static void read_dir(struct walker *w, const char *rel, size_t len, struct bytes *subdirs, char *path) {
   struct job *job = w->job;
@@ -351,20 +352,18 @@ static void read_dir(struct walker *w, const char *rel, size_t len, struct bytes
     plen += n;
     int type = e->d_type;
     struct statx st;
-    int have_stat = 0;
-    if (type == DT_UNKNOWN || type == DT_REG) {
+    if (type == DT_UNKNOWN || type == DT_REG || type == DT_LNK) {
       if (statx(fd, name, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) != 0) {
         if (*__errno_location() == ENOSYS) job->enosys = 1;
         continue; /* gone since readdir */
       }
-      have_stat = 1;
       int fmt = st.stx_mode & S_IFMT;
       type = fmt == S_IFDIR ? DT_DIR : fmt == S_IFREG ? DT_REG : fmt == S_IFLNK ? DT_LNK : -1;
     }
     if (builtin_excluded(name, type == DT_DIR) || (job->excluded_n && is_excluded(job, path))) continue;
     if (type == DT_DIR) put(subdirs, path, plen + 1);
-    else if (type == DT_REG && have_stat) take_file(w, path, plen, &st);
-    else if (type != DT_REG) skip_entry(w, type == DT_LNK ? 'l' : 's', path, plen);
+    else if (type == DT_REG || type == DT_LNK) take_file(w, path, plen, &st);
+    else skip_entry(w, 's', path, plen);
   }
   closedir(dir);
 }
@@ -420,7 +419,8 @@ static void *walk_all(void *arg) {
     size_t len = strlen(at);
     if (i >= job->start_dirs) {
       struct statx st;
-      if (statx(job->top, at, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) == 0 && (st.stx_mode & S_IFMT) == S_IFREG) take_file(first, at, len, &st);
+      if (statx(job->top, at, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &st) == 0 && ((st.stx_mode & S_IFMT) == S_IFREG || (st.stx_mode & S_IFMT) == S_IFLNK))
+        take_file(first, at, len, &st);
     } else if (len < 4096) put(&job->queue, at, len + 1);
     at += len + 1;
   }

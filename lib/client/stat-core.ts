@@ -25,7 +25,7 @@ export interface StatJob {
 }
 
 /**
- * What a tree walk in C found: its regular files and the symlinks and special files it skipped.
+ * What a tree walk in C found: its regular files and symlinks, and the special files it skipped.
  * Matched against a base, `match` and `clean` say which files need a closer look (clean: the stat
  * equals a settled base entry's); `pathAt` and `statAt` then answer only for the others, so an
  * unchanged tree costs no string and no number per file on this side.
@@ -37,7 +37,7 @@ export interface TreeWalkResult {
   pathAt(i: number): string;
   /** STAT_FIELDS numbers of file `i`. */
   statAt(i: number): ArrayLike<number>;
-  skipped: { path: string; kind: "symlink" | "special file" }[];
+  skipped: { path: string; kind: "special file" }[];
 }
 
 /** A tree walk under way on C threads; `against` also carries the base's numbers (BaseIndex). */
@@ -186,7 +186,7 @@ function _results(
     .toString("utf8")
     .split("\0")
     .slice(0, -1)
-    .map((entry) => ({ path: entry.slice(1), kind: entry.startsWith("l") ? ("symlink" as const) : ("special file" as const) }));
+    .map((entry) => ({ path: entry.slice(1), kind: "special file" as const }));
   const wanted: number[] = [];
   if (compared) for (let i = 0; i < count; i++) if (!compared.clean[i]) wanted.push(i);
   const byIndex = new Map<number, { path: string; stat: Float64Array }>();

@@ -18,6 +18,8 @@ export interface BaseEntry {
   rev: number;
   /** Wall-clock time (ns) of the scan that took this stat; decides racy-clean. */
   checkedNs: bigint;
+  /** A symlink: its target (`md5` and `size` are the target's). */
+  link?: string;
 }
 
 /** One step of the base's generation (a trigger's body). */
@@ -52,6 +54,8 @@ const MIGRATIONS: Migration[] = [
    CREATE TRIGGER base_inserted AFTER INSERT ON base BEGIN ${_BUMP} END;
    CREATE TRIGGER base_updated AFTER UPDATE ON base BEGIN ${_BUMP} END;
    CREATE TRIGGER base_deleted AFTER DELETE ON base BEGIN ${_BUMP} END;`,
+  // A symlink's target: the entry is a link, never followed (its md5 and size are the target's).
+  `ALTER TABLE base ADD COLUMN link TEXT;`,
 ];
 
 /** Opens the working tree's state database at `file`, creating and migrating it as needed. */
@@ -75,7 +79,7 @@ export function writeRoots(db: Database, rules: readonly RootRule[], table: "roo
 
 /** Every base entry, keyed by path. */
 export function readBase(db: Database): Map<string, BaseEntry> {
-  const rows = db.query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base").safeIntegers(true).values() as _BaseRow[];
+  const rows = db.query(`SELECT ${_ENTRY_COLUMNS} FROM base`).safeIntegers(true).values() as _BaseRow[];
   return new Map(rows.map((row) => [row[0], _toEntry(row)]));
 }
 
@@ -105,7 +109,7 @@ export function readBaseStats(db: Database): { generation: number; rows: [string
 /** The base entries of `paths` only (a pull looks at just the paths that changed): one query for them all. */
 export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, BaseEntry> {
   const rows = db
-    .query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path IN (SELECT value FROM json_each($list))")
+    .query(`SELECT ${_ENTRY_COLUMNS} FROM base WHERE path IN (SELECT value FROM json_each($list))`)
     .safeIntegers(true)
     .values({ list: JSON.stringify([...paths]) }) as _BaseRow[];
   return new Map(rows.map((row) => [row[0], _toEntry(row)]));
@@ -119,7 +123,7 @@ export function readBaseWithin(db: Database, paths: readonly string[]): Map<stri
   const out = readBaseFor(db, paths);
   // Paths under dir sort between "dir/" and "dir0" ("0" follows "/"), as in baseHasBelow.
   const below = db
-    .query("SELECT path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns FROM base WHERE path > $lo AND path < $hi")
+    .query(`SELECT ${_ENTRY_COLUMNS} FROM base WHERE path > $lo AND path < $hi`)
     .safeIntegers(true);
   for (const path of paths) {
     if (out.has(path)) continue; // a file's entry: nothing can lie below it
@@ -154,12 +158,13 @@ export function baseHasBelow(db: Database, dir: string): boolean {
 export function updateBase(db: Database, upserts: Iterable<BaseEntry>, deleted: Iterable<string> = []): void {
   db.transaction(() => {
     const put = db.query(
-      `INSERT INTO base (path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns)
-       VALUES ($path, $size, $mtimeNs, $ctimeNs, $md5, $mode, $rev, $checkedNs)
+      `INSERT INTO base (path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns, link)
+       VALUES ($path, $size, $mtimeNs, $ctimeNs, $md5, $mode, $rev, $checkedNs, $link)
        ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, ctime_ns = excluded.ctime_ns,
-         md5 = excluded.md5, mode = excluded.mode, rev = excluded.rev, checked_ns = excluded.checked_ns`,
+         md5 = excluded.md5, mode = excluded.mode, rev = excluded.rev, checked_ns = excluded.checked_ns, link = excluded.link`,
     );
-    for (const e of upserts) put.run({ ...e });
+    for (const e of upserts)
+      put.run({ path: e.path, size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs, md5: e.md5, mode: e.mode, rev: e.rev, checkedNs: e.checkedNs, link: e.link ?? null });
     const del = db.query("DELETE FROM base WHERE path = $path");
     for (const path of deleted) del.run({ path });
   })();
@@ -276,9 +281,14 @@ export function statIsTrusted(b: BaseEntry, st: { size: number; mtimeNs: bigint;
 
 // ---------------------------------------------------------------------------
 
-/** A base row as SQLite returns it with safe integers: path, size, mtime, ctime, md5, mode, rev, checked. */
-type _BaseRow = [string, bigint, bigint, bigint, string, bigint, bigint, bigint];
+/** The columns of a whole base entry, in _BaseRow's order. */
+const _ENTRY_COLUMNS = "path, size, mtime_ns, ctime_ns, md5, mode, rev, checked_ns, link";
 
-function _toEntry([path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs]: _BaseRow): BaseEntry {
-  return { path, size: Number(size), mtimeNs, ctimeNs, md5, mode: Number(mode), rev: Number(rev), checkedNs };
+/** A base row as SQLite returns it with safe integers: path, size, mtime, ctime, md5, mode, rev, checked, link. */
+type _BaseRow = [string, bigint, bigint, bigint, string, bigint, bigint, bigint, string | null];
+
+function _toEntry([path, size, mtimeNs, ctimeNs, md5, mode, rev, checkedNs, link]: _BaseRow): BaseEntry {
+  const entry: BaseEntry = { path, size: Number(size), mtimeNs, ctimeNs, md5, mode: Number(mode), rev: Number(rev), checkedNs };
+  if (link !== null) entry.link = link;
+  return entry;
 }

@@ -18,9 +18,10 @@ export interface TrackSummary {
 }
 
 /**
- * Tracks files, or with `recursive` directories (present and future files, minus `.socignore`).
- * Every argument is checked before anything is recorded; a missing path, a directory without
- * `recursive`, a symlink, an ignored path or one outside the tree throws UsageError.
+ * Tracks files and symlinks (the link itself, never what it points at), or with `recursive`
+ * directories (present and future files, minus `.socignore`). Every argument is checked before
+ * anything is recorded; a missing path, a directory without `recursive`, a special file, an
+ * ignored path or one outside the tree throws UsageError.
  */
 export function addPaths(opts: { cwd: string; args: readonly string[]; recursive: boolean; log: Logger }): TrackSummary {
   return _edit({ ...opts, adds: true }, (layout, rules, { ignored }) => {
@@ -28,10 +29,9 @@ export function addPaths(opts: { cwd: string; args: readonly string[]; recursive
       const path = toRepoPath(layout.top, opts.cwd, arg);
       const st = _lstat(join(layout.top, path));
       if (!st) throw new UsageError(`${arg}: no such file or directory`);
-      if (st.isSymbolicLink()) throw new UsageError(`${arg}: is a symlink; soc never follows symlinks`);
       if (st.isDirectory() && !opts.recursive)
         throw new UsageError(`${arg}: is a directory; use \`soc add -r ${arg}\` to track it and the files it will hold`);
-      if (!st.isDirectory() && !st.isFile()) throw new UsageError(`${arg}: not a regular file or directory`);
+      if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink()) throw new UsageError(`${arg}: not a regular file, symlink or directory`);
       if (ignored(st.isDirectory() ? `${path}/` : path)) throw new UsageError(`${arg}: is ignored by ${IGNORE_FILE}`);
       rules = setRule(rules, path, st.isDirectory() ? "dir" : "file", st.isDirectory());
     }
@@ -76,7 +76,7 @@ function _edit(
   const before = readRoots(db);
   const after = change(layout, before, { ignored, db });
   const [larger, smaller] = opts.adds ? [after, before] : [before, after];
-  // Warnings (symlinks, special files) concern what stays tracked: an add's new set only.
+  // Warnings (special files) concern what stays tracked: an add's new set only.
   const warn = opts.adds ? (m: string) => opts.log.warn(m) : () => {};
   const all = walkPaths(layout.top, larger, ignored, warn);
   const inSmaller = trackerFor(smaller);

@@ -4,17 +4,20 @@ import { isBuiltinOnly, type IgnoreMatcher } from "./ignore.ts";
 import { startStat, startTreeWalk, statCore, STAT_FIELDS, type PathBlock } from "./stat-core.ts";
 import { walkStarts, type RootRule } from "./roots.ts";
 
-/** What lstat says about one tracked regular file. */
+/** What lstat says about one tracked regular file or symlink. */
 export interface FileStat {
   path: string;
+  /** A symlink's size is its target's length in bytes. */
   size: number;
   mtimeNs: bigint;
   ctimeNs: bigint;
   mode: number;
+  /** A symlink: tracked as its target text, never followed. */
+  symlink?: true;
 }
 
 /**
- * The tracked regular files of a walk, without an object per file: `pathAt(i)` and `statAt(i)`
+ * The tracked regular files and symlinks of a walk, without an object per file: `pathAt(i)` and `statAt(i)`
  * (STAT_FIELDS numbers, stat-core.ts) describe file i. Matched against a base, `match` holds each
  * file's index there, or -1; where the C core also compared them, `clean` marks the files whose
  * stat equals their settled base entry's, and only the others can be asked about.
@@ -37,10 +40,11 @@ export interface PendingWalk {
 }
 
 /**
- * Walks the tracked roots under `top` and lstats every regular file, on other threads where the
- * C core runs (stat-core.ts): the caller can read the base meanwhile. Ignored paths and `.soc/`
- * are skipped; symlinks and special files are skipped with one `warn` each, never followed. A
- * path that vanished or changed type since readdir is left out. `expected` (about how many files
+ * Walks the tracked roots under `top` and lstats every regular file and symlink, on other threads
+ * where the C core runs (stat-core.ts): the caller can read the base meanwhile. A symlink is an
+ * entry of its own, never followed (nor walked into when it points at a directory). Ignored paths
+ * and `.soc/` are skipped; special files are skipped with one `warn` each. A path that vanished
+ * or became a directory or special file since readdir is left out. `expected` (about how many files
  * there are) picks the C core from C_CORE_MIN on; a tree with a .socignore is read in JS.
  */
 export function startWalk(
@@ -58,10 +62,8 @@ export function startWalk(
     for (const start of walkStarts(rules)) {
       const type = _typeOf(_lstatExact(start.path === "" ? top : join(top, start.path)));
       if (start.kind === "dir" && type === "dir") dirs.push(start.path);
-      else if (start.kind === "file" && type === "file") files.push(start.path);
-      else if ((start.kind === "file" && type !== "dir" && type !== undefined) || (start.kind === "dir" && type === "link")) {
-        if (!ignored(start.path)) skipped(start.path, type === "link" ? "symlink" : "special file");
-      }
+      else if (type === "file" || type === "link") files.push(start.path);
+      else if (start.kind === "file" && type === "special" && !ignored(start.path)) skipped(start.path, "special file");
     }
     const job = startTreeWalk(top, dirs, files, [...excluded]);
     if (job) {
@@ -92,12 +94,12 @@ function _walkInJs(
   const visit = (rel: string, known?: EntryType): void => {
     if (excluded.size > 0 && excluded.has(rel)) return;
     const type = known ?? _typeOf(_lstatExact(rel === "" ? top : join(top, rel)));
-    if (type === "file") rels.push(rel);
+    if (type === "file" || type === "link") rels.push(rel);
     else if (type === "dir") {
       if (rel !== "" && ignored(`${rel}/`)) return;
       const prefix = rel === "" ? "" : `${rel}/`;
       for (const child of _readdir(rel === "" ? top : join(top, rel), warn)) visit(prefix + child.name, _direntType(child));
-    } else if (type !== undefined && !ignored(rel)) skipped(rel, type === "link" ? "symlink" : "special file");
+    } else if (type === "special" && !ignored(rel)) skipped(rel, "special file");
   };
   for (const start of walkStarts(rules)) {
     const type = _typeOf(_lstatExact(start.path === "" ? top : join(top, start.path)));
@@ -106,10 +108,10 @@ function _walkInJs(
   const job = startStat(top, rels);
   // Matched against the ignore rules while the lstats run: an ignored file costs a wasted lstat, never a read.
   const keep = rels.map((rel) => !ignored(rel));
-  return { finish: (against) => _regularFiles(rels, keep, job.wait(against)) };
+  return { finish: (against) => _trackedEntries(rels, keep, job.wait(against)) };
 }
 
-/** The warning for a symlink or special file a walk leaves out. */
+/** The warning for a special file a walk leaves out. */
 function _skipping(warn: (msg: string) => void): (rel: string, kind: string) => void {
   return (rel, kind) => warn(`skipping ${kind} ${JSON.stringify(rel)} (not followed, not tracked)`);
 }
@@ -129,18 +131,23 @@ export function walkPaths(top: string, rules: readonly RootRule[], ignored: Igno
 /** The i-th file of a walk as a FileStat. */
 export function fileStatAt(walked: WalkedFiles, i: number): FileStat {
   const s = walked.statAt(i);
-  return {
+  const mode = s[5] as number;
+  const f: FileStat = {
     path: walked.pathAt(i),
     size: s[0] as number,
     mtimeNs: _nanos(s[1] as number, s[2] as number),
     ctimeNs: _nanos(s[3] as number, s[4] as number),
-    mode: (s[5] as number) & 0o7777,
+    mode: mode & 0o7777,
   };
+  if ((mode & _S_IFMT) === _S_IFLNK) f.symlink = true;
+  return f;
 }
 
 /** A FileStat from a bigint lstat. */
 export function toFileStat(path: string, st: BigIntStats): FileStat {
-  return { path, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, mode: Number(st.mode) & 0o7777 };
+  const f: FileStat = { path, size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, mode: Number(st.mode) & 0o7777 };
+  if (st.isSymbolicLink()) f.symlink = true;
+  return f;
 }
 
 // ---------------------------------------------------------------------------
@@ -175,12 +182,16 @@ function _nanos(seconds: number, nanos: number): bigint {
   return BigInt(seconds) * 1_000_000_000n + BigInt(nanos);
 }
 
-/** The kept regular files of a finished stat, packed: a path that vanished or changed type since readdir is left out. */
-function _regularFiles(rels: string[], keep: readonly boolean[], { stats, match }: { stats: Float64Array; match?: Int32Array }): WalkedFiles {
+const _S_IFMT = 0o170000;
+const _S_IFREG = 0o100000;
+const _S_IFLNK = 0o120000;
+
+/** The kept regular files and symlinks of a finished stat, packed: a path that vanished or changed type since readdir is left out. */
+function _trackedEntries(rels: string[], keep: readonly boolean[], { stats, match }: { stats: Float64Array; match?: Int32Array }): WalkedFiles {
   let n = 0;
   const isKept = (i: number) => {
     const mode = stats[i * STAT_FIELDS + 5] as number;
-    return keep[i] === true && mode >= 0 && (mode & 0o170000) === 0o100000;
+    return keep[i] === true && mode >= 0 && ((mode & _S_IFMT) === _S_IFREG || (mode & _S_IFMT) === _S_IFLNK);
   };
   for (let i = 0; i < rels.length; i++) if (isKept(i)) n++;
   const statAt = (numbers: Float64Array) => (i: number) => numbers.subarray(i * STAT_FIELDS, (i + 1) * STAT_FIELDS);

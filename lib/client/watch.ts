@@ -58,7 +58,7 @@ export const WATCH_TIMING: WatchTiming = {
 export type WatchEvent =
   | { event: "watching"; top: string; degraded: boolean; syncing: boolean }
   | { event: "push"; revision: number; transferred: string[]; deleted: string[]; held: string[] }
-  | { event: "pull"; revision: number; transferred: string[]; deleted: string[]; keptBoth: string[] }
+  | { event: "pull"; revision: number; transferred: string[]; deleted: string[]; keptBoth: string[]; linksSkipped: string[] }
   | { event: "conflict"; path: string; action: "kept-both" | "left-alone" }
   | { event: "paused"; reason: string }
   | { event: "degraded"; reason: string }
@@ -337,8 +337,9 @@ function _reportPush(deps: WatchDeps, r: PushResult, reported: Set<string>): boo
 }
 
 function _reportPull(deps: WatchDeps, r: PullResult, reported: Set<string>): void {
-  if (r.transferred.length + r.deleted.length + r.keptBoth.length > 0) {
-    deps.report({ event: "pull", revision: r.revision, transferred: r.transferred, deleted: r.deleted, keptBoth: r.keptBoth });
+  if (r.transferred.length + r.deleted.length + r.keptBoth.length + r.linksSkipped.length > 0) {
+    const { revision, transferred, deleted, keptBoth, linksSkipped } = r;
+    deps.report({ event: "pull", revision, transferred, deleted, keptBoth, linksSkipped });
   }
   for (const path of r.conflicts) _conflict(deps, path, reported);
 }

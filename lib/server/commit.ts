@@ -265,12 +265,12 @@ function _plan(table: Table, change: Changeset): _Plan {
   for (const u of change.upserts) {
     const row = readRow(table, u.path);
     const live = row !== undefined && !row.deleted;
-    const same = live && row.md5 === u.md5;
+    const same = live && row.md5 === u.md5 && row.link === u.link; // a file and a symlink are never the same content
     // A tombstone is no conflict for a path new to the client (baseRev 0): no content is lost.
     const tombstoneForNew = row?.deleted === true && u.baseRev === 0;
     const mode = u.mode ?? (live ? row.mode : NEW_FILE_MODE);
     if (row && row.rev > u.baseRev && !same && !tombstoneForNew) plan.conflicts.push(u.path);
-    else if (same && row.size === u.size && row.mode === mode && row.mtimeNs === u.mtimeNs && row.link === u.link) continue;
+    else if (same && row.size === u.size && row.mode === mode && row.mtimeNs === u.mtimeNs) continue;
     else {
       plan.stores.push({ ...u, mode });
       if (live) plan.replaced.push(row);

@@ -1,7 +1,7 @@
-import { chmodSync, lstatSync, mkdirSync, readlinkSync, realpathSync, renameSync, symlinkSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readlinkSync, realpathSync, renameSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError } from "../shared/errors.ts";
-import { firstNonDirParent, linkOrCopy, PERMISSION_BITS, placeFile, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
+import { firstNonDirParent, linkOrCopy, PERMISSION_BITS, placeFile, placeSymlink, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
 
 /** The server's file store (plain files by path) and where push stages live. */
@@ -81,11 +81,7 @@ export function writeToStore(store: Store, w: StoreWrite, rev: number, realDirs:
   if (lstatSync(to, { throwIfNoEntry: false })?.isDirectory()) displaced.push(_displace(store, w.path, rev, realDirs));
   if (w.link !== undefined) {
     // Made beside and renamed over, never followed; one already there with this target is done.
-    if (_linkTarget(to) !== w.link) {
-      const tmp = tempBeside(to);
-      symlinkSync(w.link, tmp);
-      renameSync(tmp, to);
-    }
+    if (_linkTarget(to) !== w.link) placeSymlink(w.link, to, { replace: true });
   } else if (w.move) {
     // Permission bits only: a client must not be able to plant setuid files on the server.
     chmodSync(w.from, w.mode & PERMISSION_BITS);

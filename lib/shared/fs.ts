@@ -7,10 +7,12 @@ import {
   linkSync,
   lstatSync,
   openSync,
+  readlinkSync,
   renameSync,
   rmSync,
   rmdirSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   utimesSync,
 } from "node:fs";
@@ -89,6 +91,38 @@ export function placeFile(from: string, to: string, opts: { replace: boolean }):
     rmSync(tmp, { force: true }); // only left by a failure
   }
   unlinkSync(from);
+}
+
+/**
+ * The target of symlink `path`, read with readlink (never followed). Throws the fs error (EINVAL:
+ * not a symlink), or EILSEQ when the target is not UTF-8 (no repository path or target can hold it).
+ */
+export function readSymlink(path: string): string {
+  const target = readlinkSync(path, { encoding: "buffer" });
+  try {
+    return _UTF8.decode(target);
+  } catch {
+    throw Object.assign(new Error(`${path}: symlink target is not UTF-8`), { code: "EILSEQ" });
+  }
+}
+
+const _UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Makes a symlink to `target` at `to`, never following one. With `replace`, it is made beside `to`
+ * and renamed over it (atomic: whatever was there is replaced). Without, `to` must not exist (the
+ * error is EEXIST), so something that appeared there meanwhile is never replaced.
+ */
+export function placeSymlink(target: string, to: string, opts: { replace: boolean }): void {
+  if (!opts.replace) return symlinkSync(target, to);
+  const tmp = tempBeside(to);
+  symlinkSync(target, tmp);
+  try {
+    renameSync(tmp, to);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
 }
 
 /** Hard-links `from` at `to`, or copies it (mtime kept) where links are impossible (another filesystem, no link support). */

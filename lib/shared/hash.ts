@@ -1,7 +1,9 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, openSync, readSync } from "node:fs";
 import { isGone } from "./fs.ts";
 
 const CHUNK = 1024 * 1024;
+/** Opens for reading, refusing a symlink at the last step (ELOOP): a file swapped for a link after its lstat is never read through. */
+const _READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
 /** Hashing time before md5Files considers helper workers: enough to judge the rate, and a small batch is done by then. */
 const HELP_AFTER_MS = 25;
 /** Hashing still to do, projected from the rate so far, below which helpers are not worth starting: one costs 30-80 ms to start here, and it only takes a share of what is left. */
@@ -9,7 +11,7 @@ const HELP_WORTH_MS = 200;
 /** At most this many helper workers, whatever the core count (each holds a copy of the path list). */
 const _MAX_HELPERS = 3;
 
-/** Hex md5 of a file's bytes, streamed in 1 MiB reads. Throws the fs error if it cannot be read. */
+/** Hex md5 of a file's bytes, streamed in 1 MiB reads. Throws the fs error if it cannot be read (ELOOP for a symlink: never followed). */
 export function md5File(path: string, buf: Uint8Array = new Uint8Array(CHUNK)): string {
   return _md5File(path, buf);
 }
@@ -125,7 +127,7 @@ function _digest(path: string, buf: Uint8Array, onChunk?: () => void): FileDiges
 
 function _md5File(path: string, buf: Uint8Array, onChunk?: () => void): string {
   const hasher = new Bun.CryptoHasher("md5");
-  const fd = openSync(path, "r");
+  const fd = openSync(path, _READ_NOFOLLOW);
   try {
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null);

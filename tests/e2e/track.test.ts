@@ -69,7 +69,7 @@ describe("init, add, rm, status", () => {
     expect((await status(dir.path)).added).toEqual(["d/later/two", "d/one"]);
   });
 
-  test(".socignore excludes files; symlinks and special files are warned about on stderr only", async () => {
+  test(".socignore excludes files; a symlink is tracked as a link, a special file is warned about on stderr only", async () => {
     using dir = tempDir();
     await cli(dir.path, ["init"]);
     writeFile(dir.path, ".socignore", "*.tmp\ncache/\n");
@@ -77,12 +77,13 @@ describe("init, add, rm, status", () => {
     writeFile(dir.path, "d/skip.tmp");
     writeFile(dir.path, "d/cache/big");
     symlinkSync("keep.txt", join(dir.path, "d/link"));
+    expect(Bun.spawnSync(["mkfifo", join(dir.path, "d/fifo")]).exitCode).toBe(0);
     const added = await cli(dir.path, ["add", "-r", "d"]);
-    expect(added.stdout).toBe("tracking 1 file (1 newly tracked)\n");
-    expect(added.stderr).toBe('warning: skipping symlink "d/link" (not followed, not tracked)\n');
+    expect(added.stdout).toBe("tracking 2 files (2 newly tracked)\n");
+    expect(added.stderr).toBe('warning: skipping special file "d/fifo" (not followed, not tracked)\n');
     const res = await cli(dir.path, ["status", "--json"]);
-    expect(JSON.parse(res.stdout)).toEqual({ added: ["d/keep.txt"], modified: [], deleted: [] });
-    expect(res.stderr).toBe('warning: skipping symlink "d/link" (not followed, not tracked)\n');
+    expect(JSON.parse(res.stdout)).toEqual({ added: ["d/keep.txt", "d/link"], modified: [], deleted: [] });
+    expect(res.stderr).toBe('warning: skipping special file "d/fifo" (not followed, not tracked)\n');
     const ignored = await runCli(dir.path, ["add", "d/skip.tmp"]);
     expect([ignored.stderr, ignored.code]).toEqual(["error: d/skip.tmp: is ignored by .socignore\n", 2]);
   });

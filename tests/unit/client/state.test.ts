@@ -34,7 +34,7 @@ test("a new state database is in WAL mode at the latest schema version", () => {
   openState(file).close();
   using db = new Database(file);
   expect(db.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
-  expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: 3 });
+  expect(db.query("PRAGMA user_version").get()).toEqual({ user_version: 4 });
 });
 
 test("a database from a newer soc is refused, not downgraded", () => {
@@ -51,6 +51,16 @@ test("base entries keep nanosecond timestamps exactly", () => {
   expect(readBase(db).get(entry.path)).toEqual(entry);
   updateBase(db, [], [entry.path]);
   expect(readBase(db).size).toBe(0);
+});
+
+test("a symlink's base entry keeps its target; a file replacing it has none", () => {
+  using dir = tempDir();
+  using db = openState(join(dir.path, "state.db"));
+  const link: BaseEntry = { ...entry, size: 9, md5: "0f4d3d8a3c9bd1d1f1a1e0e7e3f5b0a1", mode: 0o777, link: "../é/tgt" };
+  updateBase(db, [link]);
+  expect(readBase(db).get(entry.path)).toEqual(link);
+  updateBase(db, [entry]);
+  expect(readBase(db).get(entry.path)).toEqual(entry);
 });
 
 test("a refresh never overwrites an entry a concurrent run has moved to new content", () => {
