@@ -21,7 +21,10 @@ export interface PullPlan {
   conflicts: FileRow[];
   /** Paths whose local copy is renamed aside first (`--keep-both`). */
   keepBoth: string[];
-  /** What each path's lstat said when planned (see statSignature): checked again just before acting. */
+  /**
+   * What each path's lstat said when planned (see statSignature), or "absent" for a directory this
+   * pull's deletions are to take away: checked again just before acting.
+   */
   seen: Map<string, string>;
 }
 
@@ -35,9 +38,9 @@ export function statSignature(top: string, path: string): string {
  * Classifies server rows against the tree, looking only at the paths that changed (stat first,
  * md5 when the stat moved; a symlink by its target). A row meets one of: clean local file or
  * symlink, or nothing here → take/remove; same content (the same bytes, or the same target) →
- * adopt; a local edit, a local new file, a directory in the way or a symlink among its parents →
- * conflict (with `keepBoth`, a conflicting file or symlink is renamed aside and the server's
- * version taken).
+ * adopt; a directory → take once this pull's deletions emptied it away; a local edit, a local
+ * new file, a directory still in the way or a symlink among its parents → conflict (with
+ * `keepBoth`, a conflicting file or symlink is renamed aside and the server's version taken).
  */
 export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMap<string, BaseEntry>, keepBoth: boolean): PullPlan {
   const plan: PullPlan = { take: [], remove: [], adopt: [], chmod: [], forget: [], conflicts: [], keepBoth: [], seen: new Map() };
@@ -53,6 +56,14 @@ export function planPull(top: string, rows: readonly FileRow[], base: ReadonlyMa
     const local = _localState(top, row.path, b);
     if (local.kind === "absent") {
       (row.deleted ? plan.forget : plan.take).push(row);
+    } else if (local.kind === "dir") {
+      // A file or link where this tree has a directory: taken once this pull's deletions have emptied
+      // the directory away (applyPull then finds the path absent, as planned here), else a conflict.
+      if (row.deleted) plan.forget.push(row);
+      else {
+        plan.seen.set(row.path, "absent");
+        plan.take.push(row);
+      }
     } else if (!row.deleted && local.md5 === row.md5 && local.link === row.link) {
       plan.adopt.push(row);
       // A permission-only change on the server (chmod ±x) reaches this copy unless it was changed here too; a link has none of its own.
@@ -89,7 +100,7 @@ type LocalState =
   | { kind: "absent"; md5?: undefined; link?: undefined }
   | { kind: "clean"; md5: string; mode: number; link?: string }
   | { kind: "modified" | "untracked"; md5: string | undefined; mode: number; link?: string }
-  | { kind: "blocked"; md5?: undefined; link?: undefined };
+  | { kind: "blocked" | "dir"; md5?: undefined; link?: undefined };
 
 function _localState(top: string, path: string, b: BaseEntry | undefined): LocalState {
   let st: BigIntStats;
@@ -101,9 +112,11 @@ function _localState(top: string, path: string, b: BaseEntry | undefined): Local
   }
   const mode = Number(st.mode);
   if (st.isSymbolicLink()) return _localLink(join(top, path), b, mode);
+  if (st.isDirectory()) return { kind: "dir" };
   if (!st.isFile()) return { kind: "blocked" };
   const wasLink = b?.link !== undefined; // a symlink replaced by a file: modified, whatever its bytes
-  if (b && !wasLink && statIsTrusted(b, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs })) return { kind: "clean", md5: b.md5, mode };
+  if (b && !wasLink && statIsTrusted(b, { size: Number(st.size), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs }))
+    return { kind: "clean", md5: b.md5, mode };
   let md5: string;
   try {
     md5 = md5File(join(top, path));

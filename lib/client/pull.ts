@@ -48,10 +48,7 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
     const changes = await s.remote.changes(since);
     for (const row of changes.files) checkRepoPath(row.path);
     const refused = _unholdable(s, changes.files, limits);
-    const { rows, linksSkipped } = _withoutLinks(
-      refused.size ? changes.files.filter((r) => !refused.has(r.path)) : changes.files,
-      holdsLinks,
-    );
+    const { rows, linksSkipped } = _withoutLinks(refused.size ? changes.files.filter((r) => !refused.has(r.path)) : changes.files, holdsLinks);
     const plan = planPull(
       s.layout.top,
       rows,

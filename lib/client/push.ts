@@ -251,7 +251,16 @@ function _upsert(f: ScannedFile, base: BaseEntry | undefined, modes: boolean): U
 
 function _baseEntry(f: ScannedFile, revision: number, scanNs: bigint, old: BaseEntry | undefined): BaseEntry {
   const unchanged = old && old.md5 === f.md5 && old.mode === f.mode && old.link === f.link;
-  const entry: BaseEntry = { path: f.path, size: f.size, mtimeNs: f.mtimeNs, ctimeNs: f.ctimeNs, md5: f.md5 as string, mode: f.mode, rev: unchanged ? old.rev : revision, checkedNs: scanNs };
+  const entry: BaseEntry = {
+    path: f.path,
+    size: f.size,
+    mtimeNs: f.mtimeNs,
+    ctimeNs: f.ctimeNs,
+    md5: f.md5 as string,
+    mode: f.mode,
+    rev: unchanged ? old.rev : revision,
+    checkedNs: scanNs,
+  };
   if (f.link !== undefined) entry.link = f.link;
   return entry;
 }

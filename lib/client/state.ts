@@ -122,9 +122,7 @@ export function readBaseFor(db: Database, paths: Iterable<string>): Map<string, 
 export function readBaseWithin(db: Database, paths: readonly string[]): Map<string, BaseEntry> {
   const out = readBaseFor(db, paths);
   // Paths under dir sort between "dir/" and "dir0" ("0" follows "/"), as in baseHasBelow.
-  const below = db
-    .query(`SELECT ${_ENTRY_COLUMNS} FROM base WHERE path > $lo AND path < $hi`)
-    .safeIntegers(true);
+  const below = db.query(`SELECT ${_ENTRY_COLUMNS} FROM base WHERE path > $lo AND path < $hi`).safeIntegers(true);
   for (const path of paths) {
     if (out.has(path)) continue; // a file's entry: nothing can lie below it
     for (const row of below.values({ lo: `${path}/`, hi: `${path}0` }) as _BaseRow[]) out.set(row[0], _toEntry(row));
@@ -164,7 +162,17 @@ export function updateBase(db: Database, upserts: Iterable<BaseEntry>, deleted: 
          md5 = excluded.md5, mode = excluded.mode, rev = excluded.rev, checked_ns = excluded.checked_ns, link = excluded.link`,
     );
     for (const e of upserts)
-      put.run({ path: e.path, size: e.size, mtimeNs: e.mtimeNs, ctimeNs: e.ctimeNs, md5: e.md5, mode: e.mode, rev: e.rev, checkedNs: e.checkedNs, link: e.link ?? null });
+      put.run({
+        path: e.path,
+        size: e.size,
+        mtimeNs: e.mtimeNs,
+        ctimeNs: e.ctimeNs,
+        md5: e.md5,
+        mode: e.mode,
+        rev: e.rev,
+        checkedNs: e.checkedNs,
+        link: e.link ?? null,
+      });
     const del = db.query("DELETE FROM base WHERE path = $path");
     for (const path of deleted) del.run({ path });
   })();

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type Dirent } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, type Dirent } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
@@ -23,10 +23,13 @@ export function writeTree(top: string, files: Record<string, string>): void {
   for (const [rel, content] of Object.entries(files)) writeFile(top, rel, content);
 }
 
-/** Every file under `dir` (except `.soc/`; links followed, directories walked) as path → base64 content, for byte-exact comparison. */
+/** Every file under `dir` (except `.soc/`) as path → base64 content, and every symlink (never followed) as "symlink → TARGET", for byte-exact comparison. */
 export function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const e of _entries(dir, ".soc")) if (!e.dirent.isDirectory()) out[e.rel] = readFileSync(e.abs).toString("base64");
+  for (const e of _entries(dir, ".soc")) {
+    if (e.dirent.isSymbolicLink()) out[e.rel] = `symlink → ${readlinkSync(e.abs)}`;
+    else if (!e.dirent.isDirectory()) out[e.rel] = readFileSync(e.abs).toString("base64");
+  }
   return out;
 }
 
