@@ -171,9 +171,7 @@ export async function diffAgainstBase(
   for (const path of unwalked) {
     const b = closer.get(path);
     if (b === undefined) continue; // a concurrent push or pull took it out of the base meanwhile
-    // Below a symlink (or a file) the path is gone from the tree: whatever lies through the link is never looked at.
-    const reachable = tracked(path) && firstNonDirParent(top, path, realDirs) === undefined;
-    const st = reachable ? _lstatOrError(join(top, path)) : undefined;
+    const st = tracked(path) && !_belowNonDir(top, path, realDirs) ? _lstatOrError(join(top, path)) : undefined;
     if (typeof st === "string") {
       unreadable.push({ path, error: st });
       continue;
@@ -301,6 +299,19 @@ function _statIsTrusted(base: Float64Array, at: number, walked: ArrayLike<number
     base[b + 3] === walked[3] &&
     base[b + 4] === walked[4]
   );
+}
+
+/**
+ * Whether a parent of `path` is a symlink, a file or missing: the path is gone from the tree then,
+ * and whatever lies through a link is never looked at. A parent that cannot be lstat-ed says no:
+ * the path's own lstat then names the error.
+ */
+function _belowNonDir(top: string, path: string, realDirs: Set<string>): boolean {
+  try {
+    return firstNonDirParent(top, path, realDirs) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** lstat with exact nanoseconds; undefined when the path is gone (ENOENT, ENOTDIR), the error code when it cannot be lstat-ed. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
+import { lstatSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { cli, cliJson, runCli } from "../_harness/cli.ts";
 import { snapshot, writeFile } from "../_harness/fs.ts";
@@ -132,6 +132,17 @@ describe("symlinks, whatever the transport", () => {
     expect(snapshot(p.b)).toEqual(snapshot(p.a));
     const to = await runCli(p.b, ["restore", "tree-link", "--to", join(p.outside, "copy")]);
     expect([to.stderr, to.code]).toEqual([expect.stringContaining('"tree-link" is a symlink to'), 1]);
+
+    // verify re-reads a link whose stat still matches: a target swapped and its mtime put back is found.
+    const past = new Date(Date.now() - 3600_000);
+    lutimesSync(join(p.b, "tree-link"), past, past);
+    await cli(p.b, ["status"]); // the base takes that mtime
+    expect((await cli(p.b, ["verify"])).stdout).toBe("checked 2 files here: all intact\n");
+    rmSync(join(p.b, "tree-link"));
+    symlinkSync(join(p.outside, "TREE"), join(p.b, "tree-link"));
+    lutimesSync(join(p.b, "tree-link"), past, past);
+    const found = await runCli(p.b, ["verify", "--json"]);
+    expect(JSON.parse(found.stdout).mismatches).toEqual([expect.objectContaining({ path: "tree-link" })]);
   });
 
   test("a tree that cannot make symlinks skips them with one warning and never pushes them as deleted", async () => {

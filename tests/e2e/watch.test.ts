@@ -1,6 +1,18 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { createClient } from "../../lib/client/api.ts";
 import { md5Bytes } from "../../lib/shared/hash.ts";
@@ -63,6 +75,18 @@ describe("soc watch", () => {
     expect(readdirSync(join(p.b, "d")).sort()).toEqual(["conf.ini", "doc.txt"]);
     const log = await p.api.log({ path: "d/doc.txt" });
     expect(log.history?.map((h) => h.action)).toEqual(["modified", "added"]);
+  });
+
+  test("a symlink made, retargeted (ln -sfn) and removed on A: B follows it, as a link", async () => {
+    await using p = await watchedPair({ "t1.txt": "1", "t2.txt": "2" });
+    const target = (path: string) => (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ? readlinkSync(path) : undefined);
+    symlinkSync("t1.txt", join(p.a, "d/l"));
+    await waitFor(() => target(join(p.b, "d/l")) === "t1.txt", "B to get the link");
+    expect(Bun.spawnSync(["ln", "-sfn", "t2.txt", join(p.a, "d/l")]).exitCode).toBe(0);
+    await waitFor(() => target(join(p.b, "d/l")) === "t2.txt", "B to get its new target");
+    rmSync(join(p.a, "d/l"));
+    await waitFor(() => !lstatSync(join(p.b, "d/l"), { throwIfNoEntry: false }), "B to lose the link");
+    expect([read(join(p.b, "d/t1.txt")), read(join(p.b, "d/t2.txt"))]).toEqual(["1", "2"]);
   });
 
   test("a file appended to for a while is pushed once it is whole, never half-written", async () => {

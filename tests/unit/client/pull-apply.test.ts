@@ -8,8 +8,8 @@ import { md5Bytes } from "../../../lib/shared/hash.ts";
 import type { FileRow } from "../../../lib/shared/protocol.ts";
 import { tempDir, writeFile } from "../../_harness/fs.ts";
 
-/** A tree whose `files` are clean against their base (rev 1), and a stage holding `next` as the server's rev 2. */
-function pulling(root: string, files: Record<string, string>, next: Record<string, string>) {
+/** A tree whose `files` are clean against their base (rev 1), and a stage holding `next` as the server's rev 2, which also deletes `gone`. */
+function pulling(root: string, files: Record<string, string>, next: Record<string, string>, gone: string[] = []) {
   const [top, staged] = [join(root, "top"), join(root, "staged")];
   const base = new Map<string, BaseEntry>();
   for (const [path, content] of Object.entries(files)) {
@@ -30,6 +30,7 @@ function pulling(root: string, files: Record<string, string>, next: Record<strin
     writeFile(staged, path, content);
     return { path, size: content.length, md5: md5Bytes(content), mode: 0o644, mtimeNs: "1", rev: 2, deleted: false };
   });
+  for (const path of gone) rows.push({ path, size: 0, md5: "", mode: 0o644, mtimeNs: "0", rev: 2, deleted: true });
   return { top, staged, plan: planPull(top, rows, base, false) };
 }
 
@@ -50,5 +51,20 @@ describe("applyPull", () => {
     applyPull(top, staged, plan, { onPath: () => writeFile(top, "d/new", "made here just now") });
     expect(readFileSync(join(top, "d/new"), "utf8")).toBe("made here just now");
     expect(plan.conflicts.map((r) => r.path)).toEqual(["d/new"]);
+  });
+
+  test("a directory where the server now has a file goes once the same pull's deletions empty it; one still holding a file of ours stays, a conflict", () => {
+    using dir = tempDir();
+    const { top, staged, plan } = pulling(dir.path, { "d/x/old": "o", "d/y/old": "o" }, { "d/x": "now a file", "d/y": "now a file too" }, [
+      "d/x/old",
+      "d/y/old",
+    ]);
+    writeFile(top, "d/y/mine", "untracked, made here");
+    expect([plan.take.map((r) => r.path), plan.seen.get("d/x")]).toEqual([["d/x", "d/y"], "absent"]);
+    const applied = applyPull(top, staged, plan);
+    expect(readFileSync(join(top, "d/x"), "utf8")).toBe("now a file");
+    expect(readFileSync(join(top, "d/y/mine"), "utf8")).toBe("untracked, made here");
+    expect([plan.take.map((r) => r.path), plan.conflicts.map((r) => r.path)]).toEqual([["d/x"], ["d/y"]]);
+    expect([applied.put.map((e) => e.path), applied.forget.sort()]).toEqual([["d/x"], ["d/x/old", "d/y/old"]]);
   });
 });
