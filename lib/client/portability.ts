@@ -1,4 +1,4 @@
-import { existsSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -46,9 +46,29 @@ export function portabilityProblems(added: readonly string[], tracked: readonly 
   return problems;
 }
 
-/** False on Windows, whose filesystems keep no Unix modes (`SOC_TEST_FS=windows` plays it on Linux). */
-export function keepsModes(env: Record<string, string | undefined>): boolean {
-  return env.SOC_TEST_FS !== "windows" && process.platform !== "win32";
+/**
+ * Whether the filesystem holding `dir` (a directory soc may write in) keeps Unix modes: a probe
+ * file made 0600, chmod-ed to 0640 and looked at again. Windows keeps none, and neither do exFAT
+ * and FAT on any system (every file shows 0777, or the mount's mask, whatever chmod says). A
+ * probe that cannot be made says yes, as soc did before it asked.
+ */
+export function keepsModes(dir: string, env: Record<string, string | undefined>): boolean {
+  if (_onWindows(env)) return false;
+  const probe = join(dir, `soc-mode-probe-${process.pid}`);
+  try {
+    writeFileSync(probe, "", { mode: 0o600 });
+    chmodSync(probe, 0o640);
+    return (lstatSync(probe).mode & 0o777) === 0o640;
+  } catch {
+    return true;
+  } finally {
+    rmSync(probe, { force: true });
+  }
+}
+
+/** True on Windows (`SOC_TEST_FS=windows` plays it on Linux). */
+function _onWindows(env: Record<string, string | undefined>): boolean {
+  return env.SOC_TEST_FS === "windows" || process.platform === "win32";
 }
 
 /**
@@ -63,8 +83,7 @@ export function holdsSymlinks(dir: string, env: Record<string, string | undefine
     symlinkSync("soc-link-probe", probe);
     return true;
   } catch (error) {
-    if (_NO_SYMLINKS.has((error as NodeJS.ErrnoException).code ?? "")) return false;
-    throw error;
+    return !_NO_SYMLINKS.has((error as NodeJS.ErrnoException).code ?? ""); // another failure is no answer: try them
   } finally {
     rmSync(probe, { force: true });
   }
@@ -86,7 +105,7 @@ export interface NameLimits {
  * `SOC_TEST_FS=windows` in `env` plays a Windows filesystem, for tests on Linux.
  */
 export function nameLimitsAt(dir: string, env: Record<string, string | undefined>): NameLimits {
-  if (!keepsModes(env)) return { windows: true, caseInsensitive: true };
+  if (_onWindows(env)) return { windows: true, caseInsensitive: true };
   const name = `soc-case-probe-${process.pid}`;
   const probe = join(dir, name);
   try {

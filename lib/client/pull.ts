@@ -75,7 +75,9 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
       progress.finish();
       if (!verified) continue;
       syncPaths([], [staged]); // durable before it is renamed into the tree: a crash never leaves an empty file there
-      const { put, forget, kept } = applyPull(s.layout.top, staged, plan, { modes: keepsModes(process.env) });
+      const { put, forget, kept } = applyPull(s.layout.top, staged, plan, {
+        modes: plan.chmod.length === 0 || keepsModes(s.layout.tmpDir, process.env), // probed only when a mode is to change
+      });
       updateBase(s.db, put, forget);
       _mergeRoots(s, changes);
       // Unresolved conflicts and refused names are fetched again by the next pull: stop just below the oldest.

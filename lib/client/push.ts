@@ -89,7 +89,7 @@ export async function push(
   if (!hasChanges && !opts.force) return { revision: s.serverRevision, transferred: [], deleted: [], conflicts: [], upToDate: true, ...heldOut };
   if (opts.dryRun) return { revision: s.serverRevision, transferred, deleted, conflicts: [], upToDate: false, ...heldOut };
 
-  const modes = keepsModes(process.env);
+  const modes = keepsModes(s.layout.tmpDir, process.env);
   const stage = await s.remote.beginPush(s.client);
   const request: PushCommitRequest = {
     stage: stage.stage,
