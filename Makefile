@@ -11,7 +11,7 @@ BUN_VERSION := $(shell sed -nE 's/.*"packageManager": *"bun@([0-9.]+)".*/\1/p' p
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
-tools: ## Install the pinned bun (from npm), rsync, openssh, cron, nginx and caddy (apt-get) when missing
+tools: ## Install the pinned bun (from npm), rsync, openssh, cron, nginx, caddy and PostgreSQL (apt-get) when missing
 	@command -v $(BUN) >/dev/null 2>&1 && $(BUN) --version >/dev/null 2>&1 || { \
 	  echo "installing bun $(BUN_VERSION) with npm"; npm install -g bun@$(BUN_VERSION) >/dev/null 2>&1 || true; \
 	  bun --version >/dev/null 2>&1 || npm install -g --allow-scripts=bun bun@$(BUN_VERSION); }
@@ -25,6 +25,7 @@ tools: ## Install the pinned bun (from npm), rsync, openssh, cron, nginx and cad
 	  command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	  [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	  command -v caddy >/dev/null || missing="$$missing caddy"; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	  if [ -n "$$missing" ]; then echo "installing$$missing with apt-get"; \
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 

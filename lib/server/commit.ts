@@ -1,6 +1,6 @@
-import { BadInputError, ConflictError, SocError } from "../shared/errors.ts";
-import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
-import type { CommitProgress, Delete, FileRow, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
+import { BadInputError } from "../shared/errors.ts";
+import { ancestorPaths, checkRepoPath } from "../shared/paths.ts";
+import type { CommitProgress, Delete, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
 import { writeRevision } from "./revision.ts";
 import { md5Bytes } from "../shared/hash.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
@@ -8,7 +8,8 @@ import { finishJournal, firstUnplaced, recordJournal, stageInJournal, type Journ
 import { enterJournal, leaveJournal, storePlaced, type JournalGate } from "./journal-gate.ts";
 import { openStageDirs, readChangesetParts, removeStage, stageDir, verifyStage } from "./stage.ts";
 import { repairFromStage, resolveIn } from "./store.ts";
-import { currentRevision, readRow, shapeClashes, type Table } from "./table.ts";
+import { NEW_FILE_MODE, planChangeset } from "./changeset-plan.ts";
+import { currentRevision, readRow, tableFacts, type Table } from "./table.ts";
 
 /** What a commit needs besides the request: the server's state, clock, retention and log. */
 export interface CommitDeps extends JournalDeps {
@@ -154,13 +155,11 @@ export function checkChangeset(change: Changeset): void {
 }
 
 /**
- * Commits a changeset's rows in one transaction: throws ConflictError listing every path changed
- * on the server after its baseRev (identical content is no conflict), else writes revision+1 and,
- * given the `source` of its new content, the journal entry that puts its files in the store
- * (runJournal, after this returns). Throws SocError "mass_delete" (409) for a commit deleting
- * more than half of 10+ live files, or all of 2+, unless `change.allowMassDelete`. Replaced files
- * are recorded as versions unless `keepVersions` is false. A changeset that changes nothing
- * returns the current revision.
+ * Commits a changeset's rows in one transaction: throws what planChangeset throws (a conflict, a
+ * mass deletion, a base ahead of the server), else writes revision+1 and, given the `source` of
+ * its new content, the journal entry that puts its files in the store (runJournal, after this
+ * returns). Replaced files are recorded as versions unless `keepVersions` is false. A changeset
+ * that changes nothing returns the current revision.
  */
 export function commitChangeset(
   table: Table,
@@ -172,20 +171,8 @@ export function commitChangeset(
   return db
     .transaction(() => {
       const current = currentRevision(table);
-      const ahead = [...change.upserts, ...change.deletes].find((c) => c.baseRev > current);
-      if (ahead) {
-        const what = `base revision ${ahead.baseRev} of ${JSON.stringify(ahead.path)}`;
-        throw new BadInputError(`${what} is newer than the server's ${current}; was the server reset?`, "bad_base");
-      }
-      const plan = _plan(table, change);
-      if (plan.conflicts.length > 0) {
-        plan.conflicts.sort(comparePaths);
-        const list = plan.conflicts.map((p) => JSON.stringify(p)).join(", ");
-        throw new ConflictError(`changed on the server since your base: ${list}; pull first`, plan.conflicts);
-      }
-      if (!change.allowMassDelete) _checkMassDelete(table, plan.deletes.length);
-      const rootChanges = _rootChanges(table, change);
-      if (plan.stores.length === 0 && plan.deletes.length === 0 && rootChanges === 0) {
+      const plan = planChangeset(tableFacts(table, current), change);
+      if (plan.stores.length === 0 && plan.deletes.length === 0 && plan.rootChanges === 0) {
         return { revision: current, stored: [], deleted: [] };
       }
       const rev = current + 1;
@@ -202,16 +189,6 @@ export function commitChangeset(
 }
 
 // ---------------------------------------------------------------------------
-
-interface _Plan {
-  conflicts: string[];
-  /** Paths to delete (live before this commit). */
-  deletes: string[];
-  /** Upserts that change their row. */
-  stores: (Upsert & { mode: number })[];
-  /** Live rows (before this commit) of the paths it deletes or writes over: the versions to keep. */
-  replaced: FileRow[];
-}
 
 /** The request's changeset with the parts sent before it (POST /v1/push/part) in front. */
 function _wholeChangeset(deps: CommitDeps, req: PushCommitRequest): PushCommitRequest {
@@ -245,61 +222,4 @@ function _checkLinks(upserts: readonly Upsert[]): void {
     if (u.link === undefined || (md5Bytes(u.link) === u.md5 && Buffer.byteLength(u.link) === u.size)) continue;
     throw new BadInputError(`${JSON.stringify(u.path)}: a symlink's md5 and size must be its target's`, "bad_link");
   }
-}
-
-/** The mode a path new to the table gets from a client that sends none. */
-const NEW_FILE_MODE = 0o644;
-
-function _plan(table: Table, change: Changeset): _Plan {
-  const plan: _Plan = { conflicts: [], deletes: [], stores: [], replaced: [] };
-  for (const d of change.deletes) {
-    const row = readRow(table, d.path);
-    if (!row || row.deleted) continue; // gone already: no-op
-    if (row.rev > d.baseRev) {
-      plan.conflicts.push(d.path);
-    } else {
-      plan.deletes.push(d.path);
-      plan.replaced.push(row);
-    }
-  }
-  for (const u of change.upserts) {
-    const row = readRow(table, u.path);
-    const live = row !== undefined && !row.deleted;
-    const same = live && row.md5 === u.md5 && row.link === u.link; // a file and a symlink are never the same content
-    // A tombstone is no conflict for a path new to the client (baseRev 0): no content is lost.
-    const tombstoneForNew = row?.deleted === true && u.baseRev === 0;
-    const mode = u.mode ?? (live ? row.mode : NEW_FILE_MODE);
-    if (row && row.rev > u.baseRev && !same && !tombstoneForNew) plan.conflicts.push(u.path);
-    else if (same && row.size === u.size && row.mode === mode && row.mtimeNs === u.mtimeNs) continue;
-    else {
-      plan.stores.push({ ...u, mode });
-      if (live) plan.replaced.push(row);
-    }
-  }
-  plan.conflicts.push(
-    ...shapeClashes(
-      table,
-      plan.stores.map((u) => u.path),
-      new Set(plan.deletes),
-    ),
-  );
-  return plan;
-}
-
-/** Refuses a commit that would empty most of the server: what a wiped or unmounted working tree pushes. */
-function _checkMassDelete(table: Table, deleting: number): void {
-  const { live } = table.db.query("SELECT COUNT(*) AS live FROM files WHERE deleted = 0").get() as { live: number };
-  const all = live >= 2 && deleting === live;
-  if (!all && !(live >= 10 && deleting * 2 > live)) return;
-  const what = all ? `all ${live} files on the server` : `${deleting} of the ${live} files on the server (more than half)`;
-  throw new SocError("mass_delete", `this push would delete ${what}; pass --allow-mass-delete if that is intended`, {
-    status: 409,
-  });
-}
-
-function _rootChanges(table: Table, change: Changeset): number {
-  const kindOf = table.db.query("SELECT kind FROM roots WHERE path = $path");
-  const set = change.roots.set.filter((r) => (kindOf.get({ path: r.path }) as { kind: string } | null)?.kind !== r.kind);
-  const removed = change.roots.remove.filter((path) => kindOf.get({ path }) !== null);
-  return set.length + removed.length;
 }

@@ -5,6 +5,7 @@ import { openDb } from "../shared/db.ts";
 import { ancestorPaths } from "../shared/paths.ts";
 import { type Changes, type FileRow, type RootRuleBody } from "../shared/protocol.ts";
 import { CHANGES_PAGE_ROWS } from "../shared/wire.ts";
+import type { TableFacts } from "./changeset-plan.ts";
 import { SERVER_MIGRATIONS } from "./schema.ts";
 
 /** The server's authoritative state: file rows (with tombstones), revisions and root rules. */
@@ -77,6 +78,18 @@ export function changesSince(table: Table, since: number, page: { afterRev?: num
 export function readRow(table: Table, path: string): FileRow | undefined {
   const row = table.db.query(`SELECT ${ROW_COLUMNS} FROM files WHERE path = $path`).get({ path });
   return row ? _toFileRow(row) : undefined;
+}
+
+/** What a commit's plan reads (changeset-plan.ts), asked of this table as the plan goes, inside the caller's transaction. */
+export function tableFacts(table: Table, current: number): TableFacts {
+  const kindOf = table.db.query("SELECT kind FROM roots WHERE path = $path");
+  return {
+    current,
+    row: (path) => readRow(table, path),
+    clashes: (paths, deleting) => shapeClashes(table, paths, deleting),
+    liveFiles: () => (table.db.query("SELECT COUNT(*) AS live FROM files WHERE deleted = 0").get() as { live: number }).live,
+    rootKind: (path) => (kindOf.get({ path }) as { kind: string } | null)?.kind,
+  };
 }
 
 /** Of `paths` to be written, those that would sit under a live file, or over live files, not in `deleting`. */
