@@ -1,0 +1,231 @@
+import { SQL } from "bun";
+import { SocError } from "../shared/errors.ts";
+import { ancestorPaths } from "../shared/paths.ts";
+import type { Changes, FileRow, PushCommit, RootRuleBody } from "../shared/protocol.ts";
+import { CHANGES_PAGE_ROWS } from "../shared/wire.ts";
+import { planChangeset, type TableFacts } from "./changeset-plan.ts";
+import { checkChangeset, type Changeset } from "./commit.ts";
+
+/**
+ * The server's table in PostgreSQL (`--database postgres://…`), for several servers sharing one
+ * database: the same rows as the SQLite table (table.ts), read and written through Bun's built-in
+ * `Bun.sql`. A commit takes its revision number under a lock on the one head row, never from a
+ * sequence: with a sequence, revision N+1 could become visible before N, and a client that polled
+ * "since N" in between would never see N.
+ */
+export interface PgTable extends AsyncDisposable {
+  readonly sql: SQL;
+  close(): Promise<void>;
+}
+
+/** The channel a commit notifies with its revision (LISTEN/NOTIFY), on commit. */
+export const REVISION_CHANNEL = "soc_revision";
+
+/** Opens the table at `url`, creating and migrating its schema as needed (one server at a time, under an advisory lock). */
+export async function openPgTable(url: string): Promise<PgTable> {
+  const sql = new SQL(url);
+  try {
+    await sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${_MIGRATION_LOCK})`;
+      await tx`CREATE TABLE IF NOT EXISTS soc_schema (version integer NOT NULL)`;
+      const [row] = (await tx`SELECT version FROM soc_schema`) as { version: number }[];
+      if (!row) await tx`INSERT INTO soc_schema (version) VALUES (0)`;
+      const version = row?.version ?? 0;
+      if (version > _MIGRATIONS.length) {
+        throw new SocError("newer_database", `the database at ${_redacted(url)} was made by a newer soc (schema ${version}); upgrade soc`);
+      }
+      for (const step of _MIGRATIONS.slice(version)) await tx.unsafe(step);
+      await tx`UPDATE soc_schema SET version = ${_MIGRATIONS.length}`;
+    });
+  } catch (error) {
+    await sql.close();
+    throw error;
+  }
+  const close = () => sql.close();
+  return { sql, close, [Symbol.asyncDispose]: close };
+}
+
+/** This database's random id (32 hex digits), made with it: another one means another database. */
+export async function pgDatabaseId(t: PgTable): Promise<string> {
+  const [row] = (await t.sql`SELECT id FROM server`) as { id: string }[];
+  return (row as { id: string }).id;
+}
+
+/** The head revision; 0 before the first commit. */
+export async function pgCurrentRevision(t: PgTable): Promise<number> {
+  const [row] = (await t.sql`SELECT rev FROM head`) as { rev: string }[];
+  return Number((row as { rev: string }).rev);
+}
+
+/** The row for `path` (live or tombstone), or undefined when the table never had it. */
+export async function pgReadRow(t: PgTable, path: string): Promise<FileRow | undefined> {
+  const rows = (await t.sql`SELECT ${t.sql.unsafe(_ROW_COLUMNS)} FROM files WHERE path = ${path}`) as _PgRow[];
+  return rows[0] && _toFileRow(rows[0]);
+}
+
+/** changesSince (table.ts) of this table: one page of the rows after `since`, read in one snapshot with the head and the roots. */
+export async function pgChangesSince(
+  t: PgTable,
+  since: number,
+  page: { afterRev?: number; afterPath?: string; limit?: number } = {},
+): Promise<Changes> {
+  const limit = page.limit ?? CHANGES_PAGE_ROWS;
+  return t.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
+    const columns = tx.unsafe(_ROW_COLUMNS);
+    const rows = (
+      page.afterRev !== undefined && page.afterRev > since
+        ? await tx`SELECT ${columns} FROM files WHERE (rev, path) > (${page.afterRev}, ${page.afterPath ?? ""} COLLATE "C")
+                   ORDER BY rev, path LIMIT ${limit + 1}`
+        : await tx`SELECT ${columns} FROM files WHERE rev > ${since} ORDER BY rev, path LIMIT ${limit + 1}`
+    ) as _PgRow[];
+    const roots = (await tx`SELECT path, kind FROM roots ORDER BY path`) as RootRuleBody[];
+    const [head] = (await tx`SELECT rev FROM head`) as { rev: string }[];
+    const files = rows.slice(0, limit).map(_toFileRow);
+    const last = files.at(-1);
+    const revision = Number((head as { rev: string }).rev);
+    if (rows.length <= limit || last === undefined) return { revision, files, roots: [...roots] };
+    return { revision: Math.max(since, last.rev - 1), files, roots: [...roots], next: { rev: last.rev, path: last.path } };
+  });
+}
+
+/**
+ * commitChangeset (commit.ts) in PostgreSQL: checks the changeset, then in one transaction locks
+ * the head row, reads what the plan needs for the whole changeset at once, decides it with the
+ * same planChangeset (throwing its conflict, mass-delete or bad-base error, which rolls back), and
+ * writes the revision's rows in a few statements. Its revision is announced on REVISION_CHANNEL
+ * as it commits. The store's file work stays with the caller.
+ */
+export async function pgCommitRows(t: PgTable, change: Changeset, opts: { nowMs: number; keepVersions?: boolean }): Promise<PushCommit> {
+  checkChangeset(change);
+  return t.sql.begin(async (tx) => {
+    const [head] = (await tx`SELECT rev FROM head FOR UPDATE`) as { rev: string }[];
+    const current = Number((head as { rev: string }).rev);
+    const plan = planChangeset(await _facts(tx, current, change), change);
+    if (plan.stores.length === 0 && plan.deletes.length === 0 && plan.rootChanges === 0) return { revision: current, stored: [], deleted: [] };
+    const rev = current + 1;
+    const was = new Map(plan.replaced.map((r) => [r.path, r]));
+    const writes = plan.stores.map((u) => ({
+      path: u.path,
+      size: u.size,
+      md5: u.md5,
+      mode: u.mode,
+      mtime_ns: u.mtimeNs,
+      link: u.link ?? null,
+      action: was.has(u.path) ? "modified" : "added",
+    }));
+    const deletes = plan.deletes.map((path) => ({ path, mode: was.get(path)?.mode ?? 0 }));
+    await tx`UPDATE files SET deleted = true, size = 0, md5 = '', mtime_ns = 0, rev = ${rev}, link = NULL WHERE path = ANY(${plan.deletes}::text[])`;
+    await tx`INSERT INTO files (path, size, mtime_ns, md5, mode, rev, deleted, link)
+             SELECT path, size, mtime_ns, md5, mode, ${rev}, false, link FROM jsonb_to_recordset(${writes}::jsonb)
+               AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text)
+             ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, md5 = excluded.md5,
+               mode = excluded.mode, rev = excluded.rev, deleted = false, link = excluded.link`;
+    await tx`INSERT INTO changes (path, rev, action, size, md5, mode, mtime_ns, link)
+             SELECT path, ${rev}, action, size, md5, mode, mtime_ns, link FROM jsonb_to_recordset(${writes}::jsonb)
+               AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text, action text)
+             UNION ALL
+             SELECT path, ${rev}, 'deleted', 0, '', mode, 0, NULL FROM jsonb_to_recordset(${deletes}::jsonb) AS d(path text, mode integer)`;
+    if (opts.keepVersions ?? true) {
+      const versions = plan.replaced.map((r) => ({ ...r, mtime_ns: r.mtimeNs, link: r.link ?? null }));
+      await tx`INSERT INTO versions (path, rev, replaced_by, replaced_at_ms, size, md5, mode, mtime_ns, link)
+               SELECT path, rev, ${rev}, ${opts.nowMs}, size, md5, mode, mtime_ns, link FROM jsonb_to_recordset(${versions}::jsonb)
+                 AS v(path text, rev bigint, size bigint, md5 text, mode integer, mtime_ns bigint, link text)
+               ON CONFLICT (path, rev) DO UPDATE SET replaced_by = excluded.replaced_by, replaced_at_ms = excluded.replaced_at_ms`;
+    }
+    const modified = writes.filter((w) => w.action === "modified").length;
+    await tx`INSERT INTO revisions (rev, at_ms, client, added, modified, deleted)
+             VALUES (${rev}, ${opts.nowMs}, ${change.client}, ${writes.length - modified}, ${modified}, ${deletes.length})`;
+    if (change.roots.set.length > 0)
+      await tx`INSERT INTO roots (path, kind) SELECT path, kind FROM jsonb_to_recordset(${change.roots.set}::jsonb) AS r(path text, kind text)
+               ON CONFLICT (path) DO UPDATE SET kind = excluded.kind`;
+    if (change.roots.remove.length > 0) await tx`DELETE FROM roots WHERE path = ANY(${change.roots.remove}::text[])`;
+    await tx`UPDATE head SET rev = ${rev}`;
+    await tx`SELECT pg_notify(${REVISION_CHANNEL}, ${String(rev)})`;
+    return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
+  });
+}
+
+// ---------------------------------------------------------------------------
+
+/** The migrations' advisory lock key: "soc" in ASCII, one schema change at a time across servers. */
+const _MIGRATION_LOCK = 0x736f63;
+
+/** The schema steps, oldest first: the SQLite schema's (schema.ts) tables, with a head row that hands out revisions. */
+const _MIGRATIONS: readonly string[] = [
+  `CREATE TABLE server (id text NOT NULL);
+   INSERT INTO server (id) VALUES (md5(random()::text || clock_timestamp()::text));
+   CREATE TABLE head (one boolean PRIMARY KEY DEFAULT true CHECK (one), rev bigint NOT NULL);
+   INSERT INTO head (one, rev) VALUES (true, 0);
+   CREATE TABLE files (path text COLLATE "C" PRIMARY KEY, size bigint NOT NULL, mtime_ns bigint NOT NULL, md5 text NOT NULL,
+     mode integer NOT NULL, rev bigint NOT NULL, deleted boolean NOT NULL DEFAULT false, link text);
+   CREATE INDEX files_rev ON files (rev, path);
+   CREATE INDEX files_content ON files (md5, size) WHERE NOT deleted;
+   CREATE TABLE revisions (rev bigint PRIMARY KEY, at_ms bigint NOT NULL, client text NOT NULL,
+     added integer NOT NULL, modified integer NOT NULL, deleted integer NOT NULL);
+   CREATE TABLE roots (path text COLLATE "C" PRIMARY KEY, kind text NOT NULL CHECK (kind IN ('file', 'dir', 'exclude')));
+   CREATE TABLE changes (path text COLLATE "C" NOT NULL, rev bigint NOT NULL,
+     action text NOT NULL CHECK (action IN ('added', 'modified', 'deleted')),
+     size bigint NOT NULL, md5 text NOT NULL, mode integer NOT NULL, mtime_ns bigint NOT NULL, link text,
+     PRIMARY KEY (path, rev));
+   CREATE INDEX changes_rev ON changes (rev);
+   CREATE TABLE versions (path text COLLATE "C" NOT NULL, rev bigint NOT NULL, replaced_by bigint NOT NULL,
+     replaced_at_ms bigint NOT NULL, size bigint NOT NULL, md5 text NOT NULL, mode integer NOT NULL,
+     mtime_ns bigint NOT NULL, link text, PRIMARY KEY (path, rev));
+   CREATE INDEX versions_replaced_at ON versions (replaced_at_ms);
+   CREATE INDEX versions_replaced_by ON versions (replaced_by);`,
+];
+
+/** A row's columns as FileRow wants them: 64-bit numbers come back from Bun.sql as strings. */
+const _ROW_COLUMNS = `path, size, md5, mode, mtime_ns::text AS "mtimeNs", rev, deleted, link`;
+
+type _PgRow = { path: string; size: string; md5: string; mode: number; mtimeNs: string; rev: string; deleted: boolean; link: string | null };
+
+function _toFileRow(r: _PgRow): FileRow {
+  const row = { path: r.path, size: Number(r.size), md5: r.md5, mode: r.mode, mtimeNs: r.mtimeNs, rev: Number(r.rev), deleted: r.deleted };
+  return r.link === null ? row : { ...row, link: r.link };
+}
+
+/** What planChangeset asks, read for the whole changeset in a few queries inside the commit's transaction. */
+async function _facts(tx: SQL, current: number, change: Changeset): Promise<TableFacts> {
+  const paths = [...change.upserts, ...change.deletes].map((c) => c.path);
+  const rows = new Map(
+    ((await tx`SELECT ${tx.unsafe(_ROW_COLUMNS)} FROM files WHERE path = ANY(${paths}::text[])`) as _PgRow[]).map((r) => [r.path, _toFileRow(r)]),
+  );
+  // Shape: live files at an upsert's ancestors, and live files below it.
+  const upserts = change.upserts.map((u) => u.path);
+  const ancestors = [...new Set(upserts.flatMap((p) => ancestorPaths(p)))];
+  const liveAbove = new Set(
+    ((await tx`SELECT path FROM files WHERE NOT deleted AND path = ANY(${ancestors}::text[])`) as { path: string }[]).map((r) => r.path),
+  );
+  const below = new Map<string, string[]>();
+  const under = (await tx`SELECT u.p AS under, f.path FROM unnest(${upserts}::text[]) AS u(p)
+                          JOIN files f ON NOT f.deleted AND f.path > (u.p || '/') COLLATE "C" AND f.path < (u.p || '0') COLLATE "C"`) as {
+    under: string;
+    path: string;
+  }[];
+  for (const r of under) below.set(r.under, [...(below.get(r.under) ?? []), r.path]);
+  const [live] = change.deletes.length > 0 ? ((await tx`SELECT count(*)::integer AS n FROM files WHERE NOT deleted`) as { n: number }[]) : [];
+  const rootPaths = [...change.roots.set.map((r) => r.path), ...change.roots.remove];
+  const kinds = new Map(
+    ((await tx`SELECT path, kind FROM roots WHERE path = ANY(${rootPaths}::text[])`) as RootRuleBody[]).map((r) => [r.path, r.kind as string]),
+  );
+  return {
+    current,
+    row: (path) => rows.get(path),
+    clashes: (paths, deleting) =>
+      paths.filter((p) => ancestorPaths(p).some((a) => liveAbove.has(a) && !deleting.has(a)) || (below.get(p) ?? []).some((f) => !deleting.has(f))),
+    liveFiles: () => live?.n ?? 0,
+    rootKind: (path) => kinds.get(path),
+  };
+}
+
+/** `url` without its password, for messages. */
+function _redacted(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "the given URL";
+  }
+}
