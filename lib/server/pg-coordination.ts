@@ -1,0 +1,76 @@
+import type { SQL } from "bun";
+import { pgCurrentRevision, REVISION_CHANNEL, type PgTable } from "./pg-table.ts";
+
+/** The head revision as this server last saw it, kept current by the database's announcements. */
+export interface HeadFollower extends AsyncDisposable {
+  /** The newest head seen: for the announcer's synchronous `head()`. */
+  head(): number;
+}
+
+/**
+ * Follows the head of a table shared by several servers: every commit (through any server)
+ * NOTIFYs its revision as it commits; `onMove` runs once the head passes what was seen (the
+ * announcer's `announce`). Notifications sent while the listening connection is down are lost,
+ * so the head is read again each time the subscription is made, the first time and after every
+ * reconnect: a revision committed meanwhile is announced then.
+ */
+export async function followPgHead(t: PgTable, onMove: (head: number) => void): Promise<HeadFollower> {
+  let head = await pgCurrentRevision(t);
+  const moved = (rev: number) => {
+    if (!(rev > head)) return;
+    head = rev;
+    onMove(rev);
+  };
+  const catchUp = () => void pgCurrentRevision(t).then(moved, () => {}); // down again: the next reconnect reads it
+  const subscription = await t.sql.listen(REVISION_CHANNEL, (payload) => moved(Number(payload)), catchUp);
+  return { head: () => head, [Symbol.asyncDispose]: () => subscription.unlisten() };
+}
+
+/** Whether this server leads the background jobs now (one at a time across servers). */
+export interface Leadership extends AsyncDisposable {
+  /** True while this server holds the lock; tries to take it when nobody does. */
+  lead(): Promise<boolean>;
+}
+
+/**
+ * One leader among the servers sharing a database, for the jobs only one may run (the version
+ * sweep, the stage sweep, garbage collection): a session-level `pg_try_advisory_lock(key)` held on
+ * a connection of its own. A leader whose connection drops loses the lock with it (PostgreSQL
+ * frees it with the session), and learns so at its next `lead()`; whoever asks next takes it.
+ */
+export function pgLeadership(t: PgTable, key: number): Leadership {
+  let held: (SQL & { release(): void }) | undefined;
+  const drop = () => {
+    held?.release();
+    held = undefined;
+  };
+  return {
+    async lead() {
+      if (held) {
+        try {
+          const [row] = (await held`SELECT 1 AS alive`) as { alive: number }[];
+          if (row?.alive === 1) return true;
+        } catch {
+          // the connection is gone, and the lock with it
+        }
+        drop();
+      }
+      const conn = await t.sql.reserve();
+      try {
+        const [row] = (await conn`SELECT pg_try_advisory_lock(${key}) AS taken`) as { taken: boolean }[];
+        if (row?.taken === true) {
+          held = conn;
+          return true;
+        }
+      } catch {
+        // no answer: not the leader this time
+      }
+      conn.release();
+      return false;
+    },
+    async [Symbol.asyncDispose]() {
+      if (held) await held`SELECT pg_advisory_unlock(${key})`.catch(() => {});
+      drop();
+    },
+  };
+}
