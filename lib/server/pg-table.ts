@@ -90,10 +90,11 @@ export async function pgChangesSince(
 
 /**
  * commitChangeset (commit.ts) in PostgreSQL: checks the changeset, then in one transaction locks
- * the head row, reads what the plan needs for the whole changeset at once, decides it with the
- * same planChangeset (throwing its conflict, mass-delete or bad-base error, which rolls back), and
- * writes the revision's rows in a few statements. Its revision is announced on REVISION_CHANNEL
- * as it commits. The store's file work stays with the caller.
+ * the head row, reads what the plan needs for the whole changeset at once (its reads sent
+ * together), decides it with the same planChangeset (throwing its conflict, mass-delete or
+ * bad-base error, which rolls back), and writes the revision's rows in a few statements, sent
+ * together. Its revision is announced on REVISION_CHANNEL as it commits. The store's file work
+ * stays with the caller.
  */
 export async function pgCommitRows(t: PgTable, change: Changeset, opts: { nowMs: number; keepVersions?: boolean }): Promise<PushCommit> {
   checkChangeset(change);
@@ -114,33 +115,40 @@ export async function pgCommitRows(t: PgTable, change: Changeset, opts: { nowMs:
       action: was.has(u.path) ? "modified" : "added",
     }));
     const deletes = plan.deletes.map((path) => ({ path, mode: was.get(path)?.mode ?? 0 }));
-    await tx`UPDATE files SET deleted = true, size = 0, md5 = '', mtime_ns = 0, rev = ${rev}, link = NULL WHERE path = ANY(${plan.deletes}::text[])`;
-    await tx`INSERT INTO files (path, size, mtime_ns, md5, mode, rev, deleted, link)
-             SELECT path, size, mtime_ns, md5, mode, ${rev}, false, link FROM jsonb_to_recordset(${writes}::jsonb)
-               AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text)
-             ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, md5 = excluded.md5,
-               mode = excluded.mode, rev = excluded.rev, deleted = false, link = excluded.link`;
-    await tx`INSERT INTO changes (path, rev, action, size, md5, mode, mtime_ns, link)
-             SELECT path, ${rev}, action, size, md5, mode, mtime_ns, link FROM jsonb_to_recordset(${writes}::jsonb)
-               AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text, action text)
-             UNION ALL
-             SELECT path, ${rev}, 'deleted', 0, '', mode, 0, NULL FROM jsonb_to_recordset(${deletes}::jsonb) AS d(path text, mode integer)`;
-    if (opts.keepVersions ?? true) {
-      const versions = plan.replaced.map((r) => ({ ...r, mtime_ns: r.mtimeNs, link: r.link ?? null }));
-      await tx`INSERT INTO versions (path, rev, replaced_by, replaced_at_ms, size, md5, mode, mtime_ns, link)
-               SELECT path, rev, ${rev}, ${opts.nowMs}, size, md5, mode, mtime_ns, link FROM jsonb_to_recordset(${versions}::jsonb)
-                 AS v(path text, rev bigint, size bigint, md5 text, mode integer, mtime_ns bigint, link text)
-               ON CONFLICT (path, rev) DO UPDATE SET replaced_by = excluded.replaced_by, replaced_at_ms = excluded.replaced_at_ms`;
-    }
     const modified = writes.filter((w) => w.action === "modified").length;
-    await tx`INSERT INTO revisions (rev, at_ms, client, added, modified, deleted)
-             VALUES (${rev}, ${opts.nowMs}, ${change.client}, ${writes.length - modified}, ${modified}, ${deletes.length})`;
+    const versions = (opts.keepVersions ?? true) ? plan.replaced.map((r) => ({ ...r, mtime_ns: r.mtimeNs, link: r.link ?? null })) : [];
+    // The statements touch different rows (a path appears once in a changeset): sent together, in one round trip's time.
+    const statements: Promise<unknown>[] = [
+      tx`INSERT INTO changes (path, rev, action, size, md5, mode, mtime_ns, link)
+         SELECT path, ${rev}, action, size, md5, mode, mtime_ns, link FROM jsonb_to_recordset(${writes}::jsonb)
+           AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text, action text)
+         UNION ALL
+         SELECT path, ${rev}, 'deleted', 0, '', mode, 0, NULL FROM jsonb_to_recordset(${deletes}::jsonb) AS d(path text, mode integer)`,
+      tx`INSERT INTO revisions (rev, at_ms, client, added, modified, deleted)
+         VALUES (${rev}, ${opts.nowMs}, ${change.client}, ${writes.length - modified}, ${modified}, ${deletes.length})`,
+      tx`UPDATE head SET rev = ${rev}`,
+      tx`SELECT pg_notify(${REVISION_CHANNEL}, ${String(rev)})`,
+    ];
+    if (deletes.length > 0)
+      statements.push(
+        tx`UPDATE files SET deleted = true, size = 0, md5 = '', mtime_ns = 0, rev = ${rev}, link = NULL WHERE path = ANY(${plan.deletes}::text[])`,
+      );
+    if (writes.length > 0)
+      statements.push(tx`INSERT INTO files (path, size, mtime_ns, md5, mode, rev, deleted, link)
+         SELECT path, size, mtime_ns, md5, mode, ${rev}, false, link FROM jsonb_to_recordset(${writes}::jsonb)
+           AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text)
+         ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, md5 = excluded.md5,
+           mode = excluded.mode, rev = excluded.rev, deleted = false, link = excluded.link`);
+    if (versions.length > 0)
+      statements.push(tx`INSERT INTO versions (path, rev, replaced_by, replaced_at_ms, size, md5, mode, mtime_ns, link)
+         SELECT path, rev, ${rev}, ${opts.nowMs}, size, md5, mode, mtime_ns, link FROM jsonb_to_recordset(${versions}::jsonb)
+           AS v(path text, rev bigint, size bigint, md5 text, mode integer, mtime_ns bigint, link text)
+         ON CONFLICT (path, rev) DO UPDATE SET replaced_by = excluded.replaced_by, replaced_at_ms = excluded.replaced_at_ms`);
     if (change.roots.set.length > 0)
-      await tx`INSERT INTO roots (path, kind) SELECT path, kind FROM jsonb_to_recordset(${change.roots.set}::jsonb) AS r(path text, kind text)
-               ON CONFLICT (path) DO UPDATE SET kind = excluded.kind`;
-    if (change.roots.remove.length > 0) await tx`DELETE FROM roots WHERE path = ANY(${change.roots.remove}::text[])`;
-    await tx`UPDATE head SET rev = ${rev}`;
-    await tx`SELECT pg_notify(${REVISION_CHANNEL}, ${String(rev)})`;
+      statements.push(tx`INSERT INTO roots (path, kind) SELECT path, kind FROM jsonb_to_recordset(${change.roots.set}::jsonb) AS r(path text, kind text)
+         ON CONFLICT (path) DO UPDATE SET kind = excluded.kind`);
+    if (change.roots.remove.length > 0) statements.push(tx`DELETE FROM roots WHERE path = ANY(${change.roots.remove}::text[])`);
+    await _all(statements);
     return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
   });
 }
@@ -188,35 +196,45 @@ function _toFileRow(r: _PgRow): FileRow {
 /** What planChangeset asks, read for the whole changeset in a few queries inside the commit's transaction. */
 async function _facts(tx: SQL, current: number, change: Changeset): Promise<TableFacts> {
   const paths = [...change.upserts, ...change.deletes].map((c) => c.path);
-  const rows = new Map(
-    ((await tx`SELECT ${tx.unsafe(_ROW_COLUMNS)} FROM files WHERE path = ANY(${paths}::text[])`) as _PgRow[]).map((r) => [r.path, _toFileRow(r)]),
-  );
-  // Shape: live files at an upsert's ancestors, and live files below it.
   const upserts = change.upserts.map((u) => u.path);
   const ancestors = [...new Set(upserts.flatMap((p) => ancestorPaths(p)))];
-  const liveAbove = new Set(
-    ((await tx`SELECT path FROM files WHERE NOT deleted AND path = ANY(${ancestors}::text[])`) as { path: string }[]).map((r) => r.path),
-  );
-  const below = new Map<string, string[]>();
-  const under = (await tx`SELECT u.p AS under, f.path FROM unnest(${upserts}::text[]) AS u(p)
-                          JOIN files f ON NOT f.deleted AND f.path > (u.p || '/') COLLATE "C" AND f.path < (u.p || '0') COLLATE "C"`) as {
-    under: string;
-    path: string;
-  }[];
-  for (const r of under) below.set(r.under, [...(below.get(r.under) ?? []), r.path]);
-  const [live] = change.deletes.length > 0 ? ((await tx`SELECT count(*)::integer AS n FROM files WHERE NOT deleted`) as { n: number }[]) : [];
   const rootPaths = [...change.roots.set.map((r) => r.path), ...change.roots.remove];
-  const kinds = new Map(
-    ((await tx`SELECT path, kind FROM roots WHERE path = ANY(${rootPaths}::text[])`) as RootRuleBody[]).map((r) => [r.path, r.kind as string]),
-  );
+  const none = Promise.resolve([]);
+  // Independent reads, sent together; each only when the changeset can ask it.
+  const [rows, above, under, live, kinds] = (await _all([
+    tx`SELECT ${tx.unsafe(_ROW_COLUMNS)} FROM files WHERE path = ANY(${paths}::text[])`,
+    // Shape: live files at an upsert's ancestors, and live files below it.
+    ancestors.length > 0 ? tx`SELECT path FROM files WHERE NOT deleted AND path = ANY(${ancestors}::text[])` : none,
+    upserts.length > 0
+      ? tx`SELECT u.p AS under, f.path FROM unnest(${upserts}::text[]) AS u(p)
+           JOIN files f ON NOT f.deleted AND f.path > (u.p || '/') COLLATE "C" AND f.path < (u.p || '0') COLLATE "C"`
+      : none,
+    change.deletes.length > 0 ? tx`SELECT count(*)::integer AS n FROM files WHERE NOT deleted` : none,
+    rootPaths.length > 0 ? tx`SELECT path, kind FROM roots WHERE path = ANY(${rootPaths}::text[])` : none,
+  ])) as [_PgRow[], { path: string }[], { under: string; path: string }[], { n: number }[], RootRuleBody[]];
+  const byPath = new Map(rows.map((r) => [r.path, _toFileRow(r)]));
+  const liveAbove = new Set(above.map((r) => r.path));
+  const below = new Map<string, string[]>();
+  for (const r of under) below.set(r.under, [...(below.get(r.under) ?? []), r.path]);
+  const kindOf = new Map(kinds.map((r) => [r.path, r.kind as string]));
   return {
     current,
-    row: (path) => rows.get(path),
-    clashes: (paths, deleting) =>
-      paths.filter((p) => ancestorPaths(p).some((a) => liveAbove.has(a) && !deleting.has(a)) || (below.get(p) ?? []).some((f) => !deleting.has(f))),
-    liveFiles: () => live?.n ?? 0,
-    rootKind: (path) => kinds.get(path),
+    row: (path) => byPath.get(path),
+    clashes: (candidates, deleting) =>
+      candidates.filter(
+        (p) => ancestorPaths(p).some((a) => liveAbove.has(a) && !deleting.has(a)) || (below.get(p) ?? []).some((f) => !deleting.has(f)),
+      ),
+    liveFiles: () => live[0]?.n ?? 0,
+    rootKind: (path) => kindOf.get(path),
   };
+}
+
+/** Awaits every one of `queries` sent together on one connection, then throws the first failure: a rollback never overtakes one still running. */
+async function _all(queries: readonly Promise<unknown>[]): Promise<unknown[]> {
+  const settled = await Promise.allSettled(queries);
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value);
 }
 
 /** `url` without its password, for messages. */

@@ -13,10 +13,11 @@ export interface TestPostgres extends AsyncDisposable {
 
 /**
  * Starts a cluster of Debian's PostgreSQL (initdb and pg_ctl, as the postgres user: they refuse
- * root) in a temp directory, on a free loopback port with its socket in that directory, no fsync.
+ * root) in a temp directory, on a free loopback port with its socket in that directory; without
+ * fsync unless `durable` (a benchmark's commits must reach the disk, a test's need not).
  * A start-up that fails halfway stops what it started and removes its directory.
  */
-export async function startPostgres(): Promise<TestPostgres> {
+export async function startPostgres(opts: { durable?: boolean } = {}): Promise<TestPostgres> {
   await using stack = new AsyncDisposableStack();
   const dir = stack.use(tempDir("soc-pg-")).path;
   const { uid, gid } = _postgresUser();
@@ -26,7 +27,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   const asPostgres = (argv: string[]) => _run(["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", ...argv]);
   asPostgres([join(bin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"]);
   const port = freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`;
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${opts.durable ? "" : " -c fsync=off -c full_page_writes=off"}`;
   stack.defer(() => void asPostgres([join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]));
   asPostgres([join(bin, "pg_ctl"), "-D", data, "-o", options, "-l", join(dir, "log"), "-w", "-t", "60", "start"]);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
