@@ -7,9 +7,9 @@ import { planChangeset, type TableFacts } from "./changeset-plan.ts";
 import { checkChangeset, type Changeset } from "./commit.ts";
 
 /**
- * The server's table in PostgreSQL (`--database postgres://…`), for several servers sharing one
- * database: the same rows as the SQLite table (table.ts), read and written through Bun's built-in
- * `Bun.sql`. A commit takes its revision number under a lock on the one head row, never from a
+ * The server's table in PostgreSQL (to be chosen with `--database postgres://…`), for several
+ * servers sharing one database: the same rows as the SQLite table (table.ts), read and written
+ * through Bun's built-in `Bun.sql`. A commit takes its revision number under a lock on the one head row, never from a
  * sequence: with a sequence, revision N+1 could become visible before N, and a client that polled
  * "since N" in between would never see N.
  */
@@ -72,14 +72,14 @@ export async function pgChangesSince(
   const limit = page.limit ?? CHANGES_PAGE_ROWS;
   return t.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
     const columns = tx.unsafe(_ROW_COLUMNS);
-    const rows = (
+    const [rows, roots, [head]] = (await _all([
       page.afterRev !== undefined && page.afterRev > since
-        ? await tx`SELECT ${columns} FROM files WHERE (rev, path) > (${page.afterRev}, ${page.afterPath ?? ""} COLLATE "C")
-                   ORDER BY rev, path LIMIT ${limit + 1}`
-        : await tx`SELECT ${columns} FROM files WHERE rev > ${since} ORDER BY rev, path LIMIT ${limit + 1}`
-    ) as _PgRow[];
-    const roots = (await tx`SELECT path, kind FROM roots ORDER BY path`) as RootRuleBody[];
-    const [head] = (await tx`SELECT rev FROM head`) as { rev: string }[];
+        ? tx`SELECT ${columns} FROM files WHERE (rev, path) > (${page.afterRev}, ${page.afterPath ?? ""} COLLATE "C")
+             ORDER BY rev, path LIMIT ${limit + 1}`
+        : tx`SELECT ${columns} FROM files WHERE rev > ${since} ORDER BY rev, path LIMIT ${limit + 1}`,
+      tx`SELECT path, kind FROM roots ORDER BY path`,
+      tx`SELECT rev FROM head`,
+    ])) as [_PgRow[], RootRuleBody[], { rev: string }[]];
     const files = rows.slice(0, limit).map(_toFileRow);
     const last = files.at(-1);
     const revision = Number((head as { rev: string }).rev);
