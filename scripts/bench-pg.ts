@@ -1,8 +1,8 @@
 /**
  * `make bench-pg`: commits per second through the table in PostgreSQL (lib/server/pg-table.ts)
  * from two server processes at once, each committing one small changeset after another for
- * BENCH_PG_SECONDS (default 10), on a throwaway cluster that syncs to disk like a real one; beside
- * the same commits through one SQLite table (durable, as the server opens it) in the same run.
+ * BENCH_PG_SECONDS (default 10), on a throwaway cluster that syncs to disk like a real one; the
+ * same commits through one SQLite table (durable, as the server opens it) are shown for scale.
  * Prints one row per goal with PASS or MISS; a miss is reported, not an error (as `make bench`).
  */
 import { join } from "node:path";
@@ -57,15 +57,9 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  console.error(`sqlite: ${liteRate.toFixed(0)} commits/s from one server (embedded; shown for scale, no goal)`);
+  // The goal: issue 14's reference, a locked commit as one plpgsql call at about 294 commits/s on this kind of machine.
   const rows: BenchRow[] = [
-    {
-      what: `commits/s through PostgreSQL, ${SERVERS} servers at once (vs SQLite, one)`,
-      soc: pgRate,
-      ref: liteRate,
-      unit: "commits/s",
-      ratio: pgRate / liteRate,
-      goal: { op: ">=", value: 0.5 },
-    },
     {
       what: `commits/s through PostgreSQL, ${SERVERS} servers at once, fsync on`,
       soc: pgRate,
