@@ -1,10 +1,11 @@
 import { SQL } from "bun";
 import { SocError } from "../shared/errors.ts";
-import { ancestorPaths } from "../shared/paths.ts";
-import type { Changes, FileRow, PushCommit, RootRuleBody } from "../shared/protocol.ts";
+import { ancestorPaths, checkRepoPath } from "../shared/paths.ts";
+import type { Changes, FileRow, Log, PathChange, PushCommit, RevisionEntry, RootRuleBody } from "../shared/protocol.ts";
 import { CHANGES_PAGE_ROWS } from "../shared/wire.ts";
 import { planChangeset, type TableFacts } from "./changeset-plan.ts";
 import { checkChangeset, type Changeset } from "./commit.ts";
+import { DEFAULT_LOG_LIMIT } from "./history.ts";
 
 /**
  * The server's table in PostgreSQL (to be chosen with `--database postgres://…`), for several
@@ -86,6 +87,36 @@ export async function pgChangesSince(
     if (rows.length <= limit || last === undefined) return { revision, files, roots: [...roots] };
     return { revision: Math.max(since, last.rev - 1), files, roots: [...roots], next: { rev: last.rev, path: last.path } };
   });
+}
+
+/**
+ * readLog (history.ts) of this table: the revisions newest first (at most `limit`); with `path`,
+ * only those that changed it, with its history, each change marked `available` while its
+ * content can still be read. One snapshot.
+ */
+export async function pgReadLog(t: PgTable, opts: { path?: string; limit?: number } = {}): Promise<Log> {
+  const limit = opts.limit ?? DEFAULT_LOG_LIMIT;
+  const revision = t.sql.unsafe(_REVISION_COLUMNS);
+  if (opts.path === undefined) {
+    const rows = (await t.sql`SELECT ${revision} FROM revisions r ORDER BY rev DESC LIMIT ${limit}`) as _PgRevision[];
+    return { revisions: rows.map(_toRevision) };
+  }
+  const path = checkRepoPath(opts.path);
+  const rows = (await t.sql`SELECT ${revision}, c.action, c.size AS "changeSize", c.md5,
+      c.action <> 'deleted' AND (EXISTS (SELECT 1 FROM files f WHERE f.path = c.path AND f.rev = c.rev AND NOT f.deleted)
+        OR EXISTS (SELECT 1 FROM versions v WHERE v.path = c.path AND v.rev = c.rev)) AS available
+    FROM changes c JOIN revisions r ON r.rev = c.rev WHERE c.path = ${path} ORDER BY c.rev DESC LIMIT ${limit}`) as (_PgRevision & {
+    action: PathChange["action"];
+    changeSize: string;
+    md5: string;
+    available: boolean;
+  })[];
+  const revisions = rows.map(_toRevision);
+  const history = rows.map((r, i): PathChange => {
+    const { rev, at, client } = revisions[i] as RevisionEntry;
+    return { rev, at, client, action: r.action, size: Number(r.changeSize), md5: r.md5, available: r.available };
+  });
+  return { revisions, path, history };
 }
 
 /**
@@ -182,6 +213,16 @@ const _MIGRATIONS: readonly string[] = [
    CREATE INDEX versions_replaced_at ON versions (replaced_at_ms);
    CREATE INDEX versions_replaced_by ON versions (replaced_by);`,
 ];
+
+/** A revision's columns (history.ts's _REVISION): 64-bit numbers come back from Bun.sql as strings. */
+const _REVISION_COLUMNS = `r.rev AS rev, r.at_ms AS "atMs", r.client AS client, r.added AS added, r.modified AS modified, r.deleted AS deleted`;
+
+type _PgRevision = { rev: string; atMs: string; client: string; added: number; modified: number; deleted: number };
+
+function _toRevision(r: _PgRevision): RevisionEntry {
+  const at = new Date(Number(r.atMs)).toISOString();
+  return { rev: Number(r.rev), at, client: r.client, added: r.added, modified: r.modified, deleted: r.deleted };
+}
 
 /** A row's columns as FileRow wants them: 64-bit numbers come back from Bun.sql as strings. */
 const _ROW_COLUMNS = `path, size, md5, mode, mtime_ns::text AS "mtimeNs", rev, deleted, link`;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ConflictError, SocError } from "../../../lib/shared/errors.ts";
 import type { Changes } from "../../../lib/shared/protocol.ts";
+import { readLog } from "../../../lib/server/history.ts";
 import { changesSince, openTable, readRow } from "../../../lib/server/table.ts";
 import { md5Bytes } from "../../../lib/shared/hash.ts";
 import type { Changeset } from "../../../lib/server/commit.ts";
@@ -10,6 +11,7 @@ import {
   pgCommitRows,
   pgCurrentRevision,
   pgDatabaseId,
+  pgReadLog,
   pgReadRow,
   REVISION_CHANNEL,
 } from "../../../lib/server/pg-table.ts";
@@ -41,7 +43,7 @@ async function outcome(run: () => unknown): Promise<unknown> {
 }
 
 describe("the table in PostgreSQL", () => {
-  test("commits as the SQLite table does: the same changesets give the same outcomes and the same pages of changes", async () => {
+  test("commits as the SQLite table does: the same changesets give the same outcomes, pages of changes, rows and logs", async () => {
     await using t = await openPgTable(await freshDatabase());
     using lite = openTable(":memory:");
     const steps: Partial<Changeset>[] = [
@@ -92,7 +94,15 @@ describe("the table in PostgreSQL", () => {
         const fromLite = await pages((afterRev, afterPath) => changesSince(lite, since, { afterRev, afterPath, limit }));
         expect({ since, limit, pages: fromPg }).toEqual({ since, limit, pages: fromLite });
       }
-    for (const path of ["a/x", "b", "b/inside", "link", "never"]) expect(await pgReadRow(t, path)).toEqual(readRow(lite, path));
+    for (const path of ["a/x", "b", "b/inside", "link", "never"]) {
+      expect(await pgReadRow(t, path)).toEqual(readRow(lite, path));
+      for (const limit of [1, 100]) expect(await pgReadLog(t, { path, limit })).toEqual(readLog(lite, { path, limit }));
+    }
+    for (const limit of [2, 100]) expect(await pgReadLog(t, { limit })).toEqual(readLog(lite, { limit }));
+    expect((await pgReadLog(t, { path: "a/x" })).history?.map((c) => [c.rev, c.action, c.available])).toEqual([
+      [2, "modified", true],
+      [1, "added", true],
+    ]);
     expect(await pgDatabaseId(t)).toMatch(/^[0-9a-f]{32}$/);
   });
 
