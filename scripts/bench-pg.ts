@@ -34,12 +34,18 @@ async function worker(url: string, side: string, seconds: number): Promise<void>
 
 async function main(): Promise<void> {
   await using pg = await startPostgres({ durable: true });
-  (await openPgTable(pg.url)).close(); // the schema, made once before the race
+  await (await openPgTable(pg.url)).close(); // the schema, made once before the race
   const started = performance.now();
   const procs = Array.from({ length: SERVERS }, (_, side) =>
     Bun.spawn([process.execPath, import.meta.path, "--worker", pg.url, String(side), String(SECONDS)], { stdout: "pipe", stderr: "inherit" }),
   );
-  const counts = await Promise.all(procs.map(async (p) => Number((await new Response(p.stdout).text()).trim())));
+  const counts = await Promise.all(
+    procs.map(async (p) => {
+      const out = (await new Response(p.stdout).text()).trim();
+      if ((await p.exited) !== 0 || !/^\d+$/.test(out)) throw new Error(`a bench-pg worker failed (exit ${p.exitCode})`);
+      return Number(out);
+    }),
+  );
   const pgRate = counts.reduce((a, b) => a + b, 0) / ((performance.now() - started) / 1000);
   await using check = await openPgTable(pg.url);
   const revisions = await pgCurrentRevision(check);

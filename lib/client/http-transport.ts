@@ -25,9 +25,13 @@ export function httpTransport(client: RemoteClient): Transport {
     async upload(top, files, stage, compare, onProgress) {
       const count = _counter(onProgress);
       // A repair (--force) re-sends everything: the store's copies are what it doubts.
-      const missing = await _place(client, stage.stage, files, compare !== "checksum");
-      await _eachAtOnce(missing, (f) => _upload(client, top, f, count));
-      const lost = await _place(client, stage.stage, missing, false);
+      const fromStore = compare !== "checksum";
+      const missing = await _place(client, stage.stage, files, fromStore);
+      // Each content once, however many paths want it: a second upload of it would only wait on the first.
+      const contents = [...new Map(missing.map((f) => [_contentKey(f), f])).values()];
+      await _eachAtOnce(contents, (f) => _upload(client, top, f, count));
+      // From the store too: a push that took the same upload meanwhile has committed it there.
+      const lost = await _place(client, stage.stage, missing, fromStore);
       if (lost.length > 0) {
         throw new SocError(
           "upload_lost",
@@ -72,7 +76,7 @@ async function _upload(client: RemoteClient, top: string, f: TransferFile, count
       offset = await client.uploadOffset(f.md5, f.size);
       if (offset >= f.size) return; // whole already: another path with the same content, or an earlier try
       const body = Bun.file(join(top, ...f.path.split("/")))
-        .slice(offset)
+        .slice(offset, f.size) // grown since the scan: the md5 then tells
         .stream()
         .pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, out) => (count(chunk.byteLength), out.enqueue(chunk)) }));
       if ((await client.appendUpload(f.md5, f.size, offset, body)) >= f.size) return;
@@ -140,7 +144,10 @@ function _setModeAndTime(path: string, f: TransferFile): void {
   setMtimeNs(path, f.mtimeNs);
 }
 
-/** Runs `work` on every item, AT_ONCE at a time; the first failure stops the rest from starting and is thrown. */
+/**
+ * Runs `work` on every item, AT_ONCE at a time; the first failure stops the rest from starting,
+ * and is thrown once the ones under way have ended (nothing writes after its caller cleans up).
+ */
 async function _eachAtOnce<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failed = false;
@@ -155,7 +162,14 @@ async function _eachAtOnce<T>(items: readonly T[], work: (item: T) => Promise<vo
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(AT_ONCE, items.length) }, worker));
+  const ended = await Promise.allSettled(Array.from({ length: Math.min(AT_ONCE, items.length) }, worker));
+  const failure = ended.find((r) => r.status === "rejected");
+  if (failure) throw (failure as PromiseRejectedResult).reason;
+}
+
+/** The content a file has, as the server's uploads are named: its md5 and size. */
+function _contentKey(f: TransferFile): string {
+  return `${f.md5}-${f.size}`;
 }
 
 /** Adds up the bytes moved and reports the total. */

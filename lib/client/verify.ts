@@ -1,8 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { lstatSync } from "node:fs";
 import { join } from "node:path";
-import { readSymlink } from "../shared/fs.ts";
-import { digestOrNull, md5Bytes, md5Files } from "../shared/hash.ts";
+import { digestOrNull, md5Files, md5OfSymlink } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import type { RepoLayout } from "./repo.ts";
 import { readBase } from "./state.ts";
@@ -30,19 +29,10 @@ export async function verifyTree(layout: RepoLayout, db: Database): Promise<{ ch
   const sums = await md5Files(files.map((b) => join(layout.top, b.path)));
   const actual = new Map(files.map((b, i) => [b.path, digestOrNull(sums[i])]));
   // A symlink's md5 is its target's, read without following it.
-  for (const b of entries) if (b.link !== undefined) actual.set(b.path, _linkDigest(join(layout.top, b.path)));
+  for (const b of entries) if (b.link !== undefined) actual.set(b.path, md5OfSymlink(join(layout.top, b.path)));
   const mismatches = entries.flatMap((b) => {
     const sum = actual.get(b.path) ?? null;
     return sum !== null && sum !== b.md5 ? [{ path: b.path, expected: b.md5, actual: sum }] : [];
   });
   return { checked: entries.length, mismatches: mismatches.sort((x, y) => comparePaths(x.path, y.path)) };
-}
-
-/** The md5 of the symlink's target at `abs`, or null when it cannot be read (gone, replaced meanwhile). */
-function _linkDigest(abs: string): string | null {
-  try {
-    return md5Bytes(readSymlink(abs));
-  } catch {
-    return null;
-  }
 }

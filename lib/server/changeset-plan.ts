@@ -86,7 +86,7 @@ export function planChangeset(facts: TableFacts, change: Changeset): ChangesetPl
     const list = conflicts.map((p) => JSON.stringify(p)).join(", ");
     throw new ConflictError(`changed on the server since your base: ${list}; pull first`, conflicts);
   }
-  if (!change.allowMassDelete) _checkMassDelete(facts.liveFiles(), plan.deletes.length);
+  if (plan.deletes.length > 0 && !change.allowMassDelete) _checkMassDelete(facts.liveFiles(), plan.deletes.length);
   const set = change.roots.set.filter((r) => facts.rootKind(r.path) !== r.kind);
   const removed = change.roots.remove.filter((path) => facts.rootKind(path) !== undefined);
   plan.rootChanges = set.length + removed.length;

@@ -7,6 +7,7 @@ import { parentDirs, syncPaths } from "../shared/fs.ts";
 import { finishJournal, firstUnplaced, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
 import { enterJournal, leaveJournal, storePlaced, type JournalGate } from "./journal-gate.ts";
 import { openStageDirs, readChangesetParts, removeStage, stageDir, verifyStage } from "./stage.ts";
+import { dropUploads } from "./uploads.ts";
 import { repairFromStage, resolveIn } from "./store.ts";
 import { NEW_FILE_MODE, planChangeset } from "./changeset-plan.ts";
 import { currentRevision, readRow, tableFacts, type Table } from "./table.ts";
@@ -98,6 +99,7 @@ export async function commitPush(
       if (deps.gate) leaveJournal(deps.gate);
     }
     if (!stored) store(); // nothing to place, or the journal could not: the caller answers now
+    dropUploads(deps.store, change.upserts); // the http transport's uploads of what the store now holds
     try {
       deps.sweep();
     } catch (error) {

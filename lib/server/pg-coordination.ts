@@ -1,4 +1,4 @@
-import type { SQL } from "bun";
+import type { ReservedSQL } from "bun";
 import { pgCurrentRevision, REVISION_CHANNEL, type PgTable } from "./pg-table.ts";
 
 /** The head revision as this server last saw it, kept current by the database's announcements. */
@@ -39,38 +39,39 @@ export interface Leadership extends AsyncDisposable {
  * frees it with the session), and learns so at its next `lead()`; whoever asks next takes it.
  */
 export function pgLeadership(t: PgTable, key: number): Leadership {
-  let held: (SQL & { release(): void }) | undefined;
-  const drop = () => {
-    held?.release();
-    held = undefined;
+  // A connection that may hold the lock is closed, never returned to the pool: its session ends, and the lock with it.
+  let held: ReservedSQL | undefined;
+  const drop = (conn: ReservedSQL) => {
+    if (held === conn) held = undefined;
+    void conn.close().catch(() => {});
   };
   return {
     async lead() {
-      if (held) {
+      const conn = held;
+      if (conn) {
         try {
-          const [row] = (await held`SELECT 1 AS alive`) as { alive: number }[];
+          const [row] = (await conn`SELECT 1 AS alive`) as { alive: number }[];
           if (row?.alive === 1) return true;
         } catch {
           // the connection is gone, and the lock with it
         }
-        drop();
+        drop(conn);
       }
-      const conn = await t.sql.reserve();
+      const fresh = await t.sql.reserve();
       try {
-        const [row] = (await conn`SELECT pg_try_advisory_lock(${key}) AS taken`) as { taken: boolean }[];
-        if (row?.taken === true) {
-          held = conn;
+        const [row] = (await fresh`SELECT pg_try_advisory_lock(${key}) AS taken`) as { taken: boolean }[];
+        if (row?.taken === true && held === undefined) {
+          held = fresh;
           return true;
         }
       } catch {
         // no answer: not the leader this time
       }
-      conn.release();
+      drop(fresh);
       return false;
     },
     async [Symbol.asyncDispose]() {
-      if (held) await held`SELECT pg_advisory_unlock(${key})`.catch(() => {});
-      drop();
+      if (held) drop(held);
     },
   };
 }

@@ -33,7 +33,10 @@ export async function openPgTable(url: string): Promise<PgTable> {
       if (!row) await tx`INSERT INTO soc_schema (version) VALUES (0)`;
       const version = row?.version ?? 0;
       if (version > _MIGRATIONS.length) {
-        throw new SocError("newer_database", `the database at ${_redacted(url)} was made by a newer soc (schema ${version}); upgrade soc`);
+        throw new SocError(
+          "schema_too_new",
+          `the database at ${_redacted(url)} has schema version ${version}, newer than this soc understands (${_MIGRATIONS.length}); upgrade soc`,
+        );
       }
       for (const step of _MIGRATIONS.slice(version)) await tx.unsafe(step);
       await tx`UPDATE soc_schema SET version = ${_MIGRATIONS.length}`;
@@ -256,7 +259,11 @@ async function _facts(tx: SQL, current: number, change: Changeset): Promise<Tabl
   const byPath = new Map(rows.map((r) => [r.path, _toFileRow(r)]));
   const liveAbove = new Set(above.map((r) => r.path));
   const below = new Map<string, string[]>();
-  for (const r of under) below.set(r.under, [...(below.get(r.under) ?? []), r.path]);
+  for (const r of under) {
+    const list = below.get(r.under);
+    if (list) list.push(r.path);
+    else below.set(r.under, [r.path]);
+  }
   const kindOf = new Map(kinds.map((r) => [r.path, r.kind as string]));
   return {
     current,

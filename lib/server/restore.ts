@@ -33,7 +33,7 @@ export function restorePaths(deps: JournalDeps, req: RestoreRequest, opts: { now
         const content = _source(table, store, want.path, want.rev);
         const live = readRow(table, want.path);
         const alive = live !== undefined && !live.deleted;
-        if (content.current || (alive && live.md5 === content.md5 && live.mode === content.mode)) continue;
+        if (content.current || (alive && live.md5 === content.md5 && live.mode === content.mode && live.link === content.link)) continue;
         todo.push({ content, live: alive ? live : undefined });
       }
       const head = currentRevision(table);

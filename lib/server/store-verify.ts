@@ -1,5 +1,4 @@
-import { readlinkSync } from "node:fs";
-import { digestOrNull, md5Bytes, md5Files } from "../shared/hash.ts";
+import { digestOrNull, md5Files, md5OfSymlink } from "../shared/hash.ts";
 import { comparePaths } from "../shared/paths.ts";
 import type { Verify } from "../shared/protocol.ts";
 import { resolveIn, type Store } from "./store.ts";
@@ -24,7 +23,7 @@ export async function verifyStore(table: Table, store: Store): Promise<Verify> {
   let k = 0;
   const mismatches = rows.flatMap((r, i) => {
     const file = files[i];
-    const actual = file === undefined ? null : r.link !== null ? _linkDigest(file) : digestOrNull(sums[k++]);
+    const actual = file === undefined ? null : r.link !== null ? md5OfSymlink(file) : digestOrNull(sums[k++]);
     if (actual === r.md5) return [];
     const now = readRow(table, r.path);
     return now && !now.deleted && now.rev === r.rev ? [{ path: r.path, expected: r.md5, actual }] : [];
@@ -41,14 +40,5 @@ function _fileOf(store: Store, path: string, checked: Set<string>): string | und
     return resolveIn(store.root, path, checked);
   } catch {
     return undefined;
-  }
-}
-
-/** The md5 of the target of the symlink at `file`, or null when there is none there. */
-function _linkDigest(file: string): string | null {
-  try {
-    return md5Bytes(readlinkSync(file));
-  } catch {
-    return null;
   }
 }

@@ -1,7 +1,7 @@
-import { chmodSync, lstatSync, mkdirSync, readlinkSync, realpathSync, renameSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, realpathSync, renameSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError } from "../shared/errors.ts";
-import { firstNonDirParent, linkOrCopy, PERMISSION_BITS, placeFile, placeSymlink, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
+import { firstNonDirParent, linkOrCopy, PERMISSION_BITS, placeFile, placeSymlink, pruneEmptyDirs, readSymlink, tempBeside } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
 
 /** The server's file store (plain files by path) and where push stages live. */
@@ -150,7 +150,7 @@ function _displace(store: Store, rel: string, rev: number, realDirs: Set<string>
 /** The target of the symlink at `path`, or undefined when there is none there. */
 function _linkTarget(path: string): string | undefined {
   try {
-    return readlinkSync(path);
+    return readSymlink(path);
   } catch {
     return undefined;
   }

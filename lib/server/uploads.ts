@@ -101,10 +101,12 @@ export async function appendUpload(store: Store, key: UploadKey, offset: number,
 }
 
 /**
- * Puts each of `files` into stage `stageId` at its path, from a whole upload of its content (moved
- * there: one stage takes it) or, with `fromStore`, from a store file that holds the same content
- * (copied, and its md5 checked first). Returns the paths it had no content for: those the client
- * must upload. BadInputError for a bad path or an unknown stage.
+ * Puts each of `files` into stage `stageId` at its path, from a whole upload of its content
+ * (copied) or, with `fromStore`, from a store file that holds the same content (copied, and its
+ * md5 checked first).
+ * Returns the paths it had no content for: those the client must upload (or, after uploading,
+ * content another push took and has not committed yet). BadInputError for a bad path or an
+ * unknown stage.
  */
 export function placeInStage(
   store: Store,
@@ -116,39 +118,39 @@ export function placeInStage(
   const stage = stageDir(store, stageId);
   const checked = new Set<string>();
   const missing: string[] = [];
-  const sameContent = table.db.query("SELECT path FROM files WHERE md5 = $md5 AND size = $size AND deleted = 0 LIMIT 8");
-  // An upload wanted at several paths is copied to all but the last, which takes it.
-  const wanted = new Map<string, number>();
-  for (const f of files) wanted.set(`${f.md5}-${f.size}`, (wanted.get(`${f.md5}-${f.size}`) ?? 0) + 1);
+  // Regular files only: a symlink's md5 and size are its target's.
+  const sameContent = table.db.query("SELECT path FROM files WHERE md5 = $md5 AND size = $size AND deleted = 0 AND link IS NULL LIMIT 8");
   for (const f of files) {
     const to = resolveIn(stage, f.path, checked);
-    const { whole } = _files(store, f);
     try {
       mkdirSync(dirname(to), { recursive: true });
     } catch (error) {
       throw new BadInputError(`cannot place ${JSON.stringify(f.path)} in the stage: ${(error as NodeJS.ErrnoException).code}`, "bad_path");
     }
-    if (f.size === 0 && f.md5 === EMPTY_MD5) {
-      mkdirSync(dirname(whole), { recursive: true, mode: 0o700 });
-      writeFileSync(whole, ""); // nothing to send
-    }
-    const uploaded = _size(whole) === f.size;
-    const held = uploaded || !fromStore ? undefined : _storeCopy(store, f, sameContent.all({ md5: f.md5, size: f.size }) as { path: string }[]);
-    if (!uploaded && held === undefined) {
+    const inStore = fromStore ? () => sameContent.all({ md5: f.md5, size: f.size }) as { path: string }[] : undefined;
+    if (f.size === 0 && f.md5 === EMPTY_MD5)
+      writeFileSync(to, ""); // nothing to send
+    else if (!_placed(store, f, to, inStore)) {
       missing.push(f.path);
       continue;
-    }
-    const left = (wanted.get(`${f.md5}-${f.size}`) ?? 1) - 1;
-    wanted.set(`${f.md5}-${f.size}`, left);
-    if (uploaded && left === 0) renameSync(whole, to);
-    else {
-      const tmp = tempBeside(to);
-      copyFileSync(uploaded ? whole : (held as string), tmp);
-      renameSync(tmp, to);
     }
     setMtimeNs(to, f.mtimeNs); // as rsync -t leaves a staged file: the store's copy keeps the client's mtime
   }
   return missing;
+}
+
+/** Drops the uploads of content a commit has stored (`keys`): the store holds it now. */
+export function dropUploads(store: Store, keys: readonly UploadKey[]): void {
+  const dir = join(store.stateDir, "uploads");
+  let names: string[];
+  try {
+    names = readdirSync(dir); // one look: most pushes (rsync ones) leave none
+  } catch {
+    return;
+  }
+  if (names.length === 0) return;
+  const held = new Set(names);
+  for (const key of keys) if (held.has(_id(key))) rmSync(join(dir, _id(key)), { force: true });
 }
 
 /** Removes uploads untouched for UPLOAD_MAX_AGE_MS: given up, or never placed. */
@@ -209,10 +211,45 @@ function _size(path: string): number | undefined {
   }
 }
 
-/** A store file among `rows` that holds `key`'s content: a regular file of its size whose md5 checks. */
+/**
+ * Puts a copy of `key`'s content at `to`: of the whole upload, never taken (another request, of
+ * this push or another, may want it too; the commit that stores it drops it), or of a store file
+ * among `sameContent()` that holds it. False when there is none: an upload a commit dropped
+ * meanwhile (ENOENT) counts as none.
+ */
+function _placed(store: Store, key: UploadKey, to: string, sameContent?: () => { path: string }[]): boolean {
+  const { whole } = _files(store, key);
+  try {
+    if (_size(whole) === key.size) {
+      _copyTo(whole, to);
+      return true;
+    }
+    const held = sameContent && _storeCopy(store, key, sameContent());
+    if (held === undefined) return false;
+    _copyTo(held, to);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw error;
+  }
+}
+
+function _copyTo(from: string, to: string): void {
+  const tmp = tempBeside(to);
+  copyFileSync(from, tmp);
+  renameSync(tmp, to);
+}
+
+/** A store file among `rows` that holds `key`'s content: a regular file of its size, under no symlink, whose md5 checks. */
 function _storeCopy(store: Store, key: UploadKey, rows: { path: string }[]): string | undefined {
+  const checked = new Set<string>();
   for (const { path } of rows) {
-    const abs = join(store.root, ...path.split("/"));
+    let abs: string;
+    try {
+      abs = resolveIn(store.root, path, checked);
+    } catch {
+      continue; // a symlink among its parents: never read through
+    }
     const st = lstatSync(abs, { throwIfNoEntry: false });
     if (st?.isFile() && st.size === key.size && md5File(abs) === key.md5) return abs;
   }

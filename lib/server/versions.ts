@@ -1,6 +1,6 @@
-import { linkSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { linkSync, lstatSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { firstNonDirParent, linkOrCopy, pruneEmptyDirs, tempBeside } from "../shared/fs.ts";
+import { firstNonDirParent, linkOrCopy, placeSymlink, pruneEmptyDirs, readSymlink, tempBeside } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
 import { resolveIn, type Store } from "./store.ts";
 import type { Table } from "./table.ts";
@@ -51,9 +51,9 @@ export function keepVersion(store: Store, r: { path: string; rev: number }, real
       }
       if (code !== "EXDEV" && code !== "EPERM" && code !== "ENOTSUP" && code !== "EMLINK") throw error;
       // A copy goes beside, then is renamed: one cut short by a crash is never taken for the version.
+      if (st.isSymbolicLink()) return placeSymlink(readSymlink(from), to, { replace: true });
       const tmp = tempBeside(to);
-      if (st.isSymbolicLink()) symlinkSync(readlinkSync(from), tmp);
-      else linkOrCopy(from, tmp);
+      linkOrCopy(from, tmp);
       return renameSync(tmp, to);
     }
   }

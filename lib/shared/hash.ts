@@ -1,5 +1,5 @@
 import { closeSync, constants, openSync, readSync } from "node:fs";
-import { isGone } from "./fs.ts";
+import { isGone, readSymlink } from "./fs.ts";
 
 const CHUNK = 1024 * 1024;
 /** Opens for reading, refusing a symlink at the last step (ELOOP): a file swapped for a link after its lstat is never read through. */
@@ -14,6 +14,15 @@ const _MAX_HELPERS = 3;
 /** Hex md5 of a file's bytes, streamed in 1 MiB reads. Throws the fs error if it cannot be read (ELOOP for a symlink: never followed). */
 export function md5File(path: string, buf: Uint8Array = new Uint8Array(CHUNK)): string {
   return _md5File(path, buf);
+}
+
+/** Hex md5 of the target of the symlink at `path`, read without following it; null when there is none to read (gone, no longer a link). */
+export function md5OfSymlink(path: string): string | null {
+  try {
+    return md5Bytes(readSymlink(path));
+  } catch {
+    return null;
+  }
 }
 
 /** Hex md5 of in-memory bytes. */

@@ -1,4 +1,4 @@
-import { chownSync, readdirSync } from "node:fs";
+import { chownSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./fs.ts";
 import { freePort } from "./proc.ts";
@@ -28,7 +28,13 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<T
   asPostgres([join(bin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"]);
   const port = freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${opts.durable ? "" : " -c fsync=off -c full_page_writes=off"}`;
-  stack.defer(() => void asPostgres([join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]));
+  stack.defer(() => {
+    try {
+      asPostgres([join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop"]);
+    } catch {
+      // never started (its own error says why), or already stopped
+    }
+  });
   asPostgres([join(bin, "pg_ctl"), "-D", data, "-o", options, "-l", join(dir, "log"), "-w", "-t", "60", "start"]);
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const owned = stack.move();
@@ -48,7 +54,7 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<T
 
 /** The newest installed PostgreSQL's bin directory (Debian: /usr/lib/postgresql/VERSION/bin). */
 function _binDir(): string {
-  const versions = readdirSync("/usr/lib/postgresql")
+  const versions = (existsSync("/usr/lib/postgresql") ? readdirSync("/usr/lib/postgresql") : [])
     .filter((v) => /^\d+$/.test(v))
     .sort((a, b) => Number(b) - Number(a));
   if (versions.length === 0) throw new Error("PostgreSQL is not installed: run `make tools`");

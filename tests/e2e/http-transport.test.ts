@@ -6,7 +6,8 @@ import { CLI, cli, runCli } from "../_harness/cli.ts";
 import { tempDir, writeFile } from "../_harness/fs.ts";
 import { killGroup, waitFor } from "../_harness/proc.ts";
 import { serverPid, startServer } from "../_harness/server.ts";
-import { pushedTree } from "../_harness/working-trees.ts";
+import { pointAt, pushedTree } from "../_harness/working-trees.ts";
+import { PLACE_MAX_FILES } from "../../lib/shared/wire.ts";
 
 // The http transport beyond the shared push/pull suite (sync.test.ts runs it over http too, with
 // no rsync on PATH): big and empty files, a refused md5, a killed upload and a cut download.
@@ -83,6 +84,31 @@ describe("the http transport", () => {
     expect((await fetch(`${server.url}/v1/uploads/${md5}?size=${200 * MiB}&offset=0`, { method: "PATCH", body: "x" })).status).toBe(409);
     await cli(a, ["push"]);
     expect(md5File(join(server.store, "d/big.bin"))).toBe(md5);
+  });
+
+  test("one content at more paths than a place request holds goes up once, lands at every path, and its upload goes with the commit", async () => {
+    await using server = await startServer();
+    using dir = tempDir();
+    const a = await pushedTree(server.url, dir.path, { "small.txt": "s" }, HTTP);
+    const copies = PLACE_MAX_FILES + 50;
+    const content = "the same bytes at every path, and big enough to take a moment: ".repeat(20_000);
+    for (let i = 0; i < copies; i++) writeFile(a, `d/same/${i}.txt`, content);
+    const patches: number[] = [];
+    using proxy = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: (request) => {
+        const url = new URL(request.url);
+        if (request.method === "PATCH") patches.push(Number(url.searchParams.get("offset")));
+        return fetch(`${server.url}${url.pathname}${url.search}`, { method: request.method, headers: request.headers, body: request.body });
+      },
+    });
+    pointAt(a, `http://127.0.0.1:${proxy.port}`);
+    expect((await cli(a, ["push", "--json"])).stdout).toContain(`"d/same/${copies - 1}.txt"`);
+    expect(patches).toEqual([0]);
+    for (const i of [0, PLACE_MAX_FILES - 1, PLACE_MAX_FILES, copies - 1])
+      expect(readFileSync(join(server.store, `d/same/${i}.txt`), "utf8")).toBe(content);
+    expect(readdirSync(join(server.stateDir, "uploads"))).toEqual([]);
   });
 
   test("a download cut off mid-file resumes with a Range request for the rest", async () => {
