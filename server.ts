@@ -3,7 +3,7 @@ import { readServerConfig, SERVER_USAGE } from "./lib/server/config.ts";
 import { createFailpoint } from "./lib/server/failpoint.ts";
 import { replayJournalAtStart } from "./lib/server/journal.ts";
 import { openStore } from "./lib/server/store.ts";
-import { currentRevision, openTable } from "./lib/server/table.ts";
+import { openTablePort } from "./lib/server/table-port.ts";
 import { createAnnouncer } from "./lib/server/announcer.ts";
 import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
 import { websocket } from "elysia/ws";
@@ -18,13 +18,13 @@ async function main(): Promise<void> {
     console.log(SERVER_USAGE);
     return;
   }
-  const table = openTable(config.db);
+  const table = await openTablePort(config.database);
   const store = openStore(config.store, { stateDir: config.stateDir });
   const log = (line: string) => console.error(`soc server: ${line}`);
   const failpoint = config.failpoint && createFailpoint(config.failpoint);
   // A commit cut short by a crash is finished before anyone can read the store.
-  replayJournalAtStart({ table, store, failpoint, log });
-  const announcer = createAnnouncer(() => currentRevision(table));
+  await replayJournalAtStart({ table, store, failpoint, log });
+  const announcer = createAnnouncer(() => table.knownHead());
   const app = createApp({
     table,
     announcer,
@@ -59,10 +59,11 @@ async function main(): Promise<void> {
   app.server = server;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   console.log(`soc server listening on http://${host}:${server.port}`);
-  // Expired versions go hourly even when no push comes to trigger the sweep; unref: never keeps us alive.
-  const sweeper = setInterval(() => {
+  // Expired versions go hourly even when no push comes to trigger the sweep, on one server of
+  // those sharing a table; unref: never keeps us alive.
+  const sweeper = setInterval(async () => {
     try {
-      sweepVersions(table, store, { nowMs: Date.now(), keepDays: config.keepDays });
+      if (await table.lead()) await sweepVersions(table, store, { nowMs: Date.now(), keepDays: config.keepDays });
     } catch (error) {
       console.error("soc server: sweeping old versions failed:", error);
     }
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
     clearInterval(sweeper);
     announcer[Symbol.dispose](); // held long polls are answered now, not when their wait ends
     await server.stop();
-    table.close();
+    await table.close();
     process.exit(EXIT.ok);
   };
   process.once("SIGINT", stop);

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
 import { BadInputError, SocError } from "../lib/shared/errors.ts";
-import { findContent, readLog } from "../lib/server/history.ts";
+import { findContent } from "../lib/server/history.ts";
 import { ContentQuery, Log, LogQuery, Restore, RestoreRequest, Verify } from "../lib/shared/protocol.ts";
 import { restorePaths } from "../lib/server/restore.ts";
 import type { JournalDeps } from "../lib/server/journal.ts";
@@ -14,14 +14,14 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
   const keepVersions = (deps.keepDays ?? DEFAULT_KEEP_DAYS) > 0;
   return (
     new Elysia({ prefix: "/v1" })
-      .get("/log", ({ query }): Log => readLog(deps.table, { path: query.path, limit: _whole("limit", query.limit) }), {
+      .get("/log", ({ query }): Promise<Log> => deps.table.readLog({ path: query.path, limit: _whole("limit", query.limit) }), {
         query: LogQuery,
         response: Log,
       })
       .get(
         "/content",
-        ({ query, request }) => {
-          const content = findContent(deps.table, deps.store, query.path, _whole("rev", query.rev));
+        async ({ query, request }) => {
+          const content = await findContent(deps.table, deps.store, query.path, _whole("rev", query.rev));
           if (content.link !== undefined) {
             // Never read through: its target is all there is, and it travels in the row.
             const what = `${JSON.stringify(query.path)} is a symlink to ${JSON.stringify(content.link)} at revision ${content.rev}`;

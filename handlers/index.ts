@@ -8,7 +8,7 @@ import { storeWhole } from "../lib/server/journal-gate.ts";
 import { createAnnouncer, type Announcer } from "../lib/server/announcer.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { RsyncSession } from "../lib/server/tunnel-session.ts";
-import { currentRevision, type Table } from "../lib/server/table.ts";
+import type { TablePort } from "../lib/server/table-port.ts";
 import { requestGuard } from "./auth.ts";
 import { errorBody } from "./errors.ts";
 import { changesRoutes } from "./changes.ts";
@@ -22,7 +22,7 @@ import { UPLOADS_PREFIX, uploadRoutes } from "./uploads.ts";
 
 /** What the HTTP app needs; nothing here reads the environment. */
 export interface AppDeps {
-  table: Table;
+  table: TablePort;
   store: Store;
   /** Bearer token required by every route but /v1/health; undefined = open (to loopback requests only). */
   token?: string;
@@ -56,8 +56,9 @@ export function createApp(deps: AppDeps) {
   const keepDays = deps.keepDays ?? DEFAULT_KEEP_DAYS;
   const commits = deps.committer ?? createCommitter({ ...deps, now, keepDays });
   // Long polls wait on it; a commit or restore announces its revision once its files are in place.
-  const announcer = deps.announcer ?? createAnnouncer(() => currentRevision(deps.table));
+  const announcer = deps.announcer ?? createAnnouncer(() => deps.table.knownHead());
   const announce = () => announcer.announce();
+  deps.table.onHeadMove(announce); // a commit through another server sharing the table
   return new Elysia()
     .onError(({ code, error }) => _errorResponse(code, error, deps.onInternalError))
     .onRequest(({ request }) => {

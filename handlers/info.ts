@@ -2,17 +2,17 @@ import { Elysia } from "elysia";
 import { Info } from "../lib/shared/protocol.ts";
 import { API_VERSION } from "../lib/shared/wire.ts";
 import type { Store } from "../lib/server/store.ts";
-import { currentRevision, databaseId, type Table } from "../lib/server/table.ts";
+import type { TablePort } from "../lib/server/table-port.ts";
 
 /** GET /v1/info: server version, API version, revision, database id, transports and store path. */
-export function infoRoutes(deps: { table: Table; store: Store; version: string }) {
+export function infoRoutes(deps: { table: TablePort; store: Store; version: string }) {
   return new Elysia({ prefix: "/v1" }).get(
     "/info",
-    (): Info => ({
+    async (): Promise<Info> => ({
       server: deps.version,
       api: API_VERSION,
-      revision: currentRevision(deps.table),
-      database: databaseId(deps.table),
+      revision: await deps.table.head(),
+      database: deps.table.id,
       transports: ["local", "tunnel", "ssh", "http"],
       store: deps.store.root,
     }),

@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import type { Store } from "../lib/server/store.ts";
-import type { Table } from "../lib/server/table.ts";
+import type { TablePort } from "../lib/server/table-port.ts";
 import { appendUpload, placeInStage, sweepUploads, uploadOffset } from "../lib/server/uploads.ts";
 import { Place, PlaceRequest, Upload, UploadParams, UploadQuery } from "../lib/shared/protocol.ts";
 import { SocError } from "../lib/shared/errors.ts";
@@ -15,7 +15,7 @@ export const UPLOADS_PREFIX = "/v1/uploads/";
  * (the body streams to disk; a whole upload's md5 is checked, 422 when it differs), and POST
  * /v1/push/place puts content into a push's stage by path, saying which paths it had none for.
  */
-export function uploadRoutes(deps: { store: Store; table: Table }) {
+export function uploadRoutes(deps: { store: Store; table: TablePort }) {
   return new Elysia()
     .head(
       `${UPLOADS_PREFIX}:md5`,
@@ -34,9 +34,9 @@ export function uploadRoutes(deps: { store: Store; table: Table }) {
     )
     .post(
       "/v1/push/place",
-      ({ body }): Place => {
+      async ({ body }): Promise<Place> => {
         sweepUploads(deps.store);
-        return { missing: placeInStage(deps.store, deps.table, body.stage, body.files, body.fromStore) };
+        return { missing: await placeInStage(deps.store, deps.table, body.stage, body.files, body.fromStore) };
       },
       { body: PlaceRequest, response: Place },
     );

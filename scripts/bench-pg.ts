@@ -8,9 +8,8 @@
 import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { commitChangeset } from "../lib/server/commit.ts";
 import { openPgTable, pgCommitRows, pgCurrentRevision } from "../lib/server/pg-table.ts";
-import { openTable } from "../lib/server/table.ts";
+import { commitChangeset, openTable } from "../lib/server/table.ts";
 import { startPostgres } from "../tests/_harness/postgres.ts";
 import { allPass, report, type BenchRow } from "./bench-lib.ts";
 

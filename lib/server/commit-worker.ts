@@ -4,7 +4,7 @@ import { commitPush, type CommitDeps } from "./commit.ts";
 import { createFailpoint, type SharedFailpoint } from "./failpoint.ts";
 import { createJournalGate } from "./journal-gate.ts";
 import type { Store } from "./store.ts";
-import { openTable } from "./table.ts";
+import { openTablePort } from "./table-port.ts";
 import { createSweeper } from "./versions.ts";
 
 // Entry of the commit worker (committer.ts): it opens its own connection to the table and runs
@@ -16,7 +16,8 @@ declare const self: Worker;
 /** The first message: where the state is, and what the main thread shares with this one. */
 export interface CommitWorkerInit {
   type: "init";
-  dbFile: string;
+  /** The table's location (openTablePort). */
+  table: string;
   store: Store;
   keepDays: number;
   /** The journal gate's SharedArrayBuffer. */
@@ -51,18 +52,20 @@ export type CommitWorkerReply =
   | { log: string }
   | { internal: string };
 
-let deps: CommitDeps | undefined;
+let opened: Promise<CommitDeps> | undefined;
 let nowMs = 0;
 
 self.onmessage = async (e: MessageEvent<CommitWorkerInit | CommitJob>) => {
   const msg = e.data;
   if (msg.type === "init") {
-    deps = _open(msg);
+    opened = _open(msg);
+    opened.catch(() => {}); // the first commit reports it
     return;
   }
   const reply = (r: CommitWorkerReply) => postMessage(r);
   try {
-    if (deps === undefined) throw new Error("the commit worker got a commit before its state");
+    if (opened === undefined) throw new Error("the commit worker got a commit before its state");
+    const deps = await opened;
     nowMs = msg.nowMs;
     // The answer goes as soon as the files are in the store; the rest of the commit's work, and
     // then a checkpoint of the WAL, follow before the next message is read.
@@ -85,11 +88,10 @@ self.onmessage = async (e: MessageEvent<CommitWorkerInit | CommitJob>) => {
 
 // ---------------------------------------------------------------------------
 
-function _open(init: CommitWorkerInit): CommitDeps {
-  const table = openTable(init.dbFile);
-  // A big commit fills the WAL past SQLite's threshold, and its own COMMIT would then copy it back
+async function _open(init: CommitWorkerInit): Promise<CommitDeps> {
+  // A big commit fills SQLite's WAL past its threshold, and its own COMMIT would then copy it back
   // into the database before the client is answered: this connection checkpoints after answering.
-  table.db.exec("PRAGMA wal_autocheckpoint = 0");
+  const table = await openTablePort(init.table, { commitThread: true });
   const { store, keepDays } = init;
   const now = () => nowMs;
   return {
@@ -105,10 +107,10 @@ function _open(init: CommitWorkerInit): CommitDeps {
   };
 }
 
-/** Copies the WAL back into the database as far as no reader needs it (the other thread's connection may hold a snapshot). */
+/** Copies SQLite's WAL back into the database as far as no reader needs it (the other thread's connection may hold a snapshot). */
 function _checkpoint(deps: CommitDeps): void {
   try {
-    deps.table.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    deps.table.checkpoint();
   } catch (error) {
     deps.onInternalError?.(error);
   }

@@ -1,16 +1,13 @@
 import { BadInputError } from "../shared/errors.ts";
-import { ancestorPaths, checkRepoPath } from "../shared/paths.ts";
-import type { CommitProgress, Delete, PushCommit, PushCommitRequest, RootRuleBody, Upsert } from "../shared/protocol.ts";
-import { writeRevision } from "./revision.ts";
+import type { CommitProgress, FileRow, PushCommit, PushCommitRequest, Upsert } from "../shared/protocol.ts";
 import { md5Bytes } from "../shared/hash.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
-import { finishJournal, firstUnplaced, recordJournal, stageInJournal, type JournalDeps, type JournalSource } from "./journal.ts";
+import { finishJournal, type JournalDeps } from "./journal.ts";
 import { enterJournal, leaveJournal, storePlaced, type JournalGate } from "./journal-gate.ts";
 import { openStageDirs, readChangesetParts, removeStage, stageDir, verifyStage } from "./stage.ts";
 import { dropUploads } from "./uploads.ts";
 import { repairFromStage, resolveIn } from "./store.ts";
-import { NEW_FILE_MODE, planChangeset } from "./changeset-plan.ts";
-import { currentRevision, readRow, tableFacts, type Table } from "./table.ts";
+import { checkChangeset, NEW_FILE_MODE } from "./changeset-plan.ts";
 
 /** What a commit needs besides the request: the server's state, clock, retention and log. */
 export interface CommitDeps extends JournalDeps {
@@ -18,7 +15,7 @@ export interface CommitDeps extends JournalDeps {
   /** Days replaced files are kept as versions; 0 keeps none. */
   keepDays: number;
   /** Sweeps expired versions (createSweeper); its failure is reported, not thrown. */
-  sweep: () => number;
+  sweep: () => Promise<number>;
   onInternalError?: (error: unknown) => void;
   /** Held from the transaction until the files are in place, when another thread serves requests meanwhile (journal-gate.ts). */
   gate?: JournalGate;
@@ -29,7 +26,7 @@ export interface CommitDeps extends JournalDeps {
  * of every upsert), checks each path is safe to write in the store, and syncs the staged files to
  * disk. Then commits the rows together with a journal entry, and runs the journal to move the
  * staged files into the store (keeping replaced files as versions): the conflict check and the
- * commit run as one synchronous step, so concurrent commits serialize, and a crash after the
+ * commit are one transaction of the table, so concurrent commits serialize, and a crash after the
  * commit is finished when the server starts again. With `repair`, staged files whose rows are
  * unchanged go back over the store's copies. The stage is removed once nothing needs it: a
  * refused push (a conflict, a mismatch) starts again with a new one.
@@ -64,12 +61,11 @@ export async function commitPush(
     openStageDirs(stagedDirs); // the commit moves files out of them, whatever modes the client's rsync gave them
     syncPaths(staged, stagedDirs);
     deps.failpoint?.("staged");
-    // No await from here on: the conflict check and the commit run as one synchronous step.
     const paths = change.upserts.length + change.deletes.length;
     onProgress?.({ step: "committing", done: 0, total: paths });
     const keepVersions = deps.keepDays > 0;
     // Holding the journal: until this revision's files are in place, no answer of the other thread shows it.
-    if (deps.gate) enterJournal(deps.gate, () => firstUnplaced(deps.table));
+    if (deps.gate) await enterJournal(deps.gate, () => deps.table.journal.firstUnplaced());
     let result: PushCommit;
     let stored = false;
     const store = () => {
@@ -78,7 +74,8 @@ export async function commitPush(
       events.onStored?.(result);
     };
     try {
-      result = commitChangeset(deps.table, change, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });
+      // The table decides and writes in one transaction: a conflict found there changes nothing.
+      result = await deps.table.commit(change, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });
       const placed = (rev: number) => {
         if (rev < result.revision || stored) return;
         if (deps.gate) storePlaced(deps.gate);
@@ -86,14 +83,14 @@ export async function commitPush(
       };
       try {
         if (req.repair)
-          _repair(
+          await _repair(
             deps,
             req.stage,
             change.upserts.filter((u) => u.link === undefined),
             result,
           );
       } finally {
-        finishJournal({ ...deps, onPlaced: placed }); // moves the files in, then removes the stage
+        await finishJournal({ ...deps, onPlaced: placed }); // moves the files in, then removes the stage
       }
     } finally {
       if (deps.gate) leaveJournal(deps.gate);
@@ -101,13 +98,13 @@ export async function commitPush(
     if (!stored) store(); // nothing to place, or the journal could not: the caller answers now
     dropUploads(deps.store, change.upserts); // the http transport's uploads of what the store now holds
     try {
-      deps.sweep();
+      await deps.sweep();
     } catch (error) {
       deps.onInternalError?.(error); // the commit stands; the timer sweeps again
     }
     return result;
   } finally {
-    if (!stageInJournal(deps.table, req.stage)) removeStage(deps.store, req.stage);
+    await abandonPush(deps, req.stage);
   }
 }
 
@@ -115,79 +112,8 @@ export async function commitPush(
  * The client gives up push `stage` (a failed upload, a commit it could not send): its stage and
  * parts go at once, unless a commit already holds them (then the journal removes them when done).
  */
-export function abandonPush(deps: Pick<CommitDeps, "table" | "store">, stage: string): void {
-  if (!stageInJournal(deps.table, stage)) removeStage(deps.store, stage);
-}
-
-/** What a push asks the table to change (PushCommitRequest without the stage). */
-export interface Changeset {
-  client: string;
-  upserts: readonly Upsert[];
-  deletes: readonly Delete[];
-  roots: { set: readonly RootRuleBody[]; remove: readonly string[] };
-  /** Lets through a commit that deletes more than half of the live files (or all of them). */
-  allowMassDelete?: boolean;
-}
-
-const INT64_MAX = 2n ** 63n - 1n;
-
-/**
- * Checks a changeset without touching state: every path valid (BadInputError naming it),
- * no path twice, no upsert inside another upserted path, mtimes that fit 64 bits.
- */
-export function checkChangeset(change: Changeset): void {
-  const seen = new Set<string>();
-  for (const { path } of [...change.upserts, ...change.deletes]) {
-    checkRepoPath(path);
-    if (seen.has(path)) throw new BadInputError(`path ${JSON.stringify(path)} appears twice in the changeset`);
-    seen.add(path);
-  }
-  const upserted = new Set(change.upserts.map((u) => u.path));
-  for (const u of change.upserts) {
-    if (BigInt(u.mtimeNs) > INT64_MAX) throw new BadInputError(`mtimeNs of ${JSON.stringify(u.path)} is out of range`);
-    const above = ancestorPaths(u.path).find((a) => upserted.has(a));
-    if (above !== undefined) throw new BadInputError(`${JSON.stringify(u.path)} is inside upserted file ${JSON.stringify(above)}`);
-  }
-  const rootPaths = new Set<string>();
-  for (const path of [...change.roots.set.map((r) => r.path), ...change.roots.remove]) {
-    if (path !== "") checkRepoPath(path);
-    if (rootPaths.has(path)) throw new BadInputError(`root ${JSON.stringify(path)} appears twice in the changeset`);
-    rootPaths.add(path);
-  }
-}
-
-/**
- * Commits a changeset's rows in one transaction: throws what planChangeset throws (a conflict, a
- * mass deletion, a base ahead of the server), else writes revision+1 and, given the `source` of
- * its new content, the journal entry that puts its files in the store (runJournal, after this
- * returns). Replaced files are recorded as versions unless `keepVersions` is false. A changeset
- * that changes nothing returns the current revision.
- */
-export function commitChangeset(
-  table: Table,
-  change: Changeset,
-  opts: { nowMs: number; keepVersions?: boolean; source?: JournalSource },
-): PushCommit {
-  checkChangeset(change);
-  const { db } = table;
-  return db
-    .transaction(() => {
-      const current = currentRevision(table);
-      const plan = planChangeset(tableFacts(table, current), change);
-      if (plan.stores.length === 0 && plan.deletes.length === 0 && plan.rootChanges === 0) {
-        return { revision: current, stored: [], deleted: [] };
-      }
-      const rev = current + 1;
-      const { stores, deletes, replaced } = plan;
-      const keepVersions = opts.keepVersions ?? true;
-      writeRevision(db, { rev, nowMs: opts.nowMs, client: change.client, writes: stores, deletes, replaced, keepVersions });
-      const setRoot = db.query("INSERT INTO roots (path, kind) VALUES ($path, $kind) ON CONFLICT (path) DO UPDATE SET kind = $kind");
-      for (const r of change.roots.set) setRoot.run({ path: r.path, kind: r.kind });
-      for (const path of change.roots.remove) db.query("DELETE FROM roots WHERE path = $path").run({ path });
-      if (opts.source) recordJournal(db, rev, opts.source);
-      return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
-    })
-    .immediate();
+export async function abandonPush(deps: Pick<CommitDeps, "table" | "store">, stage: string): Promise<void> {
+  if (!(await deps.table.journal.holdsStage(stage))) removeStage(deps.store, stage);
 }
 
 // ---------------------------------------------------------------------------
@@ -200,20 +126,19 @@ function _wholeChangeset(deps: CommitDeps, req: PushCommitRequest): PushCommitRe
 }
 
 /** push --force: staged files whose rows this commit left unchanged go back over the store's copies. */
-function _repair(deps: CommitDeps, stage: string, upserts: readonly Upsert[], result: PushCommit): void {
+async function _repair(deps: CommitDeps, stage: string, upserts: readonly Upsert[], result: PushCommit): Promise<void> {
   const stored = new Set(result.stored);
-  const md5Of = new Map(upserts.filter((u) => !stored.has(u.path)).map((u) => [u.path, u.md5]));
-  const unchanged = upserts
-    .filter((u) => md5Of.has(u.path))
-    .map((u) => ({ path: u.path, mode: u.mode ?? readRow(deps.table, u.path)?.mode ?? NEW_FILE_MODE }));
+  // Read while this commit holds the journal: no other commit of this store can change them meanwhile.
+  const rows = new Map<string, FileRow | undefined>();
+  for (const u of upserts) if (!stored.has(u.path)) rows.set(u.path, await deps.table.readRow(u.path));
+  const current = upserts.filter((u) => {
+    const row = rows.get(u.path);
+    return row !== undefined && !row.deleted && row.md5 === u.md5;
+  });
   repairFromStage(
     deps.store,
     stageDir(deps.store, stage),
-    unchanged,
-    (path) => {
-      const row = readRow(deps.table, path);
-      return row !== undefined && !row.deleted && row.md5 === md5Of.get(path);
-    },
+    current.map((u) => ({ path: u.path, mode: u.mode ?? rows.get(u.path)?.mode ?? NEW_FILE_MODE })),
     result.revision,
   );
 }

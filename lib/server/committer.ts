@@ -5,7 +5,7 @@ import type { CommitJob, CommitWorkerInit, CommitWorkerReply, SocErrorData } fro
 import type { Failpoint, SharedFailpoint } from "./failpoint.ts";
 import { createJournalGate, resetJournalGate, type JournalGate } from "./journal-gate.ts";
 import type { Store } from "./store.ts";
-import type { Table } from "./table.ts";
+import type { TablePort } from "./table-port.ts";
 import { createSweeper } from "./versions.ts";
 
 /** How long the commit worker may sit idle before it is stopped (the next commit starts another). */
@@ -36,7 +36,7 @@ export interface Committer extends AsyncDisposable {
 
 /** What commits need from the server; `now` is read on this thread, once per commit. */
 export interface CommitterDeps {
-  table: Table;
+  table: TablePort;
   store: Store;
   now: () => number;
   keepDays: number;
@@ -46,7 +46,7 @@ export interface CommitterDeps {
 }
 
 /**
- * Runs commits in a worker thread with its own connection to the table, so this thread serves
+ * Runs commits in a worker thread with its own connection to the table (opened at its `location`), so this thread serves
  * requests while one runs (its md5 pass, its syncs, its transaction, its file work): the worker
  * holds the journal gate from its transaction until its files are in place. Commits still run one
  * at a time. An in-memory table, or a failpoint that cannot cross threads (a test's own
@@ -55,8 +55,8 @@ export interface CommitterDeps {
  */
 export function createCommitter(deps: CommitterDeps): Committer {
   const gate = createJournalGate();
-  const dbFile = deps.table.db.filename;
-  const inline = dbFile === "" || dbFile === ":memory:" || (deps.failpoint !== undefined && deps.failpoint.shared === undefined);
+  const location = deps.table.location;
+  const inline = location === undefined || (deps.failpoint !== undefined && deps.failpoint.shared === undefined);
   let tail: Promise<unknown> = Promise.resolve();
   const queued = <T>(run: () => Promise<T>): Promise<T> => {
     const next = tail.then(run);
@@ -64,7 +64,7 @@ export function createCommitter(deps: CommitterDeps): Committer {
     return next;
   };
   if (inline) {
-    const abandon = (stage: string) => queued(async () => abandonPush(deps, stage));
+    const abandon = (stage: string) => queued(() => abandonPush(deps, stage));
     const commitDeps = { ...deps, gate, sweep: createSweeper(deps.table, deps.store, { keepDays: deps.keepDays, now: deps.now }) };
     return {
       gate,
@@ -84,7 +84,7 @@ export function createCommitter(deps: CommitterDeps): Committer {
   }
   const init: CommitWorkerInit = {
     type: "init",
-    dbFile,
+    table: location,
     store: deps.store,
     keepDays: deps.keepDays,
     gate: gate.word.buffer as SharedArrayBuffer,
@@ -100,7 +100,7 @@ export function createCommitter(deps: CommitterDeps): Committer {
   const abandon = (stage: string) =>
     queued(async () => {
       await worker.finished();
-      abandonPush(deps, stage);
+      await abandonPush(deps, stage);
     });
   const close = async () => {
     await finished();

@@ -3,12 +3,14 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "../shared/errors.ts";
 import { parseFailpoint, type FailpointSpec } from "./failpoint.ts";
+import { isPostgresUrl } from "./table-port.ts";
 
 /** Everything `server.ts` needs to start; absolute paths. */
 export interface ServerConfig {
   help: false;
   store: string;
-  db: string;
+  /** The table: a SQLite file (absolute) or a postgres:// URL. */
+  database: string;
   /** Server state beside the store: the database by default, and push stages. */
   stateDir: string;
   port: number;
@@ -37,7 +39,8 @@ export const DEFAULT_MAX_RSYNC_SESSIONS = 16;
 export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
 
   --store DIR         directory holding the synced files (required unless $SOC_STORE; created if missing)
-  --db FILE           SQLite database (default: <store parent>/.soc-server/soc.db)
+  --database FILE|URL the table: a SQLite file, or postgres://USER:PASSWORD@HOST/DB for PostgreSQL
+                      (default: $SOC_DATABASE, else <store parent>/.soc-server/soc.db; --db is the older name)
   --port N            TCP port, 0 for any free one (default: $SOC_PORT, else ${DEFAULT_PORT})
   --host H            address to listen on (default: 127.0.0.1)
   --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
@@ -50,9 +53,10 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
 
 /**
  * Reads the server's flags (`argv` without the runtime and script) and environment: SOC_TOKEN,
- * SOC_STORE / SOC_PORT / SOC_MAX_RSYNC_SESSIONS as defaults for --store / --port /
- * --max-rsync-sessions (flags win; empty counts as unset), and SOC_TEST_FAILPOINT, which only
- * crash tests set.
+ * SOC_STORE / SOC_DATABASE / SOC_PORT / SOC_MAX_RSYNC_SESSIONS as defaults for --store /
+ * --database / --port / --max-rsync-sessions (flags win; empty counts as unset; a URL with a
+ * password is better kept out of `ps` in SOC_DATABASE), and SOC_TEST_FAILPOINT, which only crash
+ * tests set.
  * Returns `{ help: true }` for --help; throws UsageError for anything malformed or unsafe.
  */
 export function readServerConfig(argv: string[], env: Record<string, string | undefined>): ServerConfig | { help: true } {
@@ -74,8 +78,8 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
   const keepDays = _keepDays(values["keep-days"] ?? String(DEFAULT_KEEP_DAYS));
   const maxRsyncSessions = _maxRsyncSessions(values["max-rsync-sessions"], env.SOC_MAX_RSYNC_SESSIONS?.trim() || undefined);
   const failpoint = env.SOC_TEST_FAILPOINT ? parseFailpoint(env.SOC_TEST_FAILPOINT) : undefined;
-  const db = resolve(values.db ?? join(stateDir, "soc.db"));
-  return { help: false, store, db, stateDir, port, host, token, insecure, keepDays, maxRsyncSessions, failpoint };
+  const database = _database(values.database ?? values.db ?? (env.SOC_DATABASE?.trim() || undefined), stateDir);
+  return { help: false, store, database, stateDir, port, host, token, insecure, keepDays, maxRsyncSessions, failpoint };
 }
 
 // ---------------------------------------------------------------------------
@@ -88,6 +92,7 @@ function _parse(argv: string[]) {
       allowPositionals: false,
       options: {
         store: { type: "string" },
+        database: { type: "string" },
         db: { type: "string" },
         port: { type: "string" },
         host: { type: "string" },
@@ -101,6 +106,18 @@ function _parse(argv: string[]) {
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n${SERVER_USAGE}`);
   }
+}
+
+function _database(value: string | undefined, stateDir: string): string {
+  if (value === undefined) return join(stateDir, "soc.db");
+  if (value.trim() === "") throw new UsageError("--database must not be empty");
+  if (!isPostgresUrl(value)) return resolve(value);
+  try {
+    new URL(value);
+  } catch {
+    throw new UsageError("--database is not a valid postgres:// URL");
+  }
+  return value;
 }
 
 function _port(name: string, value: string): number {

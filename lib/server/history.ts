@@ -4,7 +4,8 @@ import { checkRepoPath } from "../shared/paths.ts";
 import type { Log, PathChange, RevisionEntry } from "../shared/protocol.ts";
 import type { FileContent } from "./revision.ts";
 import { resolveIn, type Store } from "./store.ts";
-import { currentRevision, readRow, type Table } from "./table.ts";
+import type { TablePort } from "./table-port.ts";
+import type { Table } from "./table.ts";
 import { versionFile } from "./versions.ts";
 
 /** Entries GET /v1/log returns when no limit is given. */
@@ -20,7 +21,7 @@ export interface ContentAt extends FileContent {
 }
 
 /**
- * The revisions newest first (at most `limit`); with `path`, only those that changed it, plus
+ * SQLite's (sqlite-port.ts) log: the revisions newest first (at most `limit`); with `path`, only those that changed it, plus
  * its history newest first, each change marked `available` when its content can still be read.
  */
 export function readLog(table: Table, opts: { path?: string; limit?: number } = {}): Log {
@@ -55,46 +56,25 @@ export function readLog(table: Table, opts: { path?: string; limit?: number } = 
  * to it at or before `rev` wrote. Throws NotFoundError saying why there is none: the path never
  * existed (or not yet), was deleted, its old content expired, or its file is missing.
  */
-export function findContent(table: Table, store: Store, path: string, rev?: number): ContentAt {
+export async function findContent(table: TablePort, store: Store, path: string, rev?: number): Promise<ContentAt> {
   checkRepoPath(path);
-  const head = currentRevision(table);
+  const head = await table.head();
   if (rev !== undefined && rev > head) throw new NotFoundError(`revision ${rev} does not exist; the server is at revision ${head}`);
   const asOf = rev ?? head;
-  const change = table.db
-    .query(
-      `SELECT rev, action, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs, link FROM changes
-       WHERE path = $path AND rev <= $asOf ORDER BY rev DESC LIMIT 1`,
-    )
-    .get({ path, asOf }) as (Omit<ContentAt, "path" | "file" | "current" | "link"> & { action: string; link: string | null }) | null;
+  const { change, firstRev, current, kept } = await table.changeAt(path, asOf);
   const name = JSON.stringify(path);
   if (!change) {
-    const first = table.db.query("SELECT MIN(rev) AS rev FROM changes WHERE path = $path").get({ path }) as { rev: number | null };
-    if (first.rev === null) throw new NotFoundError(`${name} has never existed on the server`);
-    throw new NotFoundError(`${name} did not exist yet at revision ${asOf} (added at revision ${first.rev})`);
+    if (firstRev === undefined) throw new NotFoundError(`${name} has never existed on the server`);
+    throw new NotFoundError(`${name} did not exist yet at revision ${asOf} (added at revision ${firstRev})`);
   }
   if (change.action === "deleted") throw new NotFoundError(`${name} was deleted at revision ${change.rev}`);
-  const { action: _, link, ...rest } = change;
-  const content: Omit<ContentAt, "path" | "file" | "current"> = link === null ? rest : { ...rest, link };
-  const row = readRow(table, path);
-  const current = row !== undefined && !row.deleted && row.rev === change.rev;
-  const versioned = table.db.query("SELECT 1 FROM versions WHERE path = $path AND rev = $rev");
-  const kept = current || versioned.get({ path, rev: change.rev }) !== null;
+  const { action: _, ...content } = change;
   const written = `the content of ${name} written at revision ${change.rev}`;
   if (!kept) throw new NotFoundError(`${written} is no longer kept (old versions expire after the server's --keep-days)`);
   const file = current ? resolveIn(store.root, path) : versionFile(store, path, change.rev);
-  if (content.link !== undefined) return { path, ...content, file, current }; // a symlink's target is in its row: nothing to read
+  if (content.link !== undefined) return { ...content, path, file, current }; // a symlink's target is in its row: nothing to read
   if (!lstatSync(file, { throwIfNoEntry: false })?.isFile()) throw new NotFoundError(`${written} is missing on the server; run verify`);
-  return { path, ...content, file, current };
-}
-
-/** The revision that wrote the newest kept version of `path` older than its current content, if any. */
-export function newestVersion(table: Table, path: string): number | undefined {
-  const row = readRow(table, path);
-  const below = row && !row.deleted ? row.rev : Number.MAX_SAFE_INTEGER;
-  const found = table.db.query("SELECT rev FROM versions WHERE path = $path AND rev < $below ORDER BY rev DESC LIMIT 1").get({ path, below }) as {
-    rev: number;
-  } | null;
-  return found?.rev;
+  return { ...content, path, file, current };
 }
 
 // ---------------------------------------------------------------------------

@@ -1,5 +1,4 @@
-import { journalPending, requireJournalDone, type JournalDeps } from "./journal.ts";
-import { currentRevision } from "./table.ts";
+import { requireJournalDone, type JournalDeps } from "./journal.ts";
 
 // Who holds the redo journal, in two words of memory shared by the server's threads. The commit
 // worker holds it from just before its transaction until its journal run ends; the main thread
@@ -34,14 +33,14 @@ export function createJournalGate(buffer: SharedArrayBuffer = new SharedArrayBuf
  * store counts as behind the table, from revision `unplacedFrom` on, until `storePlaced` or
  * `leaveJournal`. Never call it on the main thread while something else may hold the gate (it blocks).
  */
-export function enterJournal(gate: JournalGate, unplacedFrom: (() => number) | undefined = undefined): void {
+export async function enterJournal(gate: JournalGate, unplacedFrom: (() => Promise<number>) | undefined = undefined): Promise<void> {
   for (;;) {
     const was = Atomics.compareExchange(gate.word, 0, IDLE, PLACING);
     if (was === IDLE) break;
     Atomics.wait(gate.word, 0, was, 100);
   }
   // Until it is written the floor is 0, "any revision": a reader meanwhile waits, which is safe.
-  if (unplacedFrom) Atomics.store(gate.word, 1, unplacedFrom());
+  if (unplacedFrom) Atomics.store(gate.word, 1, await unplacedFrom());
 }
 
 /** The worker: every revision it committed has its files in the store (what is left is syncing and clearing). */
@@ -74,18 +73,18 @@ export async function storeWhole(gate: JournalGate, deps: JournalDeps, step: Gat
     if (state === SYNCING) return;
     if (state === PLACING) {
       // Heads only grow: a head read now below the floor was below it for the read before, too.
-      if (step === "read" || (step === "answer" && currentRevision(deps.table) < Atomics.load(gate.word, 1))) return;
+      if (step === "read" || (step === "answer" && (await deps.table.head()) < Atomics.load(gate.word, 1))) return;
       await _change(gate, state);
       continue;
     }
-    if (!journalPending(deps.table)) return;
+    if (!(await deps.table.journal.pending())) return;
     if (state === MAIN) {
       await _change(gate, state); // holdJournal's holder: it finishes the journal before it lets go
       continue;
     }
     if (Atomics.compareExchange(gate.word, 0, IDLE, MAIN) !== IDLE) continue;
     try {
-      requireJournalDone(deps);
+      await requireJournalDone(deps);
     } finally {
       leaveJournal(gate);
     }
@@ -107,10 +106,10 @@ export async function holdJournal(gate: JournalGate): Promise<Disposable> {
   }
 }
 
-/** The main thread: runs `work` (synchronous: a restore's commit and file work) holding the journal, once the worker lets it go. */
-export async function withJournal<T>(gate: JournalGate, work: () => T): Promise<T> {
+/** The main thread: runs `work` (a restore's commit and file work) holding the journal, once the worker lets it go. */
+export async function withJournal<T>(gate: JournalGate, work: () => Promise<T>): Promise<T> {
   using _held = await holdJournal(gate);
-  return work();
+  return await work();
 }
 
 // ---------------------------------------------------------------------------

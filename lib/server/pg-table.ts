@@ -3,9 +3,9 @@ import { SocError } from "../shared/errors.ts";
 import { ancestorPaths, checkRepoPath } from "../shared/paths.ts";
 import type { Changes, FileRow, Log, PathChange, PushCommit, RevisionEntry, RootRuleBody } from "../shared/protocol.ts";
 import { CHANGES_PAGE_ROWS } from "../shared/wire.ts";
-import { planChangeset, type TableFacts } from "./changeset-plan.ts";
-import { checkChangeset, type Changeset } from "./commit.ts";
+import { checkChangeset, planChangeset, type Changeset, type TableFacts } from "./changeset-plan.ts";
 import { DEFAULT_LOG_LIMIT } from "./history.ts";
+import type { JournalSource } from "./table-port.ts";
 
 /**
  * The server's table in PostgreSQL (to be chosen with `--database postgres://…`), for several
@@ -127,10 +127,15 @@ export async function pgReadLog(t: PgTable, opts: { path?: string; limit?: numbe
  * the head row, reads what the plan needs for the whole changeset at once (its reads sent
  * together), decides it with the same planChangeset (throwing its conflict, mass-delete or
  * bad-base error, which rolls back), and writes the revision's rows in a few statements, sent
- * together. Its revision is announced on REVISION_CHANNEL as it commits. The store's file work
- * stays with the caller.
+ * together, with the journal entry naming where its new content waits when `source` is given.
+ * Its revision is announced on REVISION_CHANNEL as it commits. The store's file work stays with
+ * the caller.
  */
-export async function pgCommitRows(t: PgTable, change: Changeset, opts: { nowMs: number; keepVersions?: boolean }): Promise<PushCommit> {
+export async function pgCommitRows(
+  t: PgTable,
+  change: Changeset,
+  opts: { nowMs: number; keepVersions?: boolean; source?: JournalSource },
+): Promise<PushCommit> {
   checkChangeset(change);
   return t.sql.begin(async (tx) => {
     const [head] = (await tx`SELECT rev FROM head FOR UPDATE`) as { rev: string }[];
@@ -182,6 +187,10 @@ export async function pgCommitRows(t: PgTable, change: Changeset, opts: { nowMs:
       statements.push(tx`INSERT INTO roots (path, kind) SELECT path, kind FROM jsonb_to_recordset(${change.roots.set}::jsonb) AS r(path text, kind text)
          ON CONFLICT (path) DO UPDATE SET kind = excluded.kind`);
     if (change.roots.remove.length > 0) statements.push(tx`DELETE FROM roots WHERE path = ANY(${change.roots.remove}::text[])`);
+    const { source } = opts;
+    if (source)
+      statements.push(tx`INSERT INTO journal (rev, stage, versions)
+         VALUES (${rev}, ${"stage" in source ? source.stage : null}, ${"versions" in source ? source.versions : null}::jsonb)`);
     await _all(statements);
     return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
   });
@@ -215,6 +224,9 @@ const _MIGRATIONS: readonly string[] = [
      mtime_ns bigint NOT NULL, link text, PRIMARY KEY (path, rev));
    CREATE INDEX versions_replaced_at ON versions (replaced_at_ms);
    CREATE INDEX versions_replaced_by ON versions (replaced_by);`,
+  // The redo journal (journal.ts) of a server whose content is a directory: a revision whose files
+  // are not all in place yet, and where its new content waits (a stage, or the kept versions).
+  `CREATE TABLE journal (rev bigint PRIMARY KEY, stage text, versions jsonb);`,
 ];
 
 /** A revision's columns (history.ts's _REVISION): 64-bit numbers come back from Bun.sql as strings. */

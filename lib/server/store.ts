@@ -112,22 +112,15 @@ export function deleteFromStore(store: Store, path: string, realDirs: Set<string
 }
 
 /**
- * `push --force`: moves each staged file that `isCurrent` (its row already holds exactly that
- * content) over the store's copy, so a store file damaged or lost behind the server's back is
+ * `push --force`: moves each of `upserts`, staged files whose rows already hold exactly that
+ * content, over the store's copy, so a store file damaged or lost behind the server's back is
  * repaired. The staged bytes were verified against the row's md5, so this never changes content
  * the table does not already name. Returns the paths put back.
  */
-export function repairFromStage(
-  store: Store,
-  stagePath: string,
-  upserts: readonly { path: string; mode: number }[],
-  isCurrent: (path: string) => boolean,
-  rev: number,
-): string[] {
-  const current = upserts.filter((u) => isCurrent(u.path));
+export function repairFromStage(store: Store, stagePath: string, upserts: readonly { path: string; mode: number }[], rev: number): string[] {
   const [inStage, inStore] = [new Set<string>(), new Set<string>()];
-  for (const u of current) writeToStore(store, { ...u, from: resolveIn(stagePath, u.path, inStage), move: true }, rev, inStore);
-  return current.map((u) => u.path);
+  for (const u of upserts) writeToStore(store, { ...u, from: resolveIn(stagePath, u.path, inStage), move: true }, rev, inStore);
+  return upserts.map((u) => u.path);
 }
 
 // ---------------------------------------------------------------------------

@@ -3,9 +3,11 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { openDb } from "../shared/db.ts";
 import { ancestorPaths } from "../shared/paths.ts";
-import { type Changes, type FileRow, type RootRuleBody } from "../shared/protocol.ts";
+import type { Changes, FileRow, PushCommit, RootRuleBody } from "../shared/protocol.ts";
 import { CHANGES_PAGE_ROWS } from "../shared/wire.ts";
-import type { TableFacts } from "./changeset-plan.ts";
+import { checkChangeset, planChangeset, type Changeset, type TableFacts } from "./changeset-plan.ts";
+import { writeRevision } from "./revision.ts";
+import type { JournalSource } from "./table-port.ts";
 import { SERVER_MIGRATIONS } from "./schema.ts";
 
 /** The server's authoritative state: file rows (with tombstones), revisions and root rules. */
@@ -103,6 +105,47 @@ export function shapeClashes(table: Table, paths: readonly string[], deleting: R
     if (fileAbove || below.some((r) => !deleting.has(r.path))) clashes.push(path);
   }
   return clashes;
+}
+
+/**
+ * Commits a changeset's rows in one transaction: throws what planChangeset throws (a conflict, a
+ * mass deletion, a base ahead of the server), else writes revision+1 and, given the `source` of
+ * its new content, the journal entry that puts its files in the store (runJournal, after this
+ * returns). Replaced files are recorded as versions unless `keepVersions` is false. A changeset
+ * that changes nothing returns the current revision.
+ */
+export function commitChangeset(
+  table: Table,
+  change: Changeset,
+  opts: { nowMs: number; keepVersions?: boolean; source?: JournalSource },
+): PushCommit {
+  checkChangeset(change);
+  const { db } = table;
+  return db
+    .transaction(() => {
+      const current = currentRevision(table);
+      const plan = planChangeset(tableFacts(table, current), change);
+      if (plan.stores.length === 0 && plan.deletes.length === 0 && plan.rootChanges === 0) {
+        return { revision: current, stored: [], deleted: [] };
+      }
+      const rev = current + 1;
+      const { stores, deletes, replaced } = plan;
+      const keepVersions = opts.keepVersions ?? true;
+      writeRevision(db, { rev, nowMs: opts.nowMs, client: change.client, writes: stores, deletes, replaced, keepVersions });
+      const setRoot = db.query("INSERT INTO roots (path, kind) VALUES ($path, $kind) ON CONFLICT (path) DO UPDATE SET kind = $kind");
+      for (const r of change.roots.set) setRoot.run({ path: r.path, kind: r.kind });
+      for (const path of change.roots.remove) db.query("DELETE FROM roots WHERE path = $path").run({ path });
+      if (opts.source) recordJournal(db, rev, opts.source);
+      return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
+    })
+    .immediate();
+}
+
+/** Records, inside the caller's transaction, that revision `rev`'s files are still to be put in place from `source` (journal.ts). */
+export function recordJournal(db: Database, rev: number, source: JournalSource): void {
+  const stage = "stage" in source ? source.stage : null;
+  const versions = "versions" in source ? JSON.stringify(source.versions.map((v) => [v.path, v.rev])) : null;
+  db.query("INSERT INTO journal (rev, stage, versions) VALUES ($rev, $stage, $versions)").run({ rev, stage, versions });
 }
 
 // ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import { setMtimeNs, tempBeside } from "../shared/fs.ts";
 import { md5File } from "../shared/hash.ts";
 import { stageDir } from "./stage.ts";
 import { resolveIn, type Store } from "./store.ts";
-import type { Table } from "./table.ts";
+import type { TablePort } from "./table-port.ts";
 
 // The http transport's uploads (no rsync on the client). They are content-addressed: the bytes of
 // content `<md5>` of `<size>` bytes arrive in `<stateDir>/uploads/<md5>-<size>.part`, appended at
@@ -108,18 +108,16 @@ export async function appendUpload(store: Store, key: UploadKey, offset: number,
  * content another push took and has not committed yet). BadInputError for a bad path or an
  * unknown stage.
  */
-export function placeInStage(
+export async function placeInStage(
   store: Store,
-  table: Table,
+  table: TablePort,
   stageId: string,
   files: readonly (UploadKey & { path: string; mtimeNs: string })[],
   fromStore: boolean,
-): string[] {
+): Promise<string[]> {
   const stage = stageDir(store, stageId);
   const checked = new Set<string>();
   const missing: string[] = [];
-  // Regular files only: a symlink's md5 and size are its target's.
-  const sameContent = table.db.query("SELECT path FROM files WHERE md5 = $md5 AND size = $size AND deleted = 0 AND link IS NULL LIMIT 8");
   for (const f of files) {
     const to = resolveIn(stage, f.path, checked);
     try {
@@ -127,10 +125,9 @@ export function placeInStage(
     } catch (error) {
       throw new BadInputError(`cannot place ${JSON.stringify(f.path)} in the stage: ${(error as NodeJS.ErrnoException).code}`, "bad_path");
     }
-    const inStore = fromStore ? () => sameContent.all({ md5: f.md5, size: f.size }) as { path: string }[] : undefined;
     if (f.size === 0 && f.md5 === EMPTY_MD5)
       writeFileSync(to, ""); // nothing to send
-    else if (!_placed(store, f, to, inStore)) {
+    else if (!_placed(f, to, _files(store, f).whole) && !(fromStore && _placed(f, to, await _storeCopy(store, table, f)))) {
       missing.push(f.path);
       continue;
     }
@@ -217,16 +214,11 @@ function _size(path: string): number | undefined {
  * among `sameContent()` that holds it. False when there is none: an upload a commit dropped
  * meanwhile (ENOENT) counts as none.
  */
-function _placed(store: Store, key: UploadKey, to: string, sameContent?: () => { path: string }[]): boolean {
-  const { whole } = _files(store, key);
+/** Copies `from` (a whole upload, a store file) to `to` when it is there with `key`'s size; false when it is not. */
+function _placed(key: UploadKey, to: string, from: string | undefined): boolean {
   try {
-    if (_size(whole) === key.size) {
-      _copyTo(whole, to);
-      return true;
-    }
-    const held = sameContent && _storeCopy(store, key, sameContent());
-    if (held === undefined) return false;
-    _copyTo(held, to);
+    if (from === undefined || _size(from) !== key.size) return false;
+    _copyTo(from, to);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
@@ -240,18 +232,18 @@ function _copyTo(from: string, to: string): void {
   renameSync(tmp, to);
 }
 
-/** A store file among `rows` that holds `key`'s content: a regular file of its size, under no symlink, whose md5 checks. */
-function _storeCopy(store: Store, key: UploadKey, rows: { path: string }[]): string | undefined {
+/** A store file the table says holds `key`'s content: a regular file of its size, under no symlink, whose md5 checks. */
+async function _storeCopy(store: Store, table: TablePort, key: UploadKey): Promise<string | undefined> {
   const checked = new Set<string>();
-  for (const { path } of rows) {
-    let abs: string;
+  // Regular files only: a symlink's md5 and size are its target's.
+  for (const path of await table.pathsWithContent(key.md5, key.size, 8)) {
     try {
-      abs = resolveIn(store.root, path, checked);
+      const abs = resolveIn(store.root, path, checked); // throws for a symlink among its parents: never read through
+      const st = lstatSync(abs, { throwIfNoEntry: false });
+      if (st?.isFile() && st.size === key.size && md5File(abs) === key.md5) return abs;
     } catch {
-      continue; // a symlink among its parents: never read through
+      // not there any more, or not readable safely: the next one, or an upload
     }
-    const st = lstatSync(abs, { throwIfNoEntry: false });
-    if (st?.isFile() && st.size === key.size && md5File(abs) === key.md5) return abs;
   }
   return undefined;
 }

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { firstNonDirParent, linkOrCopy, placeSymlink, pruneEmptyDirs, readSymlink, tempBeside } from "../shared/fs.ts";
 import { checkRepoPath } from "../shared/paths.ts";
 import { resolveIn, type Store } from "./store.ts";
-import type { Table } from "./table.ts";
+import type { TablePort } from "./table-port.ts";
 
 /** How often the server sweeps expired versions (after commits, and from a timer), in ms. */
 export const SWEEP_EVERY_MS = 60 * 60 * 1000;
@@ -63,15 +63,8 @@ export function keepVersion(store: Store, r: { path: string; rev: number }, real
  * Deletes the versions replaced more than `keepDays` days before `nowMs` (rows, then files,
  * pruning directories they leave empty). Returns how many it removed.
  */
-export function sweepVersions(table: Table, store: Store, opts: { nowMs: number; keepDays: number }): number {
-  const cutoff = opts.nowMs - opts.keepDays * DAY_MS;
-  const expired = table.db
-    .transaction(() => {
-      const rows = table.db.query("SELECT path, rev FROM versions WHERE replaced_at_ms < $cutoff").all({ cutoff });
-      table.db.query("DELETE FROM versions WHERE replaced_at_ms < $cutoff").run({ cutoff });
-      return rows as { path: string; rev: number }[];
-    })
-    .immediate();
+export async function sweepVersions(table: TablePort, store: Store, opts: { nowMs: number; keepDays: number }): Promise<number> {
+  const expired = await table.expireVersions(opts.nowMs - opts.keepDays * DAY_MS);
   const root = versionsRoot(store);
   for (const { path, rev } of expired) {
     try {
@@ -86,9 +79,9 @@ export function sweepVersions(table: Table, store: Store, opts: { nowMs: number;
 }
 
 /** A sweep to call after every commit: runs sweepVersions at most once per SWEEP_EVERY_MS of `now()`. */
-export function createSweeper(table: Table, store: Store, opts: { keepDays: number; now: () => number }): () => number {
+export function createSweeper(table: TablePort, store: Store, opts: { keepDays: number; now: () => number }): () => Promise<number> {
   let last = Number.NEGATIVE_INFINITY;
-  return () => {
+  return async () => {
     const nowMs = opts.now();
     if (nowMs - last < SWEEP_EVERY_MS) return 0;
     last = nowMs;

@@ -3,6 +3,7 @@ import { createApp, type AppDeps } from "../../handlers/index.ts";
 import { createCommitter, type Committer } from "../../lib/server/committer.ts";
 import { DEFAULT_KEEP_DAYS } from "../../lib/server/config.ts";
 import type { Store } from "../../lib/server/store.ts";
+import type { TablePort } from "../../lib/server/table-port.ts";
 import type { Table } from "../../lib/server/table.ts";
 import type { PushCommitRequest, Upsert } from "../../lib/shared/protocol.ts";
 import { upsertOf } from "./upserts.ts";
@@ -12,7 +13,10 @@ import { serverState } from "./server-state.ts";
 /** A server's state in a fresh temp dir plus its app; `await using` removes it all. */
 export interface Harness extends AsyncDisposable {
   dir: string;
+  /** The SQLite table, for a test's direct reads. */
   table: Table;
+  /** The same table as the app sees it. */
+  port: TablePort;
   store: Store;
   app: ReturnType<typeof createApp>;
   /** The app's committer (a worker thread's), closed with the harness. */
@@ -28,10 +32,10 @@ export interface Harness extends AsyncDisposable {
 /** Builds a Harness; pass `token` to require bearer auth, `deps` to override app deps (clock, keepDays). */
 export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): Promise<Harness> {
   using stack = new DisposableStack();
-  const { dir, store, table } = stack.use(serverState("soc-http-"));
+  const { dir, store, table, port } = stack.use(serverState("soc-http-"));
   const now = deps.now ?? (() => 1_700_000_000_000);
-  const commits = deps.committer ?? createCommitter({ ...deps, table, store, now, keepDays: deps.keepDays ?? DEFAULT_KEEP_DAYS });
-  const app = createApp({ table, store, token, version: "9.9.9", now, committer: commits, ...deps });
+  const commits = deps.committer ?? createCommitter({ ...deps, table: port, store, now, keepDays: deps.keepDays ?? DEFAULT_KEEP_DAYS });
+  const app = createApp({ table: port, store, token, version: "9.9.9", now, committer: commits, ...deps });
   const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = auth) =>
     app.handle(
@@ -45,6 +49,7 @@ export async function makeHarness(token?: string, deps: Partial<AppDeps> = {}): 
   return {
     dir,
     table,
+    port,
     store,
     app,
     commits,
@@ -82,7 +87,7 @@ export interface ListeningApp extends AsyncDisposable {
 export async function listenApp(deps: Partial<AppDeps> = {}): Promise<ListeningApp> {
   await using stack = new AsyncDisposableStack();
   const state = stack.use(serverState("soc-listen-"));
-  const app = createApp({ table: state.table, store: state.store, version: "9.9.9", ...deps });
+  const app = createApp({ table: state.port, store: state.store, version: "9.9.9", ...deps });
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,

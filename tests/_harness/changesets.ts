@@ -1,5 +1,5 @@
-import { commitChangeset, type Changeset } from "../../lib/server/commit.ts";
-import type { Table } from "../../lib/server/table.ts";
+import type { Changeset } from "../../lib/server/changeset-plan.ts";
+import { commitChangeset, type Table } from "../../lib/server/table.ts";
 
 /** A changeset from client "laptop" that changes only what `over` says. */
 export function changeset(over: Partial<Changeset>): Changeset {

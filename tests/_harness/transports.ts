@@ -13,11 +13,14 @@ export interface TransportUnderTest {
 }
 
 /**
- * Defines the suite in `body` once per transport. ssh gets a throwaway sshd on 127.0.0.1 and
- * RSYNC_RSH pointing at it; http runs with a PATH that holds bun and no rsync (both set in this
- * process's environment, which the CLI runs inherit).
+ * Defines the suite in `body` once per transport (of those in `only`, when given). ssh gets a
+ * throwaway sshd on 127.0.0.1 and RSYNC_RSH pointing at it; http runs with a PATH that holds bun
+ * and no rsync (both set in this process's environment, which the CLI runs inherit).
  */
-export function overEveryTransport(body: (t: TransportUnderTest) => void): void {
+export function overEveryTransport(define: (t: TransportUnderTest) => void, only?: readonly TransportUnderTest["name"][]): void {
+  const body = (t: TransportUnderTest) => {
+    if (only === undefined || only.includes(t.name)) define(t);
+  };
   body({ name: "local", initArgs: () => ["--transport", "local"], start: async () => {}, stop: async () => {} });
   body({ name: "tunnel", initArgs: () => ["--transport", "tunnel"], start: async () => {}, stop: async () => {} });
   let sshd: TestSshd | undefined;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { BadInputError, ConflictError } from "../../../lib/shared/errors.ts";
-import { checkChangeset, commitChangeset } from "../../../lib/server/commit.ts";
-import { changesSince } from "../../../lib/server/table.ts";
+import { checkChangeset } from "../../../lib/server/changeset-plan.ts";
+import { changesSince, commitChangeset } from "../../../lib/server/table.ts";
 import { changeset, commit } from "../../_harness/changesets.ts";
 import { MD5_A, MD5_B, up } from "../../_harness/upserts.ts";
 import { serverState } from "../../_harness/server-state.ts";

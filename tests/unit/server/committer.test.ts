@@ -3,7 +3,6 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCommitter } from "../../../lib/server/committer.ts";
 import { createFailpoint } from "../../../lib/server/failpoint.ts";
-import { journalPending } from "../../../lib/server/journal.ts";
 import { holdJournal, storeWhole } from "../../../lib/server/journal-gate.ts";
 import { createStage, stagePath } from "../../../lib/server/stage.ts";
 import { changesSince } from "../../../lib/server/table.ts";
@@ -26,7 +25,7 @@ function staged(f: ServerState, files: Record<string, string>, baseRev = 0): Pus
 describe("createCommitter", () => {
   test("runs a commit in a worker thread: the rows, the files in the store, its progress step by step", async () => {
     using f = serverState("soc-committer-");
-    await using commits = createCommitter({ table: f.table, store: f.store, now: () => 0, keepDays: 30 });
+    await using commits = createCommitter({ table: f.port, store: f.store, now: () => 0, keepDays: 30 });
     expect(commits.mode).toBe("worker");
     const steps: string[] = [];
     const result = await commits.commit(staged(f, { "a.txt": "hello", "d/b.txt": "world" }), (p) => steps.push(p.step));
@@ -34,7 +33,7 @@ describe("createCommitter", () => {
     expect([...new Set(steps)]).toEqual(["verifying", "committing", "storing"]);
     expect(readFileSync(join(f.store.root, "d/b.txt"), "utf8")).toBe("world");
     await commits.finished(); // answered once the files are in place; the journal entry is cleared after
-    expect(journalPending(f.table)).toBe(false);
+    expect(await f.port.journal.pending()).toBe(false);
     // This thread's own connection sees the worker's commit.
     expect(changesSince(f.table, 0).files.map((r) => [r.path, r.rev])).toEqual([
       ["a.txt", 1],
@@ -44,7 +43,7 @@ describe("createCommitter", () => {
 
   test("a refusal crosses back as the same error: a conflict names its paths, a bad stage its code and status", async () => {
     using f = serverState("soc-committer-");
-    await using commits = createCommitter({ table: f.table, store: f.store, now: () => 0, keepDays: 30 });
+    await using commits = createCommitter({ table: f.port, store: f.store, now: () => 0, keepDays: 30 });
     await commits.commit(staged(f, { "a.txt": "one" }));
     await commits.commit(staged(f, { "a.txt": "two" }, 1));
     const conflict = await commits.commit(staged(f, { "a.txt": "three" }, 1)).catch((e: unknown) => e);
@@ -56,7 +55,7 @@ describe("createCommitter", () => {
 
   test("commits run one at a time, in the order they came: the second starts after the first has answered", async () => {
     using f = serverState("soc-committer-");
-    await using commits = createCommitter({ table: f.table, store: f.store, now: () => 0, keepDays: 30 });
+    await using commits = createCommitter({ table: f.port, store: f.store, now: () => 0, keepDays: 30 });
     const events: string[] = [];
     const run = (name: string, request: PushCommitRequest) =>
       commits.commit(request, (p) => events.push(`${name} ${p.step}`)).then((r) => events.push(`${name} revision ${r.revision}`));
@@ -76,7 +75,7 @@ describe("createCommitter", () => {
 
   test("a stage given up while its commit runs goes only after that commit: every file of the commit lands", async () => {
     using f = serverState("soc-committer-");
-    await using commits = createCommitter({ table: f.table, store: f.store, now: () => 0, keepDays: 30 });
+    await using commits = createCommitter({ table: f.port, store: f.store, now: () => 0, keepDays: 30 });
     const request = staged(f, { "a.txt": "a", "d/b.txt": "b" });
     const held = await holdJournal(commits.gate);
     let committing!: () => void;
@@ -97,11 +96,11 @@ describe("createCommitter", () => {
 
   test("stays on this thread for an in-memory table or a failpoint that cannot cross threads", async () => {
     using f = serverState("soc-committer-");
-    await using own = createCommitter({ table: f.table, store: f.store, now: () => 0, keepDays: 30, failpoint: () => {} });
+    await using own = createCommitter({ table: f.port, store: f.store, now: () => 0, keepDays: 30, failpoint: () => {} });
     expect(own.mode).toBe("inline");
     expect((await own.commit(staged(f, { "a.txt": "a" }))).revision).toBe(1);
     const shared = createFailpoint({ step: "written", nth: 1, action: "throw" });
-    await using crossing = createCommitter({ table: f.table, store: f.store, now: () => 0, keepDays: 30, failpoint: shared });
+    await using crossing = createCommitter({ table: f.port, store: f.store, now: () => 0, keepDays: 30, failpoint: shared });
     expect(crossing.mode).toBe("worker");
   });
 
@@ -109,15 +108,15 @@ describe("createCommitter", () => {
     using f = serverState("soc-committer-");
     const failpoint = createFailpoint({ step: "written", nth: 1, action: "throw" });
     const lines: string[] = [];
-    await using commits = createCommitter({ table: f.table, store: f.store, now: () => 0, keepDays: 30, failpoint, log: (l) => lines.push(l) });
+    await using commits = createCommitter({ table: f.port, store: f.store, now: () => 0, keepDays: 30, failpoint, log: (l) => lines.push(l) });
     // The commit stands (its client is told so); its files wait in the journal.
     expect((await commits.commit(staged(f, { "a.txt": "a" }))).revision).toBe(1);
     expect(lines).toEqual([
       "revision 1 is committed but its files are not all in the store yet: failpoint written@1; trying again before the next request",
     ]);
-    expect(journalPending(f.table)).toBe(true);
-    await storeWhole(commits.gate, { ...f, failpoint });
-    expect(journalPending(f.table)).toBe(false);
+    expect(await f.port.journal.pending()).toBe(true);
+    await storeWhole(commits.gate, { table: f.port, store: f.store, failpoint });
+    expect(await f.port.journal.pending()).toBe(false);
     expect(readFileSync(join(f.store.root, "a.txt"), "utf8")).toBe("a");
   });
 });

@@ -10,7 +10,7 @@ describe("readServerConfig", () => {
     expect(readServerConfig(["--store", "/srv/files"], {})).toEqual({
       help: false,
       store: "/srv/files",
-      db: "/srv/.soc-server/soc.db",
+      database: "/srv/.soc-server/soc.db",
       stateDir: "/srv/.soc-server",
       port: DEFAULT_PORT,
       host: "127.0.0.1",
@@ -36,7 +36,7 @@ describe("readServerConfig", () => {
 
   test("flags override the defaults; relative paths become absolute", () => {
     const config = readServerConfig(["--store=files", "--db", "x.db", "--port", "0", "--host", "[::1]", "--keep-days", "0"], {});
-    expect(config).toMatchObject({ store: resolve("files"), db: resolve("x.db"), port: 0, host: "::1", keepDays: 0 });
+    expect(config).toMatchObject({ store: resolve("files"), database: resolve("x.db"), port: 0, host: "::1", keepDays: 0 });
   });
 
   test("--help wins over everything else", () => {
@@ -90,7 +90,7 @@ describe("readServerConfig: SOC_STORE and SOC_PORT", () => {
     expect(readServerConfig([], { SOC_STORE: "/srv/files", SOC_PORT: "9000" })).toMatchObject({
       store: "/srv/files",
       stateDir: "/srv/.soc-server",
-      db: "/srv/.soc-server/soc.db",
+      database: "/srv/.soc-server/soc.db",
       port: 9000,
     });
   });

@@ -1,8 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { commitChangeset } from "../../../lib/server/commit.ts";
-import { journalPending } from "../../../lib/server/journal.ts";
+import { commitChangeset } from "../../../lib/server/table.ts";
 import { createJournalGate, enterJournal, holdJournal, leaveJournal, storePlaced, storeWhole } from "../../../lib/server/journal-gate.ts";
 import { createStage } from "../../../lib/server/stage.ts";
 import { changeset } from "../../_harness/changesets.ts";
@@ -32,28 +31,28 @@ describe("the journal gate", () => {
   test("a request waits while the worker places its files, and goes on once they are placed", async () => {
     using f = serverState("soc-gate-");
     const gate = createJournalGate();
-    enterJournal(gate); // this thread plays the worker: committed, placing
-    const whole = storeWhole(gate, f);
+    await enterJournal(gate); // this thread plays the worker: committed, placing
+    const whole = storeWhole(gate, { table: f.port, store: f.store });
     expect(await settledSoon(whole)).toBe(false);
     storePlaced(gate);
     await whole;
     // Syncing, and then idle with nothing left: requests pass at once.
-    await storeWhole(gate, f);
+    await storeWhole(gate, { table: f.port, store: f.store });
     leaveJournal(gate);
-    await storeWhole(gate, f);
+    await storeWhole(gate, { table: f.port, store: f.store });
   });
 
   test("a read goes on while the worker commits; its answer waits only once the table holds the revision being placed", async () => {
     using f = serverState("soc-gate-");
     const gate = createJournalGate();
     commitChangeset(f.table, changeset({ upserts: [upsertOf("a.txt", "a")] }), { nowMs: 0 }); // revision 1, placed
-    enterJournal(gate, () => 2); // the worker, about to commit revision 2
-    await storeWhole(gate, f, "read");
-    await storeWhole(gate, f, "answer"); // the table is still at 1: nothing unplaced to show
-    const write = storeWhole(gate, f, "write");
+    await enterJournal(gate, async () => 2); // the worker, about to commit revision 2
+    await storeWhole(gate, { table: f.port, store: f.store }, "read");
+    await storeWhole(gate, { table: f.port, store: f.store }, "answer"); // the table is still at 1: nothing unplaced to show
+    const write = storeWhole(gate, { table: f.port, store: f.store }, "write");
     expect(await settledSoon(write)).toBe(false);
     commitChangeset(f.table, changeset({ upserts: [upsertOf("b.txt", "b")] }), { nowMs: 0 }); // revision 2 is committed
-    const answer = storeWhole(gate, f, "answer");
+    const answer = storeWhole(gate, { table: f.port, store: f.store }, "answer");
     expect(await settledSoon(answer)).toBe(false);
     storePlaced(gate);
     await Promise.all([write, answer]);
@@ -64,8 +63,8 @@ describe("the journal gate", () => {
     using f = serverState("soc-gate-");
     const gate = createJournalGate();
     leftInJournal(f);
-    await storeWhole(gate, f);
-    expect(journalPending(f.table)).toBe(false);
+    await storeWhole(gate, { table: f.port, store: f.store });
+    expect(await f.port.journal.pending()).toBe(false);
     expect(readFileSync(join(f.store.root, "a.txt"), "utf8")).toBe("a");
   });
 
@@ -73,15 +72,15 @@ describe("the journal gate", () => {
     using f = serverState("soc-gate-");
     const gate = createJournalGate();
     const held = await holdJournal(gate);
-    await storeWhole(gate, f); // nothing pending: served
+    await storeWhole(gate, { table: f.port, store: f.store }); // nothing pending: served
     leftInJournal(f);
-    const whole = storeWhole(gate, f);
+    const whole = storeWhole(gate, { table: f.port, store: f.store });
     const next = holdJournal(gate);
     expect(await settledSoon(whole)).toBe(false);
     expect(await settledSoon(next)).toBe(false);
     held[Symbol.dispose]();
     (await next)[Symbol.dispose]();
     await whole;
-    expect(journalPending(f.table)).toBe(false);
+    expect(await f.port.journal.pending()).toBe(false);
   });
 });

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { commitChangeset } from "../../../lib/server/commit.ts";
+import { commitChangeset } from "../../../lib/server/table.ts";
 import { FAIL_STEPS, type Failpoint, type FailStep } from "../../../lib/server/failpoint.ts";
-import { finishJournal, journalPending, replayJournalAtStart, requireJournalDone, runJournal, stageInJournal } from "../../../lib/server/journal.ts";
+import { finishJournal, replayJournalAtStart, requireJournalDone, runJournal } from "../../../lib/server/journal.ts";
 import { restorePaths } from "../../../lib/server/restore.ts";
 import { createStage } from "../../../lib/server/stage.ts";
 import { versionsRoot } from "../../../lib/server/versions.ts";
@@ -34,9 +34,9 @@ function stageAndCommit(f: ServerState, files: Record<string, string>, deletes: 
 }
 
 /** A state at revision 1 (BEFORE, in the store) with revision 2 (CHANGE) committed and its file work still to do. */
-function committedChange(f: ServerState): string {
+async function committedChange(f: ServerState): Promise<string> {
   stageAndCommit(f, BEFORE, [], 0);
-  runJournal(f.table, f.store);
+  await runJournal(f.port, f.store);
   return stageAndCommit(f, CHANGE.writes, CHANGE.deletes, 1);
 }
 
@@ -52,14 +52,15 @@ function storeFiles(f: ServerState): Record<string, string> {
   return Object.fromEntries(Object.entries(treeWithDirs(f.store.root)).filter(([, v]) => v !== "<dir>"));
 }
 
+// Every point the file work can stop at: each step, each time it is reached.
+const counts = new Map<FailStep, number>();
+{
+  using f = serverState("soc-journal-");
+  await committedChange(f);
+  await runJournal(f.port, f.store, throwAt(undefined, 0, counts));
+}
+
 describe("the redo journal", () => {
-  // Every point the file work can stop at: each step, each time it is reached.
-  const counts = new Map<FailStep, number>();
-  {
-    using f = serverState("soc-journal-");
-    committedChange(f);
-    runJournal(f.table, f.store, throwAt(undefined, 0, counts));
-  }
   const points = FAIL_STEPS.filter((s) => s !== "staged").flatMap((step) =>
     Array.from({ length: counts.get(step) ?? 0 }, (_, i) => [step, i + 1] as const),
   );
@@ -68,35 +69,35 @@ describe("the redo journal", () => {
     expect(Object.fromEntries(counts)).toEqual({ committed: 1, kept: 4, deleted: 3, written: 4, synced: 1 });
   });
 
-  test.each(points)("stopped at %s #%d, the next run finishes the revision exactly as its rows say", (step, nth) => {
+  test.each(points)("stopped at %s #%d, the next run finishes the revision exactly as its rows say", async (step, nth) => {
     using f = serverState("soc-journal-");
-    const stage = committedChange(f);
-    expect(() => runJournal(f.table, f.store, throwAt(step, nth))).toThrow(`failed at ${step}@${nth}`);
-    expect(journalPending(f.table)).toBe(true);
-    expect(stageInJournal(f.table, stage)).toBe(true);
-    expect(runJournal(f.table, f.store)).toEqual({ finished: [2], displaced: [] });
+    const stage = await committedChange(f);
+    await expect(runJournal(f.port, f.store, throwAt(step, nth))).rejects.toThrow(`failed at ${step}@${nth}`);
+    expect(await f.port.journal.pending()).toBe(true);
+    expect(await f.port.journal.holdsStage(stage)).toBe(true);
+    expect(await runJournal(f.port, f.store)).toEqual({ finished: [2], displaced: [] });
     expect(storeFiles(f)).toEqual(AFTER);
     expect(statSync(join(f.store.root, "mod.txt")).mode & 0o777).toBe(0o640);
     expect(Object.fromEntries(Object.entries(treeWithDirs(versionsRoot(f.store))).filter(([, v]) => v !== "<dir>"))).toEqual(KEPT);
-    expect(journalPending(f.table)).toBe(false);
-    expect(stageInJournal(f.table, stage)).toBe(false);
+    expect(await f.port.journal.pending()).toBe(false);
+    expect(await f.port.journal.holdsStage(stage)).toBe(false);
   });
 
-  test("a run with nothing journaled does nothing", () => {
+  test("a run with nothing journaled does nothing", async () => {
     using f = serverState("soc-journal-");
-    committedChange(f);
-    runJournal(f.table, f.store);
-    expect(runJournal(f.table, f.store)).toEqual({ finished: [], displaced: [] });
+    await committedChange(f);
+    await runJournal(f.port, f.store);
+    expect(await runJournal(f.port, f.store)).toEqual({ finished: [], displaced: [] });
     expect(storeFiles(f)).toEqual(AFTER);
   });
 
-  test("a stray directory where a file goes is moved aside, and the revision completes", () => {
+  test("a stray directory where a file goes is moved aside, and the revision completes", async () => {
     using f = serverState("soc-journal-");
     stageAndCommit(f, BEFORE, [], 0);
-    runJournal(f.table, f.store);
+    await runJournal(f.port, f.store);
     writeFile(f.store.root, "n/e/w.txt/stray", "not in the table");
     stageAndCommit(f, CHANGE.writes, CHANGE.deletes, 1);
-    expect(runJournal(f.table, f.store)).toEqual({ finished: [2], displaced: [{ rev: 2, path: "n/e/w.txt" }] });
+    expect(await runJournal(f.port, f.store)).toEqual({ finished: [2], displaced: [{ rev: 2, path: "n/e/w.txt" }] });
     expect(storeFiles(f)).toEqual(AFTER);
     expect(treeWithDirs(join(f.store.stateDir, "displaced", "2"))).toEqual({
       n: "<dir>",
@@ -106,43 +107,43 @@ describe("the redo journal", () => {
     });
   });
 
-  test("a restore goes through the journal too: stopped at any write, the next run finishes it", () => {
+  test("a restore goes through the journal too: stopped at any write, the next run finishes it", async () => {
     for (let nth = 1; nth <= 2; nth++) {
       using f = serverState("soc-journal-");
-      committedChange(f);
-      runJournal(f.table, f.store);
-      const deps = { table: f.table, store: f.store, failpoint: throwAt("written", nth), log: () => {} };
+      await committedChange(f);
+      await runJournal(f.port, f.store);
+      const deps = { table: f.port, store: f.store, failpoint: throwAt("written", nth), log: () => {} };
       const req = { client: "t", paths: [{ path: "mod.txt", rev: 1 }, { path: "del.txt" }] };
-      expect(restorePaths(deps, req, { nowMs: 0, keepVersions: true })).toEqual({
+      expect(await restorePaths(deps, req, { nowMs: 0, keepVersions: true })).toEqual({
         revision: 3,
         restored: [
           { path: "mod.txt", fromRev: 1 },
           { path: "del.txt", fromRev: 1 },
         ],
       });
-      expect(journalPending(f.table)).toBe(true);
-      runJournal(f.table, f.store);
+      expect(await f.port.journal.pending()).toBe(true);
+      await runJournal(f.port, f.store);
       expect(storeFiles(f)).toEqual({ ...AFTER, "mod.txt": "old", "del.txt": "doomed" });
       expect(existsSync(join(versionsRoot(f.store), "2", "mod.txt"))).toBe(true);
     }
   });
 
-  test("while the file work keeps failing, every request is refused with 503 saying why; once it works, it is done first", () => {
+  test("while the file work keeps failing, every request is refused with 503 saying why; once it works, it is done first", async () => {
     using f = serverState("soc-journal-");
-    committedChange(f);
+    await committedChange(f);
     const lines: string[] = [];
     let broken = true;
     const failpoint: Failpoint = (step) => {
       if (broken && step === "written") throw new Error("EACCES: permission denied");
     };
-    const deps = { table: f.table, store: f.store, failpoint, log: (line: string) => lines.push(line) };
-    finishJournal(deps);
+    const deps = { table: f.port, store: f.store, failpoint, log: (line: string) => lines.push(line) };
+    await finishJournal(deps);
     expect(lines).toEqual([
       "revision 2 is committed but its files are not all in the store yet: EACCES: permission denied; trying again before the next request",
     ]);
     let refused: unknown;
     try {
-      requireJournalDone(deps);
+      await requireJournalDone(deps);
     } catch (error) {
       refused = error;
     }
@@ -152,22 +153,22 @@ describe("the redo journal", () => {
       message: "the server cannot put revision 2 in its store (EACCES: permission denied); its admin must look at the server's log",
     });
     broken = false;
-    requireJournalDone(deps);
+    await requireJournalDone(deps);
     expect(storeFiles(f)).toEqual(AFTER);
-    expect(journalPending(f.table)).toBe(false);
+    expect(await f.port.journal.pending()).toBe(false);
   });
 
-  test("at start, a journal that cannot be finished stops the server with the reason", () => {
+  test("at start, a journal that cannot be finished stops the server with the reason", async () => {
     using f = serverState("soc-journal-");
-    committedChange(f);
+    await committedChange(f);
     const failpoint: Failpoint = () => {
       throw new Error("EIO: i/o error");
     };
-    expect(() => replayJournalAtStart({ table: f.table, store: f.store, failpoint })).toThrow(
+    await expect(replayJournalAtStart({ table: f.port, store: f.store, failpoint })).rejects.toThrow(
       "cannot put revision 2 in the store: EIO: i/o error; fix that and start the server again",
     );
     const lines: string[] = [];
-    replayJournalAtStart({ table: f.table, store: f.store, log: (line) => lines.push(line) });
+    await replayJournalAtStart({ table: f.port, store: f.store, log: (line) => lines.push(line) });
     expect(lines).toEqual(["finished the file work of revision 2, left unfinished by the last run"]);
   });
 });

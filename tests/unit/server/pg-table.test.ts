@@ -4,7 +4,7 @@ import type { Changes } from "../../../lib/shared/protocol.ts";
 import { readLog } from "../../../lib/server/history.ts";
 import { changesSince, openTable, readRow } from "../../../lib/server/table.ts";
 import { md5Bytes } from "../../../lib/shared/hash.ts";
-import type { Changeset } from "../../../lib/server/commit.ts";
+import type { Changeset } from "../../../lib/server/changeset-plan.ts";
 import {
   openPgTable,
   pgChangesSince,

@@ -5,7 +5,7 @@ import { md5Bytes } from "../../../lib/shared/hash.ts";
 import { createStage, removeStage, verifyStage } from "../../../lib/server/stage.ts";
 import { runJournal } from "../../../lib/server/journal.ts";
 import { deleteFromStore, displacedRoot, resolveIn, writeToStore } from "../../../lib/server/store.ts";
-import { commitChangeset } from "../../../lib/server/commit.ts";
+import { commitChangeset } from "../../../lib/server/table.ts";
 import { changeset } from "../../_harness/changesets.ts";
 import { upsertOf } from "../../_harness/upserts.ts";
 import { treeWithDirs, writeFile } from "../../_harness/fs.ts";
@@ -22,7 +22,7 @@ async function push(f: ServerState, files: Record<string, string>, deletes: stri
   const change = changeset({ client: "t", upserts, deletes: deletes.map((path) => ({ path, baseRev })), allowMassDelete: true });
   await verifyStage(f.store, stage.id, upserts);
   const result = commitChangeset(f.table, change, { nowMs: 0, source: { stage: stage.id } });
-  runJournal(f.table, f.store);
+  await runJournal(f.port, f.store);
   removeStage(f.store, stage.id);
   return result;
 }

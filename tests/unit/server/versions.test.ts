@@ -44,23 +44,23 @@ describe("versions area", () => {
       writeFile(join(versionsRoot(f.store), String(rev)), path, path);
       addVersion(f.table, path, rev, at);
     }
-    expect(sweepVersions(f.table, f.store, { nowMs: now, keepDays: 30 })).toBe(2);
+    expect(await sweepVersions(f.port, f.store, { nowMs: now, keepDays: 30 })).toBe(2);
     expect(f.table.db.query("SELECT path, rev FROM versions").all()).toEqual([{ path: "d/young", rev: 2 }]);
     expect(readdirSync(versionsRoot(f.store), { recursive: true }).sort()).toEqual(["2", "2/d", "2/d/young"]);
-    expect(sweepVersions(f.table, f.store, { nowMs: now, keepDays: 0 })).toBe(1);
+    expect(await sweepVersions(f.port, f.store, { nowMs: now, keepDays: 0 })).toBe(1);
     expect(readdirSync(versionsRoot(f.store))).toEqual([]);
   });
 
   test("createSweeper sweeps at most once an hour of its clock", async () => {
     using f = serverState("soc-versions-");
     let clock = 100 * DAY;
-    const sweep = createSweeper(f.table, f.store, { keepDays: 1, now: () => clock });
+    const sweep = createSweeper(f.port, f.store, { keepDays: 1, now: () => clock });
     addVersion(f.table, "a", 1, clock - 2 * DAY);
-    expect(sweep()).toBe(1);
+    expect(await sweep()).toBe(1);
     addVersion(f.table, "b", 1, clock - 2 * DAY);
     clock += 59 * 60 * 1000;
-    expect(sweep()).toBe(0);
+    expect(await sweep()).toBe(0);
     clock += 60 * 1000;
-    expect(sweep()).toBe(1);
+    expect(await sweep()).toBe(1);
   });
 });

@@ -1,0 +1,113 @@
+import type { Changes, FileRow, Log, PushCommit } from "../shared/protocol.ts";
+import type { Changeset } from "./changeset-plan.ts";
+import { openPgPort } from "./pg-port.ts";
+import type { FileContent } from "./revision.ts";
+import { openSqlitePort } from "./sqlite-port.ts";
+
+/**
+ * The table, whatever engine holds it: what the handlers, the commit, the redo journal and the
+ * background jobs ask of the server's rows. SQLite (sqlite-port.ts, embedded, the default) and
+ * PostgreSQL (pg-port.ts, shared by several servers) answer the same questions the same way.
+ */
+export interface TablePort extends AsyncDisposable {
+  readonly engine: "sqlite" | "postgres";
+  /** Where another thread opens its own connection to this table (openTablePort), or undefined when it cannot (an in-memory database). */
+  readonly location: string | undefined;
+  /** The database's random id, read when it was opened: another one means another database. */
+  readonly id: string;
+  /** The latest revision; 0 before the first push. */
+  head(): Promise<number>;
+  /**
+   * The newest head this server knows, at once (the long polls' announcer): exact for SQLite; for
+   * PostgreSQL what the database last announced, which `onHeadMove`'s listener hears about.
+   */
+  knownHead(): number;
+  /** Calls `listener` whenever the head moves past `knownHead` through a commit anywhere (SQLite: never; its commits are all this server's). */
+  onHeadMove(listener: () => void): void;
+  /** One page of the rows changed after `since` (changesSince in table.ts says how pages go). */
+  changesSince(since: number, page?: { afterRev?: number; afterPath?: string; limit?: number }): Promise<Changes>;
+  /** The row for `path` (live or tombstone), or undefined when the table never had it. */
+  readRow(path: string): Promise<FileRow | undefined>;
+  /** Revisions newest first; with `path`, its history (readLog in history.ts). */
+  readLog(opts?: { path?: string; limit?: number }): Promise<Log>;
+  /** What history knows of `path` as of revision `asOf` (a checked path): see ChangeAt. */
+  changeAt(path: string, asOf: number): Promise<ChangeAt>;
+  /** The revision that wrote the newest kept version of `path` older than its live content (or than its deletion), if any. */
+  newestVersion(path: string): Promise<number | undefined>;
+  /** Every live row's path, md5, revision and link (verify). */
+  liveRows(): Promise<{ path: string; md5: string; rev: number; link: string | null }[]>;
+  /** Up to `limit` live regular files holding content `md5` of `size` bytes (the http transport places from them). */
+  pathsWithContent(md5: string, size: number, limit: number): Promise<string[]>;
+  /** Of `paths` to be written, those that would sit under a live file, or over live files. */
+  shapeClashes(paths: readonly string[]): Promise<string[]>;
+  /**
+   * Commits a changeset's rows in one transaction (commitChangeset in commit.ts says what it
+   * decides and throws), with the journal entry naming where its new content waits, when given.
+   */
+  commit(change: Changeset, opts: { nowMs: number; keepVersions?: boolean; source?: JournalSource }): Promise<PushCommit>;
+  /** Deletes the version rows replaced before `cutoffMs` and returns them (their files are the caller's). */
+  expireVersions(cutoffMs: number): Promise<{ path: string; rev: number }[]>;
+  /** The redo journal's rows (journal.ts). */
+  readonly journal: JournalRows;
+  /** True while this server should run the jobs only one server may (sweeps): always for SQLite, the elected one for PostgreSQL. */
+  lead(): Promise<boolean>;
+  /** Copies SQLite's write-ahead log back into the database as far as no reader needs it (a no-op elsewhere). */
+  checkpoint(): void;
+  close(): Promise<void>;
+}
+
+/** Where a revision's new content waits: a push's stage, or (a restore) the kept version of each path. */
+export type JournalSource = { stage: string } | { versions: readonly { path: string; rev: number }[] };
+
+/** A revision whose files are not all in the store yet, and where its new content waits. */
+export interface JournalEntry {
+  rev: number;
+  source: JournalSource;
+}
+
+/** A journaled revision's file work, from its rows: the paths it writes or deletes, and the versions it keeps. */
+export interface RevisionWork {
+  changes: { path: string; action: "added" | "modified" | "deleted"; mode: number; link: string | null }[];
+  keep: { path: string; rev: number }[];
+}
+
+/** The redo journal as rows (an entry is written in the commit's own transaction, by `TablePort.commit`). */
+export interface JournalRows {
+  /** The unfinished revisions, oldest first. */
+  entries(): Promise<JournalEntry[]>;
+  /** What revision `rev` changes in the store. */
+  work(rev: number): Promise<RevisionWork>;
+  /** Revision `rev`'s files are all in place and synced. */
+  clear(rev: number): Promise<void>;
+  /** Whether some revision's files are not all in place yet. */
+  pending(): Promise<boolean>;
+  /** The oldest revision whose files a commit starting now may leave out of the store: the oldest entry's, else the head's next. */
+  firstUnplaced(): Promise<number>;
+  /** Whether stage `id` still holds content of an unfinished revision (then it must not be removed). */
+  holdsStage(id: string): Promise<boolean>;
+}
+
+/** What history knows of a path as of a revision. */
+export interface ChangeAt {
+  /** The latest change to the path at or before that revision, with the content it wrote (none for a deletion). */
+  change?: Omit<FileContent, "path"> & { rev: number; action: "added" | "modified" | "deleted" };
+  /** Without a change at or before that revision: the first revision that changed the path, if any. */
+  firstRev?: number;
+  /** Whether `change`'s content is the live row's. */
+  current: boolean;
+  /** Whether `change`'s content is still readable: live, or kept as a version. */
+  kept: boolean;
+}
+
+/**
+ * Opens the table at `location`: a `postgres://` (or `postgresql://`) URL, else a SQLite file
+ * (created with its directory when missing). Both migrate their schema first.
+ */
+export async function openTablePort(location: string, opts: { commitThread?: boolean } = {}): Promise<TablePort> {
+  return isPostgresUrl(location) ? openPgPort(location) : openSqlitePort(location, opts);
+}
+
+/** Whether `location` names a PostgreSQL database. */
+export function isPostgresUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(location);
+}
