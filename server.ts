@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   }
   const table = await openTablePort(config.database);
   const store = openStore(config.store, { stateDir: config.stateDir });
+  await table.bindContent(`the directory store ${store.id}`);
   const log = (line: string) => console.error(`soc server: ${line}`);
   const failpoint = config.failpoint && createFailpoint(config.failpoint);
   // A commit cut short by a crash is finished before anyone can read the store.

@@ -1,7 +1,15 @@
 import { ancestorPaths } from "../shared/paths.ts";
 import { followPgHead, pgLeadership } from "./pg-coordination.ts";
 import { openPgTable, pgChangesSince, pgCommitRows, pgCurrentRevision, pgDatabaseId, pgReadLog, pgReadRow, type PgTable } from "./pg-table.ts";
-import type { ChangeAt, JournalEntry, JournalRows, JournalSource, RevisionWork, TablePort } from "./table-port.ts";
+import {
+  contentElsewhere,
+  type ChangeAt,
+  type JournalEntry,
+  type JournalRows,
+  type JournalSource,
+  type RevisionWork,
+  type TablePort,
+} from "./table-port.ts";
 
 /** The advisory lock key of the background jobs' leader ("soc" and 1). */
 const LEADER_LOCK = 0x736f6301;
@@ -25,6 +33,15 @@ export async function openPgPort(url: string): Promise<TablePort> {
     engine: "postgres",
     location: url,
     id,
+    bindContent: async (content) => {
+      const bound = await sql.begin(async (tx) => {
+        const [row] = (await tx`SELECT content FROM server FOR UPDATE`) as { content: string | null }[];
+        if (row?.content != null) return row.content;
+        await tx`UPDATE server SET content = ${content}`;
+        return content;
+      });
+      if (bound !== content) throw contentElsewhere(bound, content);
+    },
     head: () => pgCurrentRevision(t),
     knownHead: () => follower.head(),
     onHeadMove: (listener) => void listeners.push(listener),

@@ -43,7 +43,9 @@ export async function openPgTable(url: string): Promise<PgTable> {
     });
   } catch (error) {
     await sql.close();
-    throw error;
+    if (error instanceof SocError) throw error;
+    const { message, code } = error as Error & { code?: string };
+    throw new SocError("database_unreachable", `cannot use the PostgreSQL database at ${_redacted(url)}: ${message}${code ? ` (${code})` : ""}`);
   }
   const close = () => sql.close();
   return { sql, close, [Symbol.asyncDispose]: close };
@@ -227,6 +229,8 @@ const _MIGRATIONS: readonly string[] = [
   // The redo journal (journal.ts) of a server whose content is a directory: a revision whose files
   // are not all in place yet, and where its new content waits (a stage, or the kept versions).
   `CREATE TABLE journal (rev bigint PRIMARY KEY, stage text, versions jsonb);`,
+  // Which content store holds the files the rows name (bindContent in table-port.ts).
+  `ALTER TABLE server ADD COLUMN content text;`,
 ];
 
 /** A revision's columns (history.ts's _REVISION): 64-bit numbers come back from Bun.sql as strings. */

@@ -38,4 +38,6 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
   `ALTER TABLE files ADD COLUMN link TEXT;
    ALTER TABLE changes ADD COLUMN link TEXT;
    ALTER TABLE versions ADD COLUMN link TEXT;`,
+  // Which content store holds the files the rows name (bindContent in table-port.ts).
+  `ALTER TABLE server ADD COLUMN content TEXT;`,
 ];

@@ -1,5 +1,5 @@
 import { readLog } from "./history.ts";
-import type { ChangeAt, JournalEntry, JournalRows, TablePort } from "./table-port.ts";
+import { contentElsewhere, type ChangeAt, type JournalEntry, type JournalRows, type TablePort } from "./table-port.ts";
 import { changesSince, commitChangeset, currentRevision, databaseId, openTable, readRow, shapeClashes, type Table } from "./table.ts";
 
 /**
@@ -25,6 +25,15 @@ export function sqlitePort(table: Table, opts: { owned?: boolean } = {}): TableP
     engine: "sqlite",
     location: file === "" || file === ":memory:" ? undefined : file,
     id: databaseId(table),
+    bindContent: async (content) => {
+      const bound = db
+        .transaction(() => {
+          db.query("UPDATE server SET content = $content WHERE content IS NULL").run({ content });
+          return (db.query("SELECT content FROM server").get() as { content: string }).content;
+        })
+        .immediate();
+      if (bound !== content) throw contentElsewhere(bound, content);
+    },
     head: async () => currentRevision(table),
     knownHead: () => currentRevision(table),
     onHeadMove: () => {},

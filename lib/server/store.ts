@@ -1,4 +1,5 @@
-import { chmodSync, lstatSync, mkdirSync, realpathSync, renameSync, unlinkSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { BadInputError } from "../shared/errors.ts";
 import { firstNonDirParent, linkOrCopy, PERMISSION_BITS, placeFile, placeSymlink, pruneEmptyDirs, readSymlink, tempBeside } from "../shared/fs.ts";
@@ -10,6 +11,8 @@ export interface Store {
   readonly root: string;
   /** Absolute path of the server's state directory (stages live in `<stateDir>/stage/`). */
   readonly stateDir: string;
+  /** This store's random id (32 hex digits, kept in `<stateDir>/store-id`): the table records which store holds its files. */
+  readonly id: string;
 }
 
 /**
@@ -21,7 +24,7 @@ export function openStore(root: string, opts: { stateDir?: string } = {}): Store
   const real = realpathSync(root);
   const stateDir = resolve(opts.stateDir ?? join(dirname(real), ".soc-server"));
   mkdirSync(join(stateDir, "stage"), { recursive: true, mode: 0o700 });
-  return { root: real, stateDir };
+  return { root: real, stateDir, id: _storeId(stateDir) };
 }
 
 /**
@@ -128,6 +131,26 @@ export function repairFromStage(store: Store, stagePath: string, upserts: readon
 function _sameFile(a: string, b: string): boolean {
   const [x, y] = [lstatSync(a), lstatSync(b, { throwIfNoEntry: false })];
   return y !== undefined && x.ino === y.ino && x.dev === y.dev;
+}
+
+/** The id in `<stateDir>/store-id`, made once: written beside and linked into place, so two servers starting together agree. */
+function _storeId(stateDir: string): string {
+  const file = join(stateDir, "store-id");
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const tmp = tempBeside(file);
+  writeFileSync(tmp, `${randomBytes(16).toString("hex")}\n`);
+  try {
+    linkSync(tmp, file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  } finally {
+    unlinkSync(tmp);
+  }
+  return readFileSync(file, "utf8").trim();
 }
 
 /** Moves store entry `rel` (not in the table) to displacedRoot, under a fresh name if that is taken, forgetting the directories known real; returns `rel`. */

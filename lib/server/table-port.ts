@@ -1,3 +1,4 @@
+import { SocError } from "../shared/errors.ts";
 import type { Changes, FileRow, Log, PushCommit } from "../shared/protocol.ts";
 import type { Changeset } from "./changeset-plan.ts";
 import { openPgPort } from "./pg-port.ts";
@@ -15,6 +16,12 @@ export interface TablePort extends AsyncDisposable {
   readonly location: string | undefined;
   /** The database's random id, read when it was opened: another one means another database. */
   readonly id: string;
+  /**
+   * Records that the content store named `content` holds the files the rows name, the first
+   * time; afterwards throws SocError "content_elsewhere" for any other: a server with a store
+   * of its own on a table another store serves would hand out rows whose files it lacks.
+   */
+  bindContent(content: string): Promise<void>;
   /** The latest revision; 0 before the first push. */
   head(): Promise<number>;
   /**
@@ -105,6 +112,15 @@ export interface ChangeAt {
  */
 export async function openTablePort(location: string, opts: { commitThread?: boolean } = {}): Promise<TablePort> {
   return isPostgresUrl(location) ? openPgPort(location) : openSqlitePort(location, opts);
+}
+
+/** The error bindContent throws when the table's files are in the store `bound`, not in `content`. */
+export function contentElsewhere(bound: string, content: string): SocError {
+  return new SocError(
+    "content_elsewhere",
+    `the files of this database's rows are in ${bound}, and this server's store is ${content}: servers sharing a database ` +
+      "need one object store for their content, and a server moved to another machine needs its state directory (with its store-id) moved with its store",
+  );
 }
 
 /** Whether `location` names a PostgreSQL database. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { md5Bytes, md5File } from "../../lib/shared/hash.ts";
 import { cli, cliJson, runCli } from "../_harness/cli.ts";
 import { snapshot, tempDir, writeFile, writeTree } from "../_harness/fs.ts";
+import { overEveryTable } from "../_harness/tables.ts";
 import { serverAndPushedTree } from "../_harness/working-trees.ts";
 
 /** Rewrites a file with same-size content and puts its mtime back: invisible to a stat check. */
@@ -94,100 +95,102 @@ describe("verify", () => {
   });
 });
 
-describe("history through the CLI", () => {
-  test("log --json lists revisions newest first; a path's history shows every change", async () => {
-    await using t = await serverAndPushedTree({ x: "one" });
-    writeFile(t.a, "d/x", "two");
-    await cli(t.a, ["push"]);
-    rmSync(join(t.a, "d/x"));
-    writeFile(t.a, "d/y", "keeps d/ non-empty");
-    await cli(t.a, ["push"]);
-    const log = await cliJson<{
-      revisions: { rev: number; added: number; modified: number; deleted: number }[];
-    }>(t.a, ["log"]);
-    expect(log.revisions.map((r) => [r.rev, r.added, r.modified, r.deleted])).toEqual([
-      [3, 1, 0, 1],
-      [2, 0, 1, 0],
-      [1, 1, 0, 0],
-    ]);
-    const path = await cliJson<{
-      history: { rev: number; action: string; available: boolean }[];
-    }>(join(t.a, "d"), ["log", "x"]);
-    expect(path.history.map((h) => [h.rev, h.action, h.available])).toEqual([
-      [3, "deleted", false],
-      [2, "modified", true],
-      [1, "added", true],
-    ]);
-  });
+overEveryTable((table) => {
+  describe("history through the CLI", () => {
+    test("log --json lists revisions newest first; a path's history shows every change", async () => {
+      await using t = await serverAndPushedTree({ x: "one" }, [], await table.serverArgs());
+      writeFile(t.a, "d/x", "two");
+      await cli(t.a, ["push"]);
+      rmSync(join(t.a, "d/x"));
+      writeFile(t.a, "d/y", "keeps d/ non-empty");
+      await cli(t.a, ["push"]);
+      const log = await cliJson<{
+        revisions: { rev: number; added: number; modified: number; deleted: number }[];
+      }>(t.a, ["log"]);
+      expect(log.revisions.map((r) => [r.rev, r.added, r.modified, r.deleted])).toEqual([
+        [3, 1, 0, 1],
+        [2, 0, 1, 0],
+        [1, 1, 0, 0],
+      ]);
+      const path = await cliJson<{
+        history: { rev: number; action: string; available: boolean }[];
+      }>(join(t.a, "d"), ["log", "x"]);
+      expect(path.history.map((h) => [h.rev, h.action, h.available])).toEqual([
+        [3, "deleted", false],
+        [2, "modified", true],
+        [1, "added", true],
+      ]);
+    });
 
-  test("overwritten and deleted content comes back byte for byte: into a file, or as a new revision for everyone", async () => {
-    const first = "first version \u0000\u00ff";
-    await using t = await serverAndPushedTree({ doc: first, other: "o" });
-    writeFile(t.a, "d/doc", "second version");
-    await cli(t.a, ["push"]);
-    await cli(t.a, ["restore", "d/doc", "--rev", "1", "--to", "old-doc"]);
-    expect(readFileSync(join(t.a, "old-doc"), "latin1")).toBe(Buffer.from(first).toString("latin1"));
-    const exists = await runCli(t.a, ["restore", "d/doc", "--to", "old-doc"]);
-    expect([exists.stderr, exists.code]).toEqual(["error: old-doc: already exists; choose a new file for --to\n", 2]);
+    test("overwritten and deleted content comes back byte for byte: into a file, or as a new revision for everyone", async () => {
+      const first = "first version \u0000\u00ff";
+      await using t = await serverAndPushedTree({ doc: first, other: "o" }, [], await table.serverArgs());
+      writeFile(t.a, "d/doc", "second version");
+      await cli(t.a, ["push"]);
+      await cli(t.a, ["restore", "d/doc", "--rev", "1", "--to", "old-doc"]);
+      expect(readFileSync(join(t.a, "old-doc"), "latin1")).toBe(Buffer.from(first).toString("latin1"));
+      const exists = await runCli(t.a, ["restore", "d/doc", "--to", "old-doc"]);
+      expect([exists.stderr, exists.code]).toEqual(["error: old-doc: already exists; choose a new file for --to\n", 2]);
 
-    rmSync(join(t.a, "d/doc"));
-    await cli(t.a, ["push"]);
-    const restored = await cliJson<{
-      revision: number;
-      restored: { path: string; fromRev: number }[];
-    }>(t.a, ["restore", "d/doc"]);
-    expect(restored.restored).toEqual([{ path: "d/doc", fromRev: 2 }]);
-    expect(readFileSync(join(t.a, "d/doc"), "utf8")).toBe("second version");
-    expect(readFileSync(join(t.server.store, "d/doc"), "utf8")).toBe("second version");
-    await cli(t.a, ["restore", "d/doc", "--rev", "1"]);
-    expect(readFileSync(join(t.a, "d/doc"))).toEqual(Buffer.from(first));
-    const gone = await runCli(t.a, ["restore", "d/never"]);
-    expect([gone.stderr, gone.code]).toEqual(['error: server: "d/never" has never existed on the server\n', 1]);
-  });
+      rmSync(join(t.a, "d/doc"));
+      await cli(t.a, ["push"]);
+      const restored = await cliJson<{
+        revision: number;
+        restored: { path: string; fromRev: number }[];
+      }>(t.a, ["restore", "d/doc"]);
+      expect(restored.restored).toEqual([{ path: "d/doc", fromRev: 2 }]);
+      expect(readFileSync(join(t.a, "d/doc"), "utf8")).toBe("second version");
+      expect(readFileSync(join(t.server.store, "d/doc"), "utf8")).toBe("second version");
+      await cli(t.a, ["restore", "d/doc", "--rev", "1"]);
+      expect(readFileSync(join(t.a, "d/doc"))).toEqual(Buffer.from(first));
+      const gone = await runCli(t.a, ["restore", "d/never"]);
+      expect([gone.stderr, gone.code]).toEqual(['error: server: "d/never" has never existed on the server\n', 1]);
+    });
 
-  test("restore --to checks the bytes against the server's md5: a damaged store copy fails, naming both digests, and writes nothing", async () => {
-    await using t = await serverAndPushedTree({ doc: "the content as pushed" });
-    const named = md5Bytes("the content as pushed");
-    corrupt(join(t.server.store, "d/doc"));
-    const damaged = md5File(join(t.server.store, "d/doc"));
-    mkdirSync(join(t.a, "out"));
-    const res = await runCli(t.a, ["restore", "d/doc", "--to", "out/doc"]);
-    expect([res.stderr, res.code]).toEqual([
-      `error: d/doc: the server sent bytes with md5 ${damaged} but named md5 ${named} for them; its copy may be damaged (\`soc verify --server\`); nothing was written to ${join(t.a, "out/doc")}\n`,
-      1,
-    ]);
-    expect(readdirSync(join(t.a, "out"))).toEqual([]);
-  });
+    test("restore --to checks the bytes against the server's md5: a damaged store copy fails, naming both digests, and writes nothing", async () => {
+      await using t = await serverAndPushedTree({ doc: "the content as pushed" }, [], await table.serverArgs());
+      const named = md5Bytes("the content as pushed");
+      corrupt(join(t.server.store, "d/doc"));
+      const damaged = md5File(join(t.server.store, "d/doc"));
+      mkdirSync(join(t.a, "out"));
+      const res = await runCli(t.a, ["restore", "d/doc", "--to", "out/doc"]);
+      expect([res.stderr, res.code]).toEqual([
+        `error: d/doc: the server sent bytes with md5 ${damaged} but named md5 ${named} for them; its copy may be damaged (\`soc verify --server\`); nothing was written to ${join(t.a, "out/doc")}\n`,
+        1,
+      ]);
+      expect(readdirSync(join(t.a, "out"))).toEqual([]);
+    });
 
-  test("the server refuses a push deleting over half of its files and changes nothing; the flag lets it through", async () => {
-    const files = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}`, `content ${i}`]));
-    await using t = await serverAndPushedTree(files);
-    for (let i = 0; i < 6; i++) rmSync(join(t.a, `d/f${i}`));
-    const before = snapshot(t.server.store);
-    const refused = await runCli(t.a, ["push"]);
-    expect(refused.stderr).toBe(
-      "error: server: this push would delete 6 of the 10 files on the server (more than half); pass --allow-mass-delete if that is intended\n",
-    );
-    expect(refused.code).toBe(1);
-    expect(snapshot(t.server.store)).toEqual(before);
-    expect((await cliJson<{ deleted: string[] }>(t.a, ["push", "--allow-mass-delete"])).deleted.length).toBe(6);
-  });
+    test("the server refuses a push deleting over half of its files and changes nothing; the flag lets it through", async () => {
+      const files = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`f${i}`, `content ${i}`]));
+      await using t = await serverAndPushedTree(files, [], await table.serverArgs());
+      for (let i = 0; i < 6; i++) rmSync(join(t.a, `d/f${i}`));
+      const before = snapshot(t.server.store);
+      const refused = await runCli(t.a, ["push"]);
+      expect(refused.stderr).toBe(
+        "error: server: this push would delete 6 of the 10 files on the server (more than half); pass --allow-mass-delete if that is intended\n",
+      );
+      expect(refused.code).toBe(1);
+      expect(snapshot(t.server.store)).toEqual(before);
+      expect((await cliJson<{ deleted: string[] }>(t.a, ["push", "--allow-mass-delete"])).deleted.length).toBe(6);
+    });
 
-  test("verify --server finds a store file corrupted behind the server's back", async () => {
-    await using t = await serverAndPushedTree({ good: "good", bad: "bad content" });
-    corrupt(join(t.server.store, "d/bad"));
-    const res = await runCli(t.a, ["verify", "--server", "--json"]);
-    const out = JSON.parse(res.stdout) as { checked: number; mismatches: { path: string }[] };
-    expect([out.checked, out.mismatches.map((m) => m.path), res.code]).toEqual([2, ["d/bad"], 1]);
-  });
+    test("verify --server finds a store file corrupted behind the server's back", async () => {
+      await using t = await serverAndPushedTree({ good: "good", bad: "bad content" }, [], await table.serverArgs());
+      corrupt(join(t.server.store, "d/bad"));
+      const res = await runCli(t.a, ["verify", "--server", "--json"]);
+      const out = JSON.parse(res.stdout) as { checked: number; mismatches: { path: string }[] };
+      expect([out.checked, out.mismatches.map((m) => m.path), res.code]).toEqual([2, ["d/bad"], 1]);
+    });
 
-  test("push --force repairs a damaged or lost store file from the tree without a new revision", async () => {
-    await using t = await serverAndPushedTree({ good: "good", bad: "bad content", lost: "lost content" });
-    corrupt(join(t.server.store, "d/bad"));
-    rmSync(join(t.server.store, "d/lost"));
-    const res = await cliJson<{ revision: number; transferred: string[] }>(t.a, ["push", "--force"]);
-    expect([res.revision, res.transferred]).toEqual([1, []]);
-    expect(snapshot(t.server.store)).toEqual(snapshot(t.a));
-    expect((await cli(t.a, ["verify", "--server"])).stdout).toBe("checked 3 files on the server: all intact\n");
+    test("push --force repairs a damaged or lost store file from the tree without a new revision", async () => {
+      await using t = await serverAndPushedTree({ good: "good", bad: "bad content", lost: "lost content" }, [], await table.serverArgs());
+      corrupt(join(t.server.store, "d/bad"));
+      rmSync(join(t.server.store, "d/lost"));
+      const res = await cliJson<{ revision: number; transferred: string[] }>(t.a, ["push", "--force"]);
+      expect([res.revision, res.transferred]).toEqual([1, []]);
+      expect(snapshot(t.server.store)).toEqual(snapshot(t.a));
+      expect((await cli(t.a, ["verify", "--server"])).stdout).toBe("checked 3 files on the server: all intact\n");
+    });
   });
 });

@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Changeset } from "../../../lib/server/changeset-plan.ts";
+import { openPgPort } from "../../../lib/server/pg-port.ts";
+import { sqlitePort } from "../../../lib/server/sqlite-port.ts";
+import type { JournalSource, TablePort } from "../../../lib/server/table-port.ts";
+import { openTable } from "../../../lib/server/table.ts";
+import { ConflictError, SocError } from "../../../lib/shared/errors.ts";
+import { changeset } from "../../_harness/changesets.ts";
+import { startPostgres, type TestPostgres } from "../../_harness/postgres.ts";
+import { MD5_A, MD5_B, up } from "../../_harness/upserts.ts";
+
+// The table port's contract: the SQLite port and the PostgreSQL port (a real cluster) are given
+// the same commits and must give the same answer to every question the server asks.
+
+let pg: TestPostgres;
+beforeAll(async () => {
+  pg = await startPostgres();
+});
+afterAll(async () => {
+  await pg?.[Symbol.asyncDispose]();
+});
+
+/** One commit: its changeset, and its options. */
+type Step = [Partial<Changeset>, { keepVersions?: boolean; source?: JournalSource }?];
+
+const STEPS: Step[] = [
+  [
+    { upserts: [up("a/x"), up("a/y"), up("b"), up("link", MD5_B, 0, { link: "target" })], roots: { set: [{ path: "", kind: "dir" }], remove: [] } },
+    { source: { stage: "s1" } },
+  ],
+  [{ upserts: [up("a/x", MD5_B, 1)], deletes: [{ path: "b", baseRev: 1 }] }, { source: { stage: "s2" } }],
+  // Without a mode: a new path gets 0644, a live one keeps its own; nothing kept as a version.
+  [{ upserts: [up("c", MD5_A, 0, { mode: undefined }), up("a/y", MD5_B, 1, { mode: undefined })] }, { keepVersions: false }],
+  [{ roots: { set: [{ path: "a", kind: "exclude" }], remove: [""] } }],
+  [{ upserts: [up("a/x", MD5_A, 1)] }], // a conflict
+  // Mass deletion, allowed, and a restore-like commit naming kept versions as its source.
+  [{ deletes: ["a/x", "a/y", "c", "link"].map((path) => ({ path, baseRev: 4 })), allowMassDelete: true }],
+  [
+    { upserts: [up("a/x", MD5_A, 5), up("b", MD5_A, 2)] },
+    {
+      source: {
+        versions: [
+          { path: "a/x", rev: 1 },
+          { path: "b", rev: 1 },
+        ],
+      },
+    },
+  ],
+];
+
+const PATHS = ["a", "a/x", "a/y", "b", "b/under", "c", "link", "never"];
+
+/** Every answer of `t` that a server reads, after the steps: the whole observable state. */
+async function answers(t: TablePort) {
+  const head = await t.head();
+  const rows = await Promise.all(PATHS.map((p) => t.readRow(p)));
+  const changeAt = await Promise.all(PATHS.flatMap((p) => Array.from({ length: head + 2 }, (_, asOf) => t.changeAt(p, asOf))));
+  const newest = await Promise.all(PATHS.map((p) => t.newestVersion(p)));
+  const logs = await Promise.all(PATHS.map((path) => t.readLog({ path })));
+  const live = (await t.liveRows()).sort((x, y) => (x.path < y.path ? -1 : 1));
+  const content = [await t.pathsWithContent(MD5_A, 3, 10), await t.pathsWithContent(MD5_B, 3, 10), await t.pathsWithContent(MD5_B, 6, 10)];
+  const clashes = await t.shapeClashes(["a", "a/x/deeper", "b/under", "z", "link/inside"]);
+  const entries = await t.journal.entries();
+  const work = await Promise.all(Array.from({ length: head }, (_, i) => t.journal.work(i + 1)));
+  const journal = { entries, work, pending: await t.journal.pending(), first: await t.journal.firstUnplaced() };
+  const stages = [await t.journal.holdsStage("s1"), await t.journal.holdsStage("s3")];
+  return { head, rows, changeAt, newest, logs, live, content, clashes, journal, stages, log: await t.readLog(), changes: await t.changesSince(0) };
+}
+
+async function outcome(run: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof ConflictError) return { conflict: error.paths };
+    if (error instanceof SocError) return { error: error.code };
+    throw error;
+  }
+}
+
+describe("the table port", () => {
+  test("SQLite and PostgreSQL answer every question the same after the same commits, through the journal and the version sweep", async () => {
+    await using postgres = await openPgPort(await pg.createDatabase("soc_port"));
+    await using sqlite = sqlitePort(openTable(":memory:"), { owned: true });
+    for (const [i, [over, opts]] of STEPS.entries()) {
+      const run = (t: TablePort) => outcome(() => t.commit(changeset(over), { nowMs: 1000 * (i + 1), ...opts }));
+      const [fromPg, fromLite] = [await run(postgres), await run(sqlite)];
+      expect({ step: i, outcome: fromPg }).toEqual({ step: i, outcome: fromLite });
+    }
+    expect(await sqlite.head()).toBe(6);
+    const before = await answers(sqlite);
+    expect(before.journal.entries.map((e) => e.rev)).toEqual([1, 2, 6]);
+    expect(await answers(postgres)).toEqual(before);
+
+    // The journal's entries cleared, and the versions replaced before 3 s swept, the same way.
+    for (const t of [sqlite, postgres]) {
+      await t.journal.clear(1);
+      await t.journal.clear(6);
+    }
+    const expired = await sqlite.expireVersions(3000);
+    expect(expired.length).toBeGreaterThan(0);
+    expect((await postgres.expireVersions(3000)).sort((x, y) => (x.path < y.path ? -1 : 1))).toEqual(
+      expired.sort((x, y) => (x.path < y.path ? -1 : 1)),
+    );
+    const after = await answers(sqlite);
+    expect(after.journal).toMatchObject({ pending: true, first: 2 });
+    expect(await answers(postgres)).toEqual(after);
+    expect([sqlite.id, postgres.id].map((id) => /^[0-9a-f]{32}$/.test(id))).toEqual([true, true]);
+  });
+
+  test("the first content store to bind a table holds its files; another is refused by name, the same one passes again", async () => {
+    await using postgres = await openPgPort(await pg.createDatabase("soc_bind"));
+    await using sqlite = sqlitePort(openTable(":memory:"), { owned: true });
+    for (const t of [sqlite, postgres]) {
+      await t.bindContent("the directory store 1");
+      await t.bindContent("the directory store 1");
+      const refused = await t.bindContent("the directory store 2").catch((e: unknown) => e);
+      expect(refused).toMatchObject({
+        code: "content_elsewhere",
+        message:
+          "the files of this database's rows are in the directory store 1, and this server's store is the directory store 2: servers sharing a database " +
+          "need one object store for their content, and a server moved to another machine needs its state directory (with its store-id) moved with its store",
+      });
+    }
+  });
+});
