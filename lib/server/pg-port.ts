@@ -30,7 +30,6 @@ export async function openPgPort(url: string): Promise<TablePort> {
   const close = () => owned.disposeAsync();
   const { sql } = t;
   return {
-    engine: "postgres",
     location: url,
     id,
     bindContent: async (content) => {

@@ -22,7 +22,6 @@ export function sqlitePort(table: Table, opts: { owned?: boolean } = {}): TableP
     if (opts.owned) table.close();
   };
   return {
-    engine: "sqlite",
     location: file === "" || file === ":memory:" ? undefined : file,
     id: databaseId(table),
     bindContent: async (content) => {

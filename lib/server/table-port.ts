@@ -11,7 +11,6 @@ import { openSqlitePort } from "./sqlite-port.ts";
  * PostgreSQL (pg-port.ts, shared by several servers) answer the same questions the same way.
  */
 export interface TablePort extends AsyncDisposable {
-  readonly engine: "sqlite" | "postgres";
   /** Where another thread opens its own connection to this table (openTablePort), or undefined when it cannot (an in-memory database). */
   readonly location: string | undefined;
   /** The database's random id, read when it was opened: another one means another database. */
