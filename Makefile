@@ -11,7 +11,7 @@ BUN_VERSION := $(shell sed -nE 's/.*"packageManager": *"bun@([0-9.]+)".*/\1/p' p
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
-tools: ## Install the pinned bun (from npm), rsync, openssh, cron, nginx, caddy and PostgreSQL (apt-get) when missing
+tools: ## Install the pinned bun (from npm), rsync, openssh, cron, nginx, caddy, PostgreSQL and Ceph's mon, osd and rgw (apt-get) when missing
 	@command -v $(BUN) >/dev/null 2>&1 && $(BUN) --version >/dev/null 2>&1 || { \
 	  echo "installing bun $(BUN_VERSION) with npm"; npm install -g bun@$(BUN_VERSION) >/dev/null 2>&1 || true; \
 	  bun --version >/dev/null 2>&1 || npm install -g --allow-scripts=bun bun@$(BUN_VERSION); }
@@ -26,8 +26,12 @@ tools: ## Install the pinned bun (from npm), rsync, openssh, cron, nginx, caddy 
 	  [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	  command -v caddy >/dev/null || missing="$$missing caddy"; \
 	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
-	  if [ -n "$$missing" ]; then echo "installing$$missing with apt-get"; \
-	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+	  ceph=""; for tool in ceph-mon ceph-osd radosgw; do command -v $$tool >/dev/null || ceph="$$ceph $$tool"; done; \
+	  command -v ceph >/dev/null || ceph="$$ceph ceph-common"; \
+	  if [ -n "$$missing$$ceph" ]; then echo "installing$$missing$$ceph with apt-get"; \
+	    $(SUDO) apt-get update -qq \
+	    && { [ -z "$$missing" ] || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; } \
+	    && { [ -z "$$ceph" ] || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$ceph >/dev/null; }; fi
 
 deps: tools ## Install the dependencies pinned in bun.lock
 	@$(BUN) install --frozen-lockfile --silent
