@@ -27,7 +27,21 @@ export async function startPostgres(opts: { durable?: boolean } = {}): Promise<T
   const asPostgres = (argv: string[]) => _run(["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", ...argv]);
   // A linguistic default collation (ICU's en-US: "a" before "B", where code points put "B" first):
   // a query that sorts or compares paths without soc's COLLATE "C" gives another order than SQLite's.
-  asPostgres([join(bin, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C", "--locale-provider=icu", "--icu-locale=en-US"]);
+  asPostgres([
+    join(bin, "initdb"),
+    "-D",
+    data,
+    "-A",
+    "trust",
+    "-U",
+    "postgres",
+    "--no-sync",
+    "-E",
+    "UTF8",
+    "--locale=C",
+    "--locale-provider=icu",
+    "--icu-locale=en-US",
+  ]);
   const port = freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${opts.durable ? "" : " -c fsync=off -c full_page_writes=off"}`;
   stack.defer(() => {

@@ -62,7 +62,13 @@ async function answers(t: TablePort) {
   const newest = await Promise.all(PATHS.map((p) => t.newestVersion(p)));
   const logs = await Promise.all(PATHS.map((path) => t.readLog({ path })));
   const live = (await t.liveRows()).sort((x, y) => (x.path < y.path ? -1 : 1));
-  const content = await Promise.all([[MD5_A, 3], [MD5_B, 3], [MD5_B, 6]].map(async ([md5, size]) => (await t.pathsWithContent(md5 as string, size as number, 10)).sort())); // in no order
+  const content = await Promise.all(
+    [
+      [MD5_A, 3],
+      [MD5_B, 3],
+      [MD5_B, 6],
+    ].map(async ([md5, size]) => (await t.pathsWithContent(md5 as string, size as number, 10)).sort()),
+  ); // in no order
   const clashes = await t.shapeClashes(["a", "a/x/deeper", "b/under", "z", "link/inside"]);
   const entries = await t.journal.entries();
   const work = await Promise.all(Array.from({ length: head }, (_, i) => t.journal.work(i + 1)));
