@@ -6,6 +6,10 @@ import { openStore } from "./lib/server/store.ts";
 import { openTablePort } from "./lib/server/table-port.ts";
 import { createAnnouncer } from "./lib/server/announcer.ts";
 import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
+import { collectBlobs } from "./lib/server/blob-gc.ts";
+import { openBlobStore } from "./lib/server/s3-blobs.ts";
+
+const HOUR_MS = 60 * 60 * 1000;
 import { websocket } from "elysia/ws";
 import { createApp } from "./handlers/index.ts";
 import { boundedBody } from "./handlers/uploads.ts";
@@ -30,6 +34,7 @@ async function main(): Promise<void> {
     table,
     announcer,
     store,
+    ...(config.content ? { content: config.content } : {}),
     token: config.token,
     insecure: config.insecure,
     version: pkg.version,
@@ -62,13 +67,20 @@ async function main(): Promise<void> {
   console.log(`soc server listening on http://${host}:${server.port}`);
   // Expired versions go hourly even when no push comes to trigger the sweep, on one server of
   // those sharing a table; unref: never keeps us alive.
-  const sweeper = setInterval(async () => {
+  const blobs = config.content && openBlobStore(config.content);
+  const sweep = async () => {
     try {
-      if (await table.lead()) await sweepVersions(table, store, { nowMs: Date.now(), keepDays: config.keepDays });
+      if (!(await table.lead())) return;
+      await sweepVersions(table, store, { nowMs: Date.now(), keepDays: config.keepDays });
+      if (!blobs) return;
+      const deleted = await collectBlobs(table, blobs, { nowMs: Date.now(), graceMs: config.blobGraceHours * HOUR_MS });
+      log(`garbage collection: deleted ${deleted} blob${deleted === 1 ? "" : "s"} no row or push needs`);
     } catch (error) {
-      console.error("soc server: sweeping old versions failed:", error);
+      console.error("soc server: sweeping old versions and content failed:", error);
     }
-  }, SWEEP_EVERY_MS).unref();
+  };
+  const sweeper = setInterval(sweep, SWEEP_EVERY_MS).unref();
+  void sweep(); // once at start too: what a crash or a restart left behind goes then
   const stop = async () => {
     clearInterval(sweeper);
     announcer[Symbol.dispose](); // held long polls are answered now, not when their wait ends

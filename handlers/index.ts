@@ -6,6 +6,7 @@ import { createCommitter, type Committer } from "../lib/server/committer.ts";
 import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
 import { storeWhole } from "../lib/server/journal-gate.ts";
 import { createAnnouncer, type Announcer } from "../lib/server/announcer.ts";
+import type { BlobStoreOptions } from "../lib/server/s3-blobs.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { RsyncSession } from "../lib/server/tunnel-session.ts";
 import type { TablePort } from "../lib/server/table-port.ts";
@@ -40,6 +41,8 @@ export interface AppDeps {
   onInternalError?: (error: unknown) => void;
   /** One line per problem or repair the client is not told about (a commit whose files wait in the journal). */
   log?: (line: string) => void;
+  /** The object store that also holds every content (--content s3://…), by sha256. */
+  content?: BlobStoreOptions;
   /** Crash tests only: where a commit fails or dies (SOC_TEST_FAILPOINT); one made by createFailpoint also cuts commits in the worker. */
   failpoint?: Failpoint;
   /** Runs push commits (default: createCommitter over this table and store, in a worker thread when it can). */

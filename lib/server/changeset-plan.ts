@@ -5,10 +5,13 @@ import type { Delete, FileRow, RootRuleBody, Upsert } from "../shared/protocol.t
 /** The mode a path new to the table gets from a client that sends none. */
 export const NEW_FILE_MODE = 0o644;
 
+/** An upsert as the server commits it: with its content's sha256 when that goes to an object store (the server hashes it, never the client). */
+export type StoredUpsert = Upsert & { sha256?: string };
+
 /** What a push asks the table to change (PushCommitRequest without the stage). */
 export interface Changeset {
   client: string;
-  upserts: readonly Upsert[];
+  upserts: readonly StoredUpsert[];
   deletes: readonly Delete[];
   roots: { set: readonly RootRuleBody[]; remove: readonly string[] };
   /** Lets through a commit that deletes more than half of the live files (or all of them). */
@@ -65,7 +68,7 @@ export interface ChangesetPlan {
   /** Paths to delete (live before this commit). */
   deletes: string[];
   /** Upserts that change their row, each with the mode it gets. */
-  stores: (Upsert & { mode: number })[];
+  stores: (StoredUpsert & { mode: number })[];
   /** Live rows (before this commit) of the paths it deletes or writes over: the versions to keep. */
   replaced: FileRow[];
   /** How many root rules it sets or removes that the table does not already hold so. */

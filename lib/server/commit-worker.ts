@@ -5,6 +5,7 @@ import { createFailpoint, type SharedFailpoint } from "./failpoint.ts";
 import { createJournalGate } from "./journal-gate.ts";
 import type { Store } from "./store.ts";
 import { openTablePort } from "./table-port.ts";
+import { openBlobStore, type BlobStoreOptions } from "./s3-blobs.ts";
 import { createSweeper } from "./versions.ts";
 
 // Entry of the commit worker (committer.ts): it opens its own connection to the table and runs
@@ -20,6 +21,8 @@ export interface CommitWorkerInit {
   table: string;
   store: Store;
   keepDays: number;
+  /** The object store commits upload to, if any. */
+  content?: BlobStoreOptions;
   /** The journal gate's SharedArrayBuffer. */
   gate: SharedArrayBuffer;
   failpoint?: SharedFailpoint;
@@ -101,6 +104,7 @@ async function _open(init: CommitWorkerInit): Promise<CommitDeps> {
     keepDays,
     sweep: createSweeper(table, store, { keepDays, now }),
     gate: createJournalGate(init.gate),
+    ...(init.content ? { blobs: openBlobStore(init.content) } : {}),
     failpoint: init.failpoint && createFailpoint(init.failpoint.spec, init.failpoint.seen),
     log: (line) => postMessage({ log: line } satisfies CommitWorkerReply),
     onInternalError: (error) => postMessage({ internal: _text(error) } satisfies CommitWorkerReply),

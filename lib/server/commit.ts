@@ -7,7 +7,9 @@ import { enterJournal, leaveJournal, storePlaced, type JournalGate } from "./jou
 import { openStageDirs, readChangesetParts, removeStage, stageDir, verifyStage } from "./stage.ts";
 import { dropUploads } from "./uploads.ts";
 import { repairFromStage, resolveIn } from "./store.ts";
-import { checkChangeset, NEW_FILE_MODE } from "./changeset-plan.ts";
+import { checkChangeset, NEW_FILE_MODE, type Changeset } from "./changeset-plan.ts";
+import { uploadBlobs } from "./blob-upload.ts";
+import type { BlobStore } from "./s3-blobs.ts";
 
 /** What a commit needs besides the request: the server's state, clock, retention and log. */
 export interface CommitDeps extends JournalDeps {
@@ -19,6 +21,8 @@ export interface CommitDeps extends JournalDeps {
   onInternalError?: (error: unknown) => void;
   /** Held from the transaction until the files are in place, when another thread serves requests meanwhile (journal-gate.ts). */
   gate?: JournalGate;
+  /** The object store that also holds every content, by sha256 (--content s3://…). */
+  blobs?: BlobStore;
 }
 
 /**
@@ -44,23 +48,28 @@ export async function commitPush(
 ): Promise<PushCommit> {
   const { onProgress } = events;
   try {
-    const change = _wholeChangeset(deps, req);
-    checkChangeset(change);
-    _checkLinks(change.upserts);
+    const whole = _wholeChangeset(deps, req);
+    checkChangeset(whole);
+    _checkLinks(whole.upserts);
     const verifying = (done: number, total: number) => onProgress?.({ step: "verifying", done, total });
     // A symlink travels in the changeset itself: nothing is staged for it.
-    const staged = await verifyStage(
-      deps.store,
-      req.stage,
-      change.upserts.filter((u) => u.link === undefined),
-      verifying,
-    );
+    const files = whole.upserts.filter((u) => u.link === undefined);
+    const sha256s: string[] | undefined = deps.blobs ? [] : undefined;
+    const staged = await verifyStage(deps.store, req.stage, files, verifying, sha256s);
     const inStore = new Set<string>();
-    for (const { path } of [...change.upserts, ...change.deletes]) resolveIn(deps.store.root, path, inStore);
+    for (const { path } of [...whole.upserts, ...whole.deletes]) resolveIn(deps.store.root, path, inStore);
     const stagedDirs = parentDirs(stageDir(deps.store, req.stage), staged);
     openStageDirs(stagedDirs); // the commit moves files out of them, whatever modes the client's rsync gave them
     syncPaths(staged, stagedDirs);
     deps.failpoint?.("staged");
+    let change: Changeset = whole;
+    if (deps.blobs && sha256s) {
+      // Into the object store before the table's commit, which then writes rows only.
+      await uploadBlobs({ ...deps, blobs: deps.blobs }, req.stage, staged, files, sha256s, onProgress);
+      deps.failpoint?.("uploaded");
+      const keyOf = new Map(files.map((u, i) => [u.path, sha256s[i] as string]));
+      change = { ...whole, upserts: whole.upserts.map((u) => (u.link === undefined ? { ...u, sha256: keyOf.get(u.path) as string } : u)) };
+    }
     const paths = change.upserts.length + change.deletes.length;
     onProgress?.({ step: "committing", done: 0, total: paths });
     const keepVersions = deps.keepDays > 0;
@@ -113,6 +122,7 @@ export async function commitPush(
  * parts go at once, unless a commit already holds them (then the journal removes them when done).
  */
 export async function abandonPush(deps: Pick<CommitDeps, "table" | "store">, stage: string): Promise<void> {
+  await deps.table.blobs.release(stage); // its blobs are held by rows now, or by nothing
   if (!(await deps.table.journal.holdsStage(stage))) removeStage(deps.store, stage);
 }
 

@@ -6,6 +6,7 @@ import type { Failpoint, SharedFailpoint } from "./failpoint.ts";
 import { createJournalGate, resetJournalGate, type JournalGate } from "./journal-gate.ts";
 import type { Store } from "./store.ts";
 import type { TablePort } from "./table-port.ts";
+import { openBlobStore, type BlobStoreOptions } from "./s3-blobs.ts";
 import { createSweeper } from "./versions.ts";
 
 /** How long the commit worker may sit idle before it is stopped (the next commit starts another). */
@@ -43,6 +44,8 @@ export interface CommitterDeps {
   log?: (line: string) => void;
   onInternalError?: (error: unknown) => void;
   failpoint?: Failpoint & { shared?: SharedFailpoint };
+  /** The object store that also holds every content (--content s3://…): where commits upload. */
+  content?: BlobStoreOptions;
 }
 
 /**
@@ -65,7 +68,12 @@ export function createCommitter(deps: CommitterDeps): Committer {
   };
   if (inline) {
     const abandon = (stage: string) => queued(() => abandonPush(deps, stage));
-    const commitDeps = { ...deps, gate, sweep: createSweeper(deps.table, deps.store, { keepDays: deps.keepDays, now: deps.now }) };
+    const commitDeps = {
+      ...deps,
+      gate,
+      sweep: createSweeper(deps.table, deps.store, { keepDays: deps.keepDays, now: deps.now }),
+      ...(deps.content ? { blobs: openBlobStore(deps.content) } : {}),
+    };
     return {
       gate,
       mode: "inline",
@@ -88,6 +96,7 @@ export function createCommitter(deps: CommitterDeps): Committer {
     store: deps.store,
     keepDays: deps.keepDays,
     gate: gate.word.buffer as SharedArrayBuffer,
+    ...(deps.content ? { content: deps.content } : {}),
     ...(deps.failpoint?.shared ? { failpoint: deps.failpoint.shared } : {}),
   };
   const worker = _workerSlot(init, gate, deps);

@@ -3,6 +3,8 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "../shared/errors.ts";
 import { parseFailpoint, type FailpointSpec } from "./failpoint.ts";
+import { DEFAULT_BLOB_GRACE_HOURS } from "./blob-gc.ts";
+import type { BlobStoreOptions } from "./s3-blobs.ts";
 import { isPostgresUrl } from "./table-port.ts";
 
 /** Everything `server.ts` needs to start; absolute paths. */
@@ -11,6 +13,10 @@ export interface ServerConfig {
   store: string;
   /** The table: a SQLite file (absolute) or a postgres:// URL. */
   database: string;
+  /** The object store that also holds every content, by sha256 (--content s3://BUCKET[/PREFIX]); undefined: the store directory alone. */
+  content: BlobStoreOptions | undefined;
+  /** Hours an unreferenced blob stays in the object store before garbage collection deletes it. */
+  blobGraceHours: number;
   /** Server state beside the store: the database by default, and push stages. */
   stateDir: string;
   port: number;
@@ -45,6 +51,12 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
   --host H            address to listen on (default: 127.0.0.1)
   --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
   --insecure          allow a non-loopback --host, and any Host header, without a token
+  --content s3://BUCKET[/PREFIX]
+                      also keep every content in an S3 bucket, by its sha256 (default: $SOC_CONTENT);
+                      the endpoint and keys come from S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY
+                      and S3_REGION
+  --blob-grace-hours N
+                      leave a blob no row points at N hours before deleting it (default: ${DEFAULT_BLOB_GRACE_HOURS})
   --keep-days N       keep replaced and deleted files' old content N days (default: ${DEFAULT_KEEP_DAYS}; 0 keeps none)
   --max-rsync-sessions N
                       serve at most N tunnel (rsync) sessions at once; more are told the server is
@@ -78,8 +90,10 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
   const keepDays = _keepDays(values["keep-days"] ?? String(DEFAULT_KEEP_DAYS));
   const maxRsyncSessions = _maxRsyncSessions(values["max-rsync-sessions"], env.SOC_MAX_RSYNC_SESSIONS?.trim() || undefined);
   const failpoint = env.SOC_TEST_FAILPOINT ? parseFailpoint(env.SOC_TEST_FAILPOINT) : undefined;
+  const content = _content(values.content ?? (env.SOC_CONTENT?.trim() || undefined), env);
+  const blobGraceHours = _wholeNumber("--blob-grace-hours", values["blob-grace-hours"] ?? String(DEFAULT_BLOB_GRACE_HOURS));
   const database = _database(values.database ?? values.db ?? (env.SOC_DATABASE?.trim() || undefined), stateDir);
-  return { help: false, store, database, stateDir, port, host, token, insecure, keepDays, maxRsyncSessions, failpoint };
+  return { help: false, store, database, content, blobGraceHours, stateDir, port, host, token, insecure, keepDays, maxRsyncSessions, failpoint };
 }
 
 // ---------------------------------------------------------------------------
@@ -93,6 +107,8 @@ function _parse(argv: string[]) {
       options: {
         store: { type: "string" },
         database: { type: "string" },
+        content: { type: "string" },
+        "blob-grace-hours": { type: "string" },
         db: { type: "string" },
         port: { type: "string" },
         host: { type: "string" },
@@ -106,6 +122,25 @@ function _parse(argv: string[]) {
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n${SERVER_USAGE}`);
   }
+}
+
+function _content(url: string | undefined, env: Record<string, string | undefined>): BlobStoreOptions | undefined {
+  if (url === undefined) return undefined;
+  if (!url.startsWith("s3://")) throw new UsageError(`--content must be s3://BUCKET[/PREFIX], got ${JSON.stringify(url)}`);
+  const from = (name: string) => env[name]?.trim() || undefined;
+  const options = {
+    url,
+    endpoint: from("S3_ENDPOINT"),
+    accessKeyId: from("S3_ACCESS_KEY_ID"),
+    secretAccessKey: from("S3_SECRET_ACCESS_KEY"),
+    region: from("S3_REGION"),
+  };
+  return { ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Omit<BlobStoreOptions, "url">), url };
+}
+
+function _wholeNumber(name: string, value: string): number {
+  if (!/^[0-9]{1,6}$/.test(value)) throw new UsageError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 function _database(value: string | undefined, stateDir: string): string {

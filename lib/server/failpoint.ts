@@ -1,9 +1,9 @@
 import { UsageError } from "../shared/errors.ts";
 
 /** The points of a commit where a test can make the server fail or die, in the order they are reached. */
-export const FAIL_STEPS = ["staged", "committed", "kept", "deleted", "written", "synced"] as const;
+export const FAIL_STEPS = ["staged", "uploaded", "committed", "kept", "deleted", "written", "synced"] as const;
 
-/** A point of a commit: staged files synced, rows committed, then after each file kept, deleted or written, and the store synced. */
+/** A point of a commit: staged files synced, their blobs in the object store, rows committed, then after each file kept, deleted or written, and the store synced. */
 export type FailStep = (typeof FAIL_STEPS)[number];
 
 /** Called at each FailStep; a test's failpoint throws or kills the process there, otherwise it is absent. */

@@ -3,6 +3,7 @@ import { followPgHead, pgLeadership } from "./pg-coordination.ts";
 import { openPgTable, pgChangesSince, pgCommitRows, pgCurrentRevision, pgDatabaseId, pgReadLog, pgReadRow, type PgTable } from "./pg-table.ts";
 import {
   contentElsewhere,
+  type BlobRows,
   type ChangeAt,
   type JournalEntry,
   type JournalRows,
@@ -71,6 +72,7 @@ export async function openPgPort(url: string): Promise<TablePort> {
         rev: Number(r.rev),
       })),
     journal: _journalRows(t),
+    blobs: _blobRows(t),
     lead: () => leadership.lead(),
     checkpoint: () => {},
     close,
@@ -83,7 +85,7 @@ export async function openPgPort(url: string): Promise<TablePort> {
 async function _changeAt(t: PgTable, path: string, asOf: number): Promise<ChangeAt> {
   // One snapshot: the change, the first revision, and whether its content is live or kept.
   return t.sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
-    const [change] = (await tx`SELECT c.rev, c.action, c.size, c.md5, c.mode, c.mtime_ns::text AS "mtimeNs", c.link,
+    const [change] = (await tx`SELECT c.rev, c.action, c.size, c.md5, c.mode, c.mtime_ns::text AS "mtimeNs", c.link, c.sha256,
         EXISTS (SELECT 1 FROM files f WHERE f.path = c.path AND f.rev = c.rev AND NOT f.deleted) AS current,
         EXISTS (SELECT 1 FROM versions v WHERE v.path = c.path AND v.rev = c.rev) AS versioned
       FROM changes c WHERE c.path = ${path} AND c.rev <= ${asOf} ORDER BY c.rev DESC LIMIT 1`) as {
@@ -94,6 +96,7 @@ async function _changeAt(t: PgTable, path: string, asOf: number): Promise<Change
       mode: number;
       mtimeNs: string;
       link: string | null;
+      sha256: string | null;
       current: boolean;
       versioned: boolean;
     }[];
@@ -101,9 +104,13 @@ async function _changeAt(t: PgTable, path: string, asOf: number): Promise<Change
       const [first] = (await tx`SELECT MIN(rev) AS rev FROM changes WHERE path = ${path}`) as { rev: string | null }[];
       return { current: false, kept: false, ...(first?.rev == null ? {} : { firstRev: Number(first.rev) }) };
     }
-    const { rev, action, size, md5, mode, mtimeNs, link, current, versioned } = change;
+    const { rev, action, size, md5, mode, mtimeNs, link, sha256, current, versioned } = change;
     const content = { rev: Number(rev), action, size: Number(size), md5, mode, mtimeNs };
-    return { change: link === null ? content : { ...content, link }, current, kept: current || versioned };
+    return {
+      change: { ...content, ...(link === null ? {} : { link }), ...(sha256 === null ? {} : { sha256 }) },
+      current,
+      kept: current || versioned,
+    };
   });
 }
 
@@ -119,6 +126,44 @@ async function _shapeClashes(t: PgTable, paths: readonly string[]): Promise<stri
   const liveAbove = new Set(above.map((r) => r.path));
   const overFiles = new Set(over.map((r) => r.path));
   return paths.filter((p) => overFiles.has(p) || ancestorPaths(p).some((a) => liveAbove.has(a)));
+}
+
+function _blobRows(t: PgTable): BlobRows {
+  const { sql } = t;
+  return {
+    // Each under the head row's lock, as a commit: claims, marks and commits never interleave.
+    claim: (keys, stage, nowMs) =>
+      sql.begin(async (tx) => {
+        await tx`SELECT rev FROM head FOR UPDATE`;
+        const busy = ((await tx`SELECT sha256 FROM blob_collecting WHERE sha256 = ANY(${keys}::text[])`) as { sha256: string }[]).map(
+          (r) => r.sha256,
+        );
+        const marked = new Set(busy);
+        const free = keys.filter((k) => !marked.has(k));
+        if (free.length > 0)
+          await tx`INSERT INTO blob_claims (sha256, stage, at_ms) SELECT k, ${stage}, ${nowMs} FROM unnest(${free}::text[]) AS k
+            ON CONFLICT (sha256, stage) DO UPDATE SET at_ms = excluded.at_ms`;
+        return busy;
+      }),
+    release: async (stage) => {
+      await sql`DELETE FROM blob_claims WHERE stage = ${stage}`;
+    },
+    markGarbage: (candidates, claimCutoffMs) =>
+      sql.begin(async (tx) => {
+        await tx`SELECT rev FROM head FOR UPDATE`;
+        await tx`DELETE FROM blob_claims WHERE at_ms < ${claimCutoffMs}`;
+        const rows = (await tx`INSERT INTO blob_collecting (sha256) SELECT k FROM unnest(${candidates}::text[]) AS k
+          WHERE NOT EXISTS (SELECT 1 FROM files WHERE sha256 = k) AND NOT EXISTS (SELECT 1 FROM versions WHERE sha256 = k)
+            AND NOT EXISTS (SELECT 1 FROM blob_claims WHERE sha256 = k)
+          ON CONFLICT (sha256) DO NOTHING RETURNING sha256`) as { sha256: string }[];
+        const marked = new Set(rows.map((r) => r.sha256));
+        return candidates.filter((k) => marked.has(k));
+      }),
+    marked: async () => ((await sql`SELECT sha256 FROM blob_collecting ORDER BY sha256`) as { sha256: string }[]).map((r) => r.sha256),
+    unmark: async (keys) => {
+      await sql`DELETE FROM blob_collecting WHERE sha256 = ANY(${keys}::text[])`;
+    },
+  };
 }
 
 function _journalRows(t: PgTable): JournalRows {

@@ -153,38 +153,42 @@ export async function pgCommitRows(
       mode: u.mode,
       mtime_ns: u.mtimeNs,
       link: u.link ?? null,
+      sha256: u.sha256 ?? null,
       action: was.has(u.path) ? "modified" : "added",
     }));
     const deletes = plan.deletes.map((path) => ({ path, mode: was.get(path)?.mode ?? 0 }));
     const modified = writes.filter((w) => w.action === "modified").length;
-    const versions = (opts.keepVersions ?? true) ? plan.replaced.map((r) => ({ ...r, mtime_ns: r.mtimeNs, link: r.link ?? null })) : [];
-    // The statements touch different rows (a path appears once in a changeset): sent together, in one round trip's time.
-    const statements: Promise<unknown>[] = [
-      tx`INSERT INTO changes (path, rev, action, size, md5, mode, mtime_ns, link)
-         SELECT path, ${rev}, action, size, md5, mode, mtime_ns, link FROM jsonb_to_recordset(${writes}::jsonb)
-           AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text, action text)
+    const replaced = (opts.keepVersions ?? true) ? plan.replaced.map((r) => r.path) : [];
+    // The statements touch different rows (a path appears once in a changeset), and run in this
+    // order on the one connection: sent together, in one round trip's time.
+    const statements: Promise<unknown>[] = [];
+    // From the rows themselves, before they change: a version keeps every column of the content it was.
+    if (replaced.length > 0)
+      statements.push(tx`INSERT INTO versions (path, rev, replaced_by, replaced_at_ms, size, md5, mode, mtime_ns, link, sha256)
+         SELECT path, rev, ${rev}, ${opts.nowMs}, size, md5, mode, mtime_ns, link, sha256 FROM files WHERE NOT deleted AND path = ANY(${replaced}::text[])
+         ON CONFLICT (path, rev) DO UPDATE SET replaced_by = excluded.replaced_by, replaced_at_ms = excluded.replaced_at_ms`);
+    statements.push(
+      tx`INSERT INTO changes (path, rev, action, size, md5, mode, mtime_ns, link, sha256)
+         SELECT path, ${rev}, action, size, md5, mode, mtime_ns, link, sha256 FROM jsonb_to_recordset(${writes}::jsonb)
+           AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text, sha256 text, action text)
          UNION ALL
-         SELECT path, ${rev}, 'deleted', 0, '', mode, 0, NULL FROM jsonb_to_recordset(${deletes}::jsonb) AS d(path text, mode integer)`,
+         SELECT path, ${rev}, 'deleted', 0, '', mode, 0, NULL, NULL FROM jsonb_to_recordset(${deletes}::jsonb) AS d(path text, mode integer)`,
       tx`INSERT INTO revisions (rev, at_ms, client, added, modified, deleted)
          VALUES (${rev}, ${opts.nowMs}, ${change.client}, ${writes.length - modified}, ${modified}, ${deletes.length})`,
       tx`UPDATE head SET rev = ${rev}`,
       tx`SELECT pg_notify(${REVISION_CHANNEL}, ${String(rev)})`,
-    ];
+    );
     if (deletes.length > 0)
       statements.push(
-        tx`UPDATE files SET deleted = true, size = 0, md5 = '', mtime_ns = 0, rev = ${rev}, link = NULL WHERE path = ANY(${plan.deletes}::text[])`,
+        tx`UPDATE files SET deleted = true, size = 0, md5 = '', mtime_ns = 0, rev = ${rev}, link = NULL, sha256 = NULL
+           WHERE path = ANY(${plan.deletes}::text[])`,
       );
     if (writes.length > 0)
-      statements.push(tx`INSERT INTO files (path, size, mtime_ns, md5, mode, rev, deleted, link)
-         SELECT path, size, mtime_ns, md5, mode, ${rev}, false, link FROM jsonb_to_recordset(${writes}::jsonb)
-           AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text)
+      statements.push(tx`INSERT INTO files (path, size, mtime_ns, md5, mode, rev, deleted, link, sha256)
+         SELECT path, size, mtime_ns, md5, mode, ${rev}, false, link, sha256 FROM jsonb_to_recordset(${writes}::jsonb)
+           AS w(path text, size bigint, mtime_ns bigint, md5 text, mode integer, link text, sha256 text)
          ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, md5 = excluded.md5,
-           mode = excluded.mode, rev = excluded.rev, deleted = false, link = excluded.link`);
-    if (versions.length > 0)
-      statements.push(tx`INSERT INTO versions (path, rev, replaced_by, replaced_at_ms, size, md5, mode, mtime_ns, link)
-         SELECT path, rev, ${rev}, ${opts.nowMs}, size, md5, mode, mtime_ns, link FROM jsonb_to_recordset(${versions}::jsonb)
-           AS v(path text, rev bigint, size bigint, md5 text, mode integer, mtime_ns bigint, link text)
-         ON CONFLICT (path, rev) DO UPDATE SET replaced_by = excluded.replaced_by, replaced_at_ms = excluded.replaced_at_ms`);
+           mode = excluded.mode, rev = excluded.rev, deleted = false, link = excluded.link, sha256 = excluded.sha256`);
     if (change.roots.set.length > 0)
       statements.push(tx`INSERT INTO roots (path, kind) SELECT path, kind FROM jsonb_to_recordset(${change.roots.set}::jsonb) AS r(path text, kind text)
          ON CONFLICT (path) DO UPDATE SET kind = excluded.kind`);
@@ -231,6 +235,15 @@ const _MIGRATIONS: readonly string[] = [
   `CREATE TABLE journal (rev bigint PRIMARY KEY, stage text, versions jsonb);`,
   // Which content store holds the files the rows name (bindContent in table-port.ts).
   `ALTER TABLE server ADD COLUMN content text;`,
+  // Content in an object store: the sha256 of a row's bytes, the key of its blob; claims and collection (schema.ts).
+  `ALTER TABLE files ADD COLUMN sha256 text;
+   ALTER TABLE changes ADD COLUMN sha256 text;
+   ALTER TABLE versions ADD COLUMN sha256 text;
+   CREATE INDEX files_sha256 ON files (sha256) WHERE sha256 IS NOT NULL;
+   CREATE INDEX versions_sha256 ON versions (sha256) WHERE sha256 IS NOT NULL;
+   CREATE TABLE blob_claims (sha256 text NOT NULL, stage text NOT NULL, at_ms bigint NOT NULL, PRIMARY KEY (sha256, stage));
+   CREATE INDEX blob_claims_stage ON blob_claims (stage);
+   CREATE TABLE blob_collecting (sha256 text PRIMARY KEY);`,
 ];
 
 /** A revision's columns (history.ts's _REVISION): 64-bit numbers come back from Bun.sql as strings. */

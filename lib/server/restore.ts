@@ -1,7 +1,8 @@
 import { BadInputError, NotFoundError, SocError } from "../shared/errors.ts";
 import { findContent, type ContentAt } from "./history.ts";
 import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
-import type { Restore, RestoreRequest, Upsert } from "../shared/protocol.ts";
+import type { Restore, RestoreRequest } from "../shared/protocol.ts";
+import type { StoredUpsert } from "./changeset-plan.ts";
 import { finishJournal, type JournalDeps } from "./journal.ts";
 import type { Store } from "./store.ts";
 import type { TablePort } from "./table-port.ts";
@@ -39,9 +40,9 @@ export async function restorePaths(deps: JournalDeps, req: RestoreRequest, opts:
     table,
     todo.map((t) => t.content.path),
   );
-  const upserts = todo.map(({ content: c, baseRev }): Upsert => {
+  const upserts = todo.map(({ content: c, baseRev }): StoredUpsert => {
     const u = { path: c.path, baseRev, size: c.size, md5: c.md5, mode: c.mode, mtimeNs: c.mtimeNs };
-    return c.link === undefined ? u : { ...u, link: c.link };
+    return { ...u, ...(c.link === undefined ? {} : { link: c.link }), ...(c.sha256 === undefined ? {} : { sha256: c.sha256 }) };
   });
   const source = { versions: todo.map((t) => ({ path: t.content.path, rev: t.content.rev })) };
   const change = { client: req.client, upserts, deletes: [], roots: { set: [], remove: [] } };

@@ -71,32 +71,6 @@ export function openBlobStore(opts: BlobStoreOptions): BlobStore {
   return new _S3Blobs(new Bun.S3Client({ ...reach, bucket }), bucket, prefix, pageSize);
 }
 
-/**
- * Deletes every blob `isReferenced` denies whose lastModified is more than `graceMs` before
- * `nowMs` (the caller's clock against the store's: the grace covers the longest push, which uploads
- * before it commits, plus any clock skew). A blob a push found already held is older than that:
- * `isReferenced` must count those of pushes in flight. Only blob keys are ever deleted.
- */
-export async function collectGarbage(
-  blobs: BlobStore,
-  isReferenced: (sha256: string) => boolean | Promise<boolean>,
-  opts: { nowMs: number; graceMs: number },
-): Promise<{ deleted: number; kept: number }> {
-  if (!Number.isFinite(opts.nowMs) || !Number.isFinite(opts.graceMs) || opts.graceMs < 0) {
-    throw new Error(`collectGarbage: bad nowMs ${opts.nowMs} or graceMs ${opts.graceMs}`);
-  }
-  let deleted = 0;
-  let kept = 0;
-  for await (const blob of blobs.list()) {
-    if (opts.nowMs - blob.lastModified.getTime() <= opts.graceMs || (await isReferenced(blob.sha256))) kept++;
-    else {
-      await blobs.delete(blob.sha256);
-      deleted++;
-    }
-  }
-  return { deleted, kept };
-}
-
 // ---------------------------------------------------------------------------
 
 const _MIB = 1024 * 1024;

@@ -40,4 +40,15 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
    ALTER TABLE versions ADD COLUMN link TEXT;`,
   // Which content store holds the files the rows name (bindContent in table-port.ts).
   `ALTER TABLE server ADD COLUMN content TEXT;`,
+  // Content in an object store (blob-rows.ts): the sha256 of a row's bytes, the key of its blob
+  // (NULL for a symlink, and for content the server keeps only in its store directory); the blobs
+  // a push uploaded or counts on until its commit (claims), and those garbage collection is deleting.
+  `ALTER TABLE files ADD COLUMN sha256 TEXT;
+   ALTER TABLE changes ADD COLUMN sha256 TEXT;
+   ALTER TABLE versions ADD COLUMN sha256 TEXT;
+   CREATE INDEX files_sha256 ON files (sha256) WHERE sha256 IS NOT NULL;
+   CREATE INDEX versions_sha256 ON versions (sha256) WHERE sha256 IS NOT NULL;
+   CREATE TABLE blob_claims (sha256 TEXT NOT NULL, stage TEXT NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (sha256, stage)) WITHOUT ROWID;
+   CREATE INDEX blob_claims_stage ON blob_claims (stage);
+   CREATE TABLE blob_collecting (sha256 TEXT PRIMARY KEY) WITHOUT ROWID;`,
 ];

@@ -1,5 +1,5 @@
 import { readLog } from "./history.ts";
-import { contentElsewhere, type ChangeAt, type JournalEntry, type JournalRows, type TablePort } from "./table-port.ts";
+import { contentElsewhere, type BlobRows, type ChangeAt, type JournalEntry, type JournalRows, type TablePort } from "./table-port.ts";
 import { changesSince, commitChangeset, currentRevision, databaseId, openTable, readRow, shapeClashes, type Table } from "./table.ts";
 
 /**
@@ -66,6 +66,7 @@ export function sqlitePort(table: Table, opts: { owned?: boolean } = {}): TableP
         })
         .immediate(),
     journal: _journalRows(table),
+    blobs: _blobRows(table),
     lead: async () => true,
     checkpoint: () => {
       db.exec("PRAGMA wal_checkpoint(PASSIVE)");
@@ -81,19 +82,60 @@ function _changeAt(table: Table, path: string, asOf: number): ChangeAt {
   const { db } = table;
   const change = db
     .query(
-      `SELECT rev, action, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs, link FROM changes
+      `SELECT rev, action, size, md5, mode, CAST(mtime_ns AS TEXT) AS mtimeNs, link, sha256 FROM changes
        WHERE path = $path AND rev <= $asOf ORDER BY rev DESC LIMIT 1`,
     )
-    .get({ path, asOf }) as (NonNullable<ChangeAt["change"]> & { link: string | null }) | null;
+    .get({ path, asOf }) as (NonNullable<ChangeAt["change"]> & { link: string | null; sha256: string | null }) | null;
   if (!change) {
     const first = db.query("SELECT MIN(rev) AS rev FROM changes WHERE path = $path").get({ path }) as { rev: number | null };
     return { current: false, kept: false, ...(first.rev === null ? {} : { firstRev: first.rev }) };
   }
-  const { link, ...rest } = change;
+  const { link, sha256, ...rest } = change;
   const row = readRow(table, path);
   const current = row !== undefined && !row.deleted && row.rev === change.rev;
   const kept = current || db.query("SELECT 1 FROM versions WHERE path = $path AND rev = $rev").get({ path, rev: change.rev }) !== null;
-  return { change: link === null ? rest : { ...rest, link }, current, kept };
+  return { change: { ...rest, ...(link === null ? {} : { link }), ...(sha256 === null ? {} : { sha256 }) }, current, kept };
+}
+
+function _blobRows(table: Table): BlobRows {
+  const { db } = table;
+  const isMarked = db.query("SELECT 1 FROM blob_collecting WHERE sha256 = $key");
+  return {
+    claim: async (keys, stage, nowMs) =>
+      db
+        .transaction(() => {
+          const claim = db.query("INSERT OR REPLACE INTO blob_claims (sha256, stage, at_ms) VALUES ($key, $stage, $nowMs)");
+          const busy: string[] = [];
+          for (const key of keys) {
+            if (isMarked.get({ key }) !== null) busy.push(key);
+            else claim.run({ key, stage, nowMs });
+          }
+          return busy;
+        })
+        .immediate(),
+    release: async (stage) => {
+      db.query("DELETE FROM blob_claims WHERE stage = $stage").run({ stage });
+    },
+    markGarbage: async (candidates, claimCutoffMs) =>
+      db
+        .transaction(() => {
+          db.query("DELETE FROM blob_claims WHERE at_ms < $claimCutoffMs").run({ claimCutoffMs });
+          const held = db.query(`SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = $key) OR EXISTS (SELECT 1 FROM versions WHERE sha256 = $key)
+            OR EXISTS (SELECT 1 FROM blob_claims WHERE sha256 = $key) OR EXISTS (SELECT 1 FROM blob_collecting WHERE sha256 = $key) AS held`);
+          const mark = db.query("INSERT INTO blob_collecting (sha256) VALUES ($key)");
+          return candidates.filter((key) => {
+            if ((held.get({ key }) as { held: number }).held !== 0) return false;
+            mark.run({ key });
+            return true;
+          });
+        })
+        .immediate(),
+    marked: async () => (db.query("SELECT sha256 FROM blob_collecting ORDER BY sha256").all() as { sha256: string }[]).map((r) => r.sha256),
+    unmark: async (keys) =>
+      db.transaction(() => {
+        for (const key of keys) db.query("DELETE FROM blob_collecting WHERE sha256 = $key").run({ key });
+      })(),
+  };
 }
 
 function _journalRows(table: Table): JournalRows {

@@ -102,22 +102,25 @@ export function openStageDirs(dirs: readonly string[]): void {
 /**
  * Checks that every upsert's file sits in the stage as a regular file of exactly its size
  * and md5; throws SocError "stage_mismatch" (400) naming every path that does not. Returns the
- * staged files' absolute paths, in the order of `upserts`.
+ * staged files' absolute paths, in the order of `upserts`; with `sha256s`, their sha256 is put
+ * there in the same order (from the same reads).
  */
 export async function verifyStage(
   store: Store,
   id: string,
   upserts: readonly { path: string; size: number; md5: string }[],
   onProgress?: (done: number, total: number) => void,
+  sha256s?: string[],
 ): Promise<string[]> {
   const dir = stageDir(store, id);
   const checked = new Set<string>();
   const files = upserts.map((u) => resolveIn(dir, u.path, checked));
   const problems = upserts.map((u, i) => _stagedProblem(files[i] as string, u));
   const toHash = upserts.flatMap((_, i) => (problems[i] === undefined ? [i] : []));
+  const sha256 = sha256s && new Array<string | undefined>(toHash.length);
   const sums = await md5Files(
     toHash.map((i) => files[i] as string),
-    { onProgress },
+    { onProgress, ...(sha256 ? { sha256 } : {}) },
   );
   toHash.forEach((i, k) => {
     const sum = sums[k];
@@ -132,6 +135,7 @@ export async function verifyStage(
       details: { paths: bad },
     });
   }
+  if (sha256s && sha256) toHash.forEach((i, k) => (sha256s[i] = sha256[k] as string)); // every file was hashed: none is bad
   return files;
 }
 

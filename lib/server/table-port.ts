@@ -55,6 +55,8 @@ export interface TablePort extends AsyncDisposable {
   expireVersions(cutoffMs: number): Promise<{ path: string; rev: number }[]>;
   /** The redo journal's rows (journal.ts). */
   readonly journal: JournalRows;
+  /** What the table knows of the object store's blobs, for garbage collection (blob-gc.ts). */
+  readonly blobs: BlobRows;
   /** True while this server should run the jobs only one server may (sweeps): always for SQLite, the elected one for PostgreSQL. */
   lead(): Promise<boolean>;
   /** Copies SQLite's write-ahead log back into the database as far as no reader needs it (a no-op elsewhere). */
@@ -91,6 +93,25 @@ export interface JournalRows {
   firstUnplaced(): Promise<number>;
   /** Whether stage `id` still holds content of an unfinished revision (then it must not be removed). */
   holdsStage(id: string): Promise<boolean>;
+}
+
+/**
+ * The blobs a push counts on before its commit (claims), and those a garbage collection is
+ * deleting (marks). A claim and a mark are each made in one step serialized with the other and
+ * with commits, so a blob is never both: a collection never deletes a blob a push counts on, and a
+ * push never counts on a blob being deleted.
+ */
+export interface BlobRows {
+  /** Push `stage` counts on blobs `keys` (uploads them, or finds them there) until release; returns those being deleted now, which it does not claim. */
+  claim(keys: readonly string[], stage: string, nowMs: number): Promise<string[]>;
+  /** Drops the claims of `stage`: its commit's rows hold its blobs now, or it was given up. */
+  release(stage: string): Promise<void>;
+  /** Drops the claims made before `claimCutoffMs` (pushes long dead), then marks, of `candidates`, those no row points at and no claim holds; returns those newly marked. */
+  markGarbage(candidates: readonly string[], claimCutoffMs: number): Promise<string[]>;
+  /** The blobs marked and not yet unmarked: a collection cut short, to finish first. */
+  marked(): Promise<string[]>;
+  /** Those blobs are gone from the object store. */
+  unmark(keys: readonly string[]): Promise<void>;
 }
 
 /** What history knows of a path as of a revision. */

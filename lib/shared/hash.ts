@@ -52,12 +52,14 @@ export function digestOrNull(d: FileDigest | undefined): string | null {
  * Batches that take more than `helpAfterMs` (default 5 ms) are shared with helper workers (one
  * per spare core), which claim files from the same shared counter as this thread.
  * `onProgress(claimed, total)` is called after each file this thread hashes (claimed: files
- * hashed or being hashed by any thread) and once with `total` at the end.
+ * hashed or being hashed by any thread) and once with `total` at the end. With `sha256`, each
+ * hashed file's sha256 is also put there at its index, from the same reads.
  */
 export async function md5Files(
   paths: readonly string[],
-  opts: { helpAfterMs?: number; onProgress?: (claimed: number, total: number) => void } = {},
+  opts: { helpAfterMs?: number; onProgress?: (claimed: number, total: number) => void; sha256?: (string | undefined)[] } = {},
 ): Promise<FileDigest[]> {
+  const sha256 = opts.sha256;
   const helpAfterMs = opts.helpAfterMs ?? HELP_AFTER_MS;
   const out = new Array<FileDigest | undefined>(paths.length);
   const next = new Int32Array(new SharedArrayBuffer(4));
@@ -75,17 +77,17 @@ export async function md5Files(
     const finished = claimed - 1;
     if (finished > 0 && (elapsed / finished) * (paths.length - claimed) < HELP_WORTH_MS) return;
     asked = true;
-    const job: HashJob = { paths: paths.join("\0"), next: next.buffer as SharedArrayBuffer };
+    const job: HashJob = { paths: paths.join("\0"), next: next.buffer as SharedArrayBuffer, sha256: sha256 !== undefined };
     for (let i = Math.min(navigator.hardwareConcurrency - 1, _MAX_HELPERS); i > 0; i--) {
       const worker = new Worker(new URL("./hash-worker.ts", import.meta.url).href);
       workers.push(worker);
-      done.push(_collect(worker, out));
+      done.push(_collect(worker, out, sha256));
       worker.postMessage(job);
     }
   };
   try {
     for (let i = Atomics.add(next, 0, 1); i < paths.length; i = Atomics.add(next, 0, 1)) {
-      out[i] = _digest(paths[i] as string, buf, maybeHelp);
+      out[i] = _digest(paths[i] as string, buf, sha256 && { into: sha256, at: i }, maybeHelp);
       maybeHelp();
       opts.onProgress?.(Math.min(Atomics.load(next, 0), paths.length), paths.length);
     }
@@ -94,7 +96,7 @@ export async function md5Files(
     for (const w of workers) w.terminate();
   }
   // A worker that died mid-way never reported the files it had claimed: hash those here.
-  for (let i = 0; i < out.length; i++) if (out[i] === undefined) out[i] = _digest(paths[i] as string, buf);
+  for (let i = 0; i < out.length; i++) if (out[i] === undefined) out[i] = _digest(paths[i] as string, buf, sha256 && { into: sha256, at: i });
   opts.onProgress?.(paths.length, paths.length);
   return out as FileDigest[];
 }
@@ -103,12 +105,16 @@ export async function md5Files(
 export interface HashJob {
   paths: string;
   next: SharedArrayBuffer;
+  /** Each file's sha256 too. */
+  sha256: boolean;
 }
 
 /** What a helper worker sends back: the indexes it claimed and their digests, same order. */
 export interface HashResult {
   indexes: number[];
   sums: FileDigest[];
+  /** The sha256 of each, when the job asked (undefined for a file that could not be read). */
+  sha256s?: (string | undefined)[];
 }
 
 /** Hashes files claimed from `job.next` until none are left (the loop a helper worker runs). */
@@ -116,46 +122,56 @@ export function hashClaimed(job: HashJob): HashResult {
   const paths = job.paths.split("\0");
   const next = new Int32Array(job.next);
   const buf = new Uint8Array(CHUNK);
-  const result: HashResult = { indexes: [], sums: [] };
+  const result: HashResult = { indexes: [], sums: [], ...(job.sha256 ? { sha256s: [] } : {}) };
   for (let i = Atomics.add(next, 0, 1); i < paths.length; i = Atomics.add(next, 0, 1)) {
     result.indexes.push(i);
-    result.sums.push(_digest(paths[i] as string, buf));
+    result.sums.push(_digest(paths[i] as string, buf, result.sha256s && { into: result.sha256s, at: result.sums.length }));
   }
   return result;
 }
 
 // ---------------------------------------------------------------------------
 
-function _digest(path: string, buf: Uint8Array, onChunk?: () => void): FileDigest {
+/** Where a file's sha256 goes, when it is asked for: `into[at]`. */
+type _Sha256Slot = { into: (string | undefined)[]; at: number } | undefined;
+
+function _digest(path: string, buf: Uint8Array, sha256: _Sha256Slot, onChunk?: () => void): FileDigest {
   try {
-    return _md5File(path, buf, onChunk);
+    return _md5File(path, buf, onChunk, sha256);
   } catch (error) {
     return isGone(error) ? null : { error: (error as NodeJS.ErrnoException).code ?? String(error) };
   }
 }
 
-function _md5File(path: string, buf: Uint8Array, onChunk?: () => void): string {
+function _md5File(path: string, buf: Uint8Array, onChunk?: () => void, sha256?: _Sha256Slot): string {
   const hasher = new Bun.CryptoHasher("md5");
+  const also = sha256 && new Bun.CryptoHasher("sha256");
   const fd = openSync(path, _READ_NOFOLLOW);
   try {
     for (;;) {
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
-      hasher.update(n === buf.length ? buf : buf.subarray(0, n));
+      const chunk = n === buf.length ? buf : buf.subarray(0, n);
+      hasher.update(chunk);
+      also?.update(chunk);
       onChunk?.();
     }
   } finally {
     closeSync(fd);
   }
+  if (sha256 && also) sha256.into[sha256.at] = also.digest("hex");
   return hasher.digest("hex");
 }
 
 /** Resolves once `worker` has reported (its digests copied into `out`), failed, or exited. */
-function _collect(worker: Worker, out: (FileDigest | undefined)[]): Promise<void> {
+function _collect(worker: Worker, out: (FileDigest | undefined)[], sha256?: (string | undefined)[]): Promise<void> {
   return new Promise((resolve) => {
     worker.onmessage = (e: MessageEvent<HashResult>) => {
-      const { indexes, sums } = e.data;
-      for (let k = 0; k < indexes.length; k++) out[indexes[k] as number] = sums[k] ?? null;
+      const { indexes, sums, sha256s } = e.data;
+      for (let k = 0; k < indexes.length; k++) {
+        out[indexes[k] as number] = sums[k] ?? null;
+        if (sha256) sha256[indexes[k] as number] = sha256s?.[k];
+      }
       resolve();
     };
     worker.onerror = () => resolve();

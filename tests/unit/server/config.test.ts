@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UsageError } from "../../../lib/shared/errors.ts";
+import { DEFAULT_BLOB_GRACE_HOURS } from "../../../lib/server/blob-gc.ts";
 import { DEFAULT_KEEP_DAYS, DEFAULT_MAX_RSYNC_SESSIONS, DEFAULT_PORT, readServerConfig } from "../../../lib/server/config.ts";
 import { tempDir } from "../../_harness/fs.ts";
 
@@ -11,6 +12,8 @@ describe("readServerConfig", () => {
       help: false,
       store: "/srv/files",
       database: "/srv/.soc-server/soc.db",
+      content: undefined,
+      blobGraceHours: DEFAULT_BLOB_GRACE_HOURS,
       stateDir: "/srv/.soc-server",
       port: DEFAULT_PORT,
       host: "127.0.0.1",

@@ -2,7 +2,12 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { collectGarbage, openBlobStore, type BlobInfo, type BlobStore, type BlobStoreOptions } from "../../../lib/server/s3-blobs.ts";
+import { collectBlobs } from "../../../lib/server/blob-gc.ts";
+import { openBlobStore, type BlobInfo, type BlobStore, type BlobStoreOptions } from "../../../lib/server/s3-blobs.ts";
+import { sqlitePort } from "../../../lib/server/sqlite-port.ts";
+import { openTable } from "../../../lib/server/table.ts";
+import { changeset } from "../../_harness/changesets.ts";
+import { MD5_A, up } from "../../_harness/upserts.ts";
 import { UsageError } from "../../../lib/shared/errors.ts";
 import { startRgw, type TestRgw } from "../../_harness/ceph-rgw.ts";
 import { tempDir } from "../../_harness/fs.ts";
@@ -134,12 +139,13 @@ test("list pages through more blobs than a page holds, and skips every key that 
   expect(listed.map((b) => [keyOf(b.sha256), b.lastModified])).toEqual(dated);
 });
 
-test("collectGarbage deletes the unreferenced blobs older than the grace period, and no other key", async () => {
+test("collectBlobs (blob-gc.ts) deletes the blobs older than the grace period that no row names and no push claims, and no other key", async () => {
   using dir = tempDir();
+  await using table = sqlitePort(openTable(":memory:"), { owned: true });
   const { blobs, raw } = await freshStore({ pageSize: 2 });
-  const [refOld, goneOld, goneOld2, refYoung, young] = Array.from({ length: 5 }, (_, i) => blobFile(dir.path, 100 + i));
-  if (!refOld || !goneOld || !goneOld2 || !refYoung || !young) throw new Error("unreachable");
-  for (const b of [refOld, goneOld, goneOld2]) await blobs.put(b.path, b.sha256, b.size);
+  const [refOld, goneOld, claimedOld, markedOld, refYoung, young] = Array.from({ length: 6 }, (_, i) => blobFile(dir.path, 100 + i));
+  if (!refOld || !goneOld || !claimedOld || !markedOld || !refYoung || !young) throw new Error("unreachable");
+  for (const b of [refOld, goneOld, claimedOld, markedOld]) await blobs.put(b.path, b.sha256, b.size);
   const foreign = foreignKeys(goneOld.sha256, `sha256/zz/${goneOld.sha256}`);
   for (const key of foreign) await raw.write(key, "not a blob");
   // The young ones must be written in a later millisecond of the store's clock than the old ones.
@@ -148,17 +154,21 @@ test("collectGarbage deletes the unreferenced blobs older than the grace period,
   for (const b of [refYoung, young]) await blobs.put(b.path, b.sha256, b.size);
   const written = new Map((await all(blobs)).map((b) => [b.sha256, b.lastModified.getTime()]));
   const graceMs = 3_600_000;
-  const referenced = new Set([refOld.sha256, refYoung.sha256]);
-
-  // The young ones are exactly graceMs old: kept. The old ones are older: the unreferenced go.
+  // The young ones are exactly graceMs old: kept. The old ones are older: the unreferenced, unclaimed go.
   const nowMs = Math.min(written.get(refYoung.sha256) ?? 0, written.get(young.sha256) ?? 0) + graceMs;
-  expect(await collectGarbage(blobs, (sha256) => referenced.has(sha256), { nowMs, graceMs })).toEqual({ deleted: 2, kept: 3 });
-  const survivors = [refOld, refYoung, young].map((b) => keyOf(b.sha256));
+  const upserts = [refOld, refYoung].map((b, i) => up(`f${i}`, MD5_A, 0, { sha256: b.sha256 }));
+  await table.commit(changeset({ upserts }), { nowMs });
+  expect(await table.blobs.claim([claimedOld.sha256], "a push in flight", nowMs)).toEqual([]);
+  expect(await table.blobs.markGarbage([markedOld.sha256], 0)).toEqual([markedOld.sha256]); // a collection cut short
+  expect(await collectBlobs(table, blobs, { nowMs, graceMs })).toBe(2);
+  const survivors = [refOld, claimedOld, refYoung, young].map((b) => keyOf(b.sha256));
   expect(await keys(raw)).toEqual([...survivors, ...foreign, "clock"].sort());
+  expect(await table.blobs.marked()).toEqual([]);
 
-  // Later, the young unreferenced one goes too (isReferenced may answer asynchronously).
+  // Later, the young unreferenced one goes too, and the claimed one once its push's claim is older than the grace period.
   const later = Math.max(...written.values()) + graceMs + 1;
-  expect(await collectGarbage(blobs, async (sha256) => referenced.has(sha256), { nowMs: later, graceMs })).toEqual({ deleted: 1, kept: 2 });
+  expect(await collectBlobs(table, blobs, { nowMs: later, graceMs })).toBe(1);
+  expect(await collectBlobs(table, blobs, { nowMs: nowMs + graceMs + 1, graceMs })).toBe(1);
   expect(await keys(raw)).toEqual([keyOf(refOld.sha256), keyOf(refYoung.sha256), ...foreign, "clock"].sort());
 });
 
@@ -183,7 +193,7 @@ test("a prefix keeps two stores in one bucket apart", async () => {
   );
 
   await plain.delete(both.sha256);
-  expect(await collectGarbage(plain, () => false, { nowMs: Date.now() + 3_600_000, graceMs: 0 })).toEqual({ deleted: 1, kept: 0 });
+  await plain.delete(onlyPlain.sha256);
   expect(await keys(raw)).toEqual([`team/b/${keyOf(both.sha256)}`, `team/b/${keyOf(onlyTeam.sha256)}`].sort());
   await team.fetch(both.sha256, both.size, join(dir.path, "out"));
   expect(readFileSync(join(dir.path, "out"))).toEqual(readFileSync(both.path));

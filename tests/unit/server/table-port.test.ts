@@ -27,7 +27,14 @@ const STEPS: Step[] = [
   [
     {
       // "B" sorts before "a" by code point (SQLite, and PostgreSQL's COLLATE "C"), after it in the test cluster's default collation.
-      upserts: [up("a/x"), up("a/y"), up("a/z"), up("b"), up("B", MD5_B), up("link", MD5_B, 0, { link: "target" })],
+      upserts: [
+        up("a/x", MD5_A, 0, { sha256: "e".repeat(64) }),
+        up("a/y"),
+        up("a/z"),
+        up("b"),
+        up("B", MD5_B),
+        up("link", MD5_B, 0, { link: "target" }),
+      ],
       roots: { set: [{ path: "", kind: "dir" }], remove: [] },
     },
     { source: { stage: "s1" } },
@@ -131,5 +138,36 @@ describe("the table port", () => {
           "need one object store for their content, and a server moved to another machine needs its state directory (with its store-id) moved with its store",
       });
     }
+  });
+
+  test("blobs: one a push claimed, or a row points at, is never marked for deletion; one marked is not claimed until unmarked", async () => {
+    await using postgres = await openPgPort(await pg.createDatabase("soc_blobs"));
+    await using sqlite = sqlitePort(openTable(":memory:"), { owned: true });
+    const [held, claimed, old, free] = ["a", "b", "c", "d"].map((c) => c.repeat(64)) as [string, string, string, string];
+    const answers = async (t: TablePort) => {
+      await t.commit(changeset({ upserts: [up("x", MD5_A, 0, { sha256: held })] }), { nowMs: 1000 });
+      const first = await t.blobs.claim([claimed, old], "push-1", 5000);
+      await t.blobs.claim([old], "push-2", 1000); // a push long dead
+      const marked = await t.blobs.markGarbage([held, claimed, old, free], 2000);
+      const busy = await t.blobs.claim([free, claimed], "push-3", 6000);
+      const left = await t.blobs.marked();
+      await t.blobs.unmark([free]);
+      await t.blobs.release("push-1");
+      await t.blobs.release("push-3");
+      const later = await t.blobs.markGarbage([held, claimed, old, free], 2000);
+      return { first, marked, busy, left, later, after: await t.blobs.marked() };
+    };
+    const fromLite = await answers(sqlite);
+    expect(fromLite).toEqual({
+      first: [],
+      // The dead push's claim on "old" expired, but push-1's still holds it: only "free" goes.
+      marked: [free],
+      busy: [free],
+      left: [free],
+      // Released, nothing holds them any more.
+      later: [claimed, old, free],
+      after: [claimed, old, free],
+    });
+    expect(await answers(postgres)).toEqual(fromLite);
   });
 });

@@ -1,0 +1,58 @@
+import { SocError } from "../shared/errors.ts";
+import type { CommitProgress } from "../shared/protocol.ts";
+import type { BlobStore } from "./s3-blobs.ts";
+import type { TablePort } from "./table-port.ts";
+
+/** Uploads going at once. */
+const PARALLEL = 8;
+/** How long a push waits for a garbage collection to finish deleting content it holds too, in ms. */
+const BUSY_WAIT_MS = 60_000;
+
+/**
+ * A push's blobs into the object store, before its commit: claims every content its staged
+ * `files` hold (waiting while a garbage collection deletes one of them), then uploads those the
+ * store lacks, each content once, PARALLEL at a time. `sha256s` are the files' sha256, in their order.
+ * The claims hold until abandonPush drops them. Throws SocError "content_busy" (503) when a
+ * collection keeps a content for over a minute, and what the upload throws.
+ */
+export async function uploadBlobs(
+  deps: { table: TablePort; blobs: BlobStore; now: () => number },
+  stage: string,
+  files: readonly string[],
+  upserts: readonly { size: number }[],
+  sha256s: readonly string[],
+  onProgress?: (p: CommitProgress) => void,
+): Promise<void> {
+  const unique = new Map<string, { file: string; size: number }>();
+  sha256s.forEach((key, i) => unique.set(key, { file: files[i] as string, size: (upserts[i] as { size: number }).size }));
+  await _claim(deps, [...unique.keys()], stage);
+  const todo = [...unique];
+  let done = 0;
+  onProgress?.({ step: "uploading", done, total: todo.length });
+  const worker = async () => {
+    for (let next = todo.shift(); next !== undefined; next = todo.shift()) {
+      const [key, { file, size }] = next;
+      await deps.blobs.put(file, key, size);
+      onProgress?.({ step: "uploading", done: ++done, total: unique.size });
+    }
+  };
+  const settled = await Promise.allSettled(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+// ---------------------------------------------------------------------------
+
+async function _claim(deps: { table: TablePort; now: () => number }, keys: string[], stage: string): Promise<void> {
+  const until = performance.now() + BUSY_WAIT_MS;
+  for (let left = keys; ;) {
+    left = await deps.table.blobs.claim(left, stage, deps.now());
+    if (left.length === 0) return;
+    if (performance.now() > until) {
+      throw new SocError("content_busy", `the server is still deleting ${left.length} unused content(s) this push holds too; push again`, {
+        status: 503,
+      });
+    }
+    await Bun.sleep(250);
+  }
+}
