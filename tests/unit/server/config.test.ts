@@ -33,7 +33,7 @@ describe("readServerConfig", () => {
       failpoint: { step: "kept", nth: 1, action: "throw" },
     });
     expect(() => readServerConfig(["--store", "/s"], { SOC_TEST_FAILPOINT: "nowhere:kill" })).toThrow(
-      'SOC_TEST_FAILPOINT must be STEP[@N]:throw|kill with STEP one of staged, committed, kept, deleted, written, synced; got "nowhere:kill"',
+      'SOC_TEST_FAILPOINT must be STEP[@N]:throw|kill with STEP one of staged, uploaded, committed, kept, deleted, written, synced; got "nowhere:kill"',
     );
   });
 
@@ -56,6 +56,10 @@ describe("readServerConfig", () => {
       [["--store", "s", "--keep-days", "1.5"], '--keep-days must be a whole number of days (0 keeps none), got "1.5"'],
       [["--store", "s", "--max-rsync-sessions", "0"], '--max-rsync-sessions must be a whole number of sessions, at least 1, got "0"'],
       [["--store", "s", "--max-rsync-sessions", "two"], '--max-rsync-sessions must be a whole number of sessions, at least 1, got "two"'],
+      [["--store", "s", "--database", ""], "--database must not be empty"],
+      [["--store", "s", "--database", "postgres://[x"], "--database is not a valid postgres:// URL"],
+      [["--store", "s", "--content", "https://bucket"], '--content must be s3://BUCKET[/PREFIX], got "https://bucket"'],
+      [["--store", "s", "--blob-grace-hours=-1"], '--blob-grace-hours must be a whole number, got "-1"'],
     ];
     for (const [argv, message] of cases) expect(() => readServerConfig(argv, {})).toThrow(new UsageError(message));
     expect(() => readServerConfig(["--store", "s", "--verbose"], {})).toThrow(/Unknown option '--verbose'/);
@@ -126,5 +130,25 @@ describe("readServerConfig: the cap on rsync sessions", () => {
     expect(() => readServerConfig(["--store", "/a"], { SOC_MAX_RSYNC_SESSIONS: "-1" })).toThrow(
       new UsageError('SOC_MAX_RSYNC_SESSIONS must be a whole number of sessions, at least 1, got "-1"'),
     );
+  });
+});
+
+describe("readServerConfig: the table and the content store", () => {
+  test("--database takes a SQLite file or a postgres:// URL, else SOC_DATABASE; --content an s3:// URL with S3_* for the rest", () => {
+    const env = {
+      SOC_DATABASE: "postgres://soc@db/soc",
+      S3_ENDPOINT: "http://127.0.0.1:9000",
+      S3_ACCESS_KEY_ID: "id",
+      S3_SECRET_ACCESS_KEY: "secret",
+    };
+    expect(readServerConfig(["--store", "/srv/files", "--content", "s3://bucket/soc", "--blob-grace-hours", "2"], env)).toMatchObject({
+      database: "postgres://soc@db/soc",
+      content: { url: "s3://bucket/soc", endpoint: "http://127.0.0.1:9000", accessKeyId: "id", secretAccessKey: "secret" },
+      blobGraceHours: 2,
+    });
+    expect(readServerConfig(["--store", "/srv/files", "--database", "x.db"], { ...env, SOC_CONTENT: "s3://b2" })).toMatchObject({
+      database: resolve("x.db"),
+      content: { url: "s3://b2" },
+    });
   });
 });
