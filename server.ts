@@ -4,6 +4,8 @@ import { createFailpoint } from "./lib/server/failpoint.ts";
 import { replayJournalAtStart } from "./lib/server/journal.ts";
 import { openStore } from "./lib/server/store.ts";
 import { openTablePort } from "./lib/server/table-port.ts";
+import { importSqliteTable } from "./lib/server/pg-import.ts";
+import { openPgTable } from "./lib/server/pg-table.ts";
 import { createAnnouncer } from "./lib/server/announcer.ts";
 import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
 import { collectBlobs } from "./lib/server/blob-gc.ts";
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
     console.log(SERVER_USAGE);
     return;
   }
+  if (config.importFrom !== undefined) return importTable(config.database, config.importFrom);
   const table = await openTablePort(config.database);
   const store = openStore(config.store, { stateDir: config.stateDir });
   await table.bindContent(`the directory store ${store.id}`);
@@ -90,6 +93,13 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/** server.ts --import: copies the SQLite table into PostgreSQL, says what it did, and ends. */
+async function importTable(url: string, file: string): Promise<void> {
+  await using t = await openPgTable(url);
+  const { revision, files, versions } = await importSqliteTable(t, file);
+  console.log(`imported revision ${revision} (${files} file rows, ${versions} kept versions) from ${file}; start the server without --import`);
 }
 
 try {

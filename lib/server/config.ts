@@ -17,6 +17,8 @@ export interface ServerConfig {
   content: BlobStoreOptions | undefined;
   /** Hours an unreferenced blob stays in the object store before garbage collection deletes it. */
   blobGraceHours: number;
+  /** --import FILE: copy that SQLite table into the (PostgreSQL) --database, then exit. */
+  importFrom: string | undefined;
   /** Server state beside the store: the database by default, and push stages. */
   stateDir: string;
   port: number;
@@ -51,6 +53,8 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
   --host H            address to listen on (default: 127.0.0.1)
   --token-file FILE   file holding the bearer token (default: $SOC_TOKEN)
   --insecure          allow a non-loopback --host, and any Host header, without a token
+  --import FILE       copy the SQLite table FILE (a server's soc.db) into the empty PostgreSQL --database,
+                      then exit: the server, started without it, goes on where the old one stopped
   --content s3://BUCKET[/PREFIX]
                       also keep every content in an S3 bucket, by its sha256 (default: $SOC_CONTENT);
                       the endpoint and keys come from S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY
@@ -93,7 +97,25 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
   const content = _content(values.content ?? (env.SOC_CONTENT?.trim() || undefined), env);
   const blobGraceHours = _wholeNumber("--blob-grace-hours", values["blob-grace-hours"] ?? String(DEFAULT_BLOB_GRACE_HOURS));
   const database = _database(values.database ?? values.db ?? (env.SOC_DATABASE?.trim() || undefined), stateDir);
-  return { help: false, store, database, content, blobGraceHours, stateDir, port, host, token, insecure, keepDays, maxRsyncSessions, failpoint };
+  const importFrom = values.import === undefined ? undefined : resolve(values.import);
+  if (importFrom !== undefined && !isPostgresUrl(database))
+    throw new UsageError("--import copies a SQLite table into PostgreSQL: give --database postgres://…");
+  return {
+    help: false,
+    store,
+    database,
+    content,
+    blobGraceHours,
+    importFrom,
+    stateDir,
+    port,
+    host,
+    token,
+    insecure,
+    keepDays,
+    maxRsyncSessions,
+    failpoint,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -108,6 +130,7 @@ function _parse(argv: string[]) {
         store: { type: "string" },
         database: { type: "string" },
         content: { type: "string" },
+        import: { type: "string" },
         "blob-grace-hours": { type: "string" },
         db: { type: "string" },
         port: { type: "string" },

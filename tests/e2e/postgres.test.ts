@@ -68,4 +68,37 @@ describe("a server with its table in PostgreSQL", () => {
     expect(res.stderr).not.toContain("secret");
     expect(res.code).toBe(1);
   });
+
+  test("an existing server moves onto PostgreSQL with --import: its clients go on without noticing, history and all", async () => {
+    using dir = tempDir();
+    const root = join(dir.path, "server");
+    let a: string;
+    {
+      await using old = await startServer({ root });
+      a = await pushedTree(old.url, dir.path, { x: "first", y: "why" });
+      writeFile(a, "d/x", "second");
+      await cli(a, ["push"]);
+    }
+    const url = await pg.createDatabase("soc_moved");
+    const store = join(root, "store");
+    const imported = await run(["bun", join(ROOT, "server.ts"), "--store", store, "--database", url, "--import", join(root, ".soc-server/soc.db")]);
+    expect([imported.stdout, imported.stderr, imported.code]).toEqual([
+      `imported revision 2 (2 file rows, 1 kept versions) from ${join(root, ".soc-server/soc.db")}; start the server without --import\n`,
+      "",
+      0,
+    ]);
+    const again = await run(["bun", join(ROOT, "server.ts"), "--store", store, "--database", url, "--import", join(root, ".soc-server/soc.db")]);
+    expect([again.stderr, again.code]).toEqual([
+      "soc server: the PostgreSQL table already holds revision 2: import only into a new, empty database\n",
+      1,
+    ]);
+
+    await using moved = await startServer({ root, args: ["--database", url] });
+    pointAt(a, moved.url);
+    expect((await cliJson<{ revision: number }>(a, ["pull"])).revision).toBe(2);
+    const log = await cliJson<{ revisions: { rev: number }[] }>(a, ["log", "--json"]);
+    expect(log.revisions.map((r) => r.rev)).toEqual([2, 1]);
+    await cli(a, ["restore", "d/x", "--rev", "1"]); // from the version the old server kept
+    expect(readFileSync(join(a, "d/x"), "utf8")).toBe("first");
+  });
 });

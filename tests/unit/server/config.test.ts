@@ -14,6 +14,7 @@ describe("readServerConfig", () => {
       database: "/srv/.soc-server/soc.db",
       content: undefined,
       blobGraceHours: DEFAULT_BLOB_GRACE_HOURS,
+      importFrom: undefined,
       stateDir: "/srv/.soc-server",
       port: DEFAULT_PORT,
       host: "127.0.0.1",
@@ -60,6 +61,7 @@ describe("readServerConfig", () => {
       [["--store", "s", "--database", "postgres://[x"], "--database is not a valid postgres:// URL"],
       [["--store", "s", "--content", "https://bucket"], '--content must be s3://BUCKET[/PREFIX], got "https://bucket"'],
       [["--store", "s", "--blob-grace-hours=-1"], '--blob-grace-hours must be a whole number, got "-1"'],
+      [["--store", "s", "--import", "soc.db"], "--import copies a SQLite table into PostgreSQL: give --database postgres://…"],
     ];
     for (const [argv, message] of cases) expect(() => readServerConfig(argv, {})).toThrow(new UsageError(message));
     expect(() => readServerConfig(["--store", "s", "--verbose"], {})).toThrow(/Unknown option '--verbose'/);

@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import type { Changeset } from "../../../lib/server/changeset-plan.ts";
+import { importSqliteTable } from "../../../lib/server/pg-import.ts";
 import { openPgPort } from "../../../lib/server/pg-port.ts";
+import { openPgTable } from "../../../lib/server/pg-table.ts";
 import { sqlitePort } from "../../../lib/server/sqlite-port.ts";
 import type { JournalSource, TablePort } from "../../../lib/server/table-port.ts";
 import { openTable } from "../../../lib/server/table.ts";
 import { ConflictError, SocError } from "../../../lib/shared/errors.ts";
 import { changeset } from "../../_harness/changesets.ts";
+import { tempDir } from "../../_harness/fs.ts";
 import { startPostgres, type TestPostgres } from "../../_harness/postgres.ts";
 import { MD5_A, MD5_B, up } from "../../_harness/upserts.ts";
 
@@ -169,5 +173,36 @@ describe("the table port", () => {
       after: [claimed, old, free],
     });
     expect(await answers(postgres)).toEqual(fromLite);
+  });
+
+  test("a SQLite table imported into PostgreSQL answers every question as it did, with the same database id and content store", async () => {
+    using dir = tempDir();
+    const file = join(dir.path, "soc.db");
+    await using sqlite = sqlitePort(openTable(file), { owned: true });
+    await sqlite.bindContent("the directory store 1");
+    for (const [i, [over, opts]] of STEPS.entries()) await outcome(() => sqlite.commit(changeset(over), { nowMs: 1000 * (i + 1), ...opts }));
+    const url = await pg.createDatabase("soc_import");
+    {
+      await using t = await openPgTable(url);
+      const unfinished = await importSqliteTable(t, file).catch((e: unknown) => e);
+      expect(unfinished).toMatchObject({
+        code: "import_refused",
+        message: expect.stringContaining("has a revision whose files are not all in its store yet"),
+      });
+      for (const { rev } of await sqlite.journal.entries()) await sqlite.journal.clear(rev);
+      expect(await importSqliteTable(t, file)).toEqual({ revision: 6, files: 7, versions: 6 });
+      const again = await importSqliteTable(t, file).catch((e: unknown) => e);
+      expect(again).toMatchObject({
+        code: "import_refused",
+        message: "the PostgreSQL table already holds revision 6: import only into a new, empty database",
+      });
+    }
+    await using postgres = await openPgPort(url);
+    expect(postgres.id).toBe(sqlite.id);
+    expect(await answers(postgres)).toEqual(await answers(sqlite));
+    await postgres.bindContent("the directory store 1");
+    expect(await postgres.bindContent("the directory store 2").catch((e: unknown) => (e as SocError).code)).toBe("content_elsewhere");
+    // It goes on from there: the next commit is revision 7.
+    expect((await postgres.commit(changeset({ upserts: [up("new")] }), { nowMs: 9000 })).revision).toBe(7);
   });
 });
