@@ -3,13 +3,13 @@ import { readServerConfig, SERVER_USAGE } from "./lib/server/config.ts";
 import { createFailpoint } from "./lib/server/failpoint.ts";
 import { replayJournalAtStart } from "./lib/server/journal.ts";
 import { openStore } from "./lib/server/store.ts";
-import { openTablePort } from "./lib/server/table-port.ts";
+import { openTablePort } from "./lib/server/open-table.ts";
 import { importSqliteTable } from "./lib/server/pg-import.ts";
 import { openPgTable } from "./lib/server/pg-table.ts";
 import { createAnnouncer } from "./lib/server/announcer.ts";
 import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
-import { collectBlobs } from "./lib/server/blob-gc.ts";
-import { openBlobStore } from "./lib/server/s3-blobs.ts";
+import { createBlobCollector } from "./lib/server/blob-gc.ts";
+import { openBlobStore, type BlobStore } from "./lib/server/s3-blobs.ts";
 
 const HOUR_MS = 60 * 60 * 1000;
 import { websocket } from "elysia/ws";
@@ -28,6 +28,8 @@ async function main(): Promise<void> {
   const table = await openTablePort(config.database);
   const store = openStore(config.store, { stateDir: config.stateDir });
   await table.bindContent(`the directory store ${store.id}`);
+  const blobs = config.content && openBlobStore(config.content);
+  if (blobs) await claimBucket(blobs, table.id);
   const log = (line: string) => console.error(`soc server: ${line}`);
   const failpoint = config.failpoint && createFailpoint(config.failpoint);
   // A commit cut short by a crash is finished before anyone can read the store.
@@ -70,16 +72,21 @@ async function main(): Promise<void> {
   console.log(`soc server listening on http://${host}:${server.port}`);
   // Expired versions go hourly even when no push comes to trigger the sweep, on one server of
   // those sharing a table; unref: never keeps us alive.
-  const blobs = config.content && openBlobStore(config.content);
+  const collector = blobs && createBlobCollector(table, blobs, () => table.lead());
+  let sweeping = false;
   const sweep = async () => {
+    if (sweeping) return; // one at a time: the last one is still going
+    sweeping = true;
     try {
       if (!(await table.lead())) return;
       await sweepVersions(table, store, { nowMs: Date.now(), keepDays: config.keepDays });
-      if (!blobs) return;
-      const deleted = await collectBlobs(table, blobs, { nowMs: Date.now(), graceMs: config.blobGraceHours * HOUR_MS });
+      if (!collector) return;
+      const deleted = await collector.collect({ nowMs: Date.now(), graceMs: config.blobGraceHours * HOUR_MS });
       log(`garbage collection: deleted ${deleted} blob${deleted === 1 ? "" : "s"} no row or push needs`);
     } catch (error) {
-      console.error("soc server: sweeping old versions and content failed:", error);
+      log(`sweeping old versions and content failed: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      sweeping = false;
     }
   };
   const sweeper = setInterval(sweep, SWEEP_EVERY_MS).unref();
@@ -93,6 +100,22 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/**
+ * A bucket (and prefix) holds one database's content: the first server to use it writes the
+ * database's id there; another database's server refuses it, since each would collect the
+ * other's blobs as garbage.
+ */
+async function claimBucket(blobs: BlobStore, databaseId: string): Promise<void> {
+  const owner = await blobs.owner();
+  if (owner === undefined) return blobs.setOwner(databaseId);
+  if (owner !== databaseId) {
+    throw new SocError(
+      "content_elsewhere",
+      `${blobs.name} holds the content of another database (${owner}, not ${databaseId}): give each database a bucket or prefix of its own`,
+    );
+  }
 }
 
 /** server.ts --import: copies the SQLite table into PostgreSQL, says what it did, and ends. */

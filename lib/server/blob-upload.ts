@@ -25,20 +25,27 @@ export async function uploadBlobs(
 ): Promise<void> {
   const unique = new Map<string, { file: string; size: number }>();
   sha256s.forEach((key, i) => unique.set(key, { file: files[i] as string, size: (upserts[i] as { size: number }).size }));
+  if (unique.size === 0) return;
   await _claim(deps, [...unique.keys()], stage);
   const todo = [...unique];
-  let done = 0;
-  onProgress?.({ step: "uploading", done, total: todo.length });
+  let next = 0;
+  let failed = false;
+  onProgress?.({ step: "uploading", done: 0, total: todo.length });
   const worker = async () => {
-    for (let next = todo.shift(); next !== undefined; next = todo.shift()) {
-      const [key, { file, size }] = next;
-      await deps.blobs.put(file, key, size);
-      onProgress?.({ step: "uploading", done: ++done, total: unique.size });
+    for (let i = next++; i < todo.length && !failed; i = next++) {
+      const [key, { file, size }] = todo[i] as (typeof todo)[number];
+      try {
+        await deps.blobs.put(file, key, size);
+      } catch (error) {
+        failed = true; // the others stop after their upload under way
+        throw error;
+      }
+      onProgress?.({ step: "uploading", done: Math.min(next, todo.length), total: todo.length });
     }
   };
   const settled = await Promise.allSettled(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
-  const failed = settled.find((r) => r.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const rejected = settled.find((r) => r.status === "rejected");
+  if (rejected) throw (rejected as PromiseRejectedResult).reason;
 }
 
 // ---------------------------------------------------------------------------

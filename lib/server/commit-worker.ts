@@ -4,7 +4,7 @@ import { commitPush, type CommitDeps } from "./commit.ts";
 import { createFailpoint, type SharedFailpoint } from "./failpoint.ts";
 import { createJournalGate } from "./journal-gate.ts";
 import type { Store } from "./store.ts";
-import { openTablePort } from "./table-port.ts";
+import { openTablePort } from "./open-table.ts";
 import { openBlobStore, type BlobStoreOptions } from "./s3-blobs.ts";
 import { createSweeper } from "./versions.ts";
 

@@ -5,7 +5,7 @@ import { UsageError } from "../shared/errors.ts";
 import { parseFailpoint, type FailpointSpec } from "./failpoint.ts";
 import { DEFAULT_BLOB_GRACE_HOURS } from "./blob-gc.ts";
 import type { BlobStoreOptions } from "./s3-blobs.ts";
-import { isPostgresUrl } from "./table-port.ts";
+import { isPostgresUrl } from "./open-table.ts";
 
 /** Everything `server.ts` needs to start; absolute paths. */
 export interface ServerConfig {
@@ -149,7 +149,7 @@ function _parse(argv: string[]) {
 
 function _content(url: string | undefined, env: Record<string, string | undefined>): BlobStoreOptions | undefined {
   if (url === undefined) return undefined;
-  if (!url.startsWith("s3://")) throw new UsageError(`--content must be s3://BUCKET[/PREFIX], got ${JSON.stringify(url)}`);
+  if (!url.startsWith("s3://")) throw new UsageError("--content must be s3://BUCKET[/PREFIX]");
   const from = (name: string) => env[name]?.trim() || undefined;
   const options = {
     url,

@@ -148,18 +148,25 @@ function _blobRows(t: PgTable): BlobRows {
     release: async (stage) => {
       await sql`DELETE FROM blob_claims WHERE stage = ${stage}`;
     },
-    markGarbage: (candidates, claimCutoffMs) =>
+    markGarbage: (candidates, claimCutoffMs, owner, nowMs) =>
       sql.begin(async (tx) => {
         await tx`SELECT rev FROM head FOR UPDATE`;
         await tx`DELETE FROM blob_claims WHERE at_ms < ${claimCutoffMs}`;
-        const rows = (await tx`INSERT INTO blob_collecting (sha256) SELECT k FROM unnest(${candidates}::text[]) AS k
+        const rows = (await tx`INSERT INTO blob_collecting (sha256, owner, at_ms) SELECT k, ${owner}, ${nowMs} FROM unnest(${candidates}::text[]) AS k
           WHERE NOT EXISTS (SELECT 1 FROM files WHERE sha256 = k) AND NOT EXISTS (SELECT 1 FROM versions WHERE sha256 = k)
             AND NOT EXISTS (SELECT 1 FROM blob_claims WHERE sha256 = k)
           ON CONFLICT (sha256) DO NOTHING RETURNING sha256`) as { sha256: string }[];
         const marked = new Set(rows.map((r) => r.sha256));
         return candidates.filter((k) => marked.has(k));
       }),
-    marked: async () => ((await sql`SELECT sha256 FROM blob_collecting ORDER BY sha256`) as { sha256: string }[]).map((r) => r.sha256),
+    takeOverMarks: async (owner, staleBeforeMs, nowMs) =>
+      (
+        (await sql`UPDATE blob_collecting SET owner = ${owner}, at_ms = ${nowMs} WHERE at_ms < ${staleBeforeMs} RETURNING sha256`) as {
+          sha256: string;
+        }[]
+      )
+        .map((r) => r.sha256)
+        .sort(),
     unmark: async (keys) => {
       await sql`DELETE FROM blob_collecting WHERE sha256 = ANY(${keys}::text[])`;
     },

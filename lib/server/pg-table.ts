@@ -5,7 +5,7 @@ import type { Changes, FileRow, Log, PathChange, PushCommit, RevisionEntry, Root
 import { CHANGES_PAGE_ROWS } from "../shared/wire.ts";
 import { checkChangeset, planChangeset, type Changeset, type TableFacts } from "./changeset-plan.ts";
 import { DEFAULT_LOG_LIMIT } from "./history.ts";
-import type { JournalSource } from "./table-port.ts";
+import { blobsGone, type JournalSource } from "./table-port.ts";
 
 /**
  * The server's table in PostgreSQL (to be chosen with `--database postgres://…`), for several
@@ -145,6 +145,7 @@ export async function pgCommitRows(
     const plan = planChangeset(await _facts(tx, current, change), change);
     if (plan.stores.length === 0 && plan.deletes.length === 0 && plan.rootChanges === 0) return { revision: current, stored: [], deleted: [] };
     const rev = current + 1;
+    await _requireBlobs(tx, plan.stores, opts.source);
     const was = new Map(plan.replaced.map((r) => [r.path, r]));
     const writes = plan.stores.map((u) => ({
       path: u.path,
@@ -243,7 +244,7 @@ const _MIGRATIONS: readonly string[] = [
    CREATE INDEX versions_sha256 ON versions (sha256) WHERE sha256 IS NOT NULL;
    CREATE TABLE blob_claims (sha256 text NOT NULL, stage text NOT NULL, at_ms bigint NOT NULL, PRIMARY KEY (sha256, stage));
    CREATE INDEX blob_claims_stage ON blob_claims (stage);
-   CREATE TABLE blob_collecting (sha256 text PRIMARY KEY);`,
+   CREATE TABLE blob_collecting (sha256 text PRIMARY KEY, owner text NOT NULL, at_ms bigint NOT NULL);`,
 ];
 
 /** A revision's columns (history.ts's _REVISION): 64-bit numbers come back from Bun.sql as strings. */
@@ -304,6 +305,18 @@ async function _facts(tx: SQL, current: number, change: Changeset): Promise<Tabl
     liveFiles: () => live[0]?.n ?? 0,
     rootKind: (path) => kindOf.get(path),
   };
+}
+
+/** _requireBlobs in table.ts, for the whole commit in one query. */
+async function _requireBlobs(tx: SQL, stores: readonly { sha256?: string }[], source: JournalSource | undefined): Promise<void> {
+  const keys = stores.flatMap((u) => (u.sha256 === undefined ? [] : [u.sha256]));
+  if (keys.length === 0) return;
+  const stage = source && "stage" in source ? source.stage : null;
+  const [row] = (await tx`SELECT count(*)::integer AS gone FROM unnest(${keys}::text[]) AS k
+    WHERE EXISTS (SELECT 1 FROM blob_collecting WHERE sha256 = k)
+      OR NOT (EXISTS (SELECT 1 FROM blob_claims WHERE sha256 = k AND stage = ${stage})
+        OR EXISTS (SELECT 1 FROM files WHERE sha256 = k) OR EXISTS (SELECT 1 FROM versions WHERE sha256 = k))`) as { gone: number }[];
+  if ((row?.gone ?? 0) > 0) throw blobsGone(row?.gone ?? 0);
 }
 
 /** Awaits every one of `queries` sent together on one connection, then throws the first failure: a rollback never overtakes one still running. */

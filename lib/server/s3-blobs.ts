@@ -58,6 +58,10 @@ export interface BlobStore {
   list(): AsyncIterable<BlobInfo>;
   /** Deletes blob `sha256`; nothing happens when it is not there. */
   delete(sha256: string): Promise<void>;
+  /** The id of the database whose content the store holds (a small object beside the blobs, `soc-database`), or undefined before one is written. */
+  owner(): Promise<string | undefined>;
+  /** Writes that id. */
+  setOwner(databaseId: string): Promise<void>;
 }
 
 /** A BlobStore over Bun.S3Client; throws UsageError for a URL that is not s3://BUCKET[/PREFIX] with a valid bucket name and prefix. */
@@ -167,6 +171,21 @@ class _S3Blobs implements BlobStore {
     await this.#request("delete", sha256, () => this.client.delete(this.#key(sha256)));
   }
 
+  async owner(): Promise<string | undefined> {
+    const key = this.#ownerKey();
+    return this.#request("read the owner of", "", async () =>
+      (await this.client.exists(key)) ? (await this.client.file(key).text()).trim() : undefined,
+    );
+  }
+
+  async setOwner(databaseId: string): Promise<void> {
+    await this.#request("write the owner of", "", () => this.client.write(this.#ownerKey(), `${databaseId}\n`));
+  }
+
+  #ownerKey(): string {
+    return `${this.#root.slice(0, -"sha256/".length)}soc-database`;
+  }
+
   #key(sha256: string): string {
     if (!_SHA256.test(sha256)) throw new Error(`not a sha256 (64 lowercase hex digits): ${JSON.stringify(sha256)}`);
     return `${this.#root}${sha256.slice(0, 2)}/${sha256}`;
@@ -196,7 +215,8 @@ class _S3Blobs implements BlobStore {
     const message = (error as Error).message;
     const detail = message.startsWith("<") || message === "an unexpected error has occurred" ? "" : `: ${message}`;
     const blob = sha256 === "" ? "" : ` blob ${sha256}`;
-    return new Error(`${this.name}: could not ${what}${blob}: ${_code(error)}${detail}`, { cause: error });
+    // No cause: its XML may name the access key, and this message goes to the server's log.
+    return new Error(`${this.name}: could not ${what}${blob}: ${_code(error)}${detail}`);
   }
 }
 

@@ -50,5 +50,5 @@ export const SERVER_MIGRATIONS: readonly Migration[] = [
    CREATE INDEX versions_sha256 ON versions (sha256) WHERE sha256 IS NOT NULL;
    CREATE TABLE blob_claims (sha256 TEXT NOT NULL, stage TEXT NOT NULL, at_ms INTEGER NOT NULL, PRIMARY KEY (sha256, stage)) WITHOUT ROWID;
    CREATE INDEX blob_claims_stage ON blob_claims (stage);
-   CREATE TABLE blob_collecting (sha256 TEXT PRIMARY KEY) WITHOUT ROWID;`,
+   CREATE TABLE blob_collecting (sha256 TEXT PRIMARY KEY, owner TEXT NOT NULL, at_ms INTEGER NOT NULL) WITHOUT ROWID;`,
 ];

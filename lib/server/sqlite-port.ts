@@ -116,21 +116,28 @@ function _blobRows(table: Table): BlobRows {
     release: async (stage) => {
       db.query("DELETE FROM blob_claims WHERE stage = $stage").run({ stage });
     },
-    markGarbage: async (candidates, claimCutoffMs) =>
+    markGarbage: async (candidates, claimCutoffMs, owner, nowMs) =>
       db
         .transaction(() => {
           db.query("DELETE FROM blob_claims WHERE at_ms < $claimCutoffMs").run({ claimCutoffMs });
           const held = db.query(`SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = $key) OR EXISTS (SELECT 1 FROM versions WHERE sha256 = $key)
             OR EXISTS (SELECT 1 FROM blob_claims WHERE sha256 = $key) OR EXISTS (SELECT 1 FROM blob_collecting WHERE sha256 = $key) AS held`);
-          const mark = db.query("INSERT INTO blob_collecting (sha256) VALUES ($key)");
+          const mark = db.query("INSERT INTO blob_collecting (sha256, owner, at_ms) VALUES ($key, $owner, $nowMs)");
           return candidates.filter((key) => {
             if ((held.get({ key }) as { held: number }).held !== 0) return false;
-            mark.run({ key });
+            mark.run({ key, owner, nowMs });
             return true;
           });
         })
         .immediate(),
-    marked: async () => (db.query("SELECT sha256 FROM blob_collecting ORDER BY sha256").all() as { sha256: string }[]).map((r) => r.sha256),
+    takeOverMarks: async (owner, staleBeforeMs, nowMs) =>
+      (
+        db
+          .query("UPDATE blob_collecting SET owner = $owner, at_ms = $nowMs WHERE at_ms < $staleBeforeMs RETURNING sha256")
+          .all({ owner, nowMs, staleBeforeMs }) as { sha256: string }[]
+      )
+        .map((r) => r.sha256)
+        .sort(),
     unmark: async (keys) =>
       db.transaction(() => {
         for (const key of keys) db.query("DELETE FROM blob_collecting WHERE sha256 = $key").run({ key });

@@ -1,9 +1,7 @@
 import { SocError } from "../shared/errors.ts";
 import type { Changes, FileRow, Log, PushCommit } from "../shared/protocol.ts";
 import type { Changeset } from "./changeset-plan.ts";
-import { openPgPort } from "./pg-port.ts";
 import type { FileContent } from "./revision.ts";
-import { openSqlitePort } from "./sqlite-port.ts";
 
 /**
  * The table, whatever engine holds it: what the handlers, the commit, the redo journal and the
@@ -106,10 +104,14 @@ export interface BlobRows {
   claim(keys: readonly string[], stage: string, nowMs: number): Promise<string[]>;
   /** Drops the claims of `stage`: its commit's rows hold its blobs now, or it was given up. */
   release(stage: string): Promise<void>;
-  /** Drops the claims made before `claimCutoffMs` (pushes long dead), then marks, of `candidates`, those no row points at and no claim holds; returns those newly marked. */
-  markGarbage(candidates: readonly string[], claimCutoffMs: number): Promise<string[]>;
-  /** The blobs marked and not yet unmarked: a collection cut short, to finish first. */
-  marked(): Promise<string[]>;
+  /**
+   * Drops the claims made before `claimCutoffMs` (pushes long dead, or too slow: their commit
+   * then fails, see blobsGone), then marks for collection `owner`, at `nowMs`, those of
+   * `candidates` no row points at, no claim holds and no one has marked; returns them.
+   */
+  markGarbage(candidates: readonly string[], claimCutoffMs: number, owner: string, nowMs: number): Promise<string[]>;
+  /** Takes the marks made before `staleBeforeMs` (a collection cut short) for collection `owner`, at `nowMs`; returns them. */
+  takeOverMarks(owner: string, staleBeforeMs: number, nowMs: number): Promise<string[]>;
   /** Those blobs are gone from the object store. */
   unmark(keys: readonly string[]): Promise<void>;
 }
@@ -126,14 +128,6 @@ export interface ChangeAt {
   kept: boolean;
 }
 
-/**
- * Opens the table at `location`: a `postgres://` (or `postgresql://`) URL, else a SQLite file
- * (created with its directory when missing). Both migrate their schema first.
- */
-export async function openTablePort(location: string, opts: { commitThread?: boolean } = {}): Promise<TablePort> {
-  return isPostgresUrl(location) ? openPgPort(location) : openSqlitePort(location, opts);
-}
-
 /** The error bindContent throws when the table's files are in the store `bound`, not in `content`. */
 export function contentElsewhere(bound: string, content: string): SocError {
   return new SocError(
@@ -143,7 +137,13 @@ export function contentElsewhere(bound: string, content: string): SocError {
   );
 }
 
-/** Whether `location` names a PostgreSQL database. */
-export function isPostgresUrl(location: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(location);
+/** The error a commit throws when `count` of the blobs it names are no longer held: its push, sent again, uploads them again. */
+export function blobsGone(count: number): SocError {
+  return new SocError(
+    "content_gone",
+    `${count} of the contents this push sent were let go by the object store's garbage collection before its commit; push again`,
+    {
+      status: 503,
+    },
+  );
 }

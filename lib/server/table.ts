@@ -7,7 +7,7 @@ import type { Changes, FileRow, PushCommit, RootRuleBody } from "../shared/proto
 import { CHANGES_PAGE_ROWS } from "../shared/wire.ts";
 import { checkChangeset, planChangeset, type Changeset, type TableFacts } from "./changeset-plan.ts";
 import { writeRevision } from "./revision.ts";
-import type { JournalSource } from "./table-port.ts";
+import { blobsGone, type JournalSource } from "./table-port.ts";
 import { SERVER_MIGRATIONS } from "./schema.ts";
 
 /** The server's authoritative state: file rows (with tombstones), revisions and root rules. */
@@ -130,6 +130,7 @@ export function commitChangeset(
       }
       const rev = current + 1;
       const { stores, deletes, replaced } = plan;
+      _requireBlobs(table, stores, opts.source);
       const keepVersions = opts.keepVersions ?? true;
       writeRevision(db, { rev, nowMs: opts.nowMs, client: change.client, writes: stores, deletes, replaced, keepVersions });
       const setRoot = db.query("INSERT INTO roots (path, kind) VALUES ($path, $kind) ON CONFLICT (path) DO UPDATE SET kind = $kind");
@@ -139,6 +140,20 @@ export function commitChangeset(
       return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
     })
     .immediate();
+}
+
+/**
+ * Inside a commit's transaction: every blob its `stores` name must be held (by a claim of the
+ * push's stage, or by a row) and not being deleted, else SocError "content_gone" (503): its
+ * claim expired while it ran, or a restore's version expired meanwhile. Its client pushes again.
+ */
+function _requireBlobs(table: Table, stores: readonly { sha256?: string }[], source: JournalSource | undefined): void {
+  const stage = source && "stage" in source ? source.stage : null;
+  const lost = table.db.query(`SELECT EXISTS (SELECT 1 FROM blob_collecting WHERE sha256 = $key)
+      OR NOT (EXISTS (SELECT 1 FROM blob_claims WHERE sha256 = $key AND stage = $stage)
+        OR EXISTS (SELECT 1 FROM files WHERE sha256 = $key) OR EXISTS (SELECT 1 FROM versions WHERE sha256 = $key)) AS lost`);
+  const gone = stores.filter((u) => u.sha256 !== undefined && (lost.get({ key: u.sha256, stage }) as { lost: number }).lost !== 0).length;
+  if (gone > 0) throw blobsGone(gone);
 }
 
 /** Records, inside the caller's transaction, that revision `rev`'s files are still to be put in place from `source` (journal.ts). */

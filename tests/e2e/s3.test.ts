@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { cli, runCli } from "../_harness/cli.ts";
 import { startRgw, type TestRgw } from "../_harness/ceph-rgw.ts";
-import { tempDir, writeFile } from "../_harness/fs.ts";
-import { pollUntil } from "../_harness/proc.ts";
+import { ROOT, tempDir, writeFile } from "../_harness/fs.ts";
+import { pollUntil, run } from "../_harness/proc.ts";
 import { startServer } from "../_harness/server.ts";
 import { pointAt, pushedTree } from "../_harness/working-trees.ts";
 
@@ -30,7 +31,7 @@ async function bucket(): Promise<{ s3: Bun.S3Client; args: string[]; env: Record
 /** The sha256 of every blob in the bucket, sorted. */
 async function blobKeys(s3: Bun.S3Client): Promise<string[]> {
   const listed = await s3.list({ maxKeys: 1000 });
-  return (listed.contents ?? []).map((o) => o.key.split("/").at(-1) as string).sort();
+  return (listed.contents ?? []).flatMap((o) => (o.key.startsWith("sha256/") ? [o.key.split("/").at(-1) as string] : [])).sort();
 }
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -85,5 +86,22 @@ describe("content in an S3 bucket", () => {
     pointAt(a, later.url);
     await cli(a, ["push"]);
     expect(await blobKeys(b.s3)).toEqual(all);
+  });
+
+  test("a bucket holds one database's content: a server of another database refuses it at start, naming both", async () => {
+    using dir = tempDir();
+    const b = await bucket();
+    await using first = await startServer({ root: join(dir.path, "one"), args: b.args, env: b.env });
+    const id = ((await (await fetch(`${first.url}/v1/info`)).json()) as { database: string }).database;
+    const other = await run(["bun", join(ROOT, "server.ts"), "--store", join(dir.path, "two/store"), "--port", "0", ...b.args], {
+      env: { ...process.env, ...b.env },
+    });
+    const db = new Database(join(dir.path, "two/.soc-server/soc.db"), { readonly: true });
+    const otherId = db.query("SELECT id FROM server").get() as { id: string };
+    db.close();
+    expect([other.stderr, other.code]).toEqual([
+      `soc server: ${b.args[1]} holds the content of another database (${id}, not ${otherId.id}): give each database a bucket or prefix of its own\n`,
+      1,
+    ]);
   });
 });

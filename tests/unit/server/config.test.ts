@@ -59,7 +59,7 @@ describe("readServerConfig", () => {
       [["--store", "s", "--max-rsync-sessions", "two"], '--max-rsync-sessions must be a whole number of sessions, at least 1, got "two"'],
       [["--store", "s", "--database", ""], "--database must not be empty"],
       [["--store", "s", "--database", "postgres://[x"], "--database is not a valid postgres:// URL"],
-      [["--store", "s", "--content", "https://bucket"], '--content must be s3://BUCKET[/PREFIX], got "https://bucket"'],
+      [["--store", "s", "--content", "https://bucket"], "--content must be s3://BUCKET[/PREFIX]"],
       [["--store", "s", "--blob-grace-hours=-1"], '--blob-grace-hours must be a whole number, got "-1"'],
       [["--store", "s", "--import", "soc.db"], "--import copies a SQLite table into PostgreSQL: give --database postgres://…"],
     ];

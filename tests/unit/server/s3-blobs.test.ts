@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { collectBlobs } from "../../../lib/server/blob-gc.ts";
+import { createBlobCollector, MARK_LEASE_MS } from "../../../lib/server/blob-gc.ts";
 import { openBlobStore, type BlobInfo, type BlobStore, type BlobStoreOptions } from "../../../lib/server/s3-blobs.ts";
 import { sqlitePort } from "../../../lib/server/sqlite-port.ts";
 import { openTable } from "../../../lib/server/table.ts";
@@ -139,7 +139,7 @@ test("list pages through more blobs than a page holds, and skips every key that 
   expect(listed.map((b) => [keyOf(b.sha256), b.lastModified])).toEqual(dated);
 });
 
-test("collectBlobs (blob-gc.ts) deletes the blobs older than the grace period that no row names and no push claims, and no other key", async () => {
+test("a collection (blob-gc.ts) deletes the blobs older than the grace period that no row names and no push claims, and no other key", async () => {
   using dir = tempDir();
   await using table = sqlitePort(openTable(":memory:"), { owned: true });
   const { blobs, raw } = await freshStore({ pageSize: 2 });
@@ -157,18 +157,24 @@ test("collectBlobs (blob-gc.ts) deletes the blobs older than the grace period th
   // The young ones are exactly graceMs old: kept. The old ones are older: the unreferenced, unclaimed go.
   const nowMs = Math.min(written.get(refYoung.sha256) ?? 0, written.get(young.sha256) ?? 0) + graceMs;
   const upserts = [refOld, refYoung].map((b, i) => up(`f${i}`, MD5_A, 0, { sha256: b.sha256 }));
-  await table.commit(changeset({ upserts }), { nowMs });
+  expect(await table.blobs.claim([refOld.sha256, refYoung.sha256], "the push of f0 and f1", nowMs)).toEqual([]);
+  await table.commit(changeset({ upserts }), { nowMs, source: { stage: "the push of f0 and f1" } });
+  await table.blobs.release("the push of f0 and f1");
   expect(await table.blobs.claim([claimedOld.sha256], "a push in flight", nowMs)).toEqual([]);
-  expect(await table.blobs.markGarbage([markedOld.sha256], 0)).toEqual([markedOld.sha256]); // a collection cut short
-  expect(await collectBlobs(table, blobs, { nowMs, graceMs })).toBe(2);
+  // A collection cut short an hour ago left a mark: it is taken over and finished.
+  expect(await table.blobs.markGarbage([markedOld.sha256], 0, "a dead collection", nowMs - MARK_LEASE_MS - 1)).toEqual([markedOld.sha256]);
+  const collector = createBlobCollector(table, blobs, async () => true);
+  expect(await collector.collect({ nowMs, graceMs })).toBe(2);
   const survivors = [refOld, claimedOld, refYoung, young].map((b) => keyOf(b.sha256));
   expect(await keys(raw)).toEqual([...survivors, ...foreign, "clock"].sort());
-  expect(await table.blobs.marked()).toEqual([]);
+  expect(await table.blobs.takeOverMarks("anyone", Number.MAX_SAFE_INTEGER, nowMs)).toEqual([]);
 
   // Later, the young unreferenced one goes too, and the claimed one once its push's claim is older than the grace period.
   const later = Math.max(...written.values()) + graceMs + 1;
-  expect(await collectBlobs(table, blobs, { nowMs: later, graceMs })).toBe(1);
-  expect(await collectBlobs(table, blobs, { nowMs: nowMs + graceMs + 1, graceMs })).toBe(1);
+  expect(await collector.collect({ nowMs: later, graceMs })).toBe(1);
+  expect(await collector.collect({ nowMs: nowMs + graceMs + 1, graceMs })).toBe(1);
+  // Not a leader: it collects nothing.
+  expect(await createBlobCollector(table, blobs, async () => false).collect({ nowMs: later + graceMs, graceMs: 0 })).toBe(0);
   expect(await keys(raw)).toEqual([keyOf(refOld.sha256), keyOf(refYoung.sha256), ...foreign, "clock"].sort());
 });
 

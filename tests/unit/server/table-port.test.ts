@@ -24,6 +24,9 @@ afterAll(async () => {
   await pg?.[Symbol.asyncDispose]();
 });
 
+/** The blob step 0's a/x names, claimed by its push (stage s1) first. */
+const BLOB = "e".repeat(64);
+
 /** One commit: its changeset, and its options. */
 type Step = [Partial<Changeset>, { keepVersions?: boolean; source?: JournalSource }?];
 
@@ -31,14 +34,7 @@ const STEPS: Step[] = [
   [
     {
       // "B" sorts before "a" by code point (SQLite, and PostgreSQL's COLLATE "C"), after it in the test cluster's default collation.
-      upserts: [
-        up("a/x", MD5_A, 0, { sha256: "e".repeat(64) }),
-        up("a/y"),
-        up("a/z"),
-        up("b"),
-        up("B", MD5_B),
-        up("link", MD5_B, 0, { link: "target" }),
-      ],
+      upserts: [up("a/x", MD5_A, 0, { sha256: BLOB }), up("a/y"), up("a/z"), up("b"), up("B", MD5_B), up("link", MD5_B, 0, { link: "target" })],
       roots: { set: [{ path: "", kind: "dir" }], remove: [] },
     },
     { source: { stage: "s1" } },
@@ -102,6 +98,7 @@ describe("the table port", () => {
   test("SQLite and PostgreSQL answer every question the same after the same commits, through the journal and the version sweep", async () => {
     await using postgres = await openPgPort(await pg.createDatabase("soc_port"));
     await using sqlite = sqlitePort(openTable(":memory:"), { owned: true });
+    for (const t of [postgres, sqlite]) await t.blobs.claim([BLOB], "s1", 0);
     for (const [i, [over, opts]] of STEPS.entries()) {
       const run = (t: TablePort) => outcome(() => t.commit(changeset(over), { nowMs: 1000 * (i + 1), ...opts }));
       const [fromPg, fromLite] = [await run(postgres), await run(sqlite)];
@@ -144,33 +141,40 @@ describe("the table port", () => {
     }
   });
 
-  test("blobs: one a push claimed, or a row points at, is never marked for deletion; one marked is not claimed until unmarked", async () => {
+  test("blobs: one a push claimed, or a row points at, is never marked for deletion; one marked is not claimed; a commit names only blobs held", async () => {
     await using postgres = await openPgPort(await pg.createDatabase("soc_blobs"));
     await using sqlite = sqlitePort(openTable(":memory:"), { owned: true });
-    const [held, claimed, old, free] = ["a", "b", "c", "d"].map((c) => c.repeat(64)) as [string, string, string, string];
+    const [held, claimed, old, free, stray] = ["a", "b", "c", "d", "e"].map((c) => c.repeat(64)) as [string, string, string, string, string];
     const answers = async (t: TablePort) => {
-      await t.commit(changeset({ upserts: [up("x", MD5_A, 0, { sha256: held })] }), { nowMs: 1000 });
-      const first = await t.blobs.claim([claimed, old], "push-1", 5000);
+      const commit = (over: Partial<Changeset>, stage: string) => outcome(() => t.commit(changeset(over), { nowMs: 1000, source: { stage } }));
+      const unheld = await commit({ upserts: [up("x", MD5_A, 0, { sha256: held })] }, "push-0"); // no claim, no row
+      const first = await t.blobs.claim([held, claimed, old], "push-1", 5000);
+      const committed = await commit({ upserts: [up("x", MD5_A, 0, { sha256: held })] }, "push-1");
       await t.blobs.claim([old], "push-2", 1000); // a push long dead
-      const marked = await t.blobs.markGarbage([held, claimed, old, free], 2000);
+      const marked = await t.blobs.markGarbage([held, claimed, old, free, stray], 2000, "gc-1", 6000);
       const busy = await t.blobs.claim([free, claimed], "push-3", 6000);
-      const left = await t.blobs.marked();
-      await t.blobs.unmark([free]);
+      const markedGone = await commit({ upserts: [up("y", MD5_A, 0, { sha256: free })] }, "push-3");
+      const fresh = await t.blobs.takeOverMarks("gc-2", 6000, 7000); // gc-1's marks are not stale yet
+      const stale = await t.blobs.takeOverMarks("gc-2", 6001, 7000);
+      await t.blobs.unmark([free, stray]);
       await t.blobs.release("push-1");
       await t.blobs.release("push-3");
-      const later = await t.blobs.markGarbage([held, claimed, old, free], 2000);
-      return { first, marked, busy, left, later, after: await t.blobs.marked() };
+      const later = await t.blobs.markGarbage([held, claimed, old, free], 2000, "gc-3", 8000);
+      return { unheld, first, committed, marked, busy, markedGone, fresh, stale, later };
     };
     const fromLite = await answers(sqlite);
     expect(fromLite).toEqual({
+      unheld: { error: "content_gone" },
       first: [],
-      // The dead push's claim on "old" expired, but push-1's still holds it: only "free" goes.
-      marked: [free],
+      committed: { revision: 1, stored: ["x"], deleted: [] },
+      // A row holds "held", push-1 "claimed" and "old" (the dead push's claim expired): "free" and "stray" go.
+      marked: [free, stray],
       busy: [free],
-      left: [free],
-      // Released, nothing holds them any more.
+      markedGone: { error: "content_gone" },
+      fresh: [],
+      stale: [free, stray],
+      // Released, nothing holds them any more but the row of "x".
       later: [claimed, old, free],
-      after: [claimed, old, free],
     });
     expect(await answers(postgres)).toEqual(fromLite);
   });
@@ -180,6 +184,7 @@ describe("the table port", () => {
     const file = join(dir.path, "soc.db");
     await using sqlite = sqlitePort(openTable(file), { owned: true });
     await sqlite.bindContent("the directory store 1");
+    await sqlite.blobs.claim([BLOB], "s1", 0);
     for (const [i, [over, opts]] of STEPS.entries()) await outcome(() => sqlite.commit(changeset(over), { nowMs: 1000 * (i + 1), ...opts }));
     const url = await pg.createDatabase("soc_import");
     {
