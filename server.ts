@@ -8,14 +8,14 @@ import { importSqliteTable } from "./lib/server/pg-import.ts";
 import { openPgTable } from "./lib/server/pg-table.ts";
 import { createAnnouncer } from "./lib/server/announcer.ts";
 import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
-import { createBlobCollector } from "./lib/server/blob-gc.ts";
-import { openBlobStore, type BlobStore } from "./lib/server/s3-blobs.ts";
-
-const HOUR_MS = 60 * 60 * 1000;
+import { createBlobCollector, ownBucket } from "./lib/server/blob-gc.ts";
+import { openBlobStore } from "./lib/server/s3-blobs.ts";
 import { websocket } from "elysia/ws";
 import { createApp } from "./handlers/index.ts";
 import { boundedBody } from "./handlers/uploads.ts";
 import pkg from "./package.json" with { type: "json" };
+
+const HOUR_MS = 60 * 60 * 1000;
 
 /** Starts the soc server: reads config, opens state, listens until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
   const store = openStore(config.store, { stateDir: config.stateDir });
   await table.bindContent(`the directory store ${store.id}`);
   const blobs = config.content && openBlobStore(config.content);
-  if (blobs) await claimBucket(blobs, table.id);
+  if (blobs) await ownBucket(blobs, table.id);
   const log = (line: string) => console.error(`soc server: ${line}`);
   const failpoint = config.failpoint && createFailpoint(config.failpoint);
   // A commit cut short by a crash is finished before anyone can read the store.
@@ -100,22 +100,6 @@ async function main(): Promise<void> {
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
-}
-
-/**
- * A bucket (and prefix) holds one database's content: the first server to use it writes the
- * database's id there; another database's server refuses it, since each would collect the
- * other's blobs as garbage.
- */
-async function claimBucket(blobs: BlobStore, databaseId: string): Promise<void> {
-  const owner = await blobs.owner();
-  if (owner === undefined) return blobs.setOwner(databaseId);
-  if (owner !== databaseId) {
-    throw new SocError(
-      "content_elsewhere",
-      `${blobs.name} holds the content of another database (${owner}, not ${databaseId}): give each database a bucket or prefix of its own`,
-    );
-  }
 }
 
 /** server.ts --import: copies the SQLite table into PostgreSQL, says what it did, and ends. */

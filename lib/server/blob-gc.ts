@@ -1,3 +1,4 @@
+import { SocError } from "../shared/errors.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 import type { TablePort } from "./table-port.ts";
 
@@ -25,6 +26,22 @@ export interface BlobCollector {
    * deleted. Returns how many blobs it deleted; throws the first failure, unmarking what it did not delete.
    */
   collect(opts: { nowMs: number; graceMs: number }): Promise<number>;
+}
+
+/**
+ * A bucket (and prefix) holds one database's content: the first server to use it writes the
+ * database's id there; a server of another database refuses it with SocError
+ * "content_elsewhere", since each would collect the other's blobs as garbage.
+ */
+export async function ownBucket(blobs: BlobStore, databaseId: string): Promise<void> {
+  const owner = await blobs.owner();
+  if (owner === undefined) return blobs.setOwner(databaseId);
+  if (owner !== databaseId) {
+    throw new SocError(
+      "content_elsewhere",
+      `${blobs.name} holds the content of another database (${owner}, not ${databaseId}): give each database a bucket or prefix of its own`,
+    );
+  }
 }
 
 /** A collector of `blobs` over `table`'s claims and marks; `lead` says whether this server may collect now. */

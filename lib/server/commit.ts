@@ -28,10 +28,12 @@ export interface CommitDeps extends JournalDeps {
 /**
  * Commits a push. First, changing nothing: checks the changeset, verifies its stage (size and md5
  * of every upsert), checks each path is safe to write in the store, and syncs the staged files to
- * disk. Then commits the rows together with a journal entry, and runs the journal to move the
- * staged files into the store (keeping replaced files as versions): the conflict check and the
- * commit are one transaction of the table, so concurrent commits serialize, and a crash after the
- * commit is finished when the server starts again. With `repair`, staged files whose rows are
+ * disk. With an object store (`blobs`), it then claims and uploads the staged files' blobs
+ * (uploadBlobs), whose sha256 the rows name. Then commits the rows together with a journal
+ * entry, and runs the journal to move the staged files into the store (keeping replaced files
+ * as versions): the conflict check and the commit are one transaction of the table, so
+ * concurrent commits serialize, and a crash after the commit is finished when the server starts
+ * again. With `repair`, staged files whose rows are
  * unchanged go back over the store's copies. The stage is removed once nothing needs it: a
  * refused push (a conflict, a mismatch) starts again with a new one.
  *

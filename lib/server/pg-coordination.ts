@@ -1,6 +1,9 @@
 import type { ReservedSQL } from "bun";
 import { pgCurrentRevision, REVISION_CHANNEL, type PgTable } from "./pg-table.ts";
 
+/** How often a follower reads the head even without a notification, in ms. */
+const RECHECK_MS = 5_000;
+
 /** The head revision as this server last saw it, kept current by the database's announcements. */
 export interface HeadFollower extends AsyncDisposable {
   /** The newest head seen: for the announcer's synchronous `head()`. */
@@ -12,7 +15,9 @@ export interface HeadFollower extends AsyncDisposable {
  * NOTIFYs its revision as it commits; `onMove` runs once the head passes what was seen (the
  * announcer's `announce`). Notifications sent while the listening connection is down are lost,
  * so the head is read again each time the subscription is made, the first time and after every
- * reconnect: a revision committed meanwhile is announced then.
+ * reconnect: a revision committed meanwhile is announced then. It is also read every
+ * RECHECK_MS, in case a notification went missing some other way (the announcer's recheck only
+ * reads what this follower has seen).
  */
 export async function followPgHead(t: PgTable, onMove: (head: number) => void): Promise<HeadFollower> {
   let head = await pgCurrentRevision(t);
@@ -23,7 +28,14 @@ export async function followPgHead(t: PgTable, onMove: (head: number) => void): 
   };
   const catchUp = () => void pgCurrentRevision(t).then(moved, () => {}); // down again: the next reconnect reads it
   const subscription = await t.sql.listen(REVISION_CHANNEL, (payload) => moved(Number(payload)), catchUp);
-  return { head: () => head, [Symbol.asyncDispose]: () => subscription.unlisten() };
+  const recheck = setInterval(catchUp, RECHECK_MS).unref();
+  return {
+    head: () => head,
+    [Symbol.asyncDispose]: async () => {
+      clearInterval(recheck);
+      await subscription.unlisten();
+    },
+  };
 }
 
 /** Whether this server leads the background jobs now (one at a time across servers). */

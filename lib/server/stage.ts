@@ -18,10 +18,13 @@ export interface Stage {
 /** How long an uncommitted stage is kept before createStage sweeps it, in ms. */
 export const STAGE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
-/** Makes a fresh, empty stage; first sweeps stages older than STAGE_MAX_AGE_MS. */
+/**
+ * Makes a fresh, empty stage; first sweeps stages older than STAGE_MAX_AGE_MS. Its id (32 hex
+ * digits) starts with this server's node: the first 8 digits of its store's id.
+ */
 export function createStage(store: Store, nowMs: number = Date.now()): Stage {
   _sweepStages(store, nowMs);
-  const id = randomBytes(16).toString("hex");
+  const id = `${_node(store)}${randomBytes(12).toString("hex")}`;
   const path = stagePath(store, id);
   mkdirSync(path, { mode: 0o700 });
   return { id, path };
@@ -32,13 +35,22 @@ export function stagePath(store: Store, id: string): string {
   return join(store.stateDir, "stage", id);
 }
 
-/** The absolute path of an existing stage; BadInputError "no_stage" when it is unknown. */
+/**
+ * The absolute path of an existing stage. Throws SocError "wrong_node" (421) for a stage another
+ * server began (several servers behind one address: a push's steps must all reach the one that
+ * began it), else BadInputError "no_stage" when it is unknown.
+ */
 export function stageDir(store: Store, id: string): string {
   const path = stagePath(store, id);
-  if (!_isStageId(id) || !isRealDir(path)) {
-    throw new BadInputError(`unknown stage ${JSON.stringify(id)} (expired or already committed); start the push again`, "no_stage");
+  if (_isStageId(id) && isRealDir(path)) return path;
+  if (_isStageId(id) && !id.startsWith(_node(store))) {
+    throw new SocError(
+      "wrong_node",
+      `stage ${JSON.stringify(id)} was begun by another server (node ${id.slice(0, 8)}; this is ${_node(store)}): every step of a push must reach the server that began it`,
+      { status: 421 },
+    );
   }
-  return path;
+  throw new BadInputError(`unknown stage ${JSON.stringify(id)} (expired or already committed); start the push again`, "no_stage");
 }
 
 /**
@@ -177,6 +189,11 @@ function _writtenSince(path: string, sinceMs: number): boolean {
   if (!st) return false;
   if (st.mtimeMs > sinceMs) return true;
   return st.isDirectory() && readdirSync(path).some((name) => _writtenSince(join(path, name), sinceMs));
+}
+
+/** This server's node, as its stage ids start: the first 8 hex digits of its store's id. */
+function _node(store: Store): string {
+  return store.id.slice(0, 8);
 }
 
 function _isStageId(id: string): boolean {

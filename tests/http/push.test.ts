@@ -161,10 +161,25 @@ describe("a changeset in parts: POST /v1/push/part, then the commit", () => {
     expect(readdirSync(join(h.store.stateDir, "changesets"))).toEqual([]);
   });
 
-  test("a part for an unknown stage is refused", async () => {
+  test("a part for an unknown stage is refused; one for a stage another server began is misdirected (421), naming both", async () => {
     await using h = await makeHarness();
-    const res = await h.call("POST", "/v1/push/part", part("0".repeat(32), 0, {}));
+    const node = h.store.id.slice(0, 8);
+    const res = await h.call("POST", "/v1/push/part", part(`${node}${"0".repeat(24)}`, 0, {}));
     expect([res.status, ((await res.json()) as { error: { code: string } }).error.code]).toEqual([400, "no_stage"]);
+    const { stage } = (await (await h.call("POST", "/v1/push/begin", { client: "test" })).json()) as { stage: string };
+    expect(stage.startsWith(node)).toBe(true);
+    const other = node === "00000000" ? "11111111" : "00000000";
+    const elsewhere = `${other}${"0".repeat(24)}`;
+    const commit = await h.commit({ stage: elsewhere });
+    expect([commit.status, await commit.json()]).toEqual([
+      421,
+      {
+        error: {
+          code: "wrong_node",
+          message: `stage "${elsewhere}" was begun by another server (node ${other}; this is ${node}): every step of a push must reach the server that began it`,
+        },
+      },
+    ]);
   });
 });
 

@@ -49,7 +49,7 @@ describe("createCommitter", () => {
     const conflict = await commits.commit(staged(f, { "a.txt": "three" }, 1)).catch((e: unknown) => e);
     expect(conflict).toBeInstanceOf(ConflictError);
     expect((conflict as ConflictError).paths).toEqual(["a.txt"]);
-    const unknown = await commits.commit({ ...staged(f, {}), stage: "0".repeat(32) }).catch((e: unknown) => e);
+    const unknown = await commits.commit({ ...staged(f, {}), stage: `${f.store.id.slice(0, 8)}${"0".repeat(24)}` }).catch((e: unknown) => e);
     expect(unknown).toMatchObject({ code: "no_stage", status: 400 });
   });
 
