@@ -126,7 +126,7 @@ export async function pgReadLog(t: PgTable, opts: { path?: string; limit?: numbe
 }
 
 /**
- * commitChangeset (commit.ts) in PostgreSQL: checks the changeset, then in one transaction locks
+ * commitChangeset (table.ts) in PostgreSQL: checks the changeset, then in one transaction locks
  * the head row, reads what the plan needs for the whole changeset at once (its reads sent
  * together), decides it with the same planChangeset (throwing its conflict, mass-delete or
  * bad-base error, which rolls back), and writes the revision's rows in a few statements, sent

@@ -45,8 +45,9 @@ export interface TablePort extends AsyncDisposable {
   /** Of `paths` to be written, those that would sit under a live file, or over live files. */
   shapeClashes(paths: readonly string[]): Promise<string[]>;
   /**
-   * Commits a changeset's rows in one transaction (commitChangeset in commit.ts says what it
-   * decides and throws), with the journal entry naming where its new content waits, when given.
+   * Commits a changeset's rows in one transaction (commitChangeset in table.ts says what it
+   * decides and throws, blobsGone included), with the journal entry naming where its new content
+   * waits, when given.
    */
   commit(change: Changeset, opts: { nowMs: number; keepVersions?: boolean; source?: JournalSource }): Promise<PushCommit>;
   /** Deletes the version rows replaced before `cutoffMs` and returns them (their files are the caller's). */
