@@ -13,7 +13,7 @@ const BUSY_WAIT_MS = 60_000;
  * `files` hold (waiting while a garbage collection deletes one of them), then uploads those the
  * store lacks, each content once, PARALLEL at a time. `sha256s` are the files' sha256, in their order.
  * The claims hold until abandonPush drops them. Throws SocError "content_busy" (503) when a
- * collection keeps a content for over a minute, and what the upload throws.
+ * collection keeps a content for over a minute, and "object_store" (503) when an upload fails.
  */
 export async function uploadBlobs(
   deps: { table: TablePort; blobs: BlobStore; now: () => number },
@@ -45,7 +45,13 @@ export async function uploadBlobs(
   };
   const settled = await Promise.allSettled(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
   const rejected = settled.find((r) => r.status === "rejected");
-  if (rejected) throw (rejected as PromiseRejectedResult).reason;
+  if (!rejected) return;
+  const why = (rejected as PromiseRejectedResult).reason;
+  // The store's own words (its name and S3's error code, never a key): the client can only try again later.
+  const what = why instanceof Error ? why.message : String(why);
+  throw new SocError("object_store", `the server could not put this push's content in its object store (${what}); push again later`, {
+    status: 503,
+  });
 }
 
 // ---------------------------------------------------------------------------
