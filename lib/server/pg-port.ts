@@ -20,12 +20,13 @@ const LEADER_LOCK = 0x736f6301;
  * the head through the database's announcements (a commit through any server wakes this one's
  * long polls) and leads the background jobs only while it holds the leader's lock.
  */
-export async function openPgPort(url: string): Promise<TablePort> {
+export async function openPgPort(url: string, opts: { commitThread?: boolean } = {}): Promise<TablePort> {
   await using stack = new AsyncDisposableStack();
   const t = stack.use(await openPgTable(url));
   const id = await pgDatabaseId(t);
   const listeners: (() => void)[] = [];
-  const follower = stack.use(await followPgHead(t, () => listeners.forEach((l) => l())));
+  // The commit worker's own port answers no long poll: it listens for nothing.
+  const follower = opts.commitThread ? _unfollowed() : stack.use(await followPgHead(t, () => listeners.forEach((l) => l())));
   const leadership = stack.use(pgLeadership(t, LEADER_LOCK));
   const owned = stack.move();
   const close = () => owned.disposeAsync();
@@ -81,6 +82,15 @@ export async function openPgPort(url: string): Promise<TablePort> {
 }
 
 // ---------------------------------------------------------------------------
+
+/** knownHead for a port that follows nothing (the commit worker's): never asked. */
+function _unfollowed(): { head(): number } {
+  return {
+    head: () => {
+      throw new Error("the commit worker's table follows no head");
+    },
+  };
+}
 
 async function _changeAt(t: PgTable, path: string, asOf: number): Promise<ChangeAt> {
   // One snapshot: the change, the first revision, and whether its content is live or kept.

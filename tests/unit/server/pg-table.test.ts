@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ConflictError, SocError } from "../../../lib/shared/errors.ts";
+import { ConflictError } from "../../../lib/shared/errors.ts";
 import type { Changes } from "../../../lib/shared/protocol.ts";
 import { readLog } from "../../../lib/server/history.ts";
 import { changesSince, openTable, readRow } from "../../../lib/server/table.ts";
@@ -15,7 +15,7 @@ import {
   pgReadRow,
   REVISION_CHANNEL,
 } from "../../../lib/server/pg-table.ts";
-import { changeset, commit } from "../../_harness/changesets.ts";
+import { changeset, commit, commitOutcome } from "../../_harness/changesets.ts";
 import { startPostgres, type TestPostgres } from "../../_harness/postgres.ts";
 import { MD5_A, MD5_B, up } from "../../_harness/upserts.ts";
 
@@ -30,17 +30,6 @@ afterAll(async () => {
 });
 /** A new, empty database of its own for one test. */
 const freshDatabase = () => pg.createDatabase(`soc_test_${++databases}`);
-
-/** The outcome of a commit: what it returned, or the error's code and paths. */
-async function outcome(run: () => unknown): Promise<unknown> {
-  try {
-    return await run();
-  } catch (error) {
-    if (error instanceof ConflictError) return { conflict: error.paths };
-    if (error instanceof SocError) return { error: error.code };
-    throw error;
-  }
-}
 
 describe("the table in PostgreSQL", () => {
   test("commits as the SQLite table does: the same changesets give the same outcomes, pages of changes, rows and logs", async () => {
@@ -76,8 +65,8 @@ describe("the table in PostgreSQL", () => {
       { revision: 4, stored: ["b"], deleted: ["b/inside"] },
     ];
     for (const [i, step] of steps.entries()) {
-      const pgOutcome = await outcome(() => pgCommitRows(t, changeset(step), { nowMs: 1000 + i }));
-      const liteOutcome = await outcome(() => commit(lite, step, { nowMs: 1000 + i }));
+      const pgOutcome = await commitOutcome(() => pgCommitRows(t, changeset(step), { nowMs: 1000 + i }));
+      const liteOutcome = await commitOutcome(() => commit(lite, step, { nowMs: 1000 + i }));
       expect({ step: i, pg: pgOutcome, sqlite: liteOutcome }).toEqual({ step: i, pg: expected[i], sqlite: expected[i] });
     }
     expect(await pgCurrentRevision(t)).toBe(4);

@@ -7,8 +7,8 @@ import { openPgTable } from "../../../lib/server/pg-table.ts";
 import { sqlitePort } from "../../../lib/server/sqlite-port.ts";
 import type { JournalSource, TablePort } from "../../../lib/server/table-port.ts";
 import { openTable } from "../../../lib/server/table.ts";
-import { ConflictError, SocError } from "../../../lib/shared/errors.ts";
-import { changeset } from "../../_harness/changesets.ts";
+import type { SocError } from "../../../lib/shared/errors.ts";
+import { changeset, commitOutcome } from "../../_harness/changesets.ts";
 import { tempDir } from "../../_harness/fs.ts";
 import { startPostgres, type TestPostgres } from "../../_harness/postgres.ts";
 import { MD5_A, MD5_B, up } from "../../_harness/upserts.ts";
@@ -84,23 +84,13 @@ async function answers(t: TablePort) {
   return { head, rows, changeAt, newest, logs, live, content, clashes, journal, stages, log: await t.readLog(), changes: await t.changesSince(0) };
 }
 
-async function outcome(run: () => Promise<unknown>): Promise<unknown> {
-  try {
-    return await run();
-  } catch (error) {
-    if (error instanceof ConflictError) return { conflict: error.paths };
-    if (error instanceof SocError) return { error: error.code };
-    throw error;
-  }
-}
-
 describe("the table port", () => {
   test("SQLite and PostgreSQL answer every question the same after the same commits, through the journal and the version sweep", async () => {
     await using postgres = await openPgPort(await pg.createDatabase("soc_port"));
     await using sqlite = sqlitePort(openTable(":memory:"), { owned: true });
     for (const t of [postgres, sqlite]) await t.blobs.claim([BLOB], "s1", 0);
     for (const [i, [over, opts]] of STEPS.entries()) {
-      const run = (t: TablePort) => outcome(() => t.commit(changeset(over), { nowMs: 1000 * (i + 1), ...opts }));
+      const run = (t: TablePort) => commitOutcome(() => t.commit(changeset(over), { nowMs: 1000 * (i + 1), ...opts }));
       const [fromPg, fromLite] = [await run(postgres), await run(sqlite)];
       expect({ step: i, outcome: fromPg }).toEqual({ step: i, outcome: fromLite });
     }
@@ -146,7 +136,7 @@ describe("the table port", () => {
     await using sqlite = sqlitePort(openTable(":memory:"), { owned: true });
     const [held, claimed, old, free, stray] = ["a", "b", "c", "d", "e"].map((c) => c.repeat(64)) as [string, string, string, string, string];
     const answers = async (t: TablePort) => {
-      const commit = (over: Partial<Changeset>, stage: string) => outcome(() => t.commit(changeset(over), { nowMs: 1000, source: { stage } }));
+      const commit = (over: Partial<Changeset>, stage: string) => commitOutcome(() => t.commit(changeset(over), { nowMs: 1000, source: { stage } }));
       const unheld = await commit({ upserts: [up("x", MD5_A, 0, { sha256: held })] }, "push-0"); // no claim, no row
       const first = await t.blobs.claim([held, claimed, old], "push-1", 5000);
       const committed = await commit({ upserts: [up("x", MD5_A, 0, { sha256: held })] }, "push-1");
@@ -185,7 +175,7 @@ describe("the table port", () => {
     await using sqlite = sqlitePort(openTable(file), { owned: true });
     await sqlite.bindContent("the directory store 1");
     await sqlite.blobs.claim([BLOB], "s1", 0);
-    for (const [i, [over, opts]] of STEPS.entries()) await outcome(() => sqlite.commit(changeset(over), { nowMs: 1000 * (i + 1), ...opts }));
+    for (const [i, [over, opts]] of STEPS.entries()) await commitOutcome(() => sqlite.commit(changeset(over), { nowMs: 1000 * (i + 1), ...opts }));
     const url = await pg.createDatabase("soc_import");
     {
       await using t = await openPgTable(url);
