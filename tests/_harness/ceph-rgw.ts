@@ -179,7 +179,22 @@ function _daemon(dir: string, name: string, argv: string[]): _Daemon {
 }
 
 /** Runs a Ceph tool to its end and returns its stdout; throws if it fails, outlasts `deadline`, or a daemon dies meanwhile. */
+/**
+ * _toolOnce, asked again while the monitor still refuses commands ("problem getting command
+ * descriptions": it leads, but is not ready yet; seen on a busy machine), until the deadline.
+ */
 async function _tool(argv: string[], deadline: number, daemons: _Daemon[]): Promise<string> {
+  for (;;) {
+    try {
+      return await _toolOnce(argv, deadline, daemons);
+    } catch (error) {
+      if (!String((error as Error).message).includes("problem getting command descriptions") || performance.now() > deadline) throw error;
+      await Bun.sleep(250);
+    }
+  }
+}
+
+async function _toolOnce(argv: string[], deadline: number, daemons: _Daemon[]): Promise<string> {
   const proc = Bun.spawn(argv, {
     stdin: "ignore",
     stdout: "pipe",
