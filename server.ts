@@ -3,7 +3,8 @@ import { readServerConfig, SERVER_USAGE } from "./lib/server/config.ts";
 import { createFailpoint } from "./lib/server/failpoint.ts";
 import { replayJournalAtStart } from "./lib/server/journal.ts";
 import { openStore } from "./lib/server/store.ts";
-import { openTablePort } from "./lib/server/open-table.ts";
+import { isPostgresUrl, openTablePort } from "./lib/server/open-table.ts";
+import { CACHE_KEEP_MS, joinCluster, pruneBlobCache } from "./lib/server/cluster.ts";
 import { importSqliteTable } from "./lib/server/pg-import.ts";
 import { openPgTable } from "./lib/server/pg-table.ts";
 import { createAnnouncer } from "./lib/server/announcer.ts";
@@ -25,15 +26,18 @@ async function main(): Promise<void> {
     return;
   }
   if (config.importFrom !== undefined) return importTable(config.database, config.importFrom);
-  const table = await openTablePort(config.database);
   const store = openStore(config.store, { stateDir: config.stateDir });
-  await table.bindContent(`the directory store ${store.id}`);
   const blobs = config.content && openBlobStore(config.content);
-  if (blobs) await ownBucket(blobs, table.id);
+  // PostgreSQL and an object store: this server is one node of a cluster, however many there are.
+  const clustered = blobs !== undefined && isPostgresUrl(config.database);
+  const table = await openTablePort(config.database, clustered ? { node: store.id } : {});
   const log = (line: string) => console.error(`soc server: ${line}`);
+  if (blobs) await ownBucket(blobs, table.id);
+  if (clustered) await joinCluster({ table, store, blobs, log });
+  else await table.bindContent(`the directory store ${store.id}`);
   const failpoint = config.failpoint && createFailpoint(config.failpoint);
-  // A commit cut short by a crash is finished before anyone can read the store.
-  await replayJournalAtStart({ table, store, failpoint, log });
+  // A commit cut short by a crash (and, for a node, what others committed) is placed before anyone can read the store.
+  await replayJournalAtStart({ table, store, failpoint, log, ...(blobs ? { blobs } : {}) });
   const announcer = createAnnouncer(() => table.knownHead());
   const app = createApp({
     table,
@@ -78,6 +82,7 @@ async function main(): Promise<void> {
     if (sweeping) return; // one at a time: the last one is still going
     sweeping = true;
     try {
+      if (clustered) pruneBlobCache(store, Date.now() - CACHE_KEEP_MS);
       if (!(await table.lead())) return;
       await sweepVersions(table, store, { nowMs: Date.now(), keepDays: config.keepDays });
       if (!collector) return;

@@ -21,7 +21,7 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
       .get(
         "/content",
         async ({ query, request }) => {
-          const content = await findContent(deps.table, deps.store, query.path, _whole("rev", query.rev));
+          const content = await findContent(deps.table, deps.store, query.path, _whole("rev", query.rev), deps.blobs);
           if (content.link !== undefined) {
             // Never read through: its target is all there is, and it travels in the row.
             const what = `${JSON.stringify(query.path)} is a symlink to ${JSON.stringify(content.link)} at revision ${content.rev}`;

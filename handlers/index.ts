@@ -6,7 +6,7 @@ import { createCommitter, type Committer } from "../lib/server/committer.ts";
 import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
 import { storeWhole } from "../lib/server/journal-gate.ts";
 import { createAnnouncer, type Announcer } from "../lib/server/announcer.ts";
-import type { BlobStoreOptions } from "../lib/server/s3-blobs.ts";
+import { openBlobStore, type BlobStoreOptions } from "../lib/server/s3-blobs.ts";
 import type { Store } from "../lib/server/store.ts";
 import type { RsyncSession } from "../lib/server/tunnel-session.ts";
 import type { TablePort } from "../lib/server/table-port.ts";
@@ -61,7 +61,14 @@ export function createApp(deps: AppDeps) {
   // Long polls wait on it; a commit or restore announces its revision once its files are in place.
   const announcer = deps.announcer ?? createAnnouncer(() => deps.table.knownHead());
   const announce = () => announcer.announce();
-  deps.table.onHeadMove(announce); // a commit through another server sharing the table
+  const blobs = deps.content && openBlobStore(deps.content);
+  // The journal's work on this thread (a node of a cluster places others' revisions from the object store).
+  const journal = { ...deps, ...(blobs ? { blobs } : {}) };
+  deps.table.onHeadMove(() => {
+    // A commit through another server sharing the table: a node places it at once, then wakes the long polls.
+    if (deps.table.cluster) void storeWhole(commits.gate, journal, "read").catch((error) => deps.log?.(String(error)));
+    announce();
+  });
   return new Elysia()
     .onError(({ code, error }) => _errorResponse(code, error, deps.onInternalError))
     .onRequest(({ request }) => {
@@ -76,18 +83,18 @@ export function createApp(deps: AppDeps) {
     .onRequest(async ({ request }) => {
       // Nobody reads or writes a store that is behind its table: a failed commit's files go first,
       // and a write waits while the commit worker places a revision's files.
-      if (new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, deps, request.method === "GET" ? "read" : "write");
+      if (new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, journal, request.method === "GET" ? "read" : "write");
     })
     .onAfterHandle(async ({ request }) => {
       // A read is answered at once unless the table it read may hold a revision whose files are
       // still being placed: then once they are (a client acts on the answer only after that).
-      if (request.method === "GET" && new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, deps, "answer");
+      if (request.method === "GET" && new URL(request.url).pathname !== HEALTH_PATH) await storeWhole(commits.gate, journal, "answer");
     })
     .use(healthRoutes())
     .use(infoRoutes(deps))
     .use(changesRoutes({ ...deps, announcer }))
     .use(pushRoutes({ ...deps, now, commits, announce }))
-    .use(historyRoutes({ ...deps, now, gate: commits.gate, announce }))
+    .use(historyRoutes({ ...journal, now, gate: commits.gate, announce }))
     .use(tunnelRoutes(deps))
     .use(uploadRoutes(deps))
     .use(openapiRoutes(deps));

@@ -1,4 +1,5 @@
 import { SocError } from "../shared/errors.ts";
+import { eachInParallel } from "../shared/parallel.ts";
 import type { CommitProgress } from "../shared/protocol.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 import type { TablePort } from "./table-port.ts";
@@ -28,32 +29,21 @@ export async function uploadBlobs(
   if (unique.size === 0) return;
   await _claim(deps, [...unique.keys()], stage);
   const todo = [...unique];
-  let next = 0;
-  let failed = false;
+  let done = 0;
   onProgress?.({ step: "uploading", done: 0, total: todo.length });
-  const worker = async () => {
-    for (let i = next++; i < todo.length && !failed; i = next++) {
-      const [key, { file, size }] = todo[i] as (typeof todo)[number];
-      try {
-        await deps.blobs.put(file, key, size);
-      } catch (error) {
-        failed = true; // the others stop after their upload under way
-        throw error;
-      }
-      onProgress?.({ step: "uploading", done: Math.min(next, todo.length), total: todo.length });
-    }
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(PARALLEL, todo.length) }, worker));
-  const rejected = settled.find((r) => r.status === "rejected");
-  if (!rejected) return;
-  const why = (rejected as PromiseRejectedResult).reason;
-  // The store's own words (its name and S3's error code, never a key): the client can only try again later.
-  const what = why instanceof Error ? why.message : String(why);
-  throw new SocError("object_store", `the server could not put this push's content in its object store (${what}); push again later`, {
-    status: 503,
-  });
+  try {
+    await eachInParallel(todo, PARALLEL, async ([key, { file, size }]) => {
+      await deps.blobs.put(file, key, size);
+      onProgress?.({ step: "uploading", done: ++done, total: todo.length });
+    });
+  } catch (why) {
+    // The store's own words (its name and S3's error code, never a key): the client can only try again later.
+    const what = why instanceof Error ? why.message : String(why);
+    throw new SocError("object_store", `the server could not put this push's content in its object store (${what}); push again later`, {
+      status: 503,
+    });
+  }
 }
-
 // ---------------------------------------------------------------------------
 
 async function _claim(deps: { table: TablePort; now: () => number }, keys: string[], stage: string): Promise<void> {

@@ -19,6 +19,8 @@ export interface CommitWorkerInit {
   type: "init";
   /** The table's location (openTablePort). */
   table: string;
+  /** The node of a cluster this server is, if any (openTablePort). */
+  node?: string;
   store: Store;
   keepDays: number;
   /** The object store commits upload to, if any. */
@@ -57,14 +59,22 @@ export type CommitWorkerReply =
 
 let opened: Promise<CommitDeps> | undefined;
 let nowMs = 0;
+/** The jobs, one after another: the main thread sends the next one as soon as the last is answered. */
+let jobs: Promise<void> = Promise.resolve();
 
-self.onmessage = async (e: MessageEvent<CommitWorkerInit | CommitJob>) => {
+self.onmessage = (e: MessageEvent<CommitWorkerInit | CommitJob>) => {
   const msg = e.data;
   if (msg.type === "init") {
     opened = _open(msg);
     opened.catch(() => {}); // the first commit reports it
     return;
   }
+  // Each after the whole work of the one before: the next job's wait for the journal blocks this
+  // thread, and the last one's work may still need it to hear from its database.
+  jobs = jobs.then(() => _run(msg));
+};
+
+async function _run(msg: CommitJob): Promise<void> {
   const reply = (r: CommitWorkerReply) => postMessage(r);
   try {
     if (opened === undefined) throw new Error("the commit worker got a commit before its state");
@@ -87,14 +97,14 @@ self.onmessage = async (e: MessageEvent<CommitWorkerInit | CommitJob>) => {
   } finally {
     reply({ id: msg.id, done: true });
   }
-};
+}
 
 // ---------------------------------------------------------------------------
 
 async function _open(init: CommitWorkerInit): Promise<CommitDeps> {
   // A big commit fills SQLite's WAL past its threshold, and its own COMMIT would then copy it back
   // into the database before the client is answered: this connection checkpoints after answering.
-  const table = await openTablePort(init.table, { commitThread: true });
+  const table = await openTablePort(init.table, { commitThread: true, ...(init.node === undefined ? {} : { node: init.node }) });
   const { store, keepDays } = init;
   const now = () => nowMs;
   return {

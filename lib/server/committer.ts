@@ -93,6 +93,7 @@ export function createCommitter(deps: CommitterDeps): Committer {
   const init: CommitWorkerInit = {
     type: "init",
     table: location,
+    ...(deps.table.cluster ? { node: deps.table.cluster.node } : {}),
     store: deps.store,
     keepDays: deps.keepDays,
     gate: gate.word.buffer as SharedArrayBuffer,

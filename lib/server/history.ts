@@ -7,6 +7,8 @@ import { resolveIn, type Store } from "./store.ts";
 import type { TablePort } from "./table-port.ts";
 import type { Table } from "./table.ts";
 import { versionFile } from "./versions.ts";
+import { cachedBlob } from "./cluster.ts";
+import type { BlobStore } from "./s3-blobs.ts";
 
 /** Entries GET /v1/log returns when no limit is given. */
 export const DEFAULT_LOG_LIMIT = 100;
@@ -15,7 +17,7 @@ export const DEFAULT_LOG_LIMIT = 100;
 export interface ContentAt extends FileContent {
   /** The revision that wrote this content. */
   rev: number;
-  /** Absolute path of the bytes: the store file when current, else the kept version. */
+  /** Absolute path of the bytes: the store file when current, else the kept version (or its blob, cached); "" for a symlink. */
   file: string;
   current: boolean;
 }
@@ -54,9 +56,10 @@ export function readLog(table: Table, opts: { path?: string; limit?: number } = 
 /**
  * The content of `path` as of revision `rev` (default: the current one): what the latest change
  * to it at or before `rev` wrote. Throws NotFoundError saying why there is none: the path never
- * existed (or not yet), was deleted, its old content expired, or its file is missing.
+ * existed (or not yet), was deleted, its old content expired, or its file is missing. A node of a
+ * cluster reads old content from the object store `blobs`, through its cache.
  */
-export async function findContent(table: TablePort, store: Store, path: string, rev?: number): Promise<ContentAt> {
+export async function findContent(table: TablePort, store: Store, path: string, rev?: number, blobs?: BlobStore): Promise<ContentAt> {
   checkRepoPath(path);
   const head = await table.head();
   if (rev !== undefined && rev > head) throw new NotFoundError(`revision ${rev} does not exist; the server is at revision ${head}`);
@@ -71,8 +74,14 @@ export async function findContent(table: TablePort, store: Store, path: string, 
   const { action: _, ...content } = change;
   const written = `the content of ${name} written at revision ${change.rev}`;
   if (!kept) throw new NotFoundError(`${written} is no longer kept (old versions expire after the server's --keep-days)`);
+  if (content.link !== undefined) return { ...content, path, file: "", current }; // a symlink's target is in its row: nothing to read
+  if (!current && table.cluster) {
+    // A node of a cluster keeps its versions in the object store only: the bytes come through its cache.
+    const blob = content.sha256;
+    if (blob === undefined || !blobs) throw new NotFoundError(`${written} is not in the object store`);
+    return { ...content, path, file: await cachedBlob(store, blobs, blob, content.size), current };
+  }
   const file = current ? resolveIn(store.root, path) : versionFile(store, path, change.rev);
-  if (content.link !== undefined) return { ...content, path, file, current }; // a symlink's target is in its row: nothing to read
   if (!lstatSync(file, { throwIfNoEntry: false })?.isFile()) throw new NotFoundError(`${written} is missing on the server; run verify`);
   return { ...content, path, file, current };
 }

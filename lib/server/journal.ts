@@ -1,7 +1,10 @@
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { SocError } from "../shared/errors.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
+import { eachInParallel } from "../shared/parallel.ts";
 import type { Failpoint } from "./failpoint.ts";
+import type { BlobStore } from "./s3-blobs.ts";
 import { removeStage, stagePath } from "./stage.ts";
 import { deleteFromStore, displacedRoot, resolveIn, writeToStore, type Store, type StoreWrite } from "./store.ts";
 import type { JournalEntry, RevisionWork, TablePort } from "./table-port.ts";
@@ -12,6 +15,12 @@ import { keepVersion, versionFile, versionPath } from "./versions.ts";
 // step of it can be done twice. Whatever stops it (an error, SIGKILL, a power loss), running the
 // journal again finishes it: after each commit, before each request while an entry is left, and
 // when the server starts, before it listens. Only then is the entry cleared and the stage removed.
+// A node of a cluster (ClusterRows in table-port.ts) runs the same journal over every revision
+// after its cursor: another node's content comes from the object store, and it keeps no version
+// files (a version is a row naming its blob).
+
+/** Blobs fetched at once while a node places another node's revision. */
+const FETCH_PARALLEL = 8;
 
 /** What running the journal did, for the server's log. */
 export interface JournalRun {
@@ -29,6 +38,8 @@ export interface JournalDeps {
   log?: (line: string) => void;
   /** Called when a revision's files are all in the store, before they are synced to disk and its entry cleared. */
   onPlaced?: (rev: number) => void;
+  /** The object store holding every content by sha256 (--content s3://…): a node of a cluster places others' revisions from it. */
+  blobs?: BlobStore;
 }
 
 /**
@@ -37,12 +48,17 @@ export interface JournalDeps {
  * Throws the first error, its entry left for the next run; what was done by then is skipped
  * next time. `onPlaced(rev)` is called once a revision's files are in the store, before the sync.
  */
-export async function runJournal(table: TablePort, store: Store, failpoint?: Failpoint, onPlaced?: (rev: number) => void): Promise<JournalRun> {
+export async function runJournal(deps: JournalDeps): Promise<JournalRun> {
+  const { table, store } = deps;
   const run: JournalRun = { finished: [], displaced: [] };
   for (const entry of await table.journal.entries()) {
     const work = await table.journal.work(entry.rev);
-    for (const path of _applyRevision(store, entry, work, failpoint, onPlaced)) run.displaced.push({ rev: entry.rev, path });
+    const fetched = table.cluster && !("stage" in entry.source) ? await _fetchContent(deps, entry.rev, work) : undefined;
+    // A node of a cluster keeps no version files: its versions are rows naming their blobs.
+    const todo = table.cluster ? { ...work, keep: [] } : work;
+    for (const path of _applyRevision(store, entry, todo, fetched, deps.failpoint, deps.onPlaced)) run.displaced.push({ rev: entry.rev, path });
     await table.journal.clear(entry.rev);
+    if (fetched) rmSync(_fetchDir(store, entry.rev), { recursive: true, force: true });
     if ("stage" in entry.source) removeStage(store, entry.source.stage);
     run.finished.push(entry.rev);
   }
@@ -55,7 +71,7 @@ export async function runJournal(table: TablePort, store: Store, failpoint?: Fai
  */
 export async function finishJournal(deps: JournalDeps): Promise<void> {
   try {
-    _logRun(deps, await runJournal(deps.table, deps.store, deps.failpoint, deps.onPlaced));
+    _logRun(deps, await runJournal(deps));
   } catch (error) {
     deps.log?.(
       `${await _unfinished(deps.table)} is committed but its files are not all in the store yet: ${_why(error)}; trying again before the next request`,
@@ -70,7 +86,7 @@ export async function finishJournal(deps: JournalDeps): Promise<void> {
 export async function requireJournalDone(deps: JournalDeps): Promise<void> {
   if (!(await deps.table.journal.pending())) return;
   try {
-    _logRun(deps, await runJournal(deps.table, deps.store, deps.failpoint));
+    _logRun(deps, await runJournal({ ...deps, onPlaced: undefined }));
   } catch (error) {
     const what = await _unfinished(deps.table);
     deps.log?.(`${what} is still not in the store: ${_why(error)}`);
@@ -87,7 +103,7 @@ export async function requireJournalDone(deps: JournalDeps): Promise<void> {
  */
 export async function replayJournalAtStart(deps: JournalDeps): Promise<void> {
   try {
-    const run = await runJournal(deps.table, deps.store, deps.failpoint);
+    const run = await runJournal({ ...deps, onPlaced: undefined });
     if (run.finished.length > 0) deps.log?.(`finished the file work of revision ${run.finished.join(", ")}, left unfinished by the last run`);
     _logRun(deps, run);
   } catch (error) {
@@ -120,17 +136,31 @@ function _why(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Applies one entry's file work (see runJournal); returns the store paths displaced. */
-function _applyRevision(store: Store, entry: JournalEntry, work: RevisionWork, failpoint?: Failpoint, onPlaced?: (rev: number) => void): string[] {
+/**
+ * Applies one entry's file work (see runJournal); returns the store paths displaced. `fetched`
+ * holds the content fetched from the object store by path (undefined: a later revision wrote over
+ * it, and its blob is gone), when it comes from there rather than from the entry's source.
+ */
+function _applyRevision(
+  store: Store,
+  entry: JournalEntry,
+  work: RevisionWork,
+  fetched: Map<string, string | undefined> | undefined,
+  failpoint?: Failpoint,
+  onPlaced?: (rev: number) => void,
+): string[] {
   const { rev } = entry;
   const { changes, keep } = work;
   const deletes = changes.filter((c) => c.action === "deleted").map((c) => c.path);
-  const from = _sourceOf(store, entry);
+  const from = fetched ? (path: string) => fetched.get(path) : _sourceOf(store, entry);
+  const move = fetched !== undefined || "stage" in entry.source;
   const writes = changes
     .filter((c) => c.action !== "deleted")
-    .map(({ path, mode, link }): StoreWrite =>
-      link === null ? { path, mode, from: from(path), move: "stage" in entry.source } : { path, mode, link },
-    );
+    .flatMap(({ path, mode, link }): StoreWrite[] => {
+      if (link !== null) return [{ path, mode, link }];
+      const file = from(path);
+      return file === undefined ? [] : [{ path, mode, from: file, move }];
+    });
   failpoint?.("committed");
   // Directories found real, one set per phase: deletes prune directories, writes may move some aside.
   const realDirs = { kept: new Set<string>(), deleted: new Set<string>(), written: new Set<string>() };
@@ -166,10 +196,45 @@ function _sourceOf(store: Store, entry: JournalEntry): (path: string) => string 
     const checked = new Set<string>();
     return (path) => resolveIn(stage, path, checked);
   }
+  if ("blobs" in source) throw new Error(`revision ${entry.rev}'s content is in the object store, and this server is no node of a cluster`);
   const fromRev = new Map(source.versions.map((v) => [v.path, v.rev]));
   return (path) => {
     const rev = fromRev.get(path);
     if (rev === undefined) throw new Error(`the journal entry of revision ${entry.rev} names no source for ${JSON.stringify(path)}`);
     return versionFile(store, path, rev);
   };
+}
+
+/** Where a node puts the content of revision `rev` it fetches from the object store: `<stateDir>/fetch/<rev>/`, on the store's filesystem. */
+function _fetchDir(store: Store, rev: number): string {
+  return join(store.stateDir, "fetch", String(rev));
+}
+
+/**
+ * Fetches from the object store the content revision `rev` writes (another node's push, or a
+ * restore), FETCH_PARALLEL at a time, each checked against its sha256. A blob that is gone is
+ * skipped when a later revision has written over its path (its content was let go); otherwise
+ * this throws naming the path and the blob.
+ */
+async function _fetchContent(deps: JournalDeps, rev: number, work: RevisionWork): Promise<Map<string, string | undefined>> {
+  const { blobs, store, table } = deps;
+  if (!blobs) throw new Error(`revision ${rev} is to be placed from the object store, and this server has none (--content)`);
+  const dir = _fetchDir(store, rev);
+  mkdirSync(dir, { recursive: true });
+  const files = work.changes.filter((c) => c.action !== "deleted" && c.link === null);
+  const fetched = new Map<string, string | undefined>();
+  await eachInParallel(files, FETCH_PARALLEL, async (c, i) => {
+    const to = join(dir, String(i));
+    try {
+      if (c.sha256 === null) throw new Error("its row names no blob");
+      await blobs.fetch(c.sha256, c.size, to);
+      fetched.set(c.path, to);
+    } catch (error) {
+      const row = await table.readRow(c.path);
+      if (row === undefined || row.rev <= rev)
+        throw new Error(`cannot fetch the content of ${JSON.stringify(c.path)} from ${blobs.name}: ${_why(error)}`);
+      fetched.set(c.path, undefined); // a later revision writes it: its content here was let go
+    }
+  });
+  return fetched;
 }

@@ -3,7 +3,9 @@ import { followPgHead, pgLeadership } from "./pg-coordination.ts";
 import { openPgTable, pgChangesSince, pgCommitRows, pgCurrentRevision, pgDatabaseId, pgReadLog, pgReadRow, type PgTable } from "./pg-table.ts";
 import {
   contentElsewhere,
+  notInObjectStore,
   type BlobRows,
+  type ClusterRows,
   type ChangeAt,
   type JournalEntry,
   type JournalRows,
@@ -18,9 +20,10 @@ const LEADER_LOCK = 0x736f6301;
 /**
  * The table port over PostgreSQL (pg-table.ts), for servers sharing one database: it follows
  * the head through the database's announcements (a commit through any server wakes this one's
- * long polls) and leads the background jobs only while it holds the leader's lock.
+ * long polls) and leads the background jobs only while it holds the leader's lock. With `node`,
+ * this server is that node of a cluster (ClusterRows): its journal is that node's.
  */
-export async function openPgPort(url: string, opts: { commitThread?: boolean } = {}): Promise<TablePort> {
+export async function openPgPort(url: string, opts: { commitThread?: boolean; node?: string } = {}): Promise<TablePort> {
   await using stack = new AsyncDisposableStack();
   const t = stack.use(await openPgTable(url));
   const id = await pgDatabaseId(t);
@@ -66,13 +69,14 @@ export async function openPgPort(url: string, opts: { commitThread?: boolean } =
         }[]
       ).map((r) => r.path),
     shapeClashes: (paths) => _shapeClashes(t, paths),
-    commit: (change, o) => pgCommitRows(t, change, o),
+    commit: (change, o) => pgCommitRows(t, change, { ...o, ...(opts.node === undefined ? {} : { node: opts.node }) }),
     expireVersions: async (cutoff) =>
       ((await sql`DELETE FROM versions WHERE replaced_at_ms < ${cutoff} RETURNING path, rev`) as { path: string; rev: string }[]).map((r) => ({
         path: r.path,
         rev: Number(r.rev),
       })),
-    journal: _journalRows(t),
+    journal: opts.node === undefined ? _journalRows(t) : _nodeJournalRows(t, opts.node),
+    ...(opts.node === undefined ? {} : { cluster: _clusterRows(t, opts.node) }),
     blobs: _blobRows(t),
     lead: () => leadership.lead(),
     checkpoint: () => {},
@@ -193,13 +197,7 @@ function _journalRows(t: PgTable): JournalRows {
           return { rev: Number(e.rev), source };
         },
       ),
-    work: async (rev): Promise<RevisionWork> => {
-      const [changes, keep] = (await Promise.all([
-        sql`SELECT path, action, mode, link FROM changes WHERE rev = ${rev} ORDER BY path`,
-        sql`SELECT path, rev FROM versions WHERE replaced_by = ${rev} ORDER BY path`,
-      ])) as [RevisionWork["changes"], { path: string; rev: string }[]];
-      return { changes: [...changes], keep: keep.map((k) => ({ path: k.path, rev: Number(k.rev) })) };
-    },
+    work: (rev) => _work(t, rev),
     clear: async (rev) => {
       await sql`DELETE FROM journal WHERE rev = ${rev}`;
     },
@@ -210,4 +208,98 @@ function _journalRows(t: PgTable): JournalRows {
     },
     holdsStage: async (id) => ((await sql`SELECT 1 FROM journal WHERE stage = ${id}`) as unknown[]).length > 0,
   };
+}
+
+/** The journal of node `node` of a cluster: every revision after its cursor, its own from their stage or kept versions, the others' from blobs. */
+function _nodeJournalRows(t: PgTable, node: string): JournalRows {
+  const { sql } = t;
+  const behind = async () => {
+    const [row] = (await sql`SELECT n.placed, h.rev FROM nodes n, head h WHERE n.node = ${node}`) as { placed: string; rev: string }[];
+    return row ? { placed: Number(row.placed), head: Number(row.rev) } : undefined;
+  };
+  return {
+    entries: async () =>
+      (
+        (await sql`SELECT g.rev, j.stage, j.versions FROM nodes n
+          CROSS JOIN LATERAL generate_series(n.placed + 1, (SELECT rev FROM head)) AS g(rev)
+          LEFT JOIN journal j ON j.rev = g.rev AND j.node = ${node}
+          WHERE n.node = ${node} ORDER BY g.rev`) as { rev: string; stage: string | null; versions: unknown }[]
+      ).map((e): JournalEntry => {
+        if (e.stage !== null) return { rev: Number(e.rev), source: { stage: e.stage } };
+        if (e.versions !== null) return { rev: Number(e.rev), source: { versions: e.versions as { path: string; rev: number }[] } };
+        return { rev: Number(e.rev), source: { blobs: true } };
+      }),
+    work: (rev) => _work(t, rev),
+    clear: async (rev) => {
+      await sql.begin(async (tx) => {
+        await tx`DELETE FROM journal WHERE rev = ${rev} AND node = ${node}`;
+        await tx`UPDATE nodes SET placed = GREATEST(placed, ${rev}) WHERE node = ${node}`;
+      });
+    },
+    pending: async () => {
+      const b = await behind();
+      return b !== undefined && b.placed < b.head;
+    },
+    firstUnplaced: async () => {
+      const b = await behind();
+      return b === undefined ? Number.MAX_SAFE_INTEGER : b.placed + 1;
+    },
+    holdsStage: async (id) => ((await sql`SELECT 1 FROM journal WHERE stage = ${id}`) as unknown[]).length > 0,
+  };
+}
+
+function _clusterRows(t: PgTable, node: string): ClusterRows {
+  const { sql } = t;
+  return {
+    node,
+    join: async (content, directory) => {
+      const placed = await sql.begin(async (tx) => {
+        const [row] = (await tx`SELECT content FROM server FOR UPDATE`) as { content: string | null }[];
+        const bound = row?.content ?? null;
+        const [h] = (await tx`SELECT rev FROM head`) as { rev: string }[];
+        const head = Number(h?.rev ?? 0);
+        if (bound === directory) {
+          // This server, alone until now with its store directory, joins a cluster: everything must be in the object store.
+          const [left] = (await tx`SELECT EXISTS (SELECT 1 FROM journal) AS journal,
+              EXISTS (SELECT 1 FROM files WHERE NOT deleted AND link IS NULL AND sha256 IS NULL)
+                OR EXISTS (SELECT 1 FROM versions WHERE link IS NULL AND sha256 IS NULL) AS unsent`) as { journal: boolean; unsent: boolean }[];
+          if (left?.journal || left?.unsent) throw notInObjectStore(directory, content);
+          await tx`UPDATE server SET content = ${content}`;
+          await tx`INSERT INTO nodes (node, placed) VALUES (${node}, ${head}) ON CONFLICT (node) DO NOTHING`;
+        } else if (bound === null) {
+          await tx`UPDATE server SET content = ${content}`;
+        } else if (bound !== content) {
+          throw contentElsewhere(bound, content);
+        }
+        const [mine] = (await tx`SELECT placed FROM nodes WHERE node = ${node}`) as { placed: string }[];
+        if (mine) return Number(mine.placed);
+        if (head > 0) return -head; // a node new to a table with rows: it places them first
+        await tx`INSERT INTO nodes (node, placed) VALUES (${node}, 0)`;
+        return 0;
+      });
+      return placed < 0 ? { joinAt: -placed } : { placed };
+    },
+    joined: async (rev) => {
+      await sql`INSERT INTO nodes (node, placed) VALUES (${node}, ${rev}) ON CONFLICT (node) DO UPDATE SET placed = GREATEST(nodes.placed, excluded.placed)`;
+    },
+    liveContent: async () =>
+      (
+        (await sql`SELECT path, mode, size, link, sha256 FROM files WHERE NOT deleted ORDER BY path`) as {
+          path: string;
+          mode: number;
+          size: string;
+          link: string | null;
+          sha256: string | null;
+        }[]
+      ).map((r) => ({ ...r, size: Number(r.size) })),
+  };
+}
+
+/** What revision `rev` changes in the store, with the content each write names. */
+async function _work(t: PgTable, rev: number): Promise<RevisionWork> {
+  const [changes, keep] = (await Promise.all([
+    t.sql`SELECT path, action, mode, link, size, sha256 FROM changes WHERE rev = ${rev} ORDER BY path`,
+    t.sql`SELECT path, rev FROM versions WHERE replaced_by = ${rev} ORDER BY path`,
+  ])) as [(Omit<RevisionWork["changes"][number], "size"> & { size: string })[], { path: string; rev: string }[]];
+  return { changes: changes.map((c) => ({ ...c, size: Number(c.size) })), keep: keep.map((k) => ({ path: k.path, rev: Number(k.rev) })) };
 }

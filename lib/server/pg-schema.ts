@@ -38,4 +38,8 @@ export const PG_MIGRATIONS: readonly string[] = [
    CREATE TABLE blob_claims (sha256 text NOT NULL, stage text NOT NULL, at_ms bigint NOT NULL, PRIMARY KEY (sha256, stage));
    CREATE INDEX blob_claims_stage ON blob_claims (stage);
    CREATE TABLE blob_collecting (sha256 text PRIMARY KEY, owner text NOT NULL, at_ms bigint NOT NULL);`,
+  // A cluster (ClusterRows in table-port.ts): how far each node's store directory has placed the
+  // table's revisions, and which node's stage holds a journaled revision's new content.
+  `CREATE TABLE nodes (node text PRIMARY KEY, placed bigint NOT NULL);
+   ALTER TABLE journal ADD COLUMN node text;`,
 ];

@@ -137,7 +137,7 @@ export async function pgReadLog(t: PgTable, opts: { path?: string; limit?: numbe
 export async function pgCommitRows(
   t: PgTable,
   change: Changeset,
-  opts: { nowMs: number; keepVersions?: boolean; source?: JournalSource },
+  opts: { nowMs: number; keepVersions?: boolean; source?: JournalSource; node?: string },
 ): Promise<PushCommit> {
   checkChangeset(change);
   return t.sql.begin(async (tx) => {
@@ -197,8 +197,8 @@ export async function pgCommitRows(
     if (change.roots.remove.length > 0) statements.push(tx`DELETE FROM roots WHERE path = ANY(${change.roots.remove}::text[])`);
     const { source } = opts;
     if (source)
-      statements.push(tx`INSERT INTO journal (rev, stage, versions)
-         VALUES (${rev}, ${"stage" in source ? source.stage : null}, ${"versions" in source ? source.versions : null}::jsonb)`);
+      statements.push(tx`INSERT INTO journal (rev, stage, versions, node)
+         VALUES (${rev}, ${"stage" in source ? source.stage : null}, ${"versions" in source ? source.versions : null}::jsonb, ${opts.node ?? null})`);
     await _all(statements);
     return { revision: rev, stored: plan.stores.map((u) => u.path), deleted: plan.deletes };
   });

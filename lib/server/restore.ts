@@ -4,7 +4,6 @@ import { ancestorPaths, checkRepoPath, comparePaths } from "../shared/paths.ts";
 import type { Restore, RestoreRequest } from "../shared/protocol.ts";
 import type { StoredUpsert } from "./changeset-plan.ts";
 import { finishJournal, type JournalDeps } from "./journal.ts";
-import type { Store } from "./store.ts";
 import type { TablePort } from "./table-port.ts";
 
 /**
@@ -20,7 +19,7 @@ import type { TablePort } from "./table-port.ts";
  * changed while it was read.
  */
 export async function restorePaths(deps: JournalDeps, req: RestoreRequest, opts: { nowMs: number; keepVersions: boolean }): Promise<Restore> {
-  const { table, store } = deps;
+  const { table } = deps;
   const seen = new Set<string>();
   for (const { path } of req.paths) {
     checkRepoPath(path);
@@ -29,7 +28,7 @@ export async function restorePaths(deps: JournalDeps, req: RestoreRequest, opts:
   }
   const todo: { content: ContentAt; baseRev: number }[] = [];
   for (const want of req.paths) {
-    const content = await _source(table, store, want.path, want.rev);
+    const content = await _source(deps, want.path, want.rev);
     const row = await table.readRow(want.path);
     const alive = row !== undefined && !row.deleted;
     if (content.current || (alive && row.md5 === content.md5 && row.mode === content.mode && row.link === content.link)) continue;
@@ -53,10 +52,11 @@ export async function restorePaths(deps: JournalDeps, req: RestoreRequest, opts:
 
 // ---------------------------------------------------------------------------
 
-async function _source(table: TablePort, store: Store, path: string, rev: number | undefined): Promise<ContentAt> {
-  if (rev !== undefined) return findContent(table, store, path, rev);
+async function _source(deps: JournalDeps, path: string, rev: number | undefined): Promise<ContentAt> {
+  const { table, store, blobs } = deps;
+  if (rev !== undefined) return findContent(table, store, path, rev, blobs);
   const kept = await table.newestVersion(path);
-  if (kept !== undefined) return findContent(table, store, path, kept);
+  if (kept !== undefined) return findContent(table, store, path, kept, blobs);
   const known = (await table.changeAt(path, Number.MAX_SAFE_INTEGER)).change !== undefined;
   const name = JSON.stringify(path);
   throw new NotFoundError(known ? `no earlier content of ${name} is kept to restore` : `${name} has never existed on the server`);

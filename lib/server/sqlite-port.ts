@@ -159,7 +159,7 @@ function _journalRows(table: Table): JournalRows {
             : { versions: (JSON.parse(e.versions ?? "[]") as [string, number][]).map(([path, rev]) => ({ path, rev })) },
       })),
     work: async (rev) => ({
-      changes: db.query("SELECT path, action, mode, link FROM changes WHERE rev = $rev ORDER BY path").all({ rev }) as Awaited<
+      changes: db.query("SELECT path, action, mode, link, size, sha256 FROM changes WHERE rev = $rev ORDER BY path").all({ rev }) as Awaited<
         ReturnType<JournalRows["work"]>
       >["changes"],
       keep: db.query("SELECT path, rev FROM versions WHERE replaced_by = $rev ORDER BY path").all({ rev }) as { path: string; rev: number }[],

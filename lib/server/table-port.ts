@@ -52,8 +52,10 @@ export interface TablePort extends AsyncDisposable {
   commit(change: Changeset, opts: { nowMs: number; keepVersions?: boolean; source?: JournalSource }): Promise<PushCommit>;
   /** Deletes the version rows replaced before `cutoffMs` and returns them (their files are the caller's). */
   expireVersions(cutoffMs: number): Promise<{ path: string; rev: number }[]>;
-  /** The redo journal's rows (journal.ts). */
+  /** The redo journal's rows (journal.ts): with `cluster`, this node's. */
   readonly journal: JournalRows;
+  /** Set when this server is one node of several sharing the table and an object store (PostgreSQL with --content): see ClusterRows. */
+  readonly cluster?: ClusterRows;
   /** What the table knows of the object store's blobs, for garbage collection (blob-gc.ts). */
   readonly blobs: BlobRows;
   /** True while this server should run the jobs only one server may (sweeps): always for SQLite, the elected one for PostgreSQL. */
@@ -63,8 +65,11 @@ export interface TablePort extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Where a revision's new content waits: a push's stage, or (a restore) the kept version of each path. */
-export type JournalSource = { stage: string } | { versions: readonly { path: string; rev: number }[] };
+/**
+ * Where a revision's new content waits: a push's stage, or (a restore) the kept version of each
+ * path; or, for a node of a cluster, the object store's blobs (a revision another node committed).
+ */
+export type JournalSource = { stage: string } | { versions: readonly { path: string; rev: number }[] } | { blobs: true };
 
 /** A revision whose files are not all in the store yet, and where its new content waits. */
 export interface JournalEntry {
@@ -74,11 +79,16 @@ export interface JournalEntry {
 
 /** A journaled revision's file work, from its rows: the paths it writes or deletes, and the versions it keeps. */
 export interface RevisionWork {
-  changes: { path: string; action: "added" | "modified" | "deleted"; mode: number; link: string | null }[];
+  changes: { path: string; action: "added" | "modified" | "deleted"; mode: number; link: string | null; size: number; sha256: string | null }[];
   keep: { path: string; rev: number }[];
 }
 
-/** The redo journal as rows (an entry is written in the commit's own transaction, by `TablePort.commit`). */
+/**
+ * The redo journal as rows (an entry is written in the commit's own transaction, by `TablePort.commit`).
+ * A node of a cluster places every revision, in order, from the one after its cursor to the head:
+ * its own from their stage, the others' from the object store. Its entries are then those
+ * revisions, clearing one moves its cursor, and it is pending while its cursor is behind the head.
+ */
 export interface JournalRows {
   /** The unfinished revisions, oldest first. */
   entries(): Promise<JournalEntry[]>;
@@ -117,6 +127,28 @@ export interface BlobRows {
   unmark(keys: readonly string[]): Promise<void>;
 }
 
+/**
+ * A node of a cluster: several servers, each with a store directory of its own, sharing one
+ * PostgreSQL table and one object store that holds every content by sha256. Each node records how
+ * far its store directory has placed the table's revisions.
+ */
+export interface ClusterRows {
+  /** This node's id (its store's). */
+  readonly node: string;
+  /**
+   * Binds the table to object store `content` and returns this node's cursor; a node new to the
+   * table gets `{ joinAt }` instead: it places the live rows as of that revision (`liveContent`),
+   * then calls `joined`. A table bound to `directory` (this very server's store directory, before
+   * it joined a cluster) moves to `content` when every row names its blob and nothing is left in
+   * its journal. Throws SocError "content_elsewhere" for a table bound to any other store.
+   */
+  join(content: string, directory: string): Promise<{ placed: number } | { joinAt: number }>;
+  /** This node holds every revision's files up to `rev`. */
+  joined(rev: number): Promise<void>;
+  /** Every live row's content, for a node joining: its path, mode, size and blob, or its link. */
+  liveContent(): Promise<{ path: string; mode: number; size: number; link: string | null; sha256: string | null }[]>;
+}
+
 /** What history knows of a path as of a revision. */
 export interface ChangeAt {
   /** The latest change to the path at or before that revision, with the content it wrote (none for a deletion). */
@@ -135,6 +167,15 @@ export function contentElsewhere(bound: string, content: string): SocError {
     "content_elsewhere",
     `the files of this database's rows are in ${bound}, and this server's store is ${content}: servers sharing a database ` +
       "need one object store for their content, and a server moved to another machine needs its state directory (with its store-id) moved with its store",
+  );
+}
+
+/** The error ClusterRows.join throws when the table's own store directory holds content the object store `content` lacks. */
+export function notInObjectStore(directory: string, content: string): SocError {
+  return new SocError(
+    "content_elsewhere",
+    `this database's rows are bound to ${directory}, and some of its content (or a commit whose files are not all placed) is not in ${content}: ` +
+      "a server joins a cluster only once every content of its rows is in the object store",
   );
 }
 

@@ -36,7 +36,7 @@ function stageAndCommit(f: ServerState, files: Record<string, string>, deletes: 
 /** A state at revision 1 (BEFORE, in the store) with revision 2 (CHANGE) committed and its file work still to do. */
 async function committedChange(f: ServerState): Promise<string> {
   stageAndCommit(f, BEFORE, [], 0);
-  await runJournal(f.port, f.store);
+  await runJournal({ table: f.port, store: f.store });
   return stageAndCommit(f, CHANGE.writes, CHANGE.deletes, 1);
 }
 
@@ -57,7 +57,7 @@ const counts = new Map<FailStep, number>();
 {
   using f = serverState("soc-journal-");
   await committedChange(f);
-  await runJournal(f.port, f.store, throwAt(undefined, 0, counts));
+  await runJournal({ table: f.port, store: f.store, failpoint: throwAt(undefined, 0, counts) });
 }
 
 describe("the redo journal", () => {
@@ -72,10 +72,10 @@ describe("the redo journal", () => {
   test.each(points)("stopped at %s #%d, the next run finishes the revision exactly as its rows say", async (step, nth) => {
     using f = serverState("soc-journal-");
     const stage = await committedChange(f);
-    await expect(runJournal(f.port, f.store, throwAt(step, nth))).rejects.toThrow(`failed at ${step}@${nth}`);
+    await expect(runJournal({ table: f.port, store: f.store, failpoint: throwAt(step, nth) })).rejects.toThrow(`failed at ${step}@${nth}`);
     expect(await f.port.journal.pending()).toBe(true);
     expect(await f.port.journal.holdsStage(stage)).toBe(true);
-    expect(await runJournal(f.port, f.store)).toEqual({ finished: [2], displaced: [] });
+    expect(await runJournal({ table: f.port, store: f.store })).toEqual({ finished: [2], displaced: [] });
     expect(storeFiles(f)).toEqual(AFTER);
     expect(statSync(join(f.store.root, "mod.txt")).mode & 0o777).toBe(0o640);
     expect(Object.fromEntries(Object.entries(treeWithDirs(versionsRoot(f.store))).filter(([, v]) => v !== "<dir>"))).toEqual(KEPT);
@@ -86,18 +86,18 @@ describe("the redo journal", () => {
   test("a run with nothing journaled does nothing", async () => {
     using f = serverState("soc-journal-");
     await committedChange(f);
-    await runJournal(f.port, f.store);
-    expect(await runJournal(f.port, f.store)).toEqual({ finished: [], displaced: [] });
+    await runJournal({ table: f.port, store: f.store });
+    expect(await runJournal({ table: f.port, store: f.store })).toEqual({ finished: [], displaced: [] });
     expect(storeFiles(f)).toEqual(AFTER);
   });
 
   test("a stray directory where a file goes is moved aside, and the revision completes", async () => {
     using f = serverState("soc-journal-");
     stageAndCommit(f, BEFORE, [], 0);
-    await runJournal(f.port, f.store);
+    await runJournal({ table: f.port, store: f.store });
     writeFile(f.store.root, "n/e/w.txt/stray", "not in the table");
     stageAndCommit(f, CHANGE.writes, CHANGE.deletes, 1);
-    expect(await runJournal(f.port, f.store)).toEqual({ finished: [2], displaced: [{ rev: 2, path: "n/e/w.txt" }] });
+    expect(await runJournal({ table: f.port, store: f.store })).toEqual({ finished: [2], displaced: [{ rev: 2, path: "n/e/w.txt" }] });
     expect(storeFiles(f)).toEqual(AFTER);
     expect(treeWithDirs(join(f.store.stateDir, "displaced", "2"))).toEqual({
       n: "<dir>",
@@ -111,7 +111,7 @@ describe("the redo journal", () => {
     for (let nth = 1; nth <= 2; nth++) {
       using f = serverState("soc-journal-");
       await committedChange(f);
-      await runJournal(f.port, f.store);
+      await runJournal({ table: f.port, store: f.store });
       const deps = { table: f.port, store: f.store, failpoint: throwAt("written", nth), log: () => {} };
       const req = { client: "t", paths: [{ path: "mod.txt", rev: 1 }, { path: "del.txt" }] };
       expect(await restorePaths(deps, req, { nowMs: 0, keepVersions: true })).toEqual({
@@ -122,7 +122,7 @@ describe("the redo journal", () => {
         ],
       });
       expect(await f.port.journal.pending()).toBe(true);
-      await runJournal(f.port, f.store);
+      await runJournal({ table: f.port, store: f.store });
       expect(storeFiles(f)).toEqual({ ...AFTER, "mod.txt": "old", "del.txt": "doomed" });
       expect(existsSync(join(versionsRoot(f.store), "2", "mod.txt"))).toBe(true);
     }

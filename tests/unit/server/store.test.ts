@@ -22,7 +22,7 @@ async function push(f: ServerState, files: Record<string, string>, deletes: stri
   const change = changeset({ client: "t", upserts, deletes: deletes.map((path) => ({ path, baseRev })), allowMassDelete: true });
   await verifyStage(f.store, stage.id, upserts);
   const result = commitChangeset(f.table, change, { nowMs: 0, source: { stage: stage.id } });
-  await runJournal(f.port, f.store);
+  await runJournal({ table: f.port, store: f.store });
   removeStage(f.store, stage.id);
   return result;
 }

@@ -1,0 +1,98 @@
+import { mkdirSync, readdirSync, rmSync, statSync, utimesSync } from "node:fs";
+import { join } from "node:path";
+import { parentDirs, syncPaths } from "../shared/fs.ts";
+import { eachInParallel } from "../shared/parallel.ts";
+import type { BlobStore } from "./s3-blobs.ts";
+import { writeToStore, type Store, type StoreWrite } from "./store.ts";
+import type { TablePort } from "./table-port.ts";
+
+// A node of a cluster: one of several servers sharing a PostgreSQL table and an object store,
+// each with a store directory of its own that follows the table (ClusterRows in table-port.ts).
+
+/** Blobs fetched at once while a new node fills its store directory. */
+const FETCH_PARALLEL = 8;
+
+/**
+ * At start, before the journal runs: binds the table to object store `blobs` (the first node, or
+ * this server moving from its own store directory) and makes this server a node. A node new to a
+ * table with rows first fills its store directory with every live row's content, from the
+ * object store, as of the head then; the journal places what came after. Returns the revision
+ * its store directory holds.
+ */
+export async function joinCluster(deps: { table: TablePort; store: Store; blobs: BlobStore; log?: (line: string) => void }): Promise<number> {
+  const { table, store, blobs } = deps;
+  const cluster = table.cluster;
+  if (!cluster) throw new Error("joinCluster: the table was not opened as a node's");
+  const joined = await cluster.join(`the object store ${blobs.name}`, `the directory store ${store.id}`);
+  if ("placed" in joined) return joined.placed;
+  const rows = await cluster.liveContent();
+  const dir = join(store.stateDir, "fetch", "join");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  try {
+    const writes: StoreWrite[] = [];
+    await eachInParallel(rows, FETCH_PARALLEL, async ({ path, mode, size, link, sha256 }, i) => {
+      if (link !== null) return void writes.push({ path, mode, link });
+      if (sha256 === null) throw new Error(`${JSON.stringify(path)}'s row names no blob in ${blobs.name}`);
+      const from = join(dir, String(i));
+      await blobs.fetch(sha256, size, from);
+      writes.push({ path, mode, from, move: true });
+    });
+    const realDirs = new Set<string>();
+    for (const w of writes) writeToStore(store, w, joined.joinAt, realDirs);
+    syncPaths(
+      [],
+      parentDirs(
+        store.root,
+        writes.map((w) => join(store.root, ...w.path.split("/"))),
+      ),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await cluster.joined(joined.joinAt);
+  deps.log?.(`joined the cluster at revision ${joined.joinAt}: placed its ${rows.length} live files from ${blobs.name}`);
+  return joined.joinAt;
+}
+
+/** How long a blob fetched for a download stays in a node's cache (`<stateDir>/cache/`) after it was last asked for. */
+export const CACHE_KEEP_MS = 60 * 60 * 1000;
+
+/** The local copy of blob `sha256` (`size` bytes) in `<stateDir>/cache/`, fetched once and checked, for old content a client downloads. */
+export async function cachedBlob(store: Store, blobs: BlobStore, sha256: string, size: number): Promise<string> {
+  const file = join(_cacheDir(store), sha256);
+  const now = new Date();
+  try {
+    utimesSync(file, now, now); // asked for again: kept another CACHE_KEEP_MS
+    return file;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  mkdirSync(_cacheDir(store), { recursive: true });
+  await blobs.fetch(sha256, size, file);
+  return file;
+}
+
+/** Deletes the cached blobs not asked for since `cutoffMs` (a download that has one open keeps reading it); returns how many. */
+export function pruneBlobCache(store: Store, cutoffMs: number): number {
+  let names: string[];
+  try {
+    names = readdirSync(_cacheDir(store));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
+    throw error;
+  }
+  let pruned = 0;
+  for (const name of names) {
+    const file = join(_cacheDir(store), name);
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (!st || st.mtimeMs >= cutoffMs) continue;
+    rmSync(file, { force: true });
+    pruned++;
+  }
+  return pruned;
+}
+
+function _cacheDir(store: Store): string {
+  return join(store.stateDir, "cache");
+}

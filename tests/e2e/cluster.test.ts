@@ -1,0 +1,203 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { createClient, type RemoteClient } from "../../lib/client/api.ts";
+import { SocError } from "../../lib/shared/errors.ts";
+import { cli, runCli } from "../_harness/cli.ts";
+import { startRgw, type TestRgw } from "../_harness/ceph-rgw.ts";
+import { snapshot, tempDir, writeFile } from "../_harness/fs.ts";
+import { startPostgres, type TestPostgres } from "../_harness/postgres.ts";
+import { pollUntil } from "../_harness/proc.ts";
+import { startServer, type TestServer } from "../_harness/server.ts";
+import { upsertOf } from "../_harness/upserts.ts";
+import { pointAt, pushedTree } from "../_harness/working-trees.ts";
+
+// Several servers, one cluster: each with a store directory of its own, all on one PostgreSQL
+// database and one bucket of a real Ceph RGW, clients pushing and pulling through either.
+
+let pg: TestPostgres;
+let rgw: TestRgw;
+beforeAll(async () => {
+  [pg, rgw] = await Promise.all([startPostgres(), startRgw()]);
+}, 300_000);
+afterAll(async () => {
+  await Promise.all([pg?.[Symbol.asyncDispose](), rgw?.[Symbol.asyncDispose]()]);
+});
+
+let clusters = 0;
+
+/** A new cluster's database and bucket; `node(root)` starts one more server of it, its state in `root`. */
+async function cluster(): Promise<{ node(root: string, more?: { env?: Record<string, string>; args?: string[] }): Promise<TestServer> }> {
+  const n = ++clusters;
+  const [database, bucket] = await Promise.all([pg.createDatabase(`soc_cluster_${n}`), rgw.createBucket(`soc-cluster-${n}`)]);
+  const env = {
+    SOC_DATABASE: database,
+    S3_ENDPOINT: rgw.endpoint,
+    S3_ACCESS_KEY_ID: rgw.accessKeyId,
+    S3_SECRET_ACCESS_KEY: rgw.secretAccessKey,
+    S3_REGION: rgw.region,
+  };
+  return {
+    node: (root, more = {}) => startServer({ root, args: ["--content", `s3://${bucket}`, ...(more.args ?? [])], env: { ...env, ...more.env } }),
+  };
+}
+
+/** Commits `link` as the symlink at `path` (no bytes to stage) through `client`, built on `baseRev`: its revision, or the error's code. */
+async function commitLink(client: RemoteClient, path: string, link: string, baseRev: number): Promise<number | string> {
+  const { stage } = await client.beginPush("race");
+  try {
+    const upsert = upsertOf(path, link, baseRev, { link, mode: 0o777 });
+    return (await client.commitPush({ stage, client: "race", upserts: [upsert], deletes: [], roots: { set: [], remove: [] } })).revision;
+  } catch (error) {
+    if (error instanceof SocError) return error.code;
+    throw error;
+  }
+}
+
+describe("two servers, one cluster", () => {
+  test("a push through one node is pulled through another byte for byte (content, modes, links, deletions, history); a node joining later fills its store from the bucket", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    await using one = await c.node(join(dir.path, "one"));
+    await using two = await c.node(join(dir.path, "two"));
+    const a = await pushedTree(one.url, dir.path, { x: "one", "sub/y": "two", "run.sh": "#!/bin/sh\n" });
+    chmodSync(join(a, "d/run.sh"), 0o755);
+    symlinkSync("sub/y", join(a, "d/link"));
+    await cli(a, ["push"]);
+    await cli(dir.path, ["clone", two.url, join(dir.path, "b")]);
+    const b = join(dir.path, "b");
+    expect(snapshot(join(b, "d"))).toEqual(snapshot(join(a, "d")));
+    expect(statSync(join(b, "d/run.sh")).mode & 0o777).toBe(0o755);
+    expect(readlinkSync(join(b, "d/link"))).toBe("sub/y");
+    // Edits through the second node reach the first.
+    writeFile(b, "d/x", "one, edited on b");
+    unlinkSync(join(b, "d/sub/y"));
+    await cli(b, ["push"]);
+    await cli(a, ["pull"]);
+    expect(snapshot(join(a, "d"))).toEqual(snapshot(join(b, "d")));
+    expect(existsSync(join(one.store, "d/sub/y"))).toBe(false);
+    // Old content comes from the bucket, through either node; a restore through one is pulled through the other.
+    for (const node of [one, two]) {
+      const old = await createClient(node.url, undefined).content("d/x", 1);
+      expect(await new Response(old.body).text()).toBe("one");
+    }
+    await cli(b, ["restore", "d/sub/y"]);
+    await cli(a, ["pull"]);
+    expect(readFileSync(join(a, "d/sub/y"), "utf8")).toBe("two");
+    // Nodes keep no version files: a version is a row naming its blob.
+    expect(existsSync(join(one.stateDir, "versions"))).toBe(false);
+    expect(existsSync(join(two.stateDir, "versions"))).toBe(false);
+    // A third node, new to the table, places the live rows from the bucket before it listens.
+    await using three = await c.node(join(dir.path, "three"));
+    expect(three.log()).toMatch(/joined the cluster at revision \d+: placed its 4 live files from s3:\/\/soc-cluster-\d+/);
+    expect(snapshot(join(three.store, "d"))).toEqual(snapshot(join(a, "d")));
+    pointAt(a, three.url);
+    await cli(a, ["verify", "--server"]);
+  });
+
+  test("300 × 2 racing pushes to the same paths through two nodes: one wins each path, the other gets 409; revisions have no gaps, and a poller walking `since` sees each once", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    await using one = await c.node(join(dir.path, "one"));
+    await using two = await c.node(join(dir.path, "two"));
+    const clients = [createClient(one.url, undefined), createClient(two.url, undefined)] as const;
+    const PATHS = 300;
+    // Both nodes race for every path, one push in flight on each at a time.
+    const outcomes: (number | string)[][] = Array.from({ length: PATHS }, () => []);
+    const racer = async (node: 0 | 1) => {
+      for (let i = 0; i < PATHS; i++) outcomes[i]?.push(await commitLink(clients[node], `race/p${i}`, `node ${node}`, 0));
+    };
+    // Meanwhile a poller on the second node walks "since" as a client does, until the racers are done and it has seen the head.
+    let last: number | undefined;
+    const seen: number[] = [];
+    const polling = (async () => {
+      for (let since = 0; last === undefined || since < last;) {
+        if (last === undefined) await clients[1].waitForChange(since, 1);
+        const page = await clients[1].changes(since);
+        seen.push(...page.files.map((f) => f.rev));
+        since = page.revision;
+      }
+    })();
+    await Promise.all([racer(0), racer(1)]);
+    last = (await clients[1].info()).revision;
+    await polling;
+    for (const [i, results] of outcomes.entries()) {
+      const revs = results.filter((r) => typeof r === "number");
+      expect({ i, revs: revs.length, lost: results.filter((r) => r === "conflict").length }).toEqual({ i, revs: 1, lost: 1 });
+    }
+    const won = outcomes.flatMap((r) => r.filter((x): x is number => typeof x === "number")).sort((x, y) => x - y);
+    expect(won).toEqual(Array.from({ length: PATHS }, (_, i) => i + 1));
+    expect([...seen].sort((x, y) => x - y)).toEqual(won);
+    const log = await clients[0].log({ limit: 1000 });
+    expect(log.revisions.map((r) => r.rev).sort((x, y) => x - y)).toEqual(won);
+    // Each node's store holds each path's winner.
+    const rows = (await clients[1].changes(0)).files;
+    for (const node of [one, two]) {
+      await createClient(node.url, undefined).info(); // a request: the node has placed every revision before it answers
+      for (const row of rows) expect(readlinkSync(join(node.store, row.path))).toBe(row.link as string);
+    }
+  }, 240_000);
+
+  test("a push through one node wakes a long poll held on the other within a second", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    await using one = await c.node(join(dir.path, "one"));
+    await using two = await c.node(join(dir.path, "two"));
+    const watcher = createClient(two.url, undefined);
+    const held = watcher.waitForChange(0, 20).then((answer) => ({ answer, at: performance.now() }));
+    await Bun.sleep(300); // the poll is held on the second node
+    expect(await commitLink(createClient(one.url, undefined), "wake", "up", 0)).toBe(1);
+    const committed = performance.now();
+    const { answer, at } = await held;
+    expect(answer.head).toBe(1);
+    expect(at - committed).toBeLessThan(1000);
+    expect(readlinkSync(join(two.store, "wake"))).toBe("up");
+  });
+
+  test("one push, one node: a commit sent to a node other than its stage's fails loudly, naming both; through its own node it lands", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    await using one = await c.node(join(dir.path, "one"));
+    await using two = await c.node(join(dir.path, "two"));
+    const [first, second] = [createClient(one.url, undefined), createClient(two.url, undefined)];
+    const { stage } = await first.beginPush("t");
+    const commit = {
+      stage,
+      client: "t",
+      upserts: [upsertOf("l", "target", 0, { link: "target", mode: 0o777 })],
+      deletes: [],
+      roots: { set: [], remove: [] },
+    };
+    const wrong = await second.commitPush(commit).catch((error: SocError) => error);
+    expect(wrong).toBeInstanceOf(SocError);
+    expect((wrong as SocError).code).toBe("wrong_node");
+    expect((wrong as SocError).message).toContain(stage.slice(0, 8));
+    expect((await first.commitPush(commit)).revision).toBe(1);
+  });
+
+  test("killed between its upload and its commit: no row names the orphan, and the cluster's collection deletes it only after the grace period", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    let a: string;
+    {
+      await using one = await c.node(join(dir.path, "one"));
+      a = await pushedTree(one.url, dir.path, { kept: "kept bytes" });
+    }
+    writeFile(a, "d/orphan", "bytes of a push that never committed");
+    {
+      await using cut = await c.node(join(dir.path, "one"), { env: { SOC_TEST_FAILPOINT: "uploaded:kill" } });
+      pointAt(a, cut.url);
+      expect((await runCli(a, ["push"])).code).not.toBe(0);
+    }
+    {
+      await using two = await c.node(join(dir.path, "two"));
+      await pollUntil(() => two.log().includes("garbage collection"), 60_000);
+      expect(two.log()).toContain("garbage collection: deleted 0 blobs");
+    }
+    await using two = await c.node(join(dir.path, "two"), { args: ["--blob-grace-hours", "0"] });
+    await pollUntil(() => two.log().includes("garbage collection"), 60_000);
+    expect(two.log()).toContain("garbage collection: deleted 1 blob no row or push needs");
+    await cli(dir.path, ["clone", two.url, join(dir.path, "b")]);
+    expect(readFileSync(join(dir.path, "b/d/kept"), "utf8")).toBe("kept bytes");
+  });
+});
