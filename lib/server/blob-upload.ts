@@ -1,5 +1,5 @@
 import { SocError } from "../shared/errors.ts";
-import { eachInParallel } from "../shared/parallel.ts";
+import { eachInParallel } from "./parallel.ts";
 import type { CommitProgress } from "../shared/protocol.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 import type { TablePort } from "./table-port.ts";

@@ -1,15 +1,17 @@
 import { mkdirSync, readdirSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
-import { eachInParallel } from "../shared/parallel.ts";
+import { eachInParallel } from "./parallel.ts";
 import type { BlobStore } from "./s3-blobs.ts";
-import { writeToStore, type Store, type StoreWrite } from "./store.ts";
-import type { TablePort } from "./table-port.ts";
+import { resolveIn, writeToStore, type Store, type StoreWrite } from "./store.ts";
+import type { ClusterRows, TablePort } from "./table-port.ts";
+import { versionFile } from "./versions.ts";
+import { digestOrNull, md5Files } from "../shared/hash.ts";
 
 // A node of a cluster: one of several servers sharing a PostgreSQL table and an object store,
 // each with a store directory of its own that follows the table (ClusterRows in table-port.ts).
 
-/** Blobs fetched at once while a new node fills its store directory. */
+/** Blobs fetched (or sent) at once while a node fills its store directory (or moves it onto the bucket). */
 const FETCH_PARALLEL = 8;
 
 /**
@@ -23,7 +25,13 @@ export async function joinCluster(deps: { table: TablePort; store: Store; blobs:
   const { table, store, blobs } = deps;
   const cluster = table.cluster;
   if (!cluster) throw new Error("joinCluster: the table was not opened as a node's");
-  const joined = await cluster.join(`the object store ${blobs.name}`, `the directory store ${store.id}`);
+  const [content, directory] = [`the object store ${blobs.name}`, `the directory store ${store.id}`];
+  let joined = await cluster.join(content, directory);
+  if ("unsent" in joined) {
+    await _sendStore(deps);
+    joined = await cluster.join(content, directory);
+  }
+  if ("unsent" in joined) throw new Error(`the table still names content that is not in ${blobs.name}`);
   if ("placed" in joined) return joined.placed;
   const rows = await cluster.liveContent();
   const dir = join(store.stateDir, "fetch", "join");
@@ -95,4 +103,31 @@ export function pruneBlobCache(store: Store, cutoffMs: number): number {
 
 function _cacheDir(store: Store): string {
   return join(store.stateDir, "cache");
+}
+
+/**
+ * A server moving from its own store directory onto the object store: uploads the content of every
+ * live row and kept version whose row names no blob yet, each checked against its row's md5 as it
+ * is hashed, and records their sha256 in the rows. Throws naming a file that is missing or differs.
+ */
+async function _sendStore(deps: { table: TablePort; store: Store; blobs: BlobStore; log?: (line: string) => void }): Promise<void> {
+  const { store, blobs } = deps;
+  const cluster = deps.table.cluster as ClusterRows;
+  const rows = await cluster.unsentContent();
+  const files = rows.map((r) => (r.version ? versionFile(store, r.path, r.rev) : resolveIn(store.root, r.path)));
+  const sha256s: (string | undefined)[] = [];
+  const md5s = await md5Files(files, { sha256: sha256s });
+  const sent: { path: string; rev: number; sha256: string }[] = [];
+  await eachInParallel(rows, FETCH_PARALLEL, async (r, i) => {
+    const [md5, sha256, file] = [digestOrNull(md5s[i] ?? null), sha256s[i], files[i] as string];
+    if (md5 !== r.md5 || sha256 === undefined) {
+      throw new Error(
+        `${file} (${JSON.stringify(r.path)} at revision ${r.rev}) is missing or differs from its row; run soc verify --server, then start again`,
+      );
+    }
+    await blobs.put(file, sha256, r.size);
+    sent.push({ path: r.path, rev: r.rev, sha256 });
+  });
+  await cluster.recordBlobs(sent);
+  deps.log?.(`moved onto ${blobs.name}: uploaded the content of ${rows.length} rows and versions from the store directory`);
 }

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { SocError } from "../shared/errors.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
-import { eachInParallel } from "../shared/parallel.ts";
+import { eachInParallel } from "./parallel.ts";
 import type { Failpoint } from "./failpoint.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 import { removeStage, stagePath } from "./stage.ts";

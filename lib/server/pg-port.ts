@@ -14,6 +14,9 @@ import {
   type TablePort,
 } from "./table-port.ts";
 
+/** What ClusterRows.join's transaction returns for a table whose own store directory holds content the bucket lacks. */
+const UNSENT = Number.MIN_SAFE_INTEGER;
+
 /** The advisory lock key of the background jobs' leader ("soc" and 1). */
 const LEADER_LOCK = 0x736f6301;
 
@@ -263,7 +266,8 @@ function _clusterRows(t: PgTable, node: string): ClusterRows {
           const [left] = (await tx`SELECT EXISTS (SELECT 1 FROM journal) AS journal,
               EXISTS (SELECT 1 FROM files WHERE NOT deleted AND link IS NULL AND sha256 IS NULL)
                 OR EXISTS (SELECT 1 FROM versions WHERE link IS NULL AND sha256 IS NULL) AS unsent`) as { journal: boolean; unsent: boolean }[];
-          if (left?.journal || left?.unsent) throw notInObjectStore(directory, content);
+          if (left?.journal) throw notInObjectStore(directory, content);
+          if (left?.unsent) return UNSENT;
           await tx`UPDATE server SET content = ${content}`;
           await tx`INSERT INTO nodes (node, placed) VALUES (${node}, ${head}) ON CONFLICT (node) DO NOTHING`;
         } else if (bound === null) {
@@ -277,7 +281,31 @@ function _clusterRows(t: PgTable, node: string): ClusterRows {
         await tx`INSERT INTO nodes (node, placed) VALUES (${node}, 0)`;
         return 0;
       });
+      if (placed === UNSENT) return { unsent: true };
       return placed < 0 ? { joinAt: -placed } : { placed };
+    },
+    unsentContent: async () =>
+      (
+        (await sql`SELECT path, rev, size, md5, false AS version FROM files WHERE NOT deleted AND link IS NULL AND sha256 IS NULL
+          UNION ALL SELECT path, rev, size, md5, true FROM versions WHERE link IS NULL AND sha256 IS NULL ORDER BY path, rev`) as {
+          path: string;
+          rev: string;
+          size: string;
+          md5: string;
+          version: boolean;
+        }[]
+      ).map((r) => ({ ...r, rev: Number(r.rev), size: Number(r.size) })),
+    recordBlobs: async (blobs) => {
+      if (blobs.length === 0) return;
+      const rows = blobs.map((b) => ({ path: b.path, rev: b.rev, sha256: b.sha256 }));
+      await sql.begin(async (tx) => {
+        for (const table of ["files", "changes", "versions"])
+          await tx.unsafe(
+            `UPDATE ${table} t SET sha256 = b.sha256 FROM jsonb_to_recordset($1::jsonb) AS b(path text, rev bigint, sha256 text)
+             WHERE t.path = b.path AND t.rev = b.rev AND t.sha256 IS NULL AND t.link IS NULL`,
+            [rows],
+          );
+      });
     },
     joined: async (rev) => {
       await sql`INSERT INTO nodes (node, placed) VALUES (${node}, ${rev}) ON CONFLICT (node) DO UPDATE SET placed = GREATEST(nodes.placed, excluded.placed)`;

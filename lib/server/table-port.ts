@@ -139,10 +139,15 @@ export interface ClusterRows {
    * Binds the table to object store `content` and returns this node's cursor; a node new to the
    * table gets `{ joinAt }` instead: it places the live rows as of that revision (`liveContent`),
    * then calls `joined`. A table bound to `directory` (this very server's store directory, before
-   * it joined a cluster) moves to `content` when every row names its blob and nothing is left in
-   * its journal. Throws SocError "content_elsewhere" for a table bound to any other store.
+   * it joined a cluster) moves to `content` when every row names its blob; until then this
+   * returns `{ unsent }` (see unsentContent). Throws SocError "content_elsewhere" for a table bound
+   * to any other store, or to `directory` with a revision whose files are not all placed.
    */
-  join(content: string, directory: string): Promise<{ placed: number } | { joinAt: number }>;
+  join(content: string, directory: string): Promise<{ placed: number } | { joinAt: number } | { unsent: true }>;
+  /** The live rows and kept versions (regular files) whose row names no blob yet, for a server moving onto the object store. */
+  unsentContent(): Promise<{ path: string; rev: number; size: number; md5: string; version: boolean }[]>;
+  /** Records blob `sha256` in the rows (live, history, version) of each `path` at `rev` that name none yet. */
+  recordBlobs(blobs: readonly { path: string; rev: number; sha256: string }[]): Promise<void>;
   /** This node holds every revision's files up to `rev`. */
   joined(rev: number): Promise<void>;
   /** Every live row's content, for a node joining: its path, mode, size and blob, or its link. */
@@ -170,12 +175,12 @@ export function contentElsewhere(bound: string, content: string): SocError {
   );
 }
 
-/** The error ClusterRows.join throws when the table's own store directory holds content the object store `content` lacks. */
+/** The error ClusterRows.join throws when the table's own store directory is behind its journal: it must finish before it moves to the object store `content`. */
 export function notInObjectStore(directory: string, content: string): SocError {
   return new SocError(
     "content_elsewhere",
-    `this database's rows are bound to ${directory}, and some of its content (or a commit whose files are not all placed) is not in ${content}: ` +
-      "a server joins a cluster only once every content of its rows is in the object store",
+    `this database's rows are bound to ${directory}, and a commit's files are not all placed there yet; ` +
+      `start the server once without ${content} to finish it, then with it`,
   );
 }
 

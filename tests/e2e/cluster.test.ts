@@ -27,7 +27,10 @@ afterAll(async () => {
 let clusters = 0;
 
 /** A new cluster's database and bucket; `node(root)` starts one more server of it, its state in `root`. */
-async function cluster(): Promise<{ node(root: string, more?: { env?: Record<string, string>; args?: string[] }): Promise<TestServer> }> {
+async function cluster(): Promise<{
+  database: string;
+  node(root: string, more?: { env?: Record<string, string>; args?: string[] }): Promise<TestServer>;
+}> {
   const n = ++clusters;
   const [database, bucket] = await Promise.all([pg.createDatabase(`soc_cluster_${n}`), rgw.createBucket(`soc-cluster-${n}`)]);
   const env = {
@@ -38,6 +41,7 @@ async function cluster(): Promise<{ node(root: string, more?: { env?: Record<str
     S3_REGION: rgw.region,
   };
   return {
+    database,
     node: (root, more = {}) => startServer({ root, args: ["--content", `s3://${bucket}`, ...(more.args ?? [])], env: { ...env, ...more.env } }),
   };
 }
@@ -199,5 +203,30 @@ describe("two servers, one cluster", () => {
     expect(two.log()).toContain("garbage collection: deleted 1 blob no row or push needs");
     await cli(dir.path, ["clone", two.url, join(dir.path, "b")]);
     expect(readFileSync(join(dir.path, "b/d/kept"), "utf8")).toBe("kept bytes");
+  });
+
+  test("a single server moves onto the cluster: its store's content and kept versions go up to the bucket, and a second node serves them", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    const root = join(dir.path, "one");
+    let a: string;
+    {
+      await using solo = await startServer({ root, env: { SOC_DATABASE: c.database } });
+      a = await pushedTree(solo.url, dir.path, { x: "first", "sub/y": "two" });
+      writeFile(a, "d/x", "second");
+      await cli(a, ["push"]);
+    }
+    await using one = await c.node(root);
+    expect(one.log()).toMatch(/moved onto s3:\/\/soc-cluster-\d+: uploaded the content of 3 rows and versions from the store directory/);
+    await using two = await c.node(join(dir.path, "two"));
+    await cli(dir.path, ["clone", two.url, join(dir.path, "b")]);
+    expect(snapshot(join(dir.path, "b/d"))).toEqual(snapshot(join(a, "d")));
+    const old = await createClient(two.url, undefined).content("d/x", 1);
+    expect(await new Response(old.body).text()).toBe("first");
+    pointAt(a, one.url);
+    writeFile(a, "d/x", "third");
+    await cli(a, ["push"]);
+    await cli(join(dir.path, "b"), ["pull"]);
+    expect(readFileSync(join(dir.path, "b/d/x"), "utf8")).toBe("third");
   });
 });
