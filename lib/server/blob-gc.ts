@@ -1,4 +1,5 @@
 import { SocError } from "../shared/errors.ts";
+import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 import type { TablePort } from "./table-port.ts";
 
@@ -7,8 +8,6 @@ export const DEFAULT_BLOB_GRACE_HOURS = 24;
 
 /** How many blobs a collection marks in one step of the table (each step holds the commits' lock). */
 const MARK_BATCH = 200;
-/** Deletions going at once. */
-const PARALLEL = 8;
 /**
  * How long a collection owns its marks: it deletes none it marked longer ago than half of this,
  * and another collection takes over only marks older than this (a collector stalled or killed).
@@ -83,16 +82,13 @@ async function _collect(table: TablePort, blobs: BlobStore, lead: () => Promise<
   return deleted;
 }
 
-/** Deletes the blobs `marked`, PARALLEL at a time, then unmarks them all; a failed deletion stops it, after unmarking. */
+/** Deletes the blobs `marked`, BLOB_TRANSFERS at a time, then unmarks them all; a failed deletion stops it, after unmarking. */
 async function _delete(table: TablePort, blobs: BlobStore, marked: readonly string[]): Promise<number> {
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < marked.length; i = next++) await blobs.delete(marked[i] as string);
-  };
-  const settled = await Promise.allSettled(Array.from({ length: Math.min(PARALLEL, marked.length) }, worker));
-  // Unmarked whether or not it went: a push that wants one of them finds out by asking the store.
-  if (marked.length > 0) await table.blobs.unmark(marked);
-  const failed = settled.find((r) => r.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  try {
+    await eachInParallel(marked, BLOB_TRANSFERS, (key) => blobs.delete(key));
+  } finally {
+    // Unmarked whether or not it went: a push that wants one of them finds out by asking the store.
+    if (marked.length > 0) await table.blobs.unmark(marked);
+  }
   return marked.length;
 }

@@ -1,18 +1,16 @@
 import { SocError } from "../shared/errors.ts";
-import { eachInParallel } from "./parallel.ts";
+import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
 import type { CommitProgress } from "../shared/protocol.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 import type { TablePort } from "./table-port.ts";
 
-/** Uploads going at once. */
-const PARALLEL = 8;
 /** How long a push waits for a garbage collection to finish deleting content it holds too, in ms. */
 const BUSY_WAIT_MS = 60_000;
 
 /**
  * A push's blobs into the object store, before its commit: claims every content its staged
  * `files` hold (waiting while a garbage collection deletes one of them), then uploads those the
- * store lacks, each content once, PARALLEL at a time. `sha256s` are the files' sha256, in their order.
+ * store lacks, each content once, BLOB_TRANSFERS at a time. `sha256s` are the files' sha256, in their order.
  * The claims hold until abandonPush drops them. Throws SocError "content_busy" (503) when a
  * collection keeps a content for over a minute, and "object_store" (503) when an upload fails.
  */
@@ -32,7 +30,7 @@ export async function uploadBlobs(
   let done = 0;
   onProgress?.({ step: "uploading", done: 0, total: todo.length });
   try {
-    await eachInParallel(todo, PARALLEL, async ([key, { file, size }]) => {
+    await eachInParallel(todo, BLOB_TRANSFERS, async ([key, { file, size }]) => {
       await deps.blobs.put(file, key, size);
       onProgress?.({ step: "uploading", done: ++done, total: todo.length });
     });

@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
-import { eachInParallel } from "./parallel.ts";
+import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 import { resolveIn, writeToStore, type Store, type StoreWrite } from "./store.ts";
 import type { ClusterRows, TablePort } from "./table-port.ts";
@@ -10,9 +10,6 @@ import { digestOrNull, md5Files } from "../shared/hash.ts";
 
 // A node of a cluster: one of several servers sharing a PostgreSQL table and an object store,
 // each with a store directory of its own that follows the table (ClusterRows in table-port.ts).
-
-/** Blobs fetched (or sent) at once while a node fills its store directory (or moves it onto the bucket). */
-const FETCH_PARALLEL = 8;
 
 /**
  * At start, before the journal runs: binds the table to object store `blobs` (the first node, or
@@ -39,7 +36,7 @@ export async function joinCluster(deps: { table: TablePort; store: Store; blobs:
   mkdirSync(dir, { recursive: true });
   try {
     const writes: StoreWrite[] = [];
-    await eachInParallel(rows, FETCH_PARALLEL, async ({ path, mode, size, link, sha256 }, i) => {
+    await eachInParallel(rows, BLOB_TRANSFERS, async ({ path, mode, size, link, sha256 }, i) => {
       if (link !== null) return void writes.push({ path, mode, link });
       if (sha256 === null) throw new Error(`${JSON.stringify(path)}'s row names no blob in ${blobs.name}`);
       const from = join(dir, String(i));
@@ -118,7 +115,7 @@ async function _sendStore(deps: { table: TablePort; store: Store; blobs: BlobSto
   const sha256s: (string | undefined)[] = [];
   const md5s = await md5Files(files, { sha256: sha256s });
   const sent: { path: string; rev: number; sha256: string }[] = [];
-  await eachInParallel(rows, FETCH_PARALLEL, async (r, i) => {
+  await eachInParallel(rows, BLOB_TRANSFERS, async (r, i) => {
     const [md5, sha256, file] = [digestOrNull(md5s[i] ?? null), sha256s[i], files[i] as string];
     if (md5 !== r.md5 || sha256 === undefined) {
       throw new Error(

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { SocError } from "../shared/errors.ts";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
-import { eachInParallel } from "./parallel.ts";
+import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
 import type { Failpoint } from "./failpoint.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 import { removeStage, stagePath } from "./stage.ts";
@@ -18,9 +18,6 @@ import { keepVersion, versionFile, versionPath } from "./versions.ts";
 // A node of a cluster (ClusterRows in table-port.ts) runs the same journal over every revision
 // after its cursor: another node's content comes from the object store, and it keeps no version
 // files (a version is a row naming its blob).
-
-/** Blobs fetched at once while a node places another node's revision. */
-const FETCH_PARALLEL = 8;
 
 /** What running the journal did, for the server's log. */
 export interface JournalRun {
@@ -212,7 +209,7 @@ function _fetchDir(store: Store, rev: number): string {
 
 /**
  * Fetches from the object store the content revision `rev` writes (another node's push, or a
- * restore), FETCH_PARALLEL at a time, each checked against its sha256. A blob that is gone is
+ * restore), BLOB_TRANSFERS at a time, each checked against its sha256. A blob that is gone is
  * skipped when a later revision has written over its path (its content was let go); otherwise
  * this throws naming the path and the blob.
  */
@@ -223,7 +220,7 @@ async function _fetchContent(deps: JournalDeps, rev: number, work: RevisionWork)
   mkdirSync(dir, { recursive: true });
   const files = work.changes.filter((c) => c.action !== "deleted" && c.link === null);
   const fetched = new Map<string, string | undefined>();
-  await eachInParallel(files, FETCH_PARALLEL, async (c, i) => {
+  await eachInParallel(files, BLOB_TRANSFERS, async (c, i) => {
     const to = join(dir, String(i));
     try {
       if (c.sha256 === null) throw new Error("its row names no blob");

@@ -1,3 +1,6 @@
+/** Blobs moved to or from the object store at once, by one push, one journal run or one joining node. */
+export const BLOB_TRANSFERS = 8;
+
 /**
  * Runs `fn` over `items`, at most `limit` at once, in order of start. After the first failure no
  * new item starts; once those under way have settled, that first error is thrown.
