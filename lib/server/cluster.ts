@@ -30,7 +30,8 @@ export async function joinCluster(deps: { table: TablePort; store: Store; blobs:
   }
   if ("unsent" in joined) throw new Error(`the table still names content that is not in ${blobs.name}`);
   if ("placed" in joined) return joined.placed;
-  const rows = await cluster.liveContent();
+  // As of the join: a row written since is placed by the journal, in order (its blob may already be let go).
+  const rows = (await cluster.liveContent()).filter((r) => r.rev <= joined.joinAt);
   const dir = join(store.stateDir, "fetch", "join");
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });

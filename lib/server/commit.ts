@@ -89,7 +89,7 @@ export async function commitPush(
       result = await deps.table.commit(change, { nowMs: deps.now(), keepVersions, source: { stage: req.stage } });
       const placed = (rev: number) => {
         if (rev < result.revision || stored) return;
-        if (deps.gate) storePlaced(deps.gate);
+        if (deps.gate) storePlaced(deps.gate, rev);
         store();
       };
       try {

@@ -14,6 +14,8 @@ const MAIN = 1;
 const PLACING = 2;
 /** The worker's revisions are all in the store; it syncs the store to disk and clears the journal. */
 const SYNCING = 3;
+/** The oldest revision not yet placed, when none is known: past any head. */
+const NOTHING_UNPLACED = 0x7fffffff;
 
 /** The shared words (over a SharedArrayBuffer, so they can be handed to a worker): [state, oldest revision not yet placed, or 0: any]. */
 export interface JournalGate {
@@ -43,8 +45,14 @@ export async function enterJournal(gate: JournalGate, unplacedFrom: (() => Promi
   if (unplacedFrom) Atomics.store(gate.word, 1, await unplacedFrom());
 }
 
-/** The worker: every revision it committed has its files in the store (what is left is syncing and clearing). */
-export function storePlaced(gate: JournalGate): void {
+/**
+ * The worker: every revision it committed has its files in the store (what is left is syncing and
+ * clearing), and so has every revision up to `upTo` when given. A node of a cluster may go on to
+ * place later revisions other nodes committed meanwhile: until it lets the journal go, an answer
+ * that may show one of those waits.
+ */
+export function storePlaced(gate: JournalGate, upTo?: number): void {
+  Atomics.store(gate.word, 1, upTo === undefined ? NOTHING_UNPLACED : upTo + 1);
   if (Atomics.compareExchange(gate.word, 0, PLACING, SYNCING) === PLACING) Atomics.notify(gate.word, 0);
 }
 
@@ -70,7 +78,12 @@ export function resetJournalGate(gate: JournalGate): void {
 export async function storeWhole(gate: JournalGate, deps: JournalDeps, step: GateStep = "write"): Promise<void> {
   for (;;) {
     const state = Atomics.load(gate.word, 0);
-    if (state === SYNCING) return;
+    if (state === SYNCING) {
+      // The worker's own revisions are placed; one another node committed since may not be yet.
+      if (step === "read" || (await deps.table.head()) < Atomics.load(gate.word, 1)) return;
+      await _change(gate, state);
+      continue;
+    }
     if (state === PLACING) {
       // Heads only grow: a head read now below the floor was below it for the read before, too.
       if (step === "read" || (step === "answer" && (await deps.table.head()) < Atomics.load(gate.word, 1))) return;

@@ -312,14 +312,15 @@ function _clusterRows(t: PgTable, node: string): ClusterRows {
     },
     liveContent: async () =>
       (
-        (await sql`SELECT path, mode, size, link, sha256 FROM files WHERE NOT deleted ORDER BY path`) as {
+        (await sql`SELECT path, rev, mode, size, link, sha256 FROM files WHERE NOT deleted ORDER BY path`) as {
           path: string;
+          rev: string;
           mode: number;
           size: string;
           link: string | null;
           sha256: string | null;
         }[]
-      ).map((r) => ({ ...r, size: Number(r.size) })),
+      ).map((r) => ({ ...r, rev: Number(r.rev), size: Number(r.size) })),
   };
 }
 

@@ -150,8 +150,8 @@ export interface ClusterRows {
   recordBlobs(blobs: readonly { path: string; rev: number; sha256: string }[]): Promise<void>;
   /** This node holds every revision's files up to `rev`. */
   joined(rev: number): Promise<void>;
-  /** Every live row's content, for a node joining: its path, mode, size and blob, or its link. */
-  liveContent(): Promise<{ path: string; mode: number; size: number; link: string | null; sha256: string | null }[]>;
+  /** Every live row's content, for a node joining: its path, revision, mode, size and blob, or its link. */
+  liveContent(): Promise<{ path: string; rev: number; mode: number; size: number; link: string | null; sha256: string | null }[]>;
 }
 
 /** What history knows of a path as of a revision. */
