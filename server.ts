@@ -4,7 +4,7 @@ import { createFailpoint } from "./lib/server/failpoint.ts";
 import { replayJournalAtStart } from "./lib/server/journal.ts";
 import { openStore } from "./lib/server/store.ts";
 import { isPostgresUrl, openTablePort } from "./lib/server/open-table.ts";
-import { CACHE_KEEP_MS, joinCluster, pruneBlobCache } from "./lib/server/cluster.ts";
+import { joinCluster } from "./lib/server/cluster.ts";
 import { importSqliteTable } from "./lib/server/pg-import.ts";
 import { openPgTable } from "./lib/server/pg-table.ts";
 import { createAnnouncer } from "./lib/server/announcer.ts";
@@ -82,7 +82,6 @@ async function main(): Promise<void> {
     if (sweeping) return; // one at a time: the last one is still going
     sweeping = true;
     try {
-      if (clustered) pruneBlobCache(store, Date.now() - CACHE_KEEP_MS);
       if (!(await table.lead())) return;
       await sweepVersions(table, store, { nowMs: Date.now(), keepDays: config.keepDays });
       if (!collector) return;

@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
-import { BadInputError, SocError } from "../lib/shared/errors.ts";
-import { findContent } from "../lib/server/history.ts";
+import { BadInputError, NotFoundError, SocError } from "../lib/shared/errors.ts";
+import { findContent, type ContentAt } from "../lib/server/history.ts";
+import type { BlobStore } from "../lib/server/s3-blobs.ts";
 import { ContentQuery, Log, LogQuery, Restore, RestoreRequest, Verify } from "../lib/shared/protocol.ts";
 import { restorePaths } from "../lib/server/restore.ts";
 import type { JournalDeps } from "../lib/server/journal.ts";
@@ -21,13 +22,14 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
       .get(
         "/content",
         async ({ query, request }) => {
-          const content = await findContent(deps.table, deps.store, query.path, _whole("rev", query.rev), deps.blobs);
+          const content = await findContent(deps.table, deps.store, query.path, _whole("rev", query.rev));
           if (content.link !== undefined) {
             // Never read through: its target is all there is, and it travels in the row.
             const what = `${JSON.stringify(query.path)} is a symlink to ${JSON.stringify(content.link)} at revision ${content.rev}`;
             throw new SocError("is_symlink", `${what}; it has no bytes to send`, { status: 409 });
           }
-          const file = Bun.file(content.file);
+          const bytes = content.file === "" ? await _blobBytes(deps.blobs, content) : Bun.file(content.file);
+          const size = bytes.size;
           const etag = `"${content.md5}"`;
           const headers = {
             "content-type": "application/octet-stream",
@@ -37,13 +39,13 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
             "accept-ranges": "bytes",
           };
           // A download broken off resumes where it stopped (the http transport): one range, if the content is still the same.
-          const range = requestedRange(request.headers.get("range"), request.headers.get("if-range"), etag, file.size);
-          if (range === "unsatisfiable") return new Response(null, { status: 416, headers: { ...headers, "content-range": `bytes */${file.size}` } });
-          if (range === undefined) return new Response(file, { headers: { ...headers, "content-length": String(file.size) } });
+          const range = requestedRange(request.headers.get("range"), request.headers.get("if-range"), etag, size);
+          if (range === "unsatisfiable") return new Response(null, { status: 416, headers: { ...headers, "content-range": `bytes */${size}` } });
+          if (range === undefined) return new Response(bytes.slice(0, size), { headers: { ...headers, "content-length": String(size) } });
           const length = range.end - range.start + 1;
-          return new Response(file.slice(range.start, range.end + 1), {
+          return new Response(bytes.slice(range.start, range.end + 1), {
             status: 206,
-            headers: { ...headers, "content-length": String(length), "content-range": `bytes ${range.start}-${range.end}/${file.size}` },
+            headers: { ...headers, "content-length": String(length), "content-range": `bytes ${range.start}-${range.end}/${size}` },
           });
         },
         {
@@ -77,4 +79,19 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
 function _whole(name: string, value: number | undefined): number | undefined {
   if (value !== undefined && !Number.isSafeInteger(value)) throw new BadInputError(`${name} must be a whole number`);
   return value;
+}
+
+/** Old content a node of a cluster reads from its blob, streamed by ranged GETs: its size, and the bytes `start` up to `end` (exclusive) as a Response body. */
+async function _blobBytes(
+  blobs: BlobStore | undefined,
+  content: ContentAt,
+): Promise<{ size: number; slice(start: number, end: number): ReadableStream<Uint8Array> | null }> {
+  const { sha256, size } = content;
+  if (!blobs || sha256 === undefined)
+    throw new NotFoundError(`the content of ${JSON.stringify(content.path)} written at revision ${content.rev} is not in the object store`);
+  if (!(await blobs.has(sha256))) {
+    throw new NotFoundError(`the content of ${JSON.stringify(content.path)} written at revision ${content.rev} is missing from ${blobs.name}`);
+  }
+  // S3 reads `end` inclusively; an empty content has no byte to ask for.
+  return { size, slice: (start, end) => (end > start ? blobs.read(sha256, start, end - 1) : null) };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, statSync, utimesSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
 import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
@@ -59,48 +59,6 @@ export async function joinCluster(deps: { table: TablePort; store: Store; blobs:
   await cluster.joined(joined.joinAt);
   deps.log?.(`joined the cluster at revision ${joined.joinAt}: placed its ${rows.length} live files from ${blobs.name}`);
   return joined.joinAt;
-}
-
-/** How long a blob fetched for a download stays in a node's cache (`<stateDir>/cache/`) after it was last asked for. */
-export const CACHE_KEEP_MS = 60 * 60 * 1000;
-
-/** The local copy of blob `sha256` (`size` bytes) in `<stateDir>/cache/`, fetched once and checked, for old content a client downloads. */
-export async function cachedBlob(store: Store, blobs: BlobStore, sha256: string, size: number): Promise<string> {
-  const file = join(_cacheDir(store), sha256);
-  const now = new Date();
-  try {
-    utimesSync(file, now, now); // asked for again: kept another CACHE_KEEP_MS
-    return file;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-  }
-  mkdirSync(_cacheDir(store), { recursive: true });
-  await blobs.fetch(sha256, size, file);
-  return file;
-}
-
-/** Deletes the cached blobs not asked for since `cutoffMs` (a download that has one open keeps reading it); returns how many. */
-export function pruneBlobCache(store: Store, cutoffMs: number): number {
-  let names: string[];
-  try {
-    names = readdirSync(_cacheDir(store));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return 0;
-    throw error;
-  }
-  let pruned = 0;
-  for (const name of names) {
-    const file = join(_cacheDir(store), name);
-    const st = statSync(file, { throwIfNoEntry: false });
-    if (!st || st.mtimeMs >= cutoffMs) continue;
-    rmSync(file, { force: true });
-    pruned++;
-  }
-  return pruned;
-}
-
-function _cacheDir(store: Store): string {
-  return join(store.stateDir, "cache");
 }
 
 /**

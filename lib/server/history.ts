@@ -7,8 +7,6 @@ import { resolveIn, type Store } from "./store.ts";
 import type { TablePort } from "./table-port.ts";
 import type { Table } from "./table.ts";
 import { versionFile } from "./versions.ts";
-import { cachedBlob } from "./cluster.ts";
-import type { BlobStore } from "./s3-blobs.ts";
 
 /** Entries GET /v1/log returns when no limit is given. */
 export const DEFAULT_LOG_LIMIT = 100;
@@ -17,7 +15,7 @@ export const DEFAULT_LOG_LIMIT = 100;
 export interface ContentAt extends FileContent {
   /** The revision that wrote this content. */
   rev: number;
-  /** Absolute path of the bytes: the store file when current, else the kept version (or its blob, cached); "" for a symlink. */
+  /** Absolute path of the bytes: the store file when current, else the kept version; "" for a symlink, and for old content a node of a cluster reads from its blob. */
   file: string;
   current: boolean;
 }
@@ -57,9 +55,9 @@ export function readLog(table: Table, opts: { path?: string; limit?: number } = 
  * The content of `path` as of revision `rev` (default: the current one): what the latest change
  * to it at or before `rev` wrote. Throws NotFoundError saying why there is none: the path never
  * existed (or not yet), was deleted, its old content expired, or its file is missing. A node of a
- * cluster reads old content from the object store `blobs`, through its cache.
+ * cluster keeps no version files: old content has no `file`, only its blob (`sha256`).
  */
-export async function findContent(table: TablePort, store: Store, path: string, rev?: number, blobs?: BlobStore): Promise<ContentAt> {
+export async function findContent(table: TablePort, store: Store, path: string, rev?: number): Promise<ContentAt> {
   checkRepoPath(path);
   const head = await table.head();
   if (rev !== undefined && rev > head) throw new NotFoundError(`revision ${rev} does not exist; the server is at revision ${head}`);
@@ -76,10 +74,9 @@ export async function findContent(table: TablePort, store: Store, path: string, 
   if (!kept) throw new NotFoundError(`${written} is no longer kept (old versions expire after the server's --keep-days)`);
   if (content.link !== undefined) return { ...content, path, file: "", current }; // a symlink's target is in its row: nothing to read
   if (!current && table.cluster) {
-    // A node of a cluster keeps its versions in the object store only: the bytes come through its cache.
-    const blob = content.sha256;
-    if (blob === undefined || !blobs) throw new NotFoundError(`${written} is not in the object store`);
-    return { ...content, path, file: await cachedBlob(store, blobs, blob, content.size), current };
+    // A node of a cluster keeps its versions in the object store only: the bytes are read from there.
+    if (content.sha256 === undefined) throw new NotFoundError(`${written} is not in the object store`);
+    return { ...content, path, file: "", current };
   }
   const file = current ? resolveIn(store.root, path) : versionFile(store, path, change.rev);
   if (!lstatSync(file, { throwIfNoEntry: false })?.isFile()) throw new NotFoundError(`${written} is missing on the server; run verify`);

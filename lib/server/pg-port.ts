@@ -1,5 +1,6 @@
 import { ancestorPaths } from "../shared/paths.ts";
-import { followPgHead, pgLeadership } from "./pg-coordination.ts";
+import { SocError } from "../shared/errors.ts";
+import { followPgHead, pgLeadership, type Leadership } from "./pg-coordination.ts";
 import { openPgTable, pgChangesSince, pgCommitRows, pgCurrentRevision, pgDatabaseId, pgReadLog, pgReadRow, type PgTable } from "./pg-table.ts";
 import {
   contentElsewhere,
@@ -34,6 +35,8 @@ export async function openPgPort(url: string, opts: { commitThread?: boolean; no
   // The commit worker's own port answers no long poll: it listens for nothing.
   const follower = opts.commitThread ? _unfollowed() : stack.use(await followPgHead(t, () => listeners.forEach((l) => l())));
   const leadership = stack.use(pgLeadership(t, LEADER_LOCK));
+  // A node is one process: the lock named by its id, held while it runs (not by its commit worker, which shares its id).
+  const nodeLock = opts.node !== undefined && !opts.commitThread ? stack.use(pgLeadership(t, _nodeLockKey(opts.node))) : undefined;
   const owned = stack.move();
   const close = () => owned.disposeAsync();
   const { sql } = t;
@@ -79,7 +82,7 @@ export async function openPgPort(url: string, opts: { commitThread?: boolean; no
         rev: Number(r.rev),
       })),
     journal: opts.node === undefined ? _journalRows(t) : _nodeJournalRows(t, opts.node),
-    ...(opts.node === undefined ? {} : { cluster: _clusterRows(t, opts.node) }),
+    ...(opts.node === undefined ? {} : { cluster: _clusterRows(t, opts.node, nodeLock) }),
     blobs: _blobRows(t),
     lead: () => leadership.lead(),
     checkpoint: () => {},
@@ -251,11 +254,22 @@ function _nodeJournalRows(t: PgTable, node: string): JournalRows {
   };
 }
 
-function _clusterRows(t: PgTable, node: string): ClusterRows {
+/** The advisory lock key of node `node` (its first 13 hex digits: a safe integer, in the one-key lock space with LEADER_LOCK). */
+function _nodeLockKey(node: string): number {
+  return Number.parseInt(node.slice(0, 13), 16);
+}
+
+function _clusterRows(t: PgTable, node: string, lock: Leadership | undefined): ClusterRows {
   const { sql } = t;
   return {
     node,
     join: async (content, directory) => {
+      if (!lock || !(await lock.lead())) {
+        throw new SocError(
+          "node_running",
+          `another server is running as node ${node} of this cluster: two servers never share a store directory (or its state directory); give each its own --store`,
+        );
+      }
       const placed = await sql.begin(async (tx) => {
         const [row] = (await tx`SELECT content FROM server FOR UPDATE`) as { content: string | null }[];
         const bound = row?.content ?? null;

@@ -53,10 +53,10 @@ export async function restorePaths(deps: JournalDeps, req: RestoreRequest, opts:
 // ---------------------------------------------------------------------------
 
 async function _source(deps: JournalDeps, path: string, rev: number | undefined): Promise<ContentAt> {
-  const { table, store, blobs } = deps;
-  if (rev !== undefined) return findContent(table, store, path, rev, blobs);
+  const { table, store } = deps;
+  if (rev !== undefined) return findContent(table, store, path, rev);
   const kept = await table.newestVersion(path);
-  if (kept !== undefined) return findContent(table, store, path, kept, blobs);
+  if (kept !== undefined) return findContent(table, store, path, kept);
   const known = (await table.changeAt(path, Number.MAX_SAFE_INTEGER)).change !== undefined;
   const name = JSON.stringify(path);
   throw new NotFoundError(known ? `no earlier content of ${name} is kept to restore` : `${name} has never existed on the server`);

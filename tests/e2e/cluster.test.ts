@@ -84,6 +84,9 @@ describe("two servers, one cluster", () => {
     for (const node of [one, two]) {
       const old = await createClient(node.url, undefined).content("d/x", 1);
       expect(await new Response(old.body).text()).toBe("one");
+      // A download broken off resumes with a range, read from the blob by a ranged GET.
+      const rest = await fetch(`${node.url}/v1/content?path=d/x&rev=1`, { headers: { range: "bytes=1-" } });
+      expect([rest.status, rest.headers.get("content-range"), await rest.text()]).toEqual([206, "bytes 1-2/3", "ne"]);
     }
     await cli(b, ["restore", "d/sub/y"]);
     await cli(a, ["pull"]);
@@ -177,6 +180,10 @@ describe("two servers, one cluster", () => {
     expect((wrong as SocError).code).toBe("wrong_node");
     expect((wrong as SocError).message).toContain(stage.slice(0, 8));
     expect((await first.commitPush(commit)).revision).toBe(1);
+    // One node, one process: a second server on the first one's store and state directory is refused.
+    const again = await c.node(join(dir.path, "one")).catch((error: Error) => error);
+    expect(again).toBeInstanceOf(Error);
+    expect((again as Error).message).toMatch(/another server is running as node [0-9a-f]{32} of this cluster/);
   });
 
   test("killed between its upload and its commit: no row names the orphan, and the cluster's collection deletes it only after the grace period", async () => {

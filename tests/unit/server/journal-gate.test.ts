@@ -59,6 +59,24 @@ describe("the journal gate", () => {
     leaveJournal(gate);
   });
 
+  test("a node's worker that goes on to place a revision another node committed after its own holds back answers that may show it, not the others", async () => {
+    using f = serverState("soc-gate-");
+    const gate = createJournalGate();
+    const deps = { table: f.port, store: f.store };
+    await enterJournal(gate, async () => 1); // the worker, about to commit revision 1
+    commitChangeset(f.table, changeset({ upserts: [upsertOf("a.txt", "a")] }), { nowMs: 0 }); // its revision 1
+    storePlaced(gate, 1); // placed; it goes on to revision 2, another node's
+    await storeWhole(gate, deps, "answer"); // the table is at 1: every revision it shows is placed
+    await storeWhole(gate, deps, "read");
+    commitChangeset(f.table, changeset({ upserts: [upsertOf("b.txt", "b")] }), { nowMs: 0 }); // revision 2, not placed yet
+    const [answer, write] = [storeWhole(gate, deps, "answer"), storeWhole(gate, deps, "write")];
+    expect(await settledSoon(answer)).toBe(false);
+    expect(await settledSoon(write)).toBe(false);
+    await storeWhole(gate, deps, "read"); // a read goes on: its answer is what waits
+    leaveJournal(gate);
+    await Promise.all([answer, write]);
+  });
+
   test("with no one holding it, a request finishes what a failed run left in the journal first", async () => {
     using f = serverState("soc-gate-");
     const gate = createJournalGate();
