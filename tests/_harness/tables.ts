@@ -4,7 +4,7 @@ import { startPostgres, type TestPostgres } from "./postgres.ts";
 
 /** One table engine under test: the server flags that give a server a table of its own in it. */
 export interface TableUnderTest {
-  name: "sqlite" | "postgres" | "postgres+s3";
+  name: "sqlite" | "postgres" | "sqlite+s3" | "postgres+s3";
   /** Flags for startServer: none for SQLite (its file in the server's state dir); a new database of the cluster for PostgreSQL. */
   serverArgs(): Promise<string[]>;
 }
@@ -13,8 +13,9 @@ export interface TableUnderTest {
  * Defines the suite in `body` once per table engine, each in a describe of its own: SQLite as
  * the server makes it by default, and PostgreSQL in a throwaway cluster started before the
  * suite and stopped after it, with a fresh database for each server that asks. With
- * `objectStore`, once more with PostgreSQL and a bucket of a throwaway Ceph RGW: each server is
- * then a node of a cluster of its own (its content in the bucket, versions as rows naming blobs).
+ * `objectStore`, twice more with a bucket of a throwaway Ceph RGW for each server's content:
+ * with SQLite (the bucket a second copy), and with PostgreSQL (each server then a node of a
+ * cluster of its own, versions as rows naming blobs).
  */
 export function overEveryTable(body: (t: TableUnderTest) => void, opts: { objectStore?: boolean } = {}): void {
   describe("table in sqlite", () => body({ name: "sqlite", serverArgs: async () => [] }));
@@ -33,35 +34,38 @@ export function overEveryTable(body: (t: TableUnderTest) => void, opts: { object
       },
     });
   });
-  if (opts.objectStore) describe("table in postgres, content in S3", () => _overPostgresAndS3(body));
+  if (!opts.objectStore) return;
+  describe("table in sqlite, content in S3", () => _overS3(body, { postgres: false }));
+  describe("table in postgres, content in S3", () => _overS3(body, { postgres: true }));
 }
 
-function _overPostgresAndS3(body: (t: TableUnderTest) => void): void {
-  let engines: [TestPostgres, TestRgw] | undefined;
+/** The servers' content in a bucket of a throwaway RGW: a second copy beside the store directory (SQLite), or a node of a cluster (PostgreSQL). */
+function _overS3(body: (t: TableUnderTest) => void, opts: { postgres: boolean }): void {
+  let rgw: TestRgw | undefined;
+  let pg: TestPostgres | undefined;
   let servers = 0;
   const S3_ENV = ["S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION"] as const;
   beforeAll(async () => {
-    const [pg, rgw] = await Promise.allSettled([startPostgres(), startRgw()]);
-    if (pg.status === "rejected" || rgw.status === "rejected") {
-      await Promise.all([pg, rgw].map((r) => (r.status === "fulfilled" ? r.value[Symbol.asyncDispose]() : undefined)));
-      throw pg.status === "rejected" ? pg.reason : (rgw as PromiseRejectedResult).reason;
-    }
-    engines = [pg.value, rgw.value];
+    const [started, db] = await Promise.allSettled([startRgw(), opts.postgres ? startPostgres() : Promise.resolve(undefined)]);
+    if (started.status === "fulfilled") rgw = started.value;
+    if (db.status === "fulfilled") pg = db.value;
+    if (started.status === "rejected") throw started.reason;
+    if (db.status === "rejected") throw db.reason;
     // The servers read the bucket's endpoint and keys from S3_*, as a user's do (startServer passes this process's environment).
-    const { endpoint, accessKeyId, secretAccessKey, region } = rgw.value;
+    const { endpoint, accessKeyId, secretAccessKey, region } = started.value;
     Object.assign(process.env, { S3_ENDPOINT: endpoint, S3_ACCESS_KEY_ID: accessKeyId, S3_SECRET_ACCESS_KEY: secretAccessKey, S3_REGION: region });
   }, 300_000);
   afterAll(async () => {
     for (const name of S3_ENV) delete process.env[name];
-    await Promise.all((engines ?? []).map((e) => e[Symbol.asyncDispose]()));
+    await Promise.all([rgw?.[Symbol.asyncDispose](), pg?.[Symbol.asyncDispose]()]);
   });
   body({
-    name: "postgres+s3",
+    name: opts.postgres ? "postgres+s3" : "sqlite+s3",
     serverArgs: async () => {
-      if (!engines) throw new Error("PostgreSQL or the RGW did not start");
+      if (!rgw || (opts.postgres && !pg)) throw new Error("the RGW (or PostgreSQL) did not start");
       const n = ++servers;
-      const [database, bucket] = await Promise.all([engines[0].createDatabase(`soc_s3_${n}`), engines[1].createBucket(`soc-table-${n}`)]);
-      return ["--database", database, "--content", `s3://${bucket}`];
+      const bucket = await rgw.createBucket(`soc-table-${n}`);
+      return [...(pg ? ["--database", await pg.createDatabase(`soc_s3_${n}`)] : []), "--content", `s3://${bucket}`];
     },
   });
 }
