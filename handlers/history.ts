@@ -28,7 +28,7 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
             const what = `${JSON.stringify(query.path)} is a symlink to ${JSON.stringify(content.link)} at revision ${content.rev}`;
             throw new SocError("is_symlink", `${what}; it has no bytes to send`, { status: 409 });
           }
-          const bytes = content.file === "" ? await _blobBytes(deps.blobs, content) : Bun.file(content.file);
+          const bytes = content.file === undefined ? await _blobBytes(deps.blobs, content) : Bun.file(content.file);
           const size = bytes.size;
           const etag = `"${content.md5}"`;
           const headers = {
@@ -87,10 +87,8 @@ async function _blobBytes(
   content: ContentAt,
 ): Promise<{ size: number; slice(start: number, end: number): ReadableStream<Uint8Array> | null }> {
   const { sha256, size } = content;
-  if (!blobs || sha256 === undefined)
-    throw new NotFoundError(`the content of ${JSON.stringify(content.path)} written at revision ${content.rev} is not in the object store`);
-  if (!(await blobs.has(sha256))) {
-    throw new NotFoundError(`the content of ${JSON.stringify(content.path)} written at revision ${content.rev} is missing from ${blobs.name}`);
+  if (!blobs || sha256 === undefined || !(await blobs.has(sha256))) {
+    throw new NotFoundError(`the content of ${JSON.stringify(content.path)} written at revision ${content.rev} is missing from the object store`);
   }
   // S3 reads `end` inclusively; an empty content has no byte to ask for.
   return { size, slice: (start, end) => (end > start ? blobs.read(sha256, start, end - 1) : null) };

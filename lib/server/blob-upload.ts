@@ -42,6 +42,7 @@ export async function uploadBlobs(
     });
   }
 }
+
 // ---------------------------------------------------------------------------
 
 async function _claim(deps: { table: TablePort; now: () => number }, keys: string[], stage: string): Promise<void> {

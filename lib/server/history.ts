@@ -15,8 +15,8 @@ export const DEFAULT_LOG_LIMIT = 100;
 export interface ContentAt extends FileContent {
   /** The revision that wrote this content. */
   rev: number;
-  /** Absolute path of the bytes: the store file when current, else the kept version; "" for a symlink, and for old content a node of a cluster reads from its blob. */
-  file: string;
+  /** Absolute path of the bytes: the store file when current, else the kept version; none for a symlink, nor for old content a node of a cluster reads from its blob. */
+  file?: string;
   current: boolean;
 }
 
@@ -72,11 +72,11 @@ export async function findContent(table: TablePort, store: Store, path: string, 
   const { action: _, ...content } = change;
   const written = `the content of ${name} written at revision ${change.rev}`;
   if (!kept) throw new NotFoundError(`${written} is no longer kept (old versions expire after the server's --keep-days)`);
-  if (content.link !== undefined) return { ...content, path, file: "", current }; // a symlink's target is in its row: nothing to read
+  if (content.link !== undefined) return { ...content, path, current }; // a symlink's target is in its row: nothing to read
   if (!current && table.cluster) {
     // A node of a cluster keeps its versions in the object store only: the bytes are read from there.
     if (content.sha256 === undefined) throw new NotFoundError(`${written} is not in the object store`);
-    return { ...content, path, file: "", current };
+    return { ...content, path, current };
   }
   const file = current ? resolveIn(store.root, path) : versionFile(store, path, change.rev);
   if (!lstatSync(file, { throwIfNoEntry: false })?.isFile()) throw new NotFoundError(`${written} is missing on the server; run verify`);

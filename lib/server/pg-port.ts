@@ -15,9 +15,6 @@ import {
   type TablePort,
 } from "./table-port.ts";
 
-/** What ClusterRows.join's transaction returns for a table whose own store directory holds content the bucket lacks. */
-const UNSENT = Number.MIN_SAFE_INTEGER;
-
 /** The advisory lock key of the background jobs' leader ("soc" and 1). */
 const LEADER_LOCK = 0x736f6301;
 
@@ -270,7 +267,7 @@ function _clusterRows(t: PgTable, node: string, lock: Leadership | undefined): C
           `another server is running as node ${node} of this cluster: two servers never share a store directory (or its state directory); give each its own --store`,
         );
       }
-      const placed = await sql.begin(async (tx) => {
+      return sql.begin(async (tx): Promise<Awaited<ReturnType<ClusterRows["join"]>>> => {
         const [row] = (await tx`SELECT content FROM server FOR UPDATE`) as { content: string | null }[];
         const bound = row?.content ?? null;
         const [h] = (await tx`SELECT rev FROM head`) as { rev: string }[];
@@ -281,7 +278,7 @@ function _clusterRows(t: PgTable, node: string, lock: Leadership | undefined): C
               EXISTS (SELECT 1 FROM files WHERE NOT deleted AND link IS NULL AND sha256 IS NULL)
                 OR EXISTS (SELECT 1 FROM versions WHERE link IS NULL AND sha256 IS NULL) AS unsent`) as { journal: boolean; unsent: boolean }[];
           if (left?.journal) throw notInObjectStore(directory, content);
-          if (left?.unsent) return UNSENT;
+          if (left?.unsent) return { unsent: true };
           await tx`UPDATE server SET content = ${content}`;
           await tx`INSERT INTO nodes (node, placed) VALUES (${node}, ${head}) ON CONFLICT (node) DO NOTHING`;
         } else if (bound === null) {
@@ -290,13 +287,11 @@ function _clusterRows(t: PgTable, node: string, lock: Leadership | undefined): C
           throw contentElsewhere(bound, content);
         }
         const [mine] = (await tx`SELECT placed FROM nodes WHERE node = ${node}`) as { placed: string }[];
-        if (mine) return Number(mine.placed);
-        if (head > 0) return -head; // a node new to a table with rows: it places them first
+        if (mine) return { placed: Number(mine.placed) };
+        if (head > 0) return { joinAt: head }; // a node new to a table with rows: it places them first
         await tx`INSERT INTO nodes (node, placed) VALUES (${node}, 0)`;
-        return 0;
+        return { placed: 0 };
       });
-      if (placed === UNSENT) return { unsent: true };
-      return placed < 0 ? { joinAt: -placed } : { placed };
     },
     unsentContent: async () =>
       (
