@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     return;
   }
   if (config.importFrom !== undefined) return importTable(config.database, config.importFrom);
-  const store = openStore(config.store, { stateDir: config.stateDir });
+  const store = openStore(config.store, { stateDir: config.stateDir, cache: config.cacheBytes !== undefined });
   const blobs = config.content && openBlobStore(config.content);
   // PostgreSQL and an object store: this server is one node of a cluster, however many there are.
   const clustered = blobs !== undefined && isPostgresUrl(config.database);
@@ -44,6 +44,7 @@ async function main(): Promise<void> {
     announcer,
     store,
     ...(config.content ? { content: config.content } : {}),
+    ...(config.cacheBytes !== undefined ? { cacheBytes: config.cacheBytes } : {}),
     token: config.token,
     insecure: config.insecure,
     version: pkg.version,

@@ -70,7 +70,7 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
         },
         { body: RestoreRequest, response: Restore },
       )
-      .post("/verify", (): Promise<Verify> => verifyStore(deps.table, deps.store), { response: Verify })
+      .post("/verify", (): Promise<Verify> => verifyStore(deps.table, deps.store, deps.blobs), { response: Verify })
   );
 }
 

@@ -3,7 +3,8 @@ import { SocError } from "../lib/shared/errors.ts";
 import { MAX_BODY_BYTES } from "../lib/shared/wire.ts";
 import type { Failpoint } from "../lib/server/failpoint.ts";
 import { createCommitter, type Committer } from "../lib/server/committer.ts";
-import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
+import { DEFAULT_CACHE_BYTES, DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
+import { openBlobCache } from "../lib/server/blob-cache.ts";
 import { storeWhole } from "../lib/server/journal-gate.ts";
 import { createAnnouncer, type Announcer } from "../lib/server/announcer.ts";
 import { openBlobStore, type BlobStoreOptions } from "../lib/server/s3-blobs.ts";
@@ -20,6 +21,7 @@ import { openapiRoutes } from "./openapi.ts";
 import { pushRoutes } from "./push.ts";
 import { tunnelRoutes } from "./tunnel.ts";
 import { UPLOADS_PREFIX, uploadRoutes } from "./uploads.ts";
+import { viewRoutes } from "./views.ts";
 
 /** What the HTTP app needs; nothing here reads the environment. */
 export interface AppDeps {
@@ -43,6 +45,8 @@ export interface AppDeps {
   log?: (line: string) => void;
   /** The object store that also holds every content (--content s3://…), by sha256. */
   content?: BlobStoreOptions;
+  /** Bytes a node with a cache (a store opened with `cache`) keeps of the object store's blobs (default DEFAULT_CACHE_BYTES). */
+  cacheBytes?: number;
   /** Crash tests only: where a commit fails or dies (SOC_TEST_FAILPOINT); one made by createFailpoint also cuts commits in the worker. */
   failpoint?: Failpoint;
   /** Runs push commits (default: createCommitter over this table and store, in a worker thread when it can). */
@@ -62,6 +66,7 @@ export function createApp(deps: AppDeps) {
   const announcer = deps.announcer ?? createAnnouncer(() => deps.table.knownHead());
   const announce = () => announcer.announce();
   const blobs = deps.content && openBlobStore(deps.content);
+  const cache = deps.store.cache && blobs ? openBlobCache(deps.store.root, blobs, deps.cacheBytes ?? DEFAULT_CACHE_BYTES) : undefined;
   // The journal's work on this thread (a node of a cluster places others' revisions from the object store).
   const journal = { ...deps, ...(blobs ? { blobs } : {}) };
   deps.table.onHeadMove(() => {
@@ -95,6 +100,7 @@ export function createApp(deps: AppDeps) {
     .use(changesRoutes({ ...deps, announcer }))
     .use(pushRoutes({ ...deps, now, commits, announce }))
     .use(historyRoutes({ ...journal, now, gate: commits.gate, announce }))
+    .use(viewRoutes({ ...deps, now, ...(cache ? { cache } : {}) }))
     .use(tunnelRoutes(deps))
     .use(uploadRoutes(deps))
     .use(openapiRoutes(deps));

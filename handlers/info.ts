@@ -15,6 +15,7 @@ export function infoRoutes(deps: { table: TablePort; store: Store; version: stri
       database: deps.table.id,
       transports: ["local", "tunnel", "ssh", "http"],
       store: deps.store.root,
+      ...(deps.store.cache ? { views: true } : {}),
     }),
     { response: Info },
   );

@@ -10,6 +10,7 @@ import {
   type Place,
   type PlaceRequest,
   type Upload,
+  type PushBasis,
   type PushBegin,
   type PushCommit,
   type PushCommitRequest,
@@ -18,8 +19,10 @@ import {
   type Restore,
   type RestoreRequest,
   type Verify,
+  type ViewBegin,
+  type ViewPart,
 } from "../shared/protocol.ts";
-import { COMMIT_STREAM_TYPE } from "../shared/wire.ts";
+import { CHANGESET_PART_BYTES, COMMIT_STREAM_TYPE, VIEW_MAX_PATHS } from "../shared/wire.ts";
 
 /** Typed calls to a soc server's `/v1` API. */
 export interface RemoteClient {
@@ -55,6 +58,12 @@ export interface RemoteClient {
   place(request: PlaceRequest): Promise<Place>;
   restore(request: RestoreRequest): Promise<Restore>;
   verify(): Promise<Verify>;
+  /** A server with a cache (Info.views): a view holding the current content of `paths`, for rsync to read; endView lets it go. */
+  openView(paths: readonly string[]): Promise<ViewBegin>;
+  /** Lets a view go. Never throws: the server sweeps a forgotten one after a day. */
+  endView(view: string): Promise<void>;
+  /** A server with a cache: the current content of `paths` as the basis of stage `stage`'s upload; answers the basis's path on the server. */
+  pushBasis(stage: string, paths: readonly string[]): Promise<string>;
 }
 
 /** A file's bytes from GET /v1/content and the md5 the server names for them (x-soc-md5); unchecked. */
@@ -104,7 +113,8 @@ export function createClient(url: string, token: string | undefined): RemoteClie
     if (!res.ok) throw _errorFrom(res.status, _errorIn(await res.text()), base);
     return res;
   };
-  const call = async <T>(method: "GET" | "POST", path: string, body?: unknown): Promise<T> => (await (await send(method, path, body)).json()) as T;
+  const call = async <T>(method: "GET" | "POST", path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> =>
+    (await (await send(method, path, body, opts)).json()) as T;
   const query = (params: Record<string, string | number | undefined>) =>
     new URLSearchParams(Object.entries(params).flatMap(([k, v]): [string, string][] => (v === undefined ? [] : [[k, String(v)]]))).toString();
   return {
@@ -130,6 +140,25 @@ export function createClient(url: string, token: string | undefined): RemoteClie
       return { head: page.head ?? page.revision, ...(page.database ? { database: page.database } : {}) };
     },
     beginPush: (client) => call<PushBegin>("POST", "/v1/push/begin", { client }),
+    openView: async (paths) => {
+      const view = await call<ViewBegin>("POST", "/v1/view/begin", {});
+      // No time limit: a node fetches what its cache lacks before it answers.
+      for (const batch of pathBatches(paths)) await call<ViewPart>("POST", "/v1/view/part", { view: view.view, paths: batch }, { timeoutMs: 0 });
+      return view;
+    },
+    endView: async (view) => {
+      try {
+        await send("POST", "/v1/view/end", { view });
+      } catch {
+        // best effort
+      }
+    },
+    pushBasis: async (stage, paths) => {
+      let basisPath = "";
+      for (const batch of pathBatches(paths, { always: true }))
+        ({ basisPath } = await call<PushBasis>("POST", "/v1/push/basis", { stage, paths: batch }, { timeoutMs: 0 }));
+      return basisPath;
+    },
     sendPushPart: (request) => call<PushPart>("POST", "/v1/push/part", request),
     commitPush: async (request, onProgress) => {
       // No time limit: the server streams progress (a heartbeat at least) until it answers.
@@ -172,6 +201,27 @@ export function createClient(url: string, token: string | undefined): RemoteClie
     restore: (request) => call<Restore>("POST", "/v1/restore", request),
     verify: () => call<Verify>("POST", "/v1/verify"),
   };
+}
+
+/**
+ * `paths` in batches of at most VIEW_MAX_PATHS paths and about CHANGESET_PART_BYTES of JSON each;
+ * none for no paths, unless `always` (then one, empty).
+ */
+export function pathBatches(paths: readonly string[], opts: { always?: boolean } = {}): string[][] {
+  const batches: string[][] = [];
+  let batch: string[] = [];
+  let bytes = 0;
+  for (const path of paths) {
+    const size = Buffer.byteLength(path) + 4; // quotes, comma, and room for escapes of the common kind
+    if (batch.length > 0 && (batch.length >= VIEW_MAX_PATHS || bytes + size > CHANGESET_PART_BYTES)) {
+      batches.push(batch);
+      [batch, bytes] = [[], 0];
+    }
+    batch.push(path);
+    bytes += size;
+  }
+  if (batch.length > 0 || (opts.always && batches.length === 0)) batches.push(batch);
+  return batches;
 }
 
 // ---------------------------------------------------------------------------

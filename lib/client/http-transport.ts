@@ -130,11 +130,11 @@ async function _download(client: RemoteClient, f: TransferFile, to: string, coun
   } finally {
     closeSync(fd);
   }
-  _setModeAndTime(to, f);
+  setModeAndTime(to, f);
 }
 
 /** As rsync -tp would: the row's permission bits, unless this filesystem holds none (left alone), and its mtime. */
-function _setModeAndTime(path: string, f: TransferFile): void {
+export function setModeAndTime(path: string, f: TransferFile): void {
   try {
     if (f.mode !== undefined) chmodSync(path, f.mode & PERMISSION_BITS);
   } catch (error) {

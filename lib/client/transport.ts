@@ -1,7 +1,8 @@
 import { UsageError } from "../shared/errors.ts";
-import type { Info, PushBegin } from "../shared/protocol.ts";
+import { join } from "node:path";
+import type { Info, PushBegin, ViewBegin } from "../shared/protocol.ts";
 import type { RemoteClient } from "./api.ts";
-import { httpTransport } from "./http-transport.ts";
+import { httpTransport, setModeAndTime } from "./http-transport.ts";
 import { runRsync } from "./rsync.ts";
 import { tunnelCommand, tunnelUrl } from "./tunnel.ts";
 
@@ -43,6 +44,7 @@ export interface Transport {
 /**
  * The transport `remote` names, for a server that described itself with `info`.
  * local: the store is on this filesystem, rsync copies directly (the server's paths).
+ * On a server with a cache (Info.views), rsync reads a view and reuses a basis the server makes per session.
  * ssh: rsync over ssh with the user's own keys, ~/.ssh/config and RSYNC_RSH honoured.
  * tunnel: rsync over the server's authenticated WebSocket; the token travels in the environment.
  * http: no rsync, the API alone (http-transport.ts).
@@ -50,32 +52,53 @@ export interface Transport {
 export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined, client: RemoteClient): Transport {
   const { rsync } = remote;
   if (remote.transport === "http") return httpTransport(client);
+  // A server with a cache has no tree to read: a download reads a view made for it, an upload reuses a basis made for its stage.
+  const views = info.views === true;
+  const basisOf = async (stage: PushBegin, files: readonly TransferFile[]) =>
+    views ? await client.pushBasis(stage.stage, _paths(files)) : info.store;
+  const download = (read: (view?: ViewBegin) => string, rsh?: string[], env?: Record<string, string | undefined>): Transport["download"] =>
+    views
+      ? async (files, dest, onProgress) => {
+          const view = await client.openView(_paths(files));
+          try {
+            await runRsync({ src: read(view), dest, files: _paths(files), compare: "always", ...(rsh ? { rsh } : {}) }, { rsync, env, onProgress });
+          } finally {
+            await client.endView(view.view);
+          }
+          // A view's files are links to the server's cache: the mode and mtime are the rows'.
+          for (const f of files) setModeAndTime(join(dest, ...f.path.split("/")), f);
+        }
+      : (files, dest, onProgress) =>
+          runRsync({ src: read(), dest, files: _paths(files), compare: "always", ...(rsh ? { rsh } : {}) }, { rsync, env, onProgress });
   if (remote.transport === "local") {
     return {
-      upload: (top, files, stage, compare, onProgress) =>
-        runRsync({ src: top, dest: stage.stagePath, files: _paths(files), basis: info.store, compare }, { rsync, onProgress }),
+      upload: async (top, files, stage, compare, onProgress) =>
+        runRsync({ src: top, dest: stage.stagePath, files: _paths(files), basis: await basisOf(stage, files), compare }, { rsync, onProgress }),
       // No --copy-dest from the tree: on one filesystem rsync copies whole files anyway.
-      download: (files, dest, onProgress) => runRsync({ src: info.store, dest, files: _paths(files), compare: "always" }, { rsync, onProgress }),
+      download: download((view) => view?.viewPath ?? info.store),
     };
   }
   if (remote.transport === "ssh") {
     const { host, path } = parseSshTarget(remote.ssh ?? "");
     const store = path ?? info.store;
     return {
-      upload: (top, files, stage, compare, onProgress) =>
-        runRsync({ src: top, dest: `${host}:${stage.stagePath}`, files: _paths(files), basis: store, compare }, { rsync, onProgress }),
-      download: (files, dest, onProgress) =>
-        runRsync({ src: `${host}:${store}`, dest, files: _paths(files), compare: "always" }, { rsync, onProgress }),
+      upload: async (top, files, stage, compare, onProgress) =>
+        runRsync(
+          { src: top, dest: `${host}:${stage.stagePath}`, files: _paths(files), basis: views ? await basisOf(stage, files) : store, compare },
+          { rsync, onProgress },
+        ),
+      download: download((view) => `${host}:${view?.viewPath ?? store}`),
     };
   }
   const env = { SOC_TUNNEL_URL: tunnelUrl(remote.url), SOC_TOKEN: token };
   const rsh = tunnelCommand();
   return {
-    // The server confines this rsync to the stage and adds --copy-dest at the store itself.
-    upload: (top, files, stage, compare, onProgress) =>
-      runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files: _paths(files), compare, rsh }, { rsync, env, onProgress }),
-    download: (files, dest, onProgress) =>
-      runRsync({ src: "soc:store", dest, files: _paths(files), compare: "always", rsh }, { rsync, env, onProgress }),
+    // The server confines this rsync to the stage and adds --copy-dest at the store (or the stage's basis) itself.
+    upload: async (top, files, stage, compare, onProgress) => {
+      if (views) await basisOf(stage, files);
+      await runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files: _paths(files), compare, rsh }, { rsync, env, onProgress });
+    },
+    download: download((view) => (view ? `soc:view/${view.view}` : "soc:store"), rsh, env),
   };
 }
 

@@ -15,8 +15,8 @@ import { digestOrNull, md5Files } from "../shared/hash.ts";
  * At start, before the journal runs: binds the table to object store `blobs` (the first node, or
  * this server moving from its own store directory) and makes this server a node. A node new to a
  * table with rows first fills its store directory with every live row's content, from the
- * object store, as of the head then; the journal places what came after. Returns the revision
- * its store directory holds.
+ * object store, as of the head then; the journal places what came after (a node with a cache
+ * fills nothing). Returns the revision its store directory holds.
  */
 export async function joinCluster(deps: { table: TablePort; store: Store; blobs: BlobStore; log?: (line: string) => void }): Promise<number> {
   const { table, store, blobs } = deps;
@@ -24,12 +24,21 @@ export async function joinCluster(deps: { table: TablePort; store: Store; blobs:
   if (!cluster) throw new Error("joinCluster: the table was not opened as a node's");
   const [content, directory] = [`the object store ${blobs.name}`, `the directory store ${store.id}`];
   let joined = await cluster.join(content, directory);
+  if ("unsent" in joined && store.cache) {
+    throw new Error(`the table names content that is not in ${blobs.name} yet; start once with --store (the old store directory) to send it up`);
+  }
   if ("unsent" in joined) {
     await _sendStore(deps);
     joined = await cluster.join(content, directory);
   }
   if ("unsent" in joined) throw new Error(`the table still names content that is not in ${blobs.name}`);
   if ("placed" in joined) return joined.placed;
+  if (store.cache) {
+    // Nothing to fill: a node with a cache fetches content when a session asks for it.
+    await cluster.joined(joined.joinAt);
+    deps.log?.(`joined the cluster at revision ${joined.joinAt}, with a cache of ${blobs.name}`);
+    return joined.joinAt;
+  }
   // As of the join: a row written since is placed by the journal, in order (its blob may already be let go).
   const rows = (await cluster.liveContent()).filter((r) => r.rev <= joined.joinAt);
   const dir = join(store.stateDir, "fetch", "join");

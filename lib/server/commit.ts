@@ -139,6 +139,7 @@ function _wholeChangeset(deps: CommitDeps, req: PushCommitRequest): PushCommitRe
 
 /** push --force: staged files whose rows this commit left unchanged go back over the store's copies. */
 async function _repair(deps: CommitDeps, stage: string, upserts: readonly Upsert[], result: PushCommit): Promise<void> {
+  if (deps.store.cache) return; // no tree to repair: the commit sent every blob the bucket lacked
   const stored = new Set(result.stored);
   // Read while this commit holds the journal: no other commit of this store can change them meanwhile.
   const rows = new Map<string, FileRow | undefined>();

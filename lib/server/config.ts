@@ -6,11 +6,15 @@ import { parseFailpoint, type FailpointSpec } from "./failpoint.ts";
 import { DEFAULT_BLOB_GRACE_HOURS } from "./blob-gc.ts";
 import type { BlobStoreOptions } from "./s3-blobs.ts";
 import { isPostgresUrl } from "./open-table.ts";
+import { parseCacheSize } from "./blob-cache.ts";
 
 /** Everything `server.ts` needs to start; absolute paths. */
 export interface ServerConfig {
   help: false;
+  /** The store directory, or with --cache the cache directory. */
   store: string;
+  /** --cache: the store is a node's bounded cache of the object store's blobs, this many bytes (--cache-size), not the live tree. */
+  cacheBytes: number | undefined;
   /** The table: a SQLite file (absolute) or a postgres:// URL. */
   database: string;
   /** The object store that also holds every content, by sha256 (--content s3://BUCKET[/PREFIX]); undefined: the store directory alone. */
@@ -40,13 +44,19 @@ export const DEFAULT_PORT = 8417;
 /** Days a replaced or deleted file's old content is kept when --keep-days is not given. */
 export const DEFAULT_KEEP_DAYS = 30;
 
+/** Bytes a node's cache (--cache) holds when --cache-size does not say: 10 GiB. */
+export const DEFAULT_CACHE_BYTES = 10 * 1024 ** 3;
+
 /** Tunnel (rsync) sessions a server runs at once when neither --max-rsync-sessions nor SOC_MAX_RSYNC_SESSIONS says. */
 export const DEFAULT_MAX_RSYNC_SESSIONS = 16;
 
 /** `soc-server --help` text. */
 export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
+       bun run server.ts --cache DIR --database postgres://… --content s3://… [options]
 
-  --store DIR         directory holding the synced files (required unless $SOC_STORE; created if missing)
+  --store DIR         directory holding the synced files (required unless $SOC_STORE or --cache; created if missing)
+  --cache DIR         instead of a store: a node of a cluster keeping only a cache of the bucket's content
+                      in DIR, at most --cache-size (default 10G); each pull and push gets links to what it needs
   --database FILE|URL the table: a SQLite file, or postgres://USER:PASSWORD@HOST/DB for PostgreSQL
                       (default: $SOC_DATABASE, else <store parent>/.soc-server/soc.db; --db is the older name)
   --port N            TCP port, 0 for any free one (default: $SOC_PORT, else ${DEFAULT_PORT})
@@ -59,6 +69,7 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
                       also keep every content in an S3 bucket, by its sha256 (default: $SOC_CONTENT);
                       the endpoint and keys come from S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY
                       and S3_REGION
+  --cache-size SIZE   bytes the --cache holds, or K, M, G or T of them (default 10G)
   --blob-grace-hours N
                       leave a blob no row points at N hours before deleting it (default: ${DEFAULT_BLOB_GRACE_HOURS})
   --keep-days N       keep replaced and deleted files' old content N days (default: ${DEFAULT_KEEP_DAYS}; 0 keeps none)
@@ -78,7 +89,8 @@ export const SERVER_USAGE = `usage: bun run server.ts --store DIR [options]
 export function readServerConfig(argv: string[], env: Record<string, string | undefined>): ServerConfig | { help: true } {
   const { values } = _parse(argv);
   if (values.help) return { help: true };
-  const storeArg = values.store ?? (env.SOC_STORE?.trim() || undefined);
+  if (values.store !== undefined && values.cache !== undefined) throw new UsageError("give --store DIR or --cache DIR, not both");
+  const storeArg = values.cache ?? values.store ?? (env.SOC_STORE?.trim() || undefined);
   if (!storeArg) throw new UsageError("--store DIR is required");
   const store = resolve(storeArg);
   const stateDir = join(dirname(store), ".soc-server");
@@ -98,11 +110,13 @@ export function readServerConfig(argv: string[], env: Record<string, string | un
   const blobGraceHours = _wholeNumber("--blob-grace-hours", values["blob-grace-hours"] ?? String(DEFAULT_BLOB_GRACE_HOURS));
   const database = _database(values.database ?? values.db ?? (env.SOC_DATABASE?.trim() || undefined), stateDir);
   const importFrom = values.import === undefined ? undefined : resolve(values.import);
+  const cacheBytes = _cacheBytes(values.cache !== undefined, values["cache-size"], content, database);
   if (importFrom !== undefined && !isPostgresUrl(database))
     throw new UsageError("--import copies a SQLite table into PostgreSQL: give --database postgres://…");
   return {
     help: false,
     store,
+    cacheBytes,
     database,
     content,
     blobGraceHours,
@@ -128,6 +142,8 @@ function _parse(argv: string[]) {
       allowPositionals: false,
       options: {
         store: { type: "string" },
+        cache: { type: "string" },
+        "cache-size": { type: "string" },
         database: { type: "string" },
         content: { type: "string" },
         import: { type: "string" },
@@ -159,6 +175,20 @@ function _content(url: string | undefined, env: Record<string, string | undefine
     region: from("S3_REGION"),
   };
   return { ...(Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Omit<BlobStoreOptions, "url">), url };
+}
+
+function _cacheBytes(cache: boolean, size: string | undefined, content: BlobStoreOptions | undefined, database: string): number | undefined {
+  if (!cache) {
+    if (size !== undefined) throw new UsageError("--cache-size sizes a --cache DIR: give one");
+    return undefined;
+  }
+  if (content === undefined) throw new UsageError("--cache keeps content of an object store: give --content s3://BUCKET");
+  if (!isPostgresUrl(database)) throw new UsageError("--cache makes this server a node of a cluster: give --database postgres://…");
+  if (size === undefined) return DEFAULT_CACHE_BYTES;
+  const bytes = parseCacheSize(size);
+  if (bytes === undefined)
+    throw new UsageError(`--cache-size must be a number of bytes, or of K, M, G or T (as 512M, 20G), got ${JSON.stringify(size)}`);
+  return bytes;
 }
 
 function _wholeNumber(name: string, value: string): number {

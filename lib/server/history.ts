@@ -73,8 +73,8 @@ export async function findContent(table: TablePort, store: Store, path: string, 
   const written = `the content of ${name} written at revision ${change.rev}`;
   if (!kept) throw new NotFoundError(`${written} is no longer kept (old versions expire after the server's --keep-days)`);
   if (content.link !== undefined) return { ...content, path, current }; // a symlink's target is in its row: nothing to read
-  if (!current && table.cluster) {
-    // A node of a cluster keeps its versions in the object store only: the bytes are read from there.
+  if ((!current && table.cluster) || store.cache) {
+    // A node of a cluster keeps its versions in the object store only (a node with a cache, all its content): the bytes are read from there.
     if (content.sha256 === undefined) throw new NotFoundError(`${written} is not in the object store`);
     return { ...content, path, current };
   }

@@ -17,7 +17,8 @@ import { keepVersion, versionFile, versionPath } from "./versions.ts";
 // when the server starts, before it listens. Only then is the entry cleared and the stage removed.
 // A node of a cluster (ClusterRows in table-port.ts) runs the same journal over every revision
 // after its cursor: another node's content comes from the object store, and it keeps no version
-// files (a version is a row naming its blob).
+// files (a version is a row naming its blob); a node with a cache (--cache) keeps no tree either,
+// so for it the journal only moves its cursor and removes its stages.
 
 /** What running the journal did, for the server's log. */
 export interface JournalRun {
@@ -49,13 +50,18 @@ export async function runJournal(deps: JournalDeps): Promise<JournalRun> {
   const { table, store } = deps;
   const run: JournalRun = { finished: [], displaced: [] };
   for (const entry of await table.journal.entries()) {
-    const work = await table.journal.work(entry.rev);
-    const fetched = table.cluster && !("stage" in entry.source) ? await _fetchContent(deps, entry.rev, work) : undefined;
-    // A node of a cluster keeps no version files: its versions are rows naming their blobs.
-    const todo = table.cluster ? { ...work, keep: [] } : work;
-    for (const path of _applyRevision(store, entry, todo, fetched, deps.failpoint, deps.onPlaced)) run.displaced.push({ rev: entry.rev, path });
+    if (store.cache) {
+      // A node with a cache places nothing: every content is in the object store, and sessions link it from the cache.
+      deps.onPlaced?.(entry.rev);
+    } else {
+      const work = await table.journal.work(entry.rev);
+      const fetched = table.cluster && !("stage" in entry.source) ? await _fetchContent(deps, entry.rev, work) : undefined;
+      // A node of a cluster keeps no version files: its versions are rows naming their blobs.
+      const todo = table.cluster ? { ...work, keep: [] } : work;
+      for (const path of _applyRevision(store, entry, todo, fetched, deps.failpoint, deps.onPlaced)) run.displaced.push({ rev: entry.rev, path });
+      if (fetched) rmSync(_fetchDir(store, entry.rev), { recursive: true, force: true });
+    }
     await table.journal.clear(entry.rev);
-    if (fetched) rmSync(_fetchDir(store, entry.rev), { recursive: true, force: true });
     if ("stage" in entry.source) removeStage(store, entry.source.stage);
     run.finished.push(entry.rev);
   }

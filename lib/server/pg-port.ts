@@ -330,6 +330,17 @@ function _clusterRows(t: PgTable, node: string, lock: Leadership | undefined): C
           sha256: string | null;
         }[]
       ).map((r) => ({ ...r, rev: Number(r.rev), size: Number(r.size) })),
+    contentOf: async (paths) =>
+      paths.length === 0
+        ? []
+        : (
+            (await sql`SELECT path, size, link, sha256 FROM files WHERE NOT deleted AND path = ANY(${paths}::text[])`) as {
+              path: string;
+              size: string;
+              link: string | null;
+              sha256: string | null;
+            }[]
+          ).map((r) => ({ ...r, size: Number(r.size) })),
   };
 }
 

@@ -24,7 +24,7 @@ export const STAGE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
  */
 export function createStage(store: Store, nowMs: number = Date.now()): Stage {
   _sweepStages(store, nowMs);
-  const id = `${_node(store)}${randomBytes(12).toString("hex")}`;
+  const id = newSessionId(store);
   const path = stagePath(store, id);
   mkdirSync(path, { mode: 0o700 });
   return { id, path };
@@ -41,20 +41,39 @@ export function stagePath(store: Store, id: string): string {
  * began it), else BadInputError "no_stage" when it is unknown.
  */
 export function stageDir(store: Store, id: string): string {
-  const path = stagePath(store, id);
+  return sessionDir(store, "stage", id, stagePath(store, id), () => {
+    throw new BadInputError(`unknown stage ${JSON.stringify(id)} (expired or already committed); start the push again`, "no_stage");
+  });
+}
+
+/** A fresh id for a session (a stage, a view): 32 hex digits, the first 8 this server's node (its store's id). */
+export function newSessionId(store: Store): string {
+  return `${_node(store)}${randomBytes(12).toString("hex")}`;
+}
+
+/**
+ * `path`, the directory of `what` `id` (a session newSessionId named), when it exists. Throws
+ * SocError "wrong_node" (421) when another server began it, else calls `unknown`.
+ */
+export function sessionDir(store: Store, what: string, id: string, path: string, unknown: () => never): string {
   if (_isStageId(id) && isRealDir(path)) return path;
   if (_isStageId(id) && !id.startsWith(_node(store))) {
     throw new SocError(
       "wrong_node",
-      `stage ${JSON.stringify(id)} was begun by another server (node ${id.slice(0, 8)}; this is ${_node(store)}): every step of a push must reach the server that began it`,
+      `${what} ${JSON.stringify(id)} was begun by another server (node ${id.slice(0, 8)}; this is ${_node(store)}): every step of a ${what === "stage" ? "push" : "pull"} must reach the server that began it`,
       { status: 421 },
     );
   }
-  throw new BadInputError(`unknown stage ${JSON.stringify(id)} (expired or already committed); start the push again`, "no_stage");
+  return unknown();
+}
+
+/** Where a node with a cache (--cache) puts the basis of stage `id`'s upload: `<stateDir>/basis/<id>/`, links to the content its paths hold now. */
+export function basisPath(store: Store, id: string): string {
+  return join(store.stateDir, "basis", id);
 }
 
 /**
- * Deletes a stage, everything in it and its changeset parts, best effort: it runs after a commit
+ * Deletes a stage, everything in it, its changeset parts and its basis, best effort: it runs after a commit
  * has succeeded, so a failure must not turn that into an error (the 24-hour sweep tries again).
  */
 export function removeStage(store: Store, id: string): void {
@@ -62,6 +81,7 @@ export function removeStage(store: Store, id: string): void {
   try {
     _removeTree(stagePath(store, id));
     rmSync(_partsDir(store, id), { recursive: true, force: true });
+    rmSync(basisPath(store, id), { recursive: true, force: true });
   } catch {
     // left for _sweepStages
   }

@@ -3,13 +3,17 @@ import { comparePaths } from "../shared/paths.ts";
 import type { Verify } from "../shared/protocol.ts";
 import { resolveIn, type Store } from "./store.ts";
 import type { TablePort } from "./table-port.ts";
+import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
+import type { BlobStore } from "./s3-blobs.ts";
 
 /**
  * Re-hashes every live store file (in parallel) against its row and lists those whose bytes
  * differ, sorted by path; `actual` is null when the file is missing or unreadable. A file a
- * commit replaced while it was being hashed is not reported.
+ * commit replaced while it was being hashed is not reported. A node with a cache holds no tree:
+ * it checks that the object store holds every live file's blob (which it checked when it came).
  */
-export async function verifyStore(table: TablePort, store: Store): Promise<Verify> {
+export async function verifyStore(table: TablePort, store: Store, blobs?: BlobStore): Promise<Verify> {
+  if (store.cache) return _verifyBlobs(table, blobs);
   const rows = await table.liveRows();
   const checked = new Set<string>();
   const files = rows.map((r) => _fileOf(store, r.path, checked));
@@ -37,4 +41,24 @@ function _fileOf(store: Store, path: string, checked: Set<string>): string | und
   } catch {
     return undefined;
   }
+}
+
+/** A node with a cache: the live files whose blob the object store lacks (`actual` null), sorted by path. */
+async function _verifyBlobs(table: TablePort, blobs: BlobStore | undefined): Promise<Verify> {
+  const cluster = table.cluster;
+  if (!cluster || !blobs) throw new Error("verifyStore: a node with a cache needs its table's cluster rows and its object store");
+  const rows = await cluster.liveContent();
+  const files = rows.filter((r) => r.link === null);
+  const missing: string[] = [];
+  await eachInParallel(files, BLOB_TRANSFERS, async (r) => {
+    if (r.sha256 === null || !(await blobs.has(r.sha256))) missing.push(r.path);
+  });
+  const revOf = new Map(files.map((r) => [r.path, r.rev]));
+  const mismatches: Verify["mismatches"] = [];
+  for (const path of missing.sort(comparePaths)) {
+    // A row a commit replaced meanwhile (its old blob let go) is not reported.
+    const now = await table.readRow(path);
+    if (now && !now.deleted && now.rev === revOf.get(path)) mismatches.push({ path, expected: now.md5, actual: null });
+  }
+  return { checked: rows.length, mismatches };
 }

@@ -13,18 +13,24 @@ export interface Store {
   readonly stateDir: string;
   /** This store's random id (32 hex digits, kept in `<stateDir>/store-id`): the table records which store holds its files. */
   readonly id: string;
+  /**
+   * A node of a cluster started with --cache: `root` is a bounded cache of the object store's
+   * blobs by sha256 (blob-cache.ts), not the live tree; sessions read links to it (views.ts).
+   */
+  readonly cache: boolean;
 }
 
 /**
  * Opens the store at `root`, creating it and the state directory (default
- * `<store parent>/.soc-server`, on the same filesystem so commits are renames).
+ * `<store parent>/.soc-server`, on the same filesystem so commits are renames); with `cache`, a
+ * node's cache of blobs (see Store.cache).
  */
-export function openStore(root: string, opts: { stateDir?: string } = {}): Store {
+export function openStore(root: string, opts: { stateDir?: string; cache?: boolean } = {}): Store {
   mkdirSync(root, { recursive: true });
   const real = realpathSync(root);
   const stateDir = resolve(opts.stateDir ?? join(dirname(real), ".soc-server"));
   mkdirSync(join(stateDir, "stage"), { recursive: true, mode: 0o700 });
-  return { root: real, stateDir, id: _storeId(stateDir) };
+  return { root: real, stateDir, id: _storeId(stateDir), cache: opts.cache ?? false };
 }
 
 /**

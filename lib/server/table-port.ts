@@ -152,6 +152,8 @@ export interface ClusterRows {
   joined(rev: number): Promise<void>;
   /** Every live row's content, for a node joining: its path, revision, mode, size and blob, or its link. */
   liveContent(): Promise<{ path: string; rev: number; mode: number; size: number; link: string | null; sha256: string | null }[]>;
+  /** The live rows of those of `paths` the table holds (any order): size and blob, or link. */
+  contentOf(paths: readonly string[]): Promise<{ path: string; size: number; link: string | null; sha256: string | null }[]>;
 }
 
 /** What history knows of a path as of a revision. */

@@ -3,10 +3,16 @@ import { BadInputError } from "../shared/errors.ts";
 
 /** The directories a tunnelled rsync may touch. */
 export interface RsyncPlaces {
-  /** Absolute, symlink-free store root: the only place a `--sender` reads. */
+  /** Absolute, symlink-free store root: where a `--sender` reads, and an upload's --copy-dest. */
   store: string;
   /** Absolute path of an existing push stage; throws BadInputError for an unknown id. */
   stage(id: string): string;
+  /**
+   * A node with a cache (--cache), whose store holds no tree: `view(id)` is where a `--sender`
+   * reads instead (views.ts; throws for an unknown id), and `basis(id)` the --copy-dest of an
+   * upload to stage `id`, when its push asked for one.
+   */
+  sessions?: { view(id: string): string; basis(id: string): string | undefined };
 }
 
 /** What the server runs for one tunnel session. */
@@ -23,7 +29,7 @@ export interface RsyncServerCommand {
  * Checks the remote command rsync asked the tunnel to run (`rsync --server [--sender] -flags
  * --opts... . PATH`, still shell-escaped as rsync sends it) against an allowlist and returns what
  * to spawn: the same options plus `--munge-links`, `--confine-root`, and for an upload `--drop-D`
- * and `--copy-dest=<store>`. Pure but for `places.stage`. Throws BadInputError naming what it refused.
+ * and `--copy-dest=<store>` (on a node with a cache, the stage's basis, if it has one). Pure but for the lookups of `places`. Throws BadInputError naming what it refused.
  */
 export function checkRsyncArgv(argv: unknown, places: RsyncPlaces, rsync = "rsync"): RsyncServerCommand {
   if (!Array.isArray(argv) || argv.length > 64 || !argv.every((a) => typeof a === "string" && a.length <= 4096 && !a.includes("\0"))) {
@@ -39,11 +45,11 @@ export function checkRsyncArgv(argv: unknown, places: RsyncPlaces, rsync = "rsyn
   for (const option of options) _checkOption(option);
   const paths = args.slice(dot + 1).map(_unescape);
   if (paths.length !== 1) throw _refuse(`expected exactly one path, got ${paths.length}`);
-  const dir = _place(paths[0] as string, sender, places);
-  const root = sender ? dir : _commonDir(dir, places.store);
+  const { dir, basis } = _place(paths[0] as string, sender, places);
+  const root = basis === undefined ? dir : _commonDir(dir, basis);
   const added = ["--munge-links", ...(root === sep ? [] : [`--confine-root=${root}`])];
-  // An upload may reuse any store file with the same name and content instead of receiving it.
-  if (!sender) added.push("--drop-D", `--copy-dest=${places.store}`);
+  // An upload may reuse any store (or basis) file with the same name and content instead of receiving it.
+  if (!sender) added.push("--drop-D", ...(basis === undefined ? [] : [`--copy-dest=${basis}`]));
   return { argv: [rsync, "--server", ...(sender ? ["--sender"] : []), ...options, ...added, "--", ".", `${dir}/`], sender, dir };
 }
 
@@ -101,20 +107,30 @@ function _optionError(shown: string, name: string): BadInputError {
   return _refuse(`refused rsync option ${shown}: ${reason}`);
 }
 
-/** The absolute directory `path` names: a download reads `store/`; an upload writes `stage/<id>/`. */
-function _place(path: string, sender: boolean, places: RsyncPlaces): string {
+/**
+ * The absolute directory `path` names: a download reads `store/` (on a node with a cache,
+ * `view/<id>/`); an upload writes `stage/<id>/`, with the store (or the stage's basis) as `basis`.
+ */
+function _place(path: string, sender: boolean, places: RsyncPlaces): { dir: string; basis?: string } {
   const rel = path.replace(/^(\.\/)+/, "");
   const shown = JSON.stringify(path);
   if (rel.startsWith("/")) throw _refuse(`refused path ${shown}: absolute paths are not allowed`);
   if (rel.split("/").includes("..")) throw _refuse(`refused path ${shown}: ".." is not allowed`);
+  const { sessions } = places;
   if (sender) {
+    const view = /^view\/([0-9a-f]{32})\/?$/.exec(rel);
+    if (sessions && view) return { dir: sessions.view(view[1] as string) };
+    if (sessions) throw _refuse(`refused path ${shown}: this server keeps a cache, not a tree: a download reads "view/<id>/" only`);
     if (!/^store\/?$/.test(rel)) throw _refuse(`refused path ${shown}: a download reads "store/" only`);
-    return places.store;
+    return { dir: places.store };
   }
   if (/^store(\/|$)/.test(rel)) throw _refuse(`refused path ${shown}: the store changes only through a push commit; upload to "stage/<id>/"`);
   const stage = /^stage\/([0-9a-f]{32})\/?$/.exec(rel);
   if (!stage) throw _refuse(`refused path ${shown}: an upload writes to "stage/<id>/" only`);
-  return places.stage(stage[1] as string);
+  const id = stage[1] as string;
+  const dir = places.stage(id);
+  const basis = sessions ? sessions.basis(id) : places.store;
+  return basis === undefined ? { dir } : { dir, basis };
 }
 
 /** Undoes the backslash escaping rsync applies for the remote shell (there is no shell here). */

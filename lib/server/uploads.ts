@@ -234,6 +234,7 @@ function _copyTo(from: string, to: string): void {
 
 /** A store file the table says holds `key`'s content: a regular file of its size, under no symlink, whose md5 checks. */
 async function _storeCopy(store: Store, table: TablePort, key: UploadKey): Promise<string | undefined> {
+  if (store.cache) return undefined; // no tree to copy from
   const checked = new Set<string>();
   // Regular files only: a symlink's md5 and size are its target's.
   for (const path of await table.pathsWithContent(key.md5, key.size, 8)) {

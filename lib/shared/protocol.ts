@@ -1,5 +1,5 @@
 import { t, type Static } from "elysia";
-import { CHANGES_PAGE_ROWS, PLACE_MAX_FILES } from "./wire.ts";
+import { CHANGES_PAGE_ROWS, PLACE_MAX_FILES, VIEW_MAX_PATHS } from "./wire.ts";
 
 const Path = t.String({ minLength: 1, maxLength: 4096 });
 /** A tracked-root rule's path: a repository path, or "" for the top of the tree. */
@@ -27,8 +27,35 @@ export const Info = t.Object({
   transports: t.Array(t.String()),
   /** Absolute path of the store on the server's filesystem (for the local transport). */
   store: t.String(),
+  /** A node with a cache (--cache) holds no tree: rsync reads a view of what a pull asks for (POST /v1/view/begin), and a push asks for its basis. */
+  views: t.Optional(t.Boolean()),
 });
 export type Info = Static<typeof Info>;
+
+const SessionId = t.String({ pattern: "^[0-9a-f]{32}$" });
+const ViewPaths = t.Array(Path, { maxItems: VIEW_MAX_PATHS });
+
+/** POST /v1/view/begin: a fresh, empty view, read by rsync (`view/<id>/` through the tunnel, `viewPath` over ssh or locally). */
+export const ViewBegin = t.Object({ view: SessionId, viewPath: t.String() });
+export type ViewBegin = Static<typeof ViewBegin>;
+
+/** POST /v1/view/part: links the current content of these paths into the view (paths the server does not hold as files are left out). */
+export const ViewPartRequest = t.Object({ view: SessionId, paths: ViewPaths });
+export type ViewPartRequest = Static<typeof ViewPartRequest>;
+
+export const ViewPart = t.Object({ linked: t.Integer({ minimum: 0 }) });
+export type ViewPart = Static<typeof ViewPart>;
+
+/** POST /v1/view/end: the view goes (else it is swept after a day). */
+export const ViewEndRequest = t.Object({ view: SessionId });
+export type ViewEndRequest = Static<typeof ViewEndRequest>;
+
+/** POST /v1/push/basis: links the current content of these paths into the stage's basis, which its rsync reuses (--copy-dest). */
+export const PushBasisRequest = t.Object({ stage: SessionId, paths: ViewPaths });
+export type PushBasisRequest = Static<typeof PushBasisRequest>;
+
+export const PushBasis = t.Object({ basisPath: t.String(), linked: t.Integer({ minimum: 0 }) });
+export type PushBasis = Static<typeof PushBasis>;
 
 /** GET /v1/changes?since=N[&afterRev=R&afterPath=P][&limit=K]: a page of rows, in (rev, path) order. */
 export const ChangesQuery = t.Object({

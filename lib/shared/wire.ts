@@ -26,6 +26,9 @@ export const CHANGES_PAGE_ROWS = 10_000;
 /** Requests stay this small, so a changeset of a million paths goes in parts (and fits nginx's default 1 MiB limit). */
 export const CHANGESET_PART_BYTES = 768 * 1024;
 
+/** Most paths one POST /v1/view/part or /v1/push/basis names (a client sends more in several, each also under CHANGESET_PART_BYTES). */
+export const VIEW_MAX_PATHS = 2000;
+
 /** Most files one POST /v1/push/place names (the http transport sends more in several). */
 export const PLACE_MAX_FILES = 2000;
 

@@ -8,7 +8,7 @@ export interface TestServer extends AsyncDisposable {
   url: string;
   /** What it printed on stdout up to its first newline, trimmed: "soc server listening on URL". */
   line: string;
-  /** Absolute path of the store directory. */
+  /** Absolute path of the store directory (with `cache`, of the cache). */
   store: string;
   /** Absolute path of the server's state directory (database, stages). */
   stateDir: string;
@@ -23,22 +23,23 @@ export interface TestServer extends AsyncDisposable {
  * bearer auth, none means no SOC_TOKEN at all; `args` are more server flags and `env` adds to its
  * environment; `as` runs it as that user (setpriv, no supplementary groups), owning `root`. A server
  * that does not say where it listens within `ms` is killed, and so is one whose start-up fails
- * halfway: nothing is left running.
+ * halfway: nothing is left running. With `cache`, a node of a cluster keeping a cache in
+ * `root/cache` (--cache) instead of a store (`args` then name the database and the bucket).
  */
 export async function startServer(
-  opts: { token?: string; root?: string; args?: string[]; env?: Record<string, string>; as?: { uid: number; gid: number } } = {},
+  opts: { token?: string; root?: string; args?: string[]; env?: Record<string, string>; as?: { uid: number; gid: number }; cache?: boolean } = {},
   ms = 60_000,
 ): Promise<TestServer> {
   await using stack = new AsyncDisposableStack();
   const root = opts.root ?? stack.use(tempDir("soc-server-")).path;
-  const store = join(root, "store");
+  const store = join(root, opts.cache ? "cache" : "store");
   const as = opts.as ? ["setpriv", `--reuid=${opts.as.uid}`, `--regid=${opts.as.gid}`, "--clear-groups", "--"] : [];
   if (opts.as) {
     mkdirSync(root, { recursive: true });
     chownSync(root, opts.as.uid, opts.as.gid);
   }
   const unprivileged = opts.as ? { HOME: "/nonexistent", BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" } : {};
-  const proc = Bun.spawn([...as, "bun", join(ROOT, "server.ts"), "--store", store, "--port", "0", ...(opts.args ?? [])], {
+  const proc = Bun.spawn([...as, "bun", join(ROOT, "server.ts"), opts.cache ? "--cache" : "--store", store, "--port", "0", ...(opts.args ?? [])], {
     env: { ...process.env, SOC_TOKEN: opts.token, ...unprivileged, ...opts.env },
     stdout: "pipe",
     stderr: "pipe",
@@ -73,9 +74,9 @@ export async function startServer(
   };
 }
 
-/** The pid of a startServer() server, found by its --store argument in /proc. */
+/** The pid of a startServer() server, found by its --store (or --cache) argument in /proc. */
 export function serverPid(server: TestServer): number {
-  const pid = pidsMentioning(`\0--store\0${server.store}\0`)[0];
+  const pid = pidsMentioning(`\0--store\0${server.store}\0`)[0] ?? pidsMentioning(`\0--cache\0${server.store}\0`)[0];
   if (pid === undefined) throw new Error(`no server process for ${server.store}`);
   return pid;
 }

@@ -1,14 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { createClient, type RemoteClient } from "../../lib/client/api.ts";
 import { SocError } from "../../lib/shared/errors.ts";
+import { CACHE_MARKER } from "../../lib/server/blob-cache.ts";
 import { cli, runCli } from "../_harness/cli.ts";
 import { startRgw, type TestRgw } from "../_harness/ceph-rgw.ts";
 import { snapshot, tempDir, writeFile } from "../_harness/fs.ts";
 import { startPostgres, type TestPostgres } from "../_harness/postgres.ts";
 import { pollUntil } from "../_harness/proc.ts";
 import { startServer, type TestServer } from "../_harness/server.ts";
+import { overEveryTransport } from "../_harness/transports.ts";
 import { upsertOf } from "../_harness/upserts.ts";
 import { pointAt, pushedTree } from "../_harness/working-trees.ts";
 
@@ -29,7 +31,7 @@ let clusters = 0;
 /** A new cluster's database and bucket; `node(root)` starts one more server of it, its state in `root`. */
 async function cluster(): Promise<{
   database: string;
-  node(root: string, more?: { env?: Record<string, string>; args?: string[] }): Promise<TestServer>;
+  node(root: string, more?: { env?: Record<string, string>; args?: string[]; cache?: boolean }): Promise<TestServer>;
 }> {
   const n = ++clusters;
   const [database, bucket] = await Promise.all([pg.createDatabase(`soc_cluster_${n}`), rgw.createBucket(`soc-cluster-${n}`)]);
@@ -42,7 +44,8 @@ async function cluster(): Promise<{
   };
   return {
     database,
-    node: (root, more = {}) => startServer({ root, args: ["--content", `s3://${bucket}`, ...(more.args ?? [])], env: { ...env, ...more.env } }),
+    node: (root, more = {}) =>
+      startServer({ root, args: ["--content", `s3://${bucket}`, ...(more.args ?? [])], env: { ...env, ...more.env }, cache: more.cache === true }),
   };
 }
 
@@ -260,5 +263,72 @@ describe("two servers, one cluster", () => {
     expect(snapshot(join(two.store, "d"))).toEqual(snapshot(join(a, "d")));
     pointAt(join(dir.path, "b"), two.url);
     await cli(join(dir.path, "b"), ["verify", "--server"]);
+  });
+});
+
+describe("a node with a bounded cache (--cache) instead of a tree", () => {
+  const KIB = 1024;
+  /** The bytes of the blobs in a cache directory (its marker aside). */
+  const cached = (root: string) =>
+    readdirSync(root)
+      .filter((name) => name !== CACHE_MARKER)
+      .flatMap((sub) => readdirSync(join(root, sub)).map((name) => statSync(join(root, sub, name)).size))
+      .reduce((sum, size) => sum + size, 0);
+  const sessions = (stateDir: string, kind: string) => (existsSync(join(stateDir, kind)) ? readdirSync(join(stateDir, kind)) : []);
+
+  overEveryTransport((t) =>
+    describe(`over ${t.name}`, () => {
+      beforeAll(() => t.start(), 60_000);
+      afterAll(() => t.stop());
+
+      test(`pushes and clones go through views of its cache, byte for byte, and the cache stays within its size`, async () => {
+        using dir = tempDir();
+        const c = await cluster();
+        await using tree = await c.node(join(dir.path, "tree"));
+        await using node = await c.node(join(dir.path, "node"), { cache: true, args: ["--cache-size", "48K"] });
+        // Six files of 16 KiB: twice what the cache may hold.
+        const files = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`big/f${i}`, `${i}`.repeat(16 * KIB - 1) + "\n"]));
+        const a = await pushedTree(node.url, dir.path, { ...files, "run.sh": "#!/bin/sh\n" }, t.initArgs());
+        chmodSync(join(a, "d/run.sh"), 0o755);
+        symlinkSync("big/f0", join(a, "d/link"));
+        await cli(a, ["push"]);
+        const b = join(dir.path, "b");
+        await cli(dir.path, ["clone", node.url, b, ...t.initArgs()]);
+        expect(snapshot(join(b, "d"))).toEqual(snapshot(join(a, "d")));
+        expect(statSync(join(b, "d/run.sh")).mode & 0o777).toBe(0o755);
+        expect(readlinkSync(join(b, "d/link"))).toBe("big/f0");
+        // An edit to a big file goes up through the node (its basis, from the cache), and reaches a tree node.
+        writeFile(b, "d/big/f3", `${"3".repeat(16 * KIB - 1)}\nand one more line\n`);
+        unlinkSync(join(b, "d/big/f5"));
+        await cli(b, ["push"]);
+        await cli(dir.path, ["clone", tree.url, join(dir.path, "c"), ...t.initArgs()]);
+        expect(snapshot(join(dir.path, "c/d"))).toEqual(snapshot(join(b, "d")));
+        // A restore through the node, pulled through it.
+        await cli(b, ["restore", "d/big/f5"]);
+        await cli(a, ["pull"]);
+        expect(snapshot(join(a, "d"))).toEqual(snapshot(join(b, "d")));
+        await cli(a, ["verify", "--server"]);
+        // No tree: blobs by sha256 within the size asked for; no view or basis outlives its session.
+        expect(readdirSync(node.store).every((name) => name === CACHE_MARKER || /^[0-9a-f]{2}$/.test(name))).toBe(true);
+        expect(cached(node.store)).toBeLessThanOrEqual(48 * KIB);
+        if (t.name !== "http") {
+          // rsync read views and reused a basis (the http transport reads content by path, and uploads by md5).
+          expect(cached(node.store)).toBeGreaterThan(0);
+          expect(node.log()).toContain("POST /v1/view/part 200");
+          expect(node.log()).toContain("POST /v1/push/basis 200");
+        }
+        expect([...sessions(node.stateDir, "view"), ...sessions(node.stateDir, "basis")]).toEqual([]);
+      }, 180_000);
+    }),
+  );
+
+  test("refuses a --cache directory that holds someone's files, changing nothing", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    writeFile(join(dir.path, "node"), "cache/ab/notes.txt", "mine");
+    const refused = await c.node(join(dir.path, "node"), { cache: true }).catch((error: Error) => error);
+    expect(refused).toBeInstanceOf(Error);
+    expect((refused as Error).message).toContain("holds files but is no soc cache: give --cache a new or empty directory");
+    expect(readFileSync(join(dir.path, "node/cache/ab/notes.txt"), "utf8")).toBe("mine");
   });
 });

@@ -51,12 +51,16 @@ describe("GET /v1/openapi.json", () => {
       "head /v1/uploads/{md5}",
       "patch /v1/uploads/{md5}",
       "post /v1/push/abort",
+      "post /v1/push/basis",
       "post /v1/push/begin",
       "post /v1/push/commit",
       "post /v1/push/part",
       "post /v1/push/place",
       "post /v1/restore",
       "post /v1/verify",
+      "post /v1/view/begin",
+      "post /v1/view/end",
+      "post /v1/view/part",
     ]);
   });
 
@@ -72,7 +76,7 @@ describe("GET /v1/openapi.json", () => {
       ["wait", "query"],
     ]);
     expect(Object.keys(json(paths["/v1/changes"]?.get))).toEqual(["revision", "files", "roots", "next", "database", "head"]);
-    expect(Object.keys(json(paths["/v1/info"]?.get))).toEqual(["server", "api", "revision", "database", "transports", "store"]);
+    expect(Object.keys(json(paths["/v1/info"]?.get))).toEqual(["server", "api", "revision", "database", "transports", "store", "views"]);
     expect(Object.keys(paths["/v1/push/commit"]?.post?.requestBody?.content["application/json"]?.schema.properties ?? {})).toEqual([
       "stage",
       "client",

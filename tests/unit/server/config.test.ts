@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UsageError } from "../../../lib/shared/errors.ts";
 import { DEFAULT_BLOB_GRACE_HOURS } from "../../../lib/server/blob-gc.ts";
-import { DEFAULT_KEEP_DAYS, DEFAULT_MAX_RSYNC_SESSIONS, DEFAULT_PORT, readServerConfig } from "../../../lib/server/config.ts";
+import { DEFAULT_CACHE_BYTES, DEFAULT_KEEP_DAYS, DEFAULT_MAX_RSYNC_SESSIONS, DEFAULT_PORT, readServerConfig } from "../../../lib/server/config.ts";
 import { tempDir } from "../../_harness/fs.ts";
 
 describe("readServerConfig", () => {
@@ -11,6 +11,7 @@ describe("readServerConfig", () => {
     expect(readServerConfig(["--store", "/srv/files"], {})).toEqual({
       help: false,
       store: "/srv/files",
+      cacheBytes: undefined,
       database: "/srv/.soc-server/soc.db",
       content: undefined,
       blobGraceHours: DEFAULT_BLOB_GRACE_HOURS,
@@ -152,5 +153,34 @@ describe("readServerConfig: the table and the content store", () => {
       database: resolve("x.db"),
       content: { url: "s3://b2" },
     });
+  });
+
+  test("--cache DIR takes the store's place on a node of a cluster, holding --cache-size bytes (10G unless it says)", () => {
+    const env = { SOC_DATABASE: "postgres://soc@db/soc", SOC_CONTENT: "s3://bucket" };
+    expect(readServerConfig(["--cache", "/var/cache/soc"], env)).toMatchObject({
+      store: "/var/cache/soc",
+      stateDir: "/var/cache/.soc-server",
+      cacheBytes: DEFAULT_CACHE_BYTES,
+    });
+    expect(readServerConfig(["--cache", "/c", "--cache-size", "512M"], { ...env, SOC_STORE: "/ignored" })).toMatchObject({
+      store: "/c",
+      cacheBytes: 512 * 1024 ** 2,
+    });
+    expect(readServerConfig(["--cache", "/c", "--cache-size", "2GiB"], env)).toMatchObject({ cacheBytes: 2 * 1024 ** 3 });
+    expect(readServerConfig(["--cache", "/c", "--cache-size", "4096"], env)).toMatchObject({ cacheBytes: 4096 });
+    expect(() => readServerConfig(["--cache", "/c", "--store", "/s"], env)).toThrow(new UsageError("give --store DIR or --cache DIR, not both"));
+    expect(() => readServerConfig(["--cache", "/c", "--cache-size", "lots"], env)).toThrow(
+      new UsageError('--cache-size must be a number of bytes, or of K, M, G or T (as 512M, 20G), got "lots"'),
+    );
+    expect(() => readServerConfig(["--cache", "/c", "--cache-size", "0"], env)).toThrow(/--cache-size must be/);
+    expect(() => readServerConfig(["--cache", "/c"], { SOC_DATABASE: env.SOC_DATABASE })).toThrow(
+      new UsageError("--cache keeps content of an object store: give --content s3://BUCKET"),
+    );
+    expect(() => readServerConfig(["--cache", "/c"], { SOC_CONTENT: "s3://bucket" })).toThrow(
+      new UsageError("--cache makes this server a node of a cluster: give --database postgres://…"),
+    );
+    expect(() => readServerConfig(["--store", "/s", "--cache-size", "1G"], env)).toThrow(
+      new UsageError("--cache-size sizes a --cache DIR: give one"),
+    );
   });
 });

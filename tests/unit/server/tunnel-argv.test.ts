@@ -184,3 +184,40 @@ describe("refused, naming what", () => {
     });
   }
 });
+
+describe("a node with a cache", () => {
+  const OTHER = "fedcba9876543210fedcba9876543210";
+  const withSessions = (basis: string | undefined) => ({
+    ...places,
+    sessions: {
+      view: (id: string) => {
+        if (id !== ID) throw new BadInputError(`unknown view "${id}"`, "no_view");
+        return `/srv/.soc-server/view/${id}`;
+      },
+      basis: (id: string) => (id === ID ? basis : undefined),
+    },
+  });
+
+  test("a download reads the view it names, and nothing else", () => {
+    const view = checkRsyncArgv([...DOWNLOAD.slice(0, -1), `view/${ID}/`], withSessions(undefined));
+    expect(view.argv.slice(-5)).toEqual(["--munge-links", `--confine-root=/srv/.soc-server/view/${ID}`, "--", ".", `/srv/.soc-server/view/${ID}/`]);
+    expect(view).toMatchObject({ sender: true, dir: `/srv/.soc-server/view/${ID}` });
+    expect(() => checkRsyncArgv(DOWNLOAD, withSessions(undefined))).toThrow(
+      new BadInputError('refused path "store/": this server keeps a cache, not a tree: a download reads "view/<id>/" only', "refused"),
+    );
+    expect(() => checkRsyncArgv([...DOWNLOAD.slice(0, -1), `view/${OTHER}/`], withSessions(undefined))).toThrow(`unknown view "${OTHER}"`);
+    expect(() => checkRsyncArgv([...DOWNLOAD.slice(0, -1), `view/${ID}/../x`], withSessions(undefined))).toThrow('".." is not allowed');
+    // A server keeping its tree has no views.
+    expect(() => checkRsyncArgv([...DOWNLOAD.slice(0, -1), `view/${ID}/`], places)).toThrow('a download reads "store/" only');
+  });
+
+  test("an upload reuses its stage's basis when its push made one, else nothing", () => {
+    const basis = `/srv/.soc-server/basis/${ID}`;
+    const withBasis = checkRsyncArgv(UPLOAD, withSessions(basis)).argv;
+    expect(withBasis).toContain(`--copy-dest=${basis}`);
+    expect(withBasis).toContain("--confine-root=/srv/.soc-server");
+    const without = checkRsyncArgv(UPLOAD, withSessions(undefined)).argv;
+    expect(without.filter((a) => a.startsWith("--copy-dest"))).toEqual([]);
+    expect(without).toContain(`--confine-root=/srv/.soc-server/stage/${ID}`);
+  });
+});
