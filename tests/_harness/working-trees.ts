@@ -23,16 +23,18 @@ export function pointAt(top: string, url: string): void {
 }
 
 /**
- * A fresh server (started with `serverArgs`) and a temp dir holding pushedTree(`files`) as `a`;
- * `await using` stops the server and removes the dir, as does a set-up that fails halfway.
+ * A fresh server (started with `serverArgs`, and a cache instead of a store with `cache`) and a
+ * temp dir holding pushedTree(`files`) as `a`; `await using` stops the server and removes the
+ * dir, as does a set-up that fails halfway.
  */
 export async function serverAndPushedTree(
   files: Record<string, string>,
   initArgs: string[] = [],
   serverArgs: string[] = [],
+  opts: { cache?: boolean } = {},
 ): Promise<{ server: TestServer; dir: string; a: string } & AsyncDisposable> {
   await using stack = new AsyncDisposableStack();
-  const server = stack.use(await startServer({ args: serverArgs }));
+  const server = stack.use(await startServer({ args: serverArgs, cache: opts.cache === true }));
   const dir = stack.use(tempDir()).path;
   const a = await pushedTree(server.url, dir, files, initArgs);
   const owned = stack.move();

@@ -1,18 +1,21 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { cli, cliJson, runCli } from "../_harness/cli.ts";
 import { snapshot, writeFile } from "../_harness/fs.ts";
+import type { TestServer } from "../_harness/server.ts";
 import { serverAndPushedTree } from "../_harness/working-trees.ts";
 import { overEveryTable } from "../_harness/tables.ts";
 import { overEveryTransport } from "../_harness/transports.ts";
 
 type Json = { revision: number; transferred: string[]; deleted: string[]; conflicts: string[] };
 
+let clones = 0;
+
 /** A server (started with `serverArgs`) plus tree A (with `files` tracked under d/ and pushed) and tree B cloned from it. */
-async function pairOver(files: Record<string, string>, remoteArgs: string[], serverArgs: string[]) {
+async function pairOver(files: Record<string, string>, remoteArgs: string[], serverArgs: string[], cache: boolean) {
   await using stack = new AsyncDisposableStack();
-  const { server, dir, a } = stack.use(await serverAndPushedTree(files, remoteArgs, serverArgs));
+  const { server, dir, a } = stack.use(await serverAndPushedTree(files, remoteArgs, serverArgs, { cache }));
   const b = join(dir, "b");
   await cli(dir, ["clone", server.url, b, ...remoteArgs]);
   const owned = stack.move();
@@ -33,12 +36,19 @@ overEveryTable(
         describe(`push and pull between two working trees over ${transport.name}`, () => {
           beforeAll(() => transport.start());
           afterAll(() => transport.stop());
-          const pair = async (files: Record<string, string>) => pairOver(files, transport.initArgs(), await table.serverArgs());
+          const pair = async (files: Record<string, string>) => pairOver(files, transport.initArgs(), await table.serverArgs(), table.cache === true);
+          /** What the server's store holds under `rel`: a node with a cache holds no tree, so then what a fresh clone of it holds. */
+          const held = async (p: { server: TestServer }, rel = "") => {
+            if (!table.cache) return join(p.server.store, rel);
+            const copy = join(dirname(p.server.store), `clone-${++clones}`);
+            await cli(dirname(copy), ["clone", p.server.url, copy, ...transport.initArgs()]);
+            return join(copy, rel);
+          };
 
           test("a pushed tree cloned elsewhere is identical to the byte", async () => {
             await using p = await pair({ "one.txt": "1", "sub/two.bin": "\u0000\u00ff binary", empty: "" });
             expect(snapshot(p.b)).toEqual(snapshot(p.a));
-            expect(snapshot(p.server.store)).toEqual(snapshot(p.a));
+            expect(snapshot(await held(p))).toEqual(snapshot(p.a));
             expect((await cli(p.b, ["status", "--json"])).stdout).toBe('{"added":[],"modified":[],"deleted":[]}\n');
           });
 
@@ -65,7 +75,7 @@ overEveryTable(
             expect(refused.code).toBe(3);
             expect((await cliJson<Json>(p.b, ["push"], 3)).conflicts).toEqual(["d/z"]);
             expect(readFileSync(join(p.b, "d/z"), "utf8")).toBe("B's edit");
-            expect(readFileSync(join(p.server.store, "d/z"), "utf8")).toBe("A's edit");
+            expect(readFileSync(await held(p, "d/z"), "utf8")).toBe("A's edit");
 
             const plain = await runCli(p.b, ["pull"]);
             expect(plain.code).toBe(3);
@@ -92,7 +102,7 @@ overEveryTable(
             rmSync(join(p.a, "d/w"));
             rmSync(join(p.a, "d/gone"), { recursive: true });
             expect((await cliJson<Json>(p.a, ["push"])).deleted).toEqual(["d/gone/only", "d/w"]);
-            expect(readdirSync(join(p.server.store, "d")).sort()).toEqual(["keep", "v"]);
+            expect(readdirSync(await held(p, "d")).sort()).toEqual(["keep", "v"]);
             expect((await cliJson<Json>(p.b, ["pull"])).deleted).toEqual(["d/gone/only", "d/w"]);
             expect(readdirSync(join(p.b, "d")).sort()).toEqual(["keep", "v"]);
 
@@ -152,7 +162,7 @@ overEveryTable(
               chmodSync(join(p.a, "d/run.sh"), mode);
               expect((await cliJson<Json>(p.a, ["push"])).transferred).toEqual(["d/run.sh"]);
               await cli(p.b, ["pull"]);
-              expect([modeIn(p.b), modeIn(p.server.store)]).toEqual([mode, mode]);
+              expect([modeIn(p.b), modeIn(await held(p))]).toEqual([mode, mode]);
               expect(JSON.parse((await cli(p.b, ["status", "--json"])).stdout)).toEqual({ added: [], modified: [], deleted: [] });
             }
           });
@@ -168,7 +178,8 @@ overEveryTable(
           });
         });
       },
-      table.name === "sqlite" ? undefined : ["tunnel", "http"],
+      // A node with a cache: the transports that read views of it and send against a basis (http reads the bucket).
+      table.name === "sqlite" ? undefined : table.cache ? ["tunnel", "ssh"] : ["tunnel", "http"],
     );
   },
   { objectStore: true },
