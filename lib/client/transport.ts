@@ -44,10 +44,10 @@ export interface Transport {
 /**
  * The transport `remote` names, for a server that described itself with `info`.
  * local: the store is on this filesystem, rsync copies directly (the server's paths).
- * On a server with a cache (Info.views), rsync reads a view and reuses a basis the server makes per session.
  * ssh: rsync over ssh with the user's own keys, ~/.ssh/config and RSYNC_RSH honoured.
  * tunnel: rsync over the server's authenticated WebSocket; the token travels in the environment.
  * http: no rsync, the API alone (http-transport.ts).
+ * On a server with a cache (Info.views), rsync reads a view and reuses a basis the server makes per session.
  */
 export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined, client: RemoteClient): Transport {
   const { rsync } = remote;
