@@ -3,6 +3,7 @@ import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
 import { BadInputError, NotFoundError, SocError } from "../lib/shared/errors.ts";
 import { findContent, type ContentAt } from "../lib/server/history.ts";
 import type { BlobStore } from "../lib/server/s3-blobs.ts";
+import type { BlobCache } from "../lib/server/blob-cache.ts";
 import { ContentQuery, Log, LogQuery, Restore, RestoreRequest, Verify } from "../lib/shared/protocol.ts";
 import { restorePaths } from "../lib/server/restore.ts";
 import type { JournalDeps } from "../lib/server/journal.ts";
@@ -11,7 +12,9 @@ import { verifyStore } from "../lib/server/store-verify.ts";
 import { requestedRange } from "../lib/server/range.ts";
 
 /** GET /v1/log and /v1/content, POST /v1/restore and /v1/verify: the server's history and its checks. */
-export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?: number; gate: JournalGate; announce?: () => void }) {
+export function historyRoutes(
+  deps: JournalDeps & { now: () => number; keepDays?: number; gate: JournalGate; announce?: () => void; cache?: BlobCache },
+) {
   const keepVersions = (deps.keepDays ?? DEFAULT_KEEP_DAYS) > 0;
   return (
     new Elysia({ prefix: "/v1" })
@@ -70,7 +73,12 @@ export function historyRoutes(deps: JournalDeps & { now: () => number; keepDays?
         },
         { body: RestoreRequest, response: Restore },
       )
-      .post("/verify", (): Promise<Verify> => verifyStore(deps.table, deps.store, deps.blobs), { response: Verify })
+      .post(
+        "/verify",
+        (): Promise<Verify> =>
+          verifyStore(deps.table, deps.store, deps.blobs && deps.cache ? { blobs: deps.blobs, cache: deps.cache, log: deps.log } : undefined),
+        { response: Verify },
+      )
   );
 }
 

@@ -99,7 +99,7 @@ export function createApp(deps: AppDeps) {
     .use(infoRoutes(deps))
     .use(changesRoutes({ ...deps, announcer }))
     .use(pushRoutes({ ...deps, now, commits, announce }))
-    .use(historyRoutes({ ...journal, now, gate: commits.gate, announce }))
+    .use(historyRoutes({ ...journal, now, gate: commits.gate, announce, ...(cache ? { cache } : {}) }))
     .use(viewRoutes({ ...deps, now, ...(cache ? { cache } : {}) }))
     .use(tunnelRoutes(deps))
     .use(uploadRoutes(deps))

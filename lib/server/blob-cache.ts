@@ -1,6 +1,7 @@
 import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { tempBeside } from "../shared/fs.ts";
+import { md5Files } from "../shared/hash.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 
 // A node's bounded cache of blobs (--cache DIR): content fetched from the object store, by sha256,
@@ -23,11 +24,13 @@ export interface BlobCache {
    * from the object store (checked against its sha256) when the cache does not hold it.
    */
   linkTo(sha256: string, size: number, to: string): Promise<void>;
+  /** Re-hashes every blob it holds and lets go those whose bytes are not their sha256 (fetched again when next asked for); returns their keys. */
+  check(): Promise<string[]>;
 }
 
 /**
  * Opens the cache at `root` over `blobs`, creating it. What a last run left there counts, the
- * least recently written first to go; a blob whose name or size is wrong is removed.
+ * least recently written first to go; a file that is no blob (a fetch a crash cut short) is removed.
  */
 export function openBlobCache(root: string, blobs: BlobStore, limitBytes: number): BlobCache {
   mkdirSync(root, { recursive: true });
@@ -47,7 +50,18 @@ export function openBlobCache(root: string, blobs: BlobStore, limitBytes: number
   const fetching = new Map<string, Promise<void>>();
   const pinned = new Map<string, number>();
   const fileOf = (sha256: string) => join(root, sha256.slice(0, 2), sha256);
+  const drop = (sha256: string) => {
+    total -= held.get(sha256) ?? 0;
+    held.delete(sha256);
+    try {
+      unlinkSync(fileOf(sha256));
+    } catch {
+      // gone already: it no longer counts either way
+    }
+  };
   const ensure = async (sha256: string, size: number): Promise<void> => {
+    // One lstat: a blob cut short or grown behind the server's back is fetched again (verify --server finds other damage).
+    if (held.has(sha256) && lstatSync(fileOf(sha256), { throwIfNoEntry: false })?.size !== size) drop(sha256);
     if (held.has(sha256)) {
       held.delete(sha256);
       held.set(sha256, size);
@@ -69,17 +83,15 @@ export function openBlobCache(root: string, blobs: BlobStore, limitBytes: number
     await fetch;
   };
   const trim = () => {
-    for (const [sha256, size] of held) {
+    for (const sha256 of held.keys()) {
       if (total <= limitBytes) return;
-      if (pinned.has(sha256)) continue;
-      held.delete(sha256);
-      total -= size;
-      try {
-        unlinkSync(fileOf(sha256));
-      } catch {
-        // gone already: it no longer counts either way
-      }
+      if (!pinned.has(sha256)) drop(sha256);
     }
+  };
+  const link = (sha256: string, to: string) => {
+    const tmp = tempBeside(to);
+    linkSync(fileOf(sha256), tmp);
+    renameSync(tmp, to);
   };
   return {
     root,
@@ -91,15 +103,21 @@ export function openBlobCache(root: string, blobs: BlobStore, limitBytes: number
       pinned.set(sha256, (pinned.get(sha256) ?? 0) + 1);
       try {
         await ensure(sha256, size);
-        const tmp = tempBeside(to);
-        linkSync(fileOf(sha256), tmp);
-        renameSync(tmp, to);
+        link(sha256, to);
       } finally {
         const n = (pinned.get(sha256) ?? 1) - 1;
         if (n > 0) pinned.set(sha256, n);
         else pinned.delete(sha256);
         trim();
       }
+    },
+    async check() {
+      const keys = [...held.keys()].filter((k) => !pinned.has(k));
+      const sha256s: (string | undefined)[] = [];
+      await md5Files(keys.map(fileOf), { sha256: sha256s });
+      const damaged = keys.filter((k, i) => sha256s[i] !== k && held.has(k));
+      for (const k of damaged) drop(k);
+      return damaged;
     },
   };
 }

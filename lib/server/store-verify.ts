@@ -5,15 +5,23 @@ import { resolveIn, type Store } from "./store.ts";
 import type { TablePort } from "./table-port.ts";
 import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
 import type { BlobStore } from "./s3-blobs.ts";
+import type { BlobCache } from "./blob-cache.ts";
+
+/** What a node with a cache verifies: its object store and its cache; `log` hears of damaged blobs it lets go. */
+export interface CachedContent {
+  blobs: BlobStore;
+  cache: BlobCache;
+  log?: (line: string) => void;
+}
 
 /**
  * Re-hashes every live store file (in parallel) against its row and lists those whose bytes
  * differ, sorted by path; `actual` is null when the file is missing or unreadable. A file a
  * commit replaced while it was being hashed is not reported. A node with a cache holds no tree:
- * it checks that the object store holds every live file's blob (which it checked when it came).
+ * it re-hashes its cache, and checks that the object store holds every live file's blob.
  */
-export async function verifyStore(table: TablePort, store: Store, blobs?: BlobStore): Promise<Verify> {
-  if (store.cache) return _verifyBlobs(table, blobs);
+export async function verifyStore(table: TablePort, store: Store, cached?: CachedContent): Promise<Verify> {
+  if (store.cache) return _verifyBlobs(table, cached);
   const rows = await table.liveRows();
   const checked = new Set<string>();
   const files = rows.map((r) => _fileOf(store, r.path, checked));
@@ -43,10 +51,20 @@ function _fileOf(store: Store, path: string, checked: Set<string>): string | und
   }
 }
 
-/** A node with a cache: the live files whose blob the object store lacks (`actual` null), sorted by path. */
-async function _verifyBlobs(table: TablePort, blobs: BlobStore | undefined): Promise<Verify> {
+/**
+ * A node with a cache: lets go the cached blobs whose bytes are damaged (fetched again when next
+ * asked for), then lists the live files whose blob the object store lacks (`actual` null), by path.
+ */
+async function _verifyBlobs(table: TablePort, cached: CachedContent | undefined): Promise<Verify> {
   const cluster = table.cluster;
-  if (!cluster || !blobs) throw new Error("verifyStore: a node with a cache needs its table's cluster rows and its object store");
+  if (!cluster || !cached) throw new Error("verifyStore: a node with a cache needs its table's cluster rows, its object store and its cache");
+  const { blobs, cache } = cached;
+  const damaged = await cache.check();
+  if (damaged.length > 0) {
+    cached.log?.(
+      `verify: let go of ${damaged.length} damaged blob${damaged.length === 1 ? "" : "s"} in the cache (${damaged.join(", ")}); fetched again when asked for`,
+    );
+  }
   const rows = await cluster.liveContent();
   const files = rows.filter((r) => r.link === null);
   const missing: string[] = [];

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient, type RemoteClient } from "../../lib/client/api.ts";
 import { SocError } from "../../lib/shared/errors.ts";
@@ -321,6 +321,30 @@ describe("a node with a bounded cache (--cache) instead of a tree", () => {
       }, 180_000);
     }),
   );
+
+  test("a blob damaged in the cache: one cut short is fetched again; one with other bytes fails the pull until verify --server lets it go", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    await using node = await c.node(join(dir.path, "node"), { cache: true });
+    const a = await pushedTree(node.url, dir.path, { x: "the bytes of x", y: "the bytes of y" });
+    await cli(dir.path, ["clone", node.url, join(dir.path, "b")]); // the cache holds both now
+    const blobOf = (content: string) => {
+      const sha256 = new Bun.CryptoHasher("sha256").update(content).digest("hex");
+      return join(node.store, sha256.slice(0, 2), sha256);
+    };
+    writeFileSync(blobOf("the bytes of x"), "the bytes");
+    await cli(dir.path, ["clone", node.url, join(dir.path, "c")]);
+    expect(readFileSync(join(dir.path, "c/d/x"), "utf8")).toBe("the bytes of x");
+    // Same size, other bytes: the client's md5 check refuses them, each attempt.
+    writeFileSync(blobOf("the bytes of y"), "THE BYTES OF Y");
+    const refused = await runCli(dir.path, ["clone", node.url, join(dir.path, "e")]);
+    expect(refused.code).not.toBe(0);
+    expect(existsSync(join(dir.path, "e/d/y"))).toBe(false);
+    await cli(a, ["verify", "--server"]);
+    expect(node.log()).toMatch(/verify: let go of 1 damaged blob in the cache \([0-9a-f]{64}\); fetched again when asked for/);
+    await cli(dir.path, ["clone", node.url, join(dir.path, "f")]);
+    expect(snapshot(join(dir.path, "f/d"))).toEqual(snapshot(join(a, "d")));
+  });
 
   test("refuses a --cache directory that holds someone's files, changing nothing", async () => {
     using dir = tempDir();
