@@ -173,13 +173,13 @@ class _S3Blobs implements BlobStore {
 
   async owner(): Promise<string | undefined> {
     const key = this.#ownerKey();
-    return this.#request("read the owner of", "", async () =>
+    return this.#request("read its owner object (soc-database)", "", async () =>
       (await this.client.exists(key)) ? (await this.client.file(key).text()).trim() : undefined,
     );
   }
 
   async setOwner(databaseId: string): Promise<void> {
-    await this.#request("write the owner of", "", () => this.client.write(this.#ownerKey(), `${databaseId}\n`));
+    await this.#request("write its owner object (soc-database)", "", () => this.client.write(this.#ownerKey(), `${databaseId}\n`));
   }
 
   #ownerKey(): string {
@@ -215,8 +215,11 @@ class _S3Blobs implements BlobStore {
     const message = (error as Error).message;
     const detail = message.startsWith("<") || message === "an unexpected error has occurred" ? "" : `: ${message}`;
     const blob = sha256 === "" ? "" : ` blob ${sha256}`;
+    const code = _code(error);
+    const unreachable = /^(ConnectionRefused|ConnectionClosed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|FailedToOpenSocket|UnknownHost|ENOTFOUND)$/.test(String(code));
+    const hint = unreachable ? " (nothing answers at the endpoint: check S3_ENDPOINT, and that the object store is up)" : "";
     // No cause: its XML may name the access key, and this message goes to the server's log.
-    return new Error(`${this.name}: could not ${what}${blob}: ${_code(error)}${detail}`);
+    return new Error(`${this.name}: could not ${what}${blob}: ${code}${detail}${hint}`);
   }
 }
 

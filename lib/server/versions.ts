@@ -78,10 +78,12 @@ export async function sweepVersions(table: TablePort, store: Store, opts: { nowM
   return expired.length;
 }
 
-/** A sweep to call after every commit: runs sweepVersions at most once per SWEEP_EVERY_MS of `now()`. */
+/** A sweep to call after every commit: runs sweepVersions at most once per SWEEP_EVERY_MS of `now()` (never on a node of a cluster). */
 export function createSweeper(table: TablePort, store: Store, opts: { keepDays: number; now: () => number }): () => Promise<number> {
   let last = Number.NEGATIVE_INFINITY;
   return async () => {
+    // A node of a cluster leaves it to the hourly sweep on the background jobs' leader (server.ts).
+    if (table.cluster) return 0;
     const nowMs = opts.now();
     if (nowMs - last < SWEEP_EVERY_MS) return 0;
     last = nowMs;
