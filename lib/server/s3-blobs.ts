@@ -216,7 +216,9 @@ class _S3Blobs implements BlobStore {
     const detail = message.startsWith("<") || message === "an unexpected error has occurred" ? "" : `: ${message}`;
     const blob = sha256 === "" ? "" : ` blob ${sha256}`;
     const code = _code(error);
-    const unreachable = /^(ConnectionRefused|ConnectionClosed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|FailedToOpenSocket|UnknownHost|ENOTFOUND)$/.test(String(code));
+    const unreachable = /^(ConnectionRefused|ConnectionClosed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|FailedToOpenSocket|UnknownHost|ENOTFOUND)$/.test(
+      String(code),
+    );
     const hint = unreachable ? " (nothing answers at the endpoint: check S3_ENDPOINT, and that the object store is up)" : "";
     // No cause: its XML may name the access key, and this message goes to the server's log.
     return new Error(`${this.name}: could not ${what}${blob}: ${code}${detail}${hint}`);
