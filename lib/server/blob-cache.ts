@@ -1,6 +1,6 @@
-import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { tempBeside } from "../shared/fs.ts";
+import { linkOrCopy, tempBeside } from "../shared/fs.ts";
 import { md5Files } from "../shared/hash.ts";
 import type { BlobStore } from "./s3-blobs.ts";
 
@@ -20,8 +20,9 @@ export interface BlobCache {
   /** Bytes it holds now. */
   size(): number;
   /**
-   * Hard-links blob `sha256` (of `size` bytes) at `to`, replacing what is there, after fetching it
-   * from the object store (checked against its sha256) when the cache does not hold it.
+   * Hard-links blob `sha256` (of `size` bytes) at `to` (copies it where it cannot), replacing what
+   * is there, after fetching it from the object store (checked against its sha256) when the cache
+   * does not hold it.
    */
   linkTo(sha256: string, size: number, to: string): Promise<void>;
   /** Re-hashes every blob it holds and lets go those whose bytes are not their sha256 (fetched again when next asked for); returns their keys. */
@@ -90,7 +91,8 @@ export function openBlobCache(root: string, blobs: BlobStore, limitBytes: number
   };
   const link = (sha256: string, to: string) => {
     const tmp = tempBeside(to);
-    linkSync(fileOf(sha256), tmp);
+    // A copy where no link can be made (the state directory on another filesystem, a blob at its filesystem's link limit).
+    linkOrCopy(fileOf(sha256), tmp);
     renameSync(tmp, to);
   };
   return {
