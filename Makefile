@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The one Bun soc is tested with, written once: package.json's "packageManager".
 BUN_VERSION := $(shell sed -nE 's/.*"packageManager": *"bun@([0-9.]+)".*/\1/p' package.json)
 
-.PHONY: help deps tools test demo bench bench-1m bench-load bench-pg typecheck fmt build deploy clean
+.PHONY: help deps tools test demo bench bench-1m bench-load bench-pg bench-cache typecheck fmt build deploy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -68,6 +68,9 @@ bench-1m: deps ## Measure add, push and status at 100k and 1M files: linear grow
 
 bench-pg: deps ## Commits per second through the table in PostgreSQL from 2 servers at once, beside SQLite [BENCH_PG_SECONDS=10]
 	$(BUN) scripts/bench-pg.ts
+
+bench-cache: deps ## A clone through a node with a cache (warm, cold) against one through a node with a tree, on PostgreSQL and a Ceph RGW [BENCH_CACHE_FILES=1000]
+	$(BUN) scripts/bench-cache.ts
 
 bench-load: deps ## One server with 10k files: 1,000 pollers and 20 pushers for 60 s [BENCH_LOAD_SECONDS=60], then 50 clones at once [BENCH_LOAD_CLONES=50]
 	$(BUN) scripts/bench-load.ts

@@ -132,14 +132,19 @@ function _hasGnuTime(): boolean {
   return _gnuTime;
 }
 
-/** A soc server started as a child process on a free port over `store`, its log (stderr) into `logFile` if given; `await using` stops it. */
+/**
+ * A soc server started as a child process on a free port over `store` (with `cache`, a node's
+ * cache there: --cache), with more flags `args`, its log (stderr) into `logFile` if given;
+ * `await using` stops it.
+ */
 export async function startServerProcess(
   store: string,
   env: Record<string, string | undefined> = {},
   logFile?: string,
+  more: { args?: string[]; cache?: boolean } = {},
 ): Promise<{ url: string; pid: number } & AsyncDisposable> {
   const root = new URL("..", import.meta.url).pathname;
-  const proc = Bun.spawn(["bun", `${root}server.ts`, "--store", store, "--port", "0"], {
+  const proc = Bun.spawn(["bun", `${root}server.ts`, more.cache ? "--cache" : "--store", store, "--port", "0", ...(more.args ?? [])], {
     env: { ...process.env, ...env },
     stdout: "pipe",
     stderr: logFile === undefined ? "ignore" : Bun.file(logFile),
