@@ -11,6 +11,7 @@ import { createAnnouncer } from "./lib/server/announcer.ts";
 import { sweepVersions, SWEEP_EVERY_MS } from "./lib/server/versions.ts";
 import { createBlobCollector, ownBucket } from "./lib/server/blob-gc.ts";
 import { openBlobStore } from "./lib/server/s3-blobs.ts";
+import { openBlobCache } from "./lib/server/blob-cache.ts";
 import { websocket } from "elysia/ws";
 import { createApp } from "./handlers/index.ts";
 import { boundedBody } from "./handlers/uploads.ts";
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
   if (config.importFrom !== undefined) return importTable(config.database, config.importFrom);
   const store = openStore(config.store, { stateDir: config.stateDir, cache: config.cacheBytes !== undefined });
   const blobs = config.content && openBlobStore(config.content);
+  // A node with a cache: its directory is checked before the node joins.
+  const cache = blobs && config.cacheBytes !== undefined ? openBlobCache(store.root, blobs, config.cacheBytes) : undefined;
   // PostgreSQL and an object store: this server is one node of a cluster, however many there are.
   const clustered = blobs !== undefined && isPostgresUrl(config.database);
   const table = await openTablePort(config.database, clustered ? { node: store.id } : {});
@@ -44,7 +47,7 @@ async function main(): Promise<void> {
     announcer,
     store,
     ...(config.content ? { content: config.content } : {}),
-    ...(config.cacheBytes !== undefined ? { cacheBytes: config.cacheBytes } : {}),
+    ...(cache ? { cache } : {}),
     token: config.token,
     insecure: config.insecure,
     version: pkg.version,

@@ -3,8 +3,8 @@ import { SocError } from "../lib/shared/errors.ts";
 import { MAX_BODY_BYTES } from "../lib/shared/wire.ts";
 import type { Failpoint } from "../lib/server/failpoint.ts";
 import { createCommitter, type Committer } from "../lib/server/committer.ts";
-import { DEFAULT_CACHE_BYTES, DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
-import { openBlobCache } from "../lib/server/blob-cache.ts";
+import { DEFAULT_KEEP_DAYS } from "../lib/server/config.ts";
+import type { BlobCache } from "../lib/server/blob-cache.ts";
 import { storeWhole } from "../lib/server/journal-gate.ts";
 import { createAnnouncer, type Announcer } from "../lib/server/announcer.ts";
 import { openBlobStore, type BlobStoreOptions } from "../lib/server/s3-blobs.ts";
@@ -45,8 +45,8 @@ export interface AppDeps {
   log?: (line: string) => void;
   /** The object store that also holds every content (--content s3://…), by sha256. */
   content?: BlobStoreOptions;
-  /** Bytes a node with a cache (a store opened with `cache`) keeps of the object store's blobs (default DEFAULT_CACHE_BYTES). */
-  cacheBytes?: number;
+  /** A node with a cache (a store opened with `cache`): its cache of the object store's blobs. */
+  cache?: BlobCache;
   /** Crash tests only: where a commit fails or dies (SOC_TEST_FAILPOINT); one made by createFailpoint also cuts commits in the worker. */
   failpoint?: Failpoint;
   /** Runs push commits (default: createCommitter over this table and store, in a worker thread when it can). */
@@ -66,7 +66,6 @@ export function createApp(deps: AppDeps) {
   const announcer = deps.announcer ?? createAnnouncer(() => deps.table.knownHead());
   const announce = () => announcer.announce();
   const blobs = deps.content && openBlobStore(deps.content);
-  const cache = deps.store.cache && blobs ? openBlobCache(deps.store.root, blobs, deps.cacheBytes ?? DEFAULT_CACHE_BYTES) : undefined;
   // The journal's work on this thread (a node of a cluster places others' revisions from the object store).
   const journal = { ...deps, ...(blobs ? { blobs } : {}) };
   deps.table.onHeadMove(() => {
@@ -99,8 +98,8 @@ export function createApp(deps: AppDeps) {
     .use(infoRoutes(deps))
     .use(changesRoutes({ ...deps, announcer }))
     .use(pushRoutes({ ...deps, now, commits, announce }))
-    .use(historyRoutes({ ...journal, now, gate: commits.gate, announce, ...(cache ? { cache } : {}) }))
-    .use(viewRoutes({ ...deps, now, ...(cache ? { cache } : {}) }))
+    .use(historyRoutes({ ...journal, now, gate: commits.gate, announce }))
+    .use(viewRoutes({ ...deps, now }))
     .use(tunnelRoutes(deps))
     .use(uploadRoutes(deps))
     .use(openapiRoutes(deps));

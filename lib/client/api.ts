@@ -115,6 +115,13 @@ export function createClient(url: string, token: string | undefined): RemoteClie
   };
   const call = async <T>(method: "GET" | "POST", path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> =>
     (await (await send(method, path, body, opts)).json()) as T;
+  const endView = async (view: string) => {
+    try {
+      await send("POST", "/v1/view/end", { view });
+    } catch {
+      // best effort: the server sweeps a forgotten view after a day
+    }
+  };
   const query = (params: Record<string, string | number | undefined>) =>
     new URLSearchParams(Object.entries(params).flatMap(([k, v]): [string, string][] => (v === undefined ? [] : [[k, String(v)]]))).toString();
   return {
@@ -142,17 +149,16 @@ export function createClient(url: string, token: string | undefined): RemoteClie
     beginPush: (client) => call<PushBegin>("POST", "/v1/push/begin", { client }),
     openView: async (paths) => {
       const view = await call<ViewBegin>("POST", "/v1/view/begin", {});
-      // No time limit: a node fetches what its cache lacks before it answers.
-      for (const batch of pathBatches(paths)) await call<ViewPart>("POST", "/v1/view/part", { view: view.view, paths: batch }, { timeoutMs: 0 });
+      try {
+        // No time limit: a node fetches what its cache lacks before it answers.
+        for (const batch of pathBatches(paths)) await call<ViewPart>("POST", "/v1/view/part", { view: view.view, paths: batch }, { timeoutMs: 0 });
+      } catch (error) {
+        await endView(view.view); // its links go now, not in a day
+        throw error;
+      }
       return view;
     },
-    endView: async (view) => {
-      try {
-        await send("POST", "/v1/view/end", { view });
-      } catch {
-        // best effort
-      }
-    },
+    endView,
     pushBasis: async (stage, paths) => {
       let basisPath = "";
       for (const batch of pathBatches(paths, { always: true }))

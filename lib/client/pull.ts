@@ -90,7 +90,10 @@ export async function pull(s: SyncSession, opts: { dryRun?: boolean; keepBoth?: 
       rmSync(staged, { recursive: true, force: true });
     }
   }
-  throw new SocError("pull_unstable", `the server's files kept changing during ${ATTEMPTS} download attempts; run \`soc pull\` again`);
+  throw new SocError(
+    "pull_unstable",
+    `the files downloaded differed from the server's table in each of ${ATTEMPTS} attempts: its files kept changing, or its copy is damaged (\`soc verify --server\` checks it); run \`soc pull\` again`,
+  );
 }
 
 // ---------------------------------------------------------------------------

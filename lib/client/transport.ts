@@ -4,6 +4,7 @@ import type { Info, PushBegin, ViewBegin } from "../shared/protocol.ts";
 import type { RemoteClient } from "./api.ts";
 import { httpTransport, setModeAndTime } from "./http-transport.ts";
 import { runRsync } from "./rsync.ts";
+import { VIEW_MAX_PATHS } from "../shared/wire.ts";
 import { tunnelCommand, tunnelUrl } from "./tunnel.ts";
 
 /** The ways soc moves bytes; the first is the default for an http(s) remote, http the one without rsync. */
@@ -59,11 +60,20 @@ export function createTransport(remote: RemoteSettings, info: Info, token: strin
   const download = (read: (view?: ViewBegin) => string, rsh?: string[], env?: Record<string, string | undefined>): Transport["download"] =>
     views
       ? async (files, dest, onProgress) => {
-          const view = await client.openView(_paths(files));
-          try {
-            await runRsync({ src: read(view), dest, files: _paths(files), compare: "always", ...(rsh ? { rsh } : {}) }, { rsync, env, onProgress });
-          } finally {
-            await client.endView(view.view);
+          // One view at a time, each a bounded part of the files: the node's disk holds one part beyond its cache, not the whole download.
+          let before = 0;
+          for (const part of viewParts(files)) {
+            const view = await client.openView(_paths(part));
+            try {
+              const counted = onProgress && ((p: { bytes: number }) => onProgress({ bytes: before + p.bytes }));
+              await runRsync(
+                { src: read(view), dest, files: _paths(part), compare: "always", ...(rsh ? { rsh } : {}) },
+                { rsync, env, ...(counted ? { onProgress: counted } : {}) },
+              );
+            } finally {
+              await client.endView(view.view);
+            }
+            before += part.reduce((sum, f) => sum + f.size, 0);
           }
           // A view's files are links to the server's cache: the mode and mtime are the rows'.
           for (const f of files) setModeAndTime(join(dest, ...f.path.split("/")), f);
@@ -107,6 +117,26 @@ export function parseSshTarget(target: string): { host: string; path?: string } 
   const m = /^([^\s:/]+)(?::(\/.*))?$/.exec(target);
   if (!m) throw new UsageError(`--ssh ${JSON.stringify(target)}: expected [user@]host or [user@]host:/absolute/path/to/store`);
   return m[2] ? { host: m[1] as string, path: m[2] } : { host: m[1] as string };
+}
+
+/** Most bytes of content one view of a download holds (a file bigger than that has a view of its own). */
+export const VIEW_MAX_BYTES = 1024 ** 3;
+
+/** `files` in the parts a download makes one view for each: at most VIEW_MAX_PATHS files and VIEW_MAX_BYTES of content (or one bigger file). */
+export function viewParts(files: readonly TransferFile[]): TransferFile[][] {
+  const parts: TransferFile[][] = [];
+  let part: TransferFile[] = [];
+  let bytes = 0;
+  for (const f of files) {
+    if (part.length > 0 && (part.length >= VIEW_MAX_PATHS || bytes + f.size > VIEW_MAX_BYTES)) {
+      parts.push(part);
+      [part, bytes] = [[], 0];
+    }
+    part.push(f);
+    bytes += f.size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 // ---------------------------------------------------------------------------

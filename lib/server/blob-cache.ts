@@ -37,8 +37,9 @@ export function openBlobCache(root: string, blobs: BlobStore, limitBytes: number
   mkdirSync(root, { recursive: true });
   const marker = join(root, CACHE_MARKER);
   if (!existsSync(marker)) {
-    // Never a directory of someone's files: the scan below removes what is not a blob.
-    if (readdirSync(root).length > 0) throw new Error(`${root} holds files but is no soc cache: give --cache a new or empty directory`);
+    // Never a directory of someone's files: the scan below removes what is not a blob (a new filesystem's lost+found is no one's).
+    if (readdirSync(root).some((name) => name !== "lost+found"))
+      throw new Error(`${root} holds files but is no soc cache: give --cache a new or empty directory`);
     writeFileSync(marker, "a soc server's cache of blobs, by sha256: safe to delete while the server is stopped\n");
   }
   // Insertion order is recency: a blob used again moves to the end; the first ones go first.
@@ -117,7 +118,11 @@ export function openBlobCache(root: string, blobs: BlobStore, limitBytes: number
       const keys = [...held.keys()].filter((k) => !pinned.has(k));
       const sha256s: (string | undefined)[] = [];
       await md5Files(keys.map(fileOf), { sha256: sha256s });
-      const damaged = keys.filter((k, i) => sha256s[i] !== k && held.has(k));
+      // Hashed once more just before it goes: one let go and fetched again meanwhile is whole; one a session holds stays.
+      const suspects = keys.filter((k, i) => sha256s[i] !== k);
+      const again: (string | undefined)[] = [];
+      await md5Files(suspects.map(fileOf), { sha256: again });
+      const damaged = suspects.filter((k, i) => again[i] !== k && held.has(k) && !pinned.has(k));
       for (const k of damaged) drop(k);
       return damaged;
     },

@@ -188,8 +188,9 @@ function _stagedProblem(abs: string, want: { size: number }): string | undefined
  */
 function _sweepStages(store: Store, nowMs: number): void {
   const base = join(store.stateDir, "stage");
-  const parts = join(store.stateDir, "changesets");
-  const ids = new Set([...readdirSync(base), ...(existsSync(parts) ? readdirSync(parts) : [])].filter(_isStageId));
+  // A basis or parts left by a push whose stage went first (an abort racing them) go too.
+  const others = [join(store.stateDir, "changesets"), join(store.stateDir, "basis")].flatMap((dir) => (existsSync(dir) ? readdirSync(dir) : []));
+  const ids = new Set([...readdirSync(base), ...others].filter(_isStageId));
   const since = nowMs - STAGE_MAX_AGE_MS;
   for (const id of ids) {
     if (!_writtenSince(stagePath(store, id), since) && !_writtenSince(_partsDir(store, id), since)) removeStage(store, id);

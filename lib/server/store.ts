@@ -11,7 +11,12 @@ export interface Store {
   readonly root: string;
   /** Absolute path of the server's state directory (stages live in `<stateDir>/stage/`). */
   readonly stateDir: string;
-  /** This store's random id (32 hex digits, kept in `<stateDir>/store-id`): the table records which store holds its files. */
+  /**
+   * This store's random id (32 hex digits, kept in `<stateDir>/store-id`; a cache's in
+   * `<stateDir>/cache-id`): the table records which store holds its files, and a node of a cluster
+   * is known by it. A cache's is its own, so a node that keeps a tree and one that keeps a cache are
+   * never taken for each other: how far one has placed the table says nothing of the other's tree.
+   */
   readonly id: string;
   /**
    * A node of a cluster started with --cache: `root` is a bounded cache of the object store's
@@ -30,7 +35,8 @@ export function openStore(root: string, opts: { stateDir?: string; cache?: boole
   const real = realpathSync(root);
   const stateDir = resolve(opts.stateDir ?? join(dirname(real), ".soc-server"));
   mkdirSync(join(stateDir, "stage"), { recursive: true, mode: 0o700 });
-  return { root: real, stateDir, id: _storeId(stateDir), cache: opts.cache ?? false };
+  const cache = opts.cache ?? false;
+  return { root: real, stateDir, id: _storeId(join(stateDir, cache ? "cache-id" : "store-id")), cache };
 }
 
 /**
@@ -139,9 +145,8 @@ function _sameFile(a: string, b: string): boolean {
   return y !== undefined && x.ino === y.ino && x.dev === y.dev;
 }
 
-/** The id in `<stateDir>/store-id`, made once: written beside and linked into place, so two servers starting together agree. */
-function _storeId(stateDir: string): string {
-  const file = join(stateDir, "store-id");
+/** The id in `file` (`<stateDir>/store-id` or `cache-id`), made once: written beside and linked into place, so two servers starting together agree. */
+function _storeId(file: string): string {
   try {
     return readFileSync(file, "utf8").trim();
   } catch (error) {

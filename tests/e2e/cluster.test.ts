@@ -31,6 +31,8 @@ let clusters = 0;
 /** A new cluster's database and bucket; `node(root)` starts one more server of it, its state in `root`. */
 async function cluster(): Promise<{
   database: string;
+  /** The bucket itself, as a client of the store (not through soc). */
+  bucket: Bun.S3Client;
   node(root: string, more?: { env?: Record<string, string>; args?: string[]; cache?: boolean }): Promise<TestServer>;
 }> {
   const n = ++clusters;
@@ -44,6 +46,7 @@ async function cluster(): Promise<{
   };
   return {
     database,
+    bucket: new Bun.S3Client(rgw.s3(bucket)),
     node: (root, more = {}) =>
       startServer({ root, args: ["--content", `s3://${bucket}`, ...(more.args ?? [])], env: { ...env, ...more.env }, cache: more.cache === true }),
   };
@@ -339,11 +342,50 @@ describe("a node with a bounded cache (--cache) instead of a tree", () => {
     writeFileSync(blobOf("the bytes of y"), "THE BYTES OF Y");
     const refused = await runCli(dir.path, ["clone", node.url, join(dir.path, "e")]);
     expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain("its files kept changing, or its copy is damaged (`soc verify --server` checks it)");
     expect(existsSync(join(dir.path, "e/d/y"))).toBe(false);
     await cli(a, ["verify", "--server"]);
     expect(node.log()).toMatch(/verify: let go of 1 damaged blob in the cache \([0-9a-f]{64}\); fetched again when asked for/);
     await cli(dir.path, ["clone", node.url, join(dir.path, "f")]);
     expect(snapshot(join(dir.path, "f/d"))).toEqual(snapshot(join(a, "d")));
+  });
+
+  test("a view is its node's and its paths are checked; content the bucket lacks is 503 content_unavailable, naming the path", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    await using node = await c.node(join(dir.path, "node"), { cache: true });
+    await pushedTree(node.url, dir.path, { x: "the bytes of x" });
+    const post = async (path: string, body: object) => {
+      const res = await fetch(`${node.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as { view?: string; viewPath?: string; error?: { code: string; message: string } } };
+    };
+    const { view, viewPath } = (await post("/v1/view/begin", {})).body as { view: string; viewPath: string };
+    expect(viewPath).toBe(join(node.stateDir, "view", view));
+    expect(await post("/v1/view/part", { view, paths: ["../x"] })).toMatchObject({ status: 400, body: { error: { code: "bad_path" } } });
+    const elsewhere = `${view.slice(0, 8) === "00000000" ? "11111111" : "00000000"}${view.slice(8)}`;
+    expect(await post("/v1/view/part", { view: elsewhere, paths: ["d/x"] })).toMatchObject({ status: 421, body: { error: { code: "wrong_node" } } });
+    const sha256 = new Bun.CryptoHasher("sha256").update("the bytes of x").digest("hex");
+    await c.bucket.delete(`sha256/${sha256.slice(0, 2)}/${sha256}`);
+    const lacking = await post("/v1/view/part", { view, paths: ["d/x"] });
+    expect(lacking).toMatchObject({ status: 503, body: { error: { code: "content_unavailable" } } });
+    expect(lacking.body.error?.message).toContain(`cannot get the content of "d/x" into this server's cache: blob ${sha256} is missing from`);
+    expect(await post("/v1/view/end", { view })).toMatchObject({ status: 200 });
+    expect(existsSync(viewPath)).toBe(false);
+    expect(await post("/v1/view/part", { view, paths: ["d/x"] })).toMatchObject({ status: 400, body: { error: { code: "no_view" } } });
+  });
+
+  test("a node started with --store where it kept a cache is another node: it fills its tree from the bucket", async () => {
+    using dir = tempDir();
+    const c = await cluster();
+    const root = join(dir.path, "node");
+    let a: string;
+    {
+      await using cached = await c.node(root, { cache: true });
+      a = await pushedTree(cached.url, dir.path, { x: "one", "sub/y": "two" });
+    }
+    await using tree = await c.node(root);
+    expect(tree.log()).toMatch(/joined the cluster at revision 1: placed its 2 live files/);
+    expect(snapshot(join(tree.store, "d"))).toEqual(snapshot(join(a, "d")));
   });
 
   test("refuses a --cache directory that holds someone's files, changing nothing", async () => {

@@ -1,4 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { makeHarness } from "../_harness/app.ts";
 
 // The routes on a node with a cache run in tests/e2e/cluster.test.ts (real PostgreSQL and RGW).
@@ -18,6 +20,7 @@ describe("POST /v1/view/* and /v1/push/basis on a server that keeps its tree", (
       });
     }
     expect(await (await h.call("GET", "/v1/info")).json()).not.toHaveProperty("views");
+    expect(["view", "basis"].filter((dir) => existsSync(join(h.store.stateDir, dir)))).toEqual([]);
   });
 
   test("a part naming too many paths, or a malformed view id, is refused (400)", async () => {

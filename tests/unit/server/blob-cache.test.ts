@@ -85,6 +85,16 @@ describe("openBlobCache", () => {
     expect(cache.size()).toBe(SIZE);
   });
 
+  test("sessions linking many blobs at once through a cache of one: each gets its own bytes, and the cache ends within its size", async () => {
+    using dir = tempDir();
+    const { blobs, bytes, keys } = await bucketWith(dir.path, 8);
+    const cache = openBlobCache(join(dir.path, "cache"), blobs, SIZE);
+    // Every fetch is under way at once: each blob is pinned from its fetch to its link, whatever the others' trims.
+    await Promise.all(keys.map((k) => cache.linkTo(k, SIZE, join(dir.path, `l-${k}`))));
+    for (const k of keys) expect(readFileSync(join(dir.path, `l-${k}`))).toEqual(Buffer.from(bytes.get(k) as Uint8Array));
+    expect(cache.size()).toBeLessThanOrEqual(SIZE);
+  });
+
   test("reopened, it counts what it holds, drops a fetch cut short, and fetches again a blob whose size is wrong", async () => {
     using dir = tempDir();
     const { blobs, fetches, bytes, keys } = await bucketWith(dir.path, 2);
@@ -120,12 +130,14 @@ describe("openBlobCache", () => {
     expect(cache.size()).toBe(SIZE);
   });
 
-  test("refuses a directory holding files that is no cache, touching nothing; a blob the bucket lacks is an error naming it", async () => {
+  test("refuses a directory holding files that is no cache, touching nothing (a new filesystem's lost+found aside); a blob the bucket lacks is an error naming it", async () => {
     using dir = tempDir();
     const { blobs } = await bucketWith(dir.path, 0);
     writeFileSync(join(dir.path, "notes.txt"), "mine");
     expect(() => openBlobCache(dir.path, blobs, SIZE)).toThrow(`${dir.path} holds files but is no soc cache: give --cache a new or empty directory`);
     expect(readdirSync(dir.path)).toEqual(["notes.txt"]);
+    mkdirSync(join(dir.path, "mount/lost+found"), { recursive: true }); // a filesystem of its own, new
+    expect(openBlobCache(join(dir.path, "mount"), blobs, SIZE).size()).toBe(0);
     const cache = openBlobCache(join(dir.path, "cache"), blobs, SIZE);
     const missing = "f".repeat(64);
     await expect(cache.linkTo(missing, 3, join(dir.path, "nothing"))).rejects.toThrow(`blob ${missing} is missing from`);
