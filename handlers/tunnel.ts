@@ -4,9 +4,8 @@ import { SocError } from "../lib/shared/errors.ts";
 import { checkRsyncArgv, type RsyncPlaces } from "../lib/server/tunnel-argv.ts";
 import { startRsyncSession, type RsyncSession, type TunnelSocket } from "../lib/server/tunnel-session.ts";
 import { createTunnelSlots, type TunnelSlots } from "../lib/server/tunnel-slots.ts";
-import { basisPath, stageDir } from "../lib/server/stage.ts";
+import { basisDir, stageDir } from "../lib/server/stage.ts";
 import { viewDir } from "../lib/server/views.ts";
-import { isRealDir } from "../lib/shared/fs.ts";
 import type { Store } from "../lib/server/store.ts";
 
 /** One tunnel connection: whether it holds one of the server's slots, and its session once the argv came. */
@@ -35,7 +34,7 @@ export function tunnelRoutes(deps: {
     store: store.root,
     stage: (id) => stageDir(store, id),
     // A node with a cache: downloads read a view, uploads reuse their stage's basis.
-    ...(store.cache ? { sessions: { view: (id) => viewDir(store, id), basis: (id) => _existingDir(basisPath(store, id)) } } : {}),
+    ...(store.cache ? { sessions: { view: (id) => viewDir(store, id), basis: (id) => basisDir(store, id) } } : {}),
   };
   const slots = createTunnelSlots(deps.maxRsyncSessions ?? DEFAULT_MAX_RSYNC_SESSIONS);
   // Keyed by the connection's own data object, which Bun keeps for the socket's lifetime.
@@ -95,10 +94,6 @@ export function tunnelRoutes(deps: {
 function _refuse(socket: TunnelSocket, error: string, code: number): void {
   socket.sendText(JSON.stringify({ error }));
   socket.close(code, code === 1013 ? "busy" : "refused");
-}
-
-function _existingDir(path: string): string | undefined {
-  return isRealDir(path) ? path : undefined;
 }
 
 function _release(slots: TunnelSlots, connection: Connection): void {

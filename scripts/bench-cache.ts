@@ -26,13 +26,7 @@ async function main(): Promise<void> {
     await using pg = await startPostgres();
     await using rgw = await startRgw();
     const [database, bucket] = await Promise.all([pg.createDatabase("soc_bench_cache"), rgw.createBucket("soc-bench-cache")]);
-    const env = {
-      SOC_DATABASE: database,
-      S3_ENDPOINT: rgw.endpoint,
-      S3_ACCESS_KEY_ID: rgw.accessKeyId,
-      S3_SECRET_ACCESS_KEY: rgw.secretAccessKey,
-      S3_REGION: rgw.region,
-    };
+    const env = { SOC_DATABASE: database, ...rgw.env };
     const content = ["--content", `s3://${bucket}`];
     await using tree = await startServerProcess(join(dir, "tree/store"), env, undefined, { args: content });
     const a = join(dir, "a");
@@ -72,24 +66,15 @@ async function main(): Promise<void> {
       );
     }
     const [treeMs, warmMs, coldMs, rsyncMs] = [median(t.tree), median(t.warm), median(t.cold), median(t.rsync)];
-    const rows: BenchRow[] = [
-      {
-        what: `clone through a node with a warm cache vs a tree node`,
-        soc: warmMs,
-        ref: treeMs,
-        unit: "ms",
-        ratio: warmMs / treeMs,
-        goal: { op: "<=", value: 1.5 },
-      },
-      {
-        what: `clone through a node with a cold cache vs a tree node`,
-        soc: coldMs,
-        ref: treeMs,
-        unit: "ms",
-        ratio: coldMs / treeMs,
-        goal: { op: "<=", value: 3 },
-      },
-    ];
+    const vsTree = (what: string, ms: number, most: number): BenchRow => ({
+      what: `clone through a node with ${what} vs a tree node`,
+      soc: ms,
+      ref: treeMs,
+      unit: "ms",
+      ratio: ms / treeMs,
+      goal: { op: "<=", value: most },
+    });
+    const rows = [vsTree("a warm cache", warmMs, 1.5), vsTree("a cold cache", coldMs, 3)];
     console.log(`\nmedians of ${RUNS} runs, ${FILES} files of ${SIZE / 1024} KiB, tunnel transport, a local RGW`);
     console.log(`for scale: a clone through a tree node takes ${treeMs.toFixed(0)} ms, rsync -a of the files ${rsyncMs.toFixed(0)} ms`);
     console.log(report(rows));

@@ -23,6 +23,7 @@ import {
   type ViewPart,
 } from "../shared/protocol.ts";
 import { CHANGESET_PART_BYTES, COMMIT_STREAM_TYPE, VIEW_MAX_PATHS } from "../shared/wire.ts";
+import { inBatches } from "../shared/batches.ts";
 
 /** Typed calls to a soc server's `/v1` API. */
 export interface RemoteClient {
@@ -62,8 +63,8 @@ export interface RemoteClient {
   openView(paths: readonly string[]): Promise<ViewBegin>;
   /** Lets a view go. Never throws: the server sweeps a forgotten one after a day. */
   endView(view: string): Promise<void>;
-  /** A server with a cache: the current content of `paths` as the basis of stage `stage`'s upload; answers the basis's path on the server. */
-  pushBasis(stage: string, paths: readonly string[]): Promise<string>;
+  /** A server with a cache: the current content of `paths` as the basis of stage `stage`'s upload; answers the basis's path on the server (none for no paths). */
+  pushBasis(stage: string, paths: readonly string[]): Promise<string | undefined>;
 }
 
 /** A file's bytes from GET /v1/content and the md5 the server names for them (x-soc-md5); unchecked. */
@@ -151,7 +152,7 @@ export function createClient(url: string, token: string | undefined): RemoteClie
       const view = await call<ViewBegin>("POST", "/v1/view/begin", {});
       try {
         // No time limit: a node fetches what its cache lacks before it answers.
-        for (const batch of pathBatches(paths)) await call<ViewPart>("POST", "/v1/view/part", { view: view.view, paths: batch }, { timeoutMs: 0 });
+        for (const batch of _pathBatches(paths)) await call<ViewPart>("POST", "/v1/view/part", { view: view.view, paths: batch }, { timeoutMs: 0 });
       } catch (error) {
         await endView(view.view); // its links go now, not in a day
         throw error;
@@ -160,8 +161,8 @@ export function createClient(url: string, token: string | undefined): RemoteClie
     },
     endView,
     pushBasis: async (stage, paths) => {
-      let basisPath = "";
-      for (const batch of pathBatches(paths, { always: true }))
+      let basisPath: string | undefined;
+      for (const batch of _pathBatches(paths))
         ({ basisPath } = await call<PushBasis>("POST", "/v1/push/basis", { stage, paths: batch }, { timeoutMs: 0 }));
       return basisPath;
     },
@@ -207,27 +208,6 @@ export function createClient(url: string, token: string | undefined): RemoteClie
     restore: (request) => call<Restore>("POST", "/v1/restore", request),
     verify: () => call<Verify>("POST", "/v1/verify"),
   };
-}
-
-/**
- * `paths` in batches of at most VIEW_MAX_PATHS paths and about CHANGESET_PART_BYTES of JSON each;
- * none for no paths, unless `always` (then one, empty).
- */
-export function pathBatches(paths: readonly string[], opts: { always?: boolean } = {}): string[][] {
-  const batches: string[][] = [];
-  let batch: string[] = [];
-  let bytes = 0;
-  for (const path of paths) {
-    const size = Buffer.byteLength(path) + 4; // quotes, comma, and room for escapes of the common kind
-    if (batch.length > 0 && (batch.length >= VIEW_MAX_PATHS || bytes + size > CHANGESET_PART_BYTES)) {
-      batches.push(batch);
-      [batch, bytes] = [[], 0];
-    }
-    batch.push(path);
-    bytes += size;
-  }
-  if (batch.length > 0 || (opts.always && batches.length === 0)) batches.push(batch);
-  return batches;
 }
 
 // ---------------------------------------------------------------------------
@@ -297,4 +277,9 @@ function _errorFrom(status: number, error: ErrorBody["error"] | undefined, base:
   if (!error)
     return new RemoteError(`the soc server at ${base} answered HTTP ${status} without a soc error (is this a soc server?)`, "bad_response", status);
   return new SocError(error.code, `server: ${error.message}`, { status });
+}
+
+/** `paths` in the requests that name them: at most VIEW_MAX_PATHS each, and about CHANGESET_PART_BYTES of JSON (quotes, comma, common escapes). */
+function _pathBatches(paths: readonly string[]): string[][] {
+  return inBatches(paths, VIEW_MAX_PATHS, CHANGESET_PART_BYTES, (p) => Buffer.byteLength(p) + 4);
 }

@@ -4,6 +4,7 @@ import { RemoteError, SocError } from "../shared/errors.ts";
 import { PERMISSION_BITS, setMtimeNs } from "../shared/fs.ts";
 import { quotePath } from "../shared/paths.ts";
 import { CHANGESET_PART_BYTES, PLACE_MAX_FILES } from "../shared/wire.ts";
+import { eachInParallel, inBatches } from "../shared/batches.ts";
 import type { RemoteClient } from "./api.ts";
 import type { OnProgress, TransferFile, Transport } from "./transport.ts";
 
@@ -29,7 +30,7 @@ export function httpTransport(client: RemoteClient): Transport {
       const missing = await _place(client, stage.stage, files, fromStore);
       // Each content once, however many paths want it: a second upload of it would only wait on the first.
       const contents = [...new Map(missing.map((f) => [_contentKey(f), f])).values()];
-      await _eachAtOnce(contents, (f) => _upload(client, top, f, count));
+      await eachInParallel(contents, AT_ONCE, (f) => _upload(client, top, f, count));
       // From the store too: a push that took the same upload meanwhile has committed it there.
       const lost = await _place(client, stage.stage, missing, fromStore);
       if (lost.length > 0) {
@@ -41,7 +42,7 @@ export function httpTransport(client: RemoteClient): Transport {
     },
     async download(files, dest, onProgress) {
       const count = _counter(onProgress);
-      await _eachAtOnce(files, (f) => _download(client, f, join(dest, ...f.path.split("/")), count));
+      await eachInParallel(files, AT_ONCE, (f) => _download(client, f, join(dest, ...f.path.split("/")), count));
     },
   };
 }
@@ -51,13 +52,8 @@ export function httpTransport(client: RemoteClient): Transport {
 /** Places `files` in the stage, in requests of at most PLACE_MAX_FILES and about CHANGESET_PART_BYTES; returns those the server had no content for. */
 async function _place(client: RemoteClient, stage: string, files: readonly TransferFile[], fromStore: boolean): Promise<TransferFile[]> {
   const missing: TransferFile[] = [];
-  for (let i = 0; i < files.length;) {
-    let end = i;
-    for (let bytes = 0; end < files.length && end - i < PLACE_MAX_FILES && bytes < CHANGESET_PART_BYTES; end++) {
-      bytes += Buffer.byteLength((files[end] as TransferFile).path) + 120; // the path, quoted and escaped, and the rest of the entry
-    }
-    const batch = files.slice(i, end);
-    i = end;
+  // Each entry: the path, quoted and escaped, and the rest of it.
+  for (const batch of inBatches(files, PLACE_MAX_FILES, CHANGESET_PART_BYTES, (f) => Buffer.byteLength(f.path) + 120)) {
     const byPath = new Map(batch.map((f) => [f.path, f]));
     const placed = await client.place({ stage, fromStore, files: batch.map(({ path, md5, size, mtimeNs }) => ({ path, md5, size, mtimeNs })) });
     for (const path of placed.missing) {
@@ -142,29 +138,6 @@ export function setModeAndTime(path: string, f: TransferFile): void {
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw error;
   }
   setMtimeNs(path, f.mtimeNs);
-}
-
-/**
- * Runs `work` on every item, AT_ONCE at a time; the first failure stops the rest from starting,
- * and is thrown once the ones under way have ended (nothing writes after its caller cleans up).
- */
-async function _eachAtOnce<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  const ended = await Promise.allSettled(Array.from({ length: Math.min(AT_ONCE, items.length) }, worker));
-  const failure = ended.find((r) => r.status === "rejected");
-  if (failure) throw (failure as PromiseRejectedResult).reason;
 }
 
 /** The content a file has, as the server's uploads are named: its md5 and size. */

@@ -5,6 +5,7 @@ import type { RemoteClient } from "./api.ts";
 import { httpTransport, setModeAndTime } from "./http-transport.ts";
 import { runRsync } from "./rsync.ts";
 import { VIEW_MAX_PATHS } from "../shared/wire.ts";
+import { inBatches } from "../shared/batches.ts";
 import { tunnelCommand, tunnelUrl } from "./tunnel.ts";
 
 /** The ways soc moves bytes; the first is the default for an http(s) remote, http the one without rsync. */
@@ -53,33 +54,33 @@ export interface Transport {
 export function createTransport(remote: RemoteSettings, info: Info, token: string | undefined, client: RemoteClient): Transport {
   const { rsync } = remote;
   if (remote.transport === "http") return httpTransport(client);
-  // A server with a cache has no tree to read: a download reads a view made for it, an upload reuses a basis made for its stage.
+  // A server with a cache has no tree to read: a download reads views made for it, an upload reuses a basis made for its stage.
   const views = info.views === true;
-  const basisOf = async (stage: PushBegin, files: readonly TransferFile[]) =>
-    views ? await client.pushBasis(stage.stage, _paths(files)) : info.store;
-  const download = (read: (view?: ViewBegin) => string, rsh?: string[], env?: Record<string, string | undefined>): Transport["download"] =>
-    views
-      ? async (files, dest, onProgress) => {
-          // One view at a time, each a bounded part of the files: the node's disk holds one part beyond its cache, not the whole download.
-          let before = 0;
-          for (const part of viewParts(files)) {
-            const view = await client.openView(_paths(part));
-            try {
-              const counted = onProgress && ((p: { bytes: number }) => onProgress({ bytes: before + p.bytes }));
-              await runRsync(
-                { src: read(view), dest, files: _paths(part), compare: "always", ...(rsh ? { rsh } : {}) },
-                { rsync, env, ...(counted ? { onProgress: counted } : {}) },
-              );
-            } finally {
-              await client.endView(view.view);
-            }
-            before += part.reduce((sum, f) => sum + f.size, 0);
-          }
-          // A view's files are links to the server's cache: the mode and mtime are the rows'.
-          for (const f of files) setModeAndTime(join(dest, ...f.path.split("/")), f);
+  const basisOf = (stage: PushBegin, files: readonly TransferFile[], store = info.store) =>
+    views ? client.pushBasis(stage.stage, _paths(files)) : Promise.resolve(store);
+  const download =
+    (src: (view?: ViewBegin) => string, tunnel?: { rsh: string[]; env: Record<string, string | undefined> }): Transport["download"] =>
+    async (files, dest, onProgress) => {
+      const run = (from: string, part: readonly TransferFile[], before: number) =>
+        runRsync(
+          { src: from, dest, files: _paths(part), compare: "always", ...(tunnel ? { rsh: tunnel.rsh } : {}) },
+          { rsync, env: tunnel?.env, ...(onProgress ? { onProgress: (p: { bytes: number }) => onProgress({ bytes: before + p.bytes }) } : {}) },
+        );
+      if (!views) return run(src(), files, 0);
+      // One view at a time, each a bounded part of the files: the node's disk holds one part beyond its cache, not the whole download.
+      let before = 0;
+      for (const part of viewParts(files)) {
+        const view = await client.openView(_paths(part));
+        try {
+          await run(src(view), part, before);
+        } finally {
+          await client.endView(view.view);
         }
-      : (files, dest, onProgress) =>
-          runRsync({ src: read(), dest, files: _paths(files), compare: "always", ...(rsh ? { rsh } : {}) }, { rsync, env, onProgress });
+        before += part.reduce((sum, f) => sum + f.size, 0);
+      }
+      // A view's files are links to the server's cache: the mode and mtime are the rows'.
+      for (const f of files) setModeAndTime(join(dest, ...f.path.split("/")), f);
+    };
   if (remote.transport === "local") {
     return {
       upload: async (top, files, stage, compare, onProgress) =>
@@ -94,21 +95,23 @@ export function createTransport(remote: RemoteSettings, info: Info, token: strin
     return {
       upload: async (top, files, stage, compare, onProgress) =>
         runRsync(
-          { src: top, dest: `${host}:${stage.stagePath}`, files: _paths(files), basis: views ? await basisOf(stage, files) : store, compare },
+          { src: top, dest: `${host}:${stage.stagePath}`, files: _paths(files), basis: await basisOf(stage, files, store), compare },
           { rsync, onProgress },
         ),
       download: download((view) => `${host}:${view?.viewPath ?? store}`),
     };
   }
-  const env = { SOC_TUNNEL_URL: tunnelUrl(remote.url), SOC_TOKEN: token };
-  const rsh = tunnelCommand();
+  const tunnel = { rsh: tunnelCommand(), env: { SOC_TUNNEL_URL: tunnelUrl(remote.url), SOC_TOKEN: token } };
   return {
     // The server confines this rsync to the stage and adds --copy-dest at the store (or the stage's basis) itself.
     upload: async (top, files, stage, compare, onProgress) => {
-      if (views) await basisOf(stage, files);
-      await runRsync({ src: top, dest: `soc:stage/${stage.stage}`, files: _paths(files), compare, rsh }, { rsync, env, onProgress });
+      await basisOf(stage, files);
+      await runRsync(
+        { src: top, dest: `soc:stage/${stage.stage}`, files: _paths(files), compare, rsh: tunnel.rsh },
+        { rsync, env: tunnel.env, onProgress },
+      );
     },
-    download: download((view) => (view ? `soc:view/${view.view}` : "soc:store"), rsh, env),
+    download: download((view) => (view ? `soc:view/${view.view}` : "soc:store"), tunnel),
   };
 }
 
@@ -124,19 +127,7 @@ export const VIEW_MAX_BYTES = 1024 ** 3;
 
 /** `files` in the parts a download makes one view for each: at most VIEW_MAX_PATHS files and VIEW_MAX_BYTES of content (or one bigger file). */
 export function viewParts(files: readonly TransferFile[]): TransferFile[][] {
-  const parts: TransferFile[][] = [];
-  let part: TransferFile[] = [];
-  let bytes = 0;
-  for (const f of files) {
-    if (part.length > 0 && (part.length >= VIEW_MAX_PATHS || bytes + f.size > VIEW_MAX_BYTES)) {
-      parts.push(part);
-      [part, bytes] = [[], 0];
-    }
-    part.push(f);
-    bytes += f.size;
-  }
-  if (part.length > 0) parts.push(part);
-  return parts;
+  return inBatches(files, VIEW_MAX_PATHS, VIEW_MAX_BYTES, (f) => f.size);
 }
 
 // ---------------------------------------------------------------------------

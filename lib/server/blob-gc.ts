@@ -1,6 +1,6 @@
 import { SocError } from "../shared/errors.ts";
-import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
-import type { BlobStore } from "./s3-blobs.ts";
+import { eachInParallel } from "../shared/batches.ts";
+import { BLOB_TRANSFERS, type BlobStore } from "./s3-blobs.ts";
 import type { TablePort } from "./table-port.ts";
 
 /** How long an unreferenced blob is left in the object store when no --blob-grace-hours is given. */

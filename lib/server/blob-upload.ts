@@ -1,7 +1,7 @@
 import { SocError } from "../shared/errors.ts";
-import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
+import { eachInParallel } from "../shared/batches.ts";
 import type { CommitProgress } from "../shared/protocol.ts";
-import type { BlobStore } from "./s3-blobs.ts";
+import { BLOB_TRANSFERS, type BlobStore } from "./s3-blobs.ts";
 import type { TablePort } from "./table-port.ts";
 
 /** How long a push waits for a garbage collection to finish deleting content it holds too, in ms. */

@@ -1,8 +1,8 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parentDirs, syncPaths } from "../shared/fs.ts";
-import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
-import type { BlobStore } from "./s3-blobs.ts";
+import { eachInParallel } from "../shared/batches.ts";
+import { BLOB_TRANSFERS, type BlobStore } from "./s3-blobs.ts";
 import { resolveIn, writeToStore, type Store, type StoreWrite } from "./store.ts";
 import type { ClusterRows, TablePort } from "./table-port.ts";
 import { versionFile } from "./versions.ts";

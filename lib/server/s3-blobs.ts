@@ -2,6 +2,9 @@ import { open, rename, rm, stat } from "node:fs/promises";
 import { UsageError } from "../shared/errors.ts";
 import { tempBeside } from "../shared/fs.ts";
 
+/** Blobs moved to or from the object store at once, by one push, one journal run, one joining node or one session. */
+export const BLOB_TRANSFERS = 8;
+
 /**
  * Where and how to reach the bucket, from the server's config. A field left out is taken by
  * Bun.S3Client from S3_* / AWS_* environment variables (its own defaults, which cannot be turned

@@ -72,6 +72,12 @@ export function basisPath(store: Store, id: string): string {
   return join(store.stateDir, "basis", id);
 }
 
+/** Stage `id`'s basis, when its push asked for one. */
+export function basisDir(store: Store, id: string): string | undefined {
+  const path = basisPath(store, id);
+  return isRealDir(path) ? path : undefined;
+}
+
 /**
  * Deletes a stage, everything in it, its changeset parts and its basis, best effort: it runs after a commit
  * has succeeded, so a failure must not turn that into an error (the 24-hour sweep tries again).

@@ -3,8 +3,8 @@ import { comparePaths } from "../shared/paths.ts";
 import type { Verify } from "../shared/protocol.ts";
 import { resolveIn, type Store } from "./store.ts";
 import type { TablePort } from "./table-port.ts";
-import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
-import type { BlobStore } from "./s3-blobs.ts";
+import { eachInParallel } from "../shared/batches.ts";
+import { BLOB_TRANSFERS, type BlobStore } from "./s3-blobs.ts";
 import type { BlobCache } from "./blob-cache.ts";
 
 /** What a node with a cache verifies: its object store and its cache; `log` hears of damaged blobs it lets go. */

@@ -14,7 +14,7 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { BadInputError, SocError } from "../shared/errors.ts";
-import { setMtimeNs, tempBeside } from "../shared/fs.ts";
+import { removeStale, setMtimeNs, tempBeside } from "../shared/fs.ts";
 import { md5File } from "../shared/hash.ts";
 import { stageDir } from "./stage.ts";
 import { resolveIn, type Store } from "./store.ts";
@@ -152,18 +152,7 @@ export function dropUploads(store: Store, keys: readonly UploadKey[]): void {
 
 /** Removes uploads untouched for UPLOAD_MAX_AGE_MS: given up, or never placed. */
 export function sweepUploads(store: Store, nowMs: number = Date.now()): void {
-  const dir = join(store.stateDir, "uploads");
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const path = join(dir, name);
-    const st = lstatSync(path, { throwIfNoEntry: false });
-    if (st && nowMs - st.mtimeMs > UPLOAD_MAX_AGE_MS && !_busy.has(name.replace(/\.part$/, ""))) rmSync(path, { force: true });
-  }
+  removeStale(join(store.stateDir, "uploads"), nowMs - UPLOAD_MAX_AGE_MS, (name) => _busy.has(name.replace(/\.part$/, "")));
 }
 
 // ---------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { lstatSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { BadInputError, SocError } from "../shared/errors.ts";
+import { removeStale } from "../shared/fs.ts";
 import type { BlobCache } from "./blob-cache.ts";
-import { BLOB_TRANSFERS, eachInParallel } from "./parallel.ts";
+import { eachInParallel } from "../shared/batches.ts";
+import { BLOB_TRANSFERS } from "./s3-blobs.ts";
 import { newSessionId, sessionDir } from "./stage.ts";
 import { resolveIn, type Store } from "./store.ts";
 import type { TablePort } from "./table-port.ts";
@@ -74,15 +76,5 @@ function _viewPath(store: Store, id: string): string {
 }
 
 function _sweepViews(store: Store, nowMs: number): void {
-  const base = join(store.stateDir, "view");
-  let ids: string[];
-  try {
-    ids = readdirSync(base);
-  } catch {
-    return;
-  }
-  for (const id of ids) {
-    const st = lstatSync(join(base, id), { throwIfNoEntry: false });
-    if (st && st.mtimeMs < nowMs - VIEW_MAX_AGE_MS) rmSync(join(base, id), { recursive: true, force: true });
-  }
+  removeStale(join(store.stateDir, "view"), nowMs - VIEW_MAX_AGE_MS);
 }

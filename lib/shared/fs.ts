@@ -7,6 +7,7 @@ import {
   linkSync,
   lstatSync,
   openSync,
+  readdirSync,
   readlinkSync,
   renameSync,
   rmSync,
@@ -140,6 +141,23 @@ export function linkOrCopy(from: string, to: string): void {
 export function tempBeside(path: string): string {
   // The Web Crypto global: loading node:crypto would cost every command several ms.
   return join(dirname(path), `.soc-tmp-${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex")}`);
+}
+
+/**
+ * Removes each entry of `dir` (a whole tree for a directory) whose own mtime is before `cutoffMs`,
+ * unless `keep(name)`: the sweep of sessions given up. A `dir` that is not there holds nothing.
+ */
+export function removeStale(dir: string, cutoffMs: number, keep: (name: string) => boolean = () => false): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const st = lstatSync(join(dir, name), { throwIfNoEntry: false });
+    if (st && st.mtimeMs < cutoffMs && !keep(name)) rmSync(join(dir, name), { recursive: true, force: true });
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "bun:test";
 import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +18,31 @@ export interface TestRgw extends AsyncDisposable {
   createBucket(name: string): Promise<string>;
   /** Options for `new Bun.S3Client(…)` that reach `bucket` as the user. */
   s3(bucket: string): Bun.S3Options;
+  /** The environment a soc server reads the endpoint and keys from (S3_ENDPOINT, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION). */
+  env: Record<(typeof S3_ENV)[number], string>;
+}
+
+/** The variables TestRgw.env sets. */
+export const S3_ENV = ["S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION"] as const;
+
+/**
+ * One RGW for the tests of a file: started before them, stopped after them. Returns it (once
+ * started) and a fresh bucket named `prefix-N` for each call.
+ */
+export function rgwForTests(prefix: string): { rgw(): TestRgw; bucket(): Promise<string> } {
+  let rgw: TestRgw | undefined;
+  let buckets = 0;
+  beforeAll(async () => {
+    rgw = await startRgw();
+  }, 300_000);
+  afterAll(async () => {
+    await rgw?.[Symbol.asyncDispose]();
+  });
+  const started = () => {
+    if (!rgw) throw new Error("the RGW did not start");
+    return rgw;
+  };
+  return { rgw: started, bucket: () => started().createBucket(`${prefix}-${++buckets}`) };
 }
 
 /**
@@ -98,6 +124,7 @@ export async function startRgw(): Promise<TestRgw> {
       return name;
     },
     s3: (bucket) => ({ endpoint, accessKeyId, secretAccessKey, region, bucket }),
+    env: { S3_ENDPOINT: endpoint, S3_ACCESS_KEY_ID: accessKeyId, S3_SECRET_ACCESS_KEY: secretAccessKey, S3_REGION: region },
     [Symbol.asyncDispose]: () => owned.disposeAsync(),
   };
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe } from "bun:test";
-import { startRgw, type TestRgw } from "./ceph-rgw.ts";
+import { S3_ENV, startRgw, type TestRgw } from "./ceph-rgw.ts";
 import { startPostgres, type TestPostgres } from "./postgres.ts";
 
 /** One table engine under test: the server flags that give a server a table of its own in it. */
@@ -48,7 +48,6 @@ function _overS3(body: (t: TableUnderTest) => void, opts: { postgres: boolean; c
   let rgw: TestRgw | undefined;
   let pg: TestPostgres | undefined;
   let servers = 0;
-  const S3_ENV = ["S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION"] as const;
   beforeAll(async () => {
     const [started, db] = await Promise.allSettled([startRgw(), opts.postgres ? startPostgres() : Promise.resolve(undefined)]);
     if (started.status === "fulfilled") rgw = started.value;
@@ -56,8 +55,7 @@ function _overS3(body: (t: TableUnderTest) => void, opts: { postgres: boolean; c
     if (started.status === "rejected") throw started.reason;
     if (db.status === "rejected") throw db.reason;
     // The servers read the bucket's endpoint and keys from S3_*, as a user's do (startServer passes this process's environment).
-    const { endpoint, accessKeyId, secretAccessKey, region } = started.value;
-    Object.assign(process.env, { S3_ENDPOINT: endpoint, S3_ACCESS_KEY_ID: accessKeyId, S3_SECRET_ACCESS_KEY: secretAccessKey, S3_REGION: region });
+    Object.assign(process.env, started.value.env);
   }, 300_000);
   afterAll(async () => {
     for (const name of S3_ENV) delete process.env[name];

@@ -37,13 +37,7 @@ async function cluster(): Promise<{
 }> {
   const n = ++clusters;
   const [database, bucket] = await Promise.all([pg.createDatabase(`soc_cluster_${n}`), rgw.createBucket(`soc-cluster-${n}`)]);
-  const env = {
-    SOC_DATABASE: database,
-    S3_ENDPOINT: rgw.endpoint,
-    S3_ACCESS_KEY_ID: rgw.accessKeyId,
-    S3_SECRET_ACCESS_KEY: rgw.secretAccessKey,
-    S3_REGION: rgw.region,
-  };
+  const env = { SOC_DATABASE: database, ...rgw.env };
   return {
     database,
     bucket: new Bun.S3Client(rgw.s3(bucket)),

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { cli, runCli } from "../_harness/cli.ts";
-import { startRgw, type TestRgw } from "../_harness/ceph-rgw.ts";
+import { rgwForTests } from "../_harness/ceph-rgw.ts";
 import { ROOT, tempDir, writeFile } from "../_harness/fs.ts";
 import { pollUntil, run } from "../_harness/proc.ts";
 import { startServer } from "../_harness/server.ts";
@@ -12,20 +12,12 @@ import { pointAt, pushedTree } from "../_harness/working-trees.ts";
 // A server that also keeps every content in an S3 bucket (`--content s3://…`), against a real
 // Ceph RGW: blobs by sha256, uploaded before the commit, collected once nothing needs them.
 
-let rgw: TestRgw;
-let buckets = 0;
-beforeAll(async () => {
-  rgw = await startRgw();
-}, 300_000);
-afterAll(async () => {
-  await rgw?.[Symbol.asyncDispose]();
-});
+const ceph = rgwForTests("soc-e2e");
 
 /** A fresh bucket, and the server flags and environment that put content there. */
 async function bucket(): Promise<{ s3: Bun.S3Client; args: string[]; env: Record<string, string> }> {
-  const name = await rgw.createBucket(`soc-e2e-${++buckets}`);
-  const env = { S3_ENDPOINT: rgw.endpoint, S3_ACCESS_KEY_ID: rgw.accessKeyId, S3_SECRET_ACCESS_KEY: rgw.secretAccessKey, S3_REGION: rgw.region };
-  return { s3: new Bun.S3Client(rgw.s3(name)), args: ["--content", `s3://${name}`], env };
+  const name = await ceph.bucket();
+  return { s3: new Bun.S3Client(ceph.rgw().s3(name)), args: ["--content", `s3://${name}`], env: ceph.rgw().env };
 }
 
 /** The sha256 of every blob in the bucket, sorted. */

@@ -1,21 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CACHE_MARKER, openBlobCache, parseCacheSize } from "../../../lib/server/blob-cache.ts";
 import { openBlobStore, type BlobStore } from "../../../lib/server/s3-blobs.ts";
-import { startRgw, type TestRgw } from "../../_harness/ceph-rgw.ts";
+import { rgwForTests } from "../../_harness/ceph-rgw.ts";
 import { tempDir } from "../../_harness/fs.ts";
 
 // Over a real S3 endpoint (Ceph RGW); each test has a bucket of its own.
-let rgw: TestRgw;
-let buckets = 0;
-beforeAll(async () => {
-  rgw = await startRgw();
-}, 300_000);
-afterAll(async () => {
-  await rgw?.[Symbol.asyncDispose]();
-});
+const ceph = rgwForTests("soc-cache");
 
 const SIZE = 1000;
 
@@ -24,8 +17,8 @@ async function bucketWith(
   dir: string,
   count: number,
 ): Promise<{ blobs: BlobStore; fetches: string[]; bytes: Map<string, Uint8Array>; keys: string[] }> {
-  const bucket = await rgw.createBucket(`soc-cache-${++buckets}`);
-  const { endpoint, accessKeyId, secretAccessKey, region } = rgw.s3(bucket);
+  const bucket = await ceph.bucket();
+  const { endpoint, accessKeyId, secretAccessKey, region } = ceph.rgw().s3(bucket);
   const store = openBlobStore({ url: `s3://${bucket}`, endpoint, accessKeyId, secretAccessKey, region });
   const bytes = new Map<string, Uint8Array>();
   for (let i = 0; i < count; i++) {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,18 +9,11 @@ import { openTable } from "../../../lib/server/table.ts";
 import { changeset } from "../../_harness/changesets.ts";
 import { MD5_A, up } from "../../_harness/upserts.ts";
 import { UsageError } from "../../../lib/shared/errors.ts";
-import { startRgw, type TestRgw } from "../../_harness/ceph-rgw.ts";
+import { rgwForTests } from "../../_harness/ceph-rgw.ts";
 import { tempDir } from "../../_harness/fs.ts";
 
 // Against a real S3 endpoint (Ceph RGW, tests/_harness/ceph-rgw.ts); each test has a bucket of its own.
-let rgw: TestRgw;
-let buckets = 0;
-beforeAll(async () => {
-  rgw = await startRgw();
-}, 300_000);
-afterAll(async () => {
-  await rgw?.[Symbol.asyncDispose]();
-});
+const ceph = rgwForTests("soc-blobs");
 
 const MIB = 1024 * 1024;
 
@@ -284,12 +277,12 @@ test("openBlobStore takes s3://BUCKET[/PREFIX] and refuses anything else with a 
 
 /** A store over a new, empty bucket, and a plain client for that bucket to look behind its back. */
 async function freshStore(extra: Partial<BlobStoreOptions> = {}): Promise<{ blobs: BlobStore; raw: Bun.S3Client; bucket: string }> {
-  const bucket = await rgw.createBucket(`soc-blobs-${++buckets}`);
-  return { blobs: openBlobStore({ ...storeOptions(bucket), ...extra }), raw: new Bun.S3Client(rgw.s3(bucket)), bucket };
+  const bucket = await ceph.bucket();
+  return { blobs: openBlobStore({ ...storeOptions(bucket), ...extra }), raw: new Bun.S3Client(ceph.rgw().s3(bucket)), bucket };
 }
 
 function storeOptions(bucket: string, prefix = ""): BlobStoreOptions {
-  const { endpoint, accessKeyId, secretAccessKey, region } = rgw.s3(bucket);
+  const { endpoint, accessKeyId, secretAccessKey, region } = ceph.rgw().s3(bucket);
   return { url: `s3://${bucket}${prefix === "" ? "" : `/${prefix}`}`, endpoint, accessKeyId, secretAccessKey, region };
 }
 
